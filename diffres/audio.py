@@ -1,0 +1,605 @@
+"""Reading audio clips: decode, validate, mix to mono, resample.
+
+Everything the app, the datasets and the command line read goes through :func:`load_clip`
+(or its thin wrapper :func:`load_audio`), so a clip is decoded, checked and resampled the
+same way everywhere.
+
+Pipeline
+--------
+1. **Source.** A path (``str`` / ``os.PathLike``), ``bytes`` (or ``bytearray`` /
+   ``memoryview``) or a binary file object (anything with ``.read()`` returning bytes, e.g.
+   Streamlit's ``UploadedFile``).  Paths, bytes and file objects holding the same file give
+   identical results.
+2. **Decode** with ``soundfile`` (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...).
+   What libsndfile cannot read (e.g. AAC in ``.m4a``) is handed to ffmpeg through
+   ``audioread`` when ffmpeg is installed.  Headerless raw PCM is never guessed.
+3. **Validate**: empty files, files that are not audio (text, images, archives), corrupt or
+   truncated files (a WAV whose ``data`` chunk promises more bytes than the file holds is
+   rejected, not silently shortened), zero samples, NaN / infinite samples, native sample
+   rates outside [1000, 768000] Hz and clips longer than ``max_seconds`` all raise
+   :class:`~diffres.errors.AudioError` with a message fit to show a person.
+4. **Mono**: the mean over channels (any channel count).
+5. **Resample** with a polyphase anti-aliasing filter (:func:`scipy.signal.resample_poly`
+   with the gcd-reduced ratio, Kaiser window), never by dropping samples.
+6. **Range**: integer formats are scaled to [-1, 1) by libsndfile; the result is clipped to
+   [-1, 1] (float files may exceed it, and so may filter ringing).
+
+differentiable: no (NumPy, CPU).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+
+from .errors import AudioError, ParameterError
+
+__all__ = [
+    "Clip",
+    "load_clip",
+    "load_audio",
+    "save_wav",
+    "wav_bytes",
+    "resample",
+    "MIN_SAMPLE_RATE",
+    "MAX_SAMPLE_RATE",
+    "SILENCE_PEAK",
+]
+
+AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+#: Lowest native or requested sample rate accepted, in Hz.
+MIN_SAMPLE_RATE = 1000
+#: Highest native or requested sample rate accepted, in Hz.
+MAX_SAMPLE_RATE = 768_000
+#: A clip whose absolute peak is below this (about -90 dBFS, i.e. at most one 16-bit
+#: step) is flagged ``silent``.  Silent clips are valid; the app shows a notice.
+SILENCE_PEAK = 10 ** (-90 / 20)
+
+_SUPPORTED_HINT = "WAV, FLAC, OGG, MP3 or AIFF"
+
+
+# --------------------------------------------------------------------------- result type
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A decoded, validated mono clip.
+
+    Attributes:
+        samples: ``np.ndarray [shape=(n,), dtype=float32]``, mono, in [-1, 1], at
+            ``sample_rate``.
+        sample_rate: rate of ``samples`` in Hz (the requested rate, or the native one when
+            ``sample_rate=None`` was asked for).
+        original_sample_rate: the file's native rate in Hz.
+        n_channels: number of channels in the file (mixed down to mono by averaging).
+        original_seconds: length of the whole file in seconds, before any trimming.
+        trimmed: ``True`` when the file was longer than ``max_seconds`` and ``trim=True``
+            kept only its first ``max_seconds``.
+        peak: largest absolute sample value of ``samples``, in [0, 1].
+        silent: ``True`` when ``peak < SILENCE_PEAK`` (about -90 dBFS).  Still valid.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    original_sample_rate: int
+    n_channels: int
+    original_seconds: float
+    trimmed: bool
+    peak: float
+    silent: bool
+
+    @property
+    def seconds(self) -> float:
+        """Length of ``samples`` in seconds."""
+        return len(self.samples) / self.sample_rate
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_sample_rate(sample_rate) -> int | None:
+    if sample_rate is None:
+        return None
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
+        raise ParameterError(
+            f"sample_rate must be a whole number of Hz or None, got {sample_rate!r}."
+        )
+    if not float(sample_rate).is_integer():
+        raise ParameterError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}.")
+    rate = int(sample_rate)
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise ParameterError(
+            f"sample_rate must be in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, got {rate}. "
+            "Use 16000 for the models in this project."
+        )
+    return rate
+
+
+def _check_max_seconds(max_seconds) -> float | None:
+    if max_seconds is None:
+        return None
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, numbers.Real):
+        raise ParameterError(f"max_seconds must be a positive number or None, got {max_seconds!r}.")
+    value = float(max_seconds)
+    if not math.isfinite(value) or value <= 0:
+        raise ParameterError(f"max_seconds must be a positive number or None, got {max_seconds!r}.")
+    return value
+
+
+def _fmt_seconds(seconds: float) -> str:
+    return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _describe(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return f"'{os.fspath(source)}'"
+    name = getattr(source, "name", None)
+    if isinstance(name, str) and name:
+        return f"'{name}'"
+    return "the input"
+
+
+def _open_source(source) -> tuple[BinaryIO, str | None, str, bool]:
+    """Return (seekable binary file, path or None, description, close_after)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if not data:
+            raise AudioError("The input is empty (0 bytes). Choose a non-empty audio file.")
+        return io.BytesIO(data), None, "the input", True
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        desc = f"'{path}'"
+        if not os.path.exists(path):
+            raise AudioError(f"Audio file {desc} does not exist. Check the path.")
+        if os.path.isdir(path):
+            raise AudioError(f"{desc} is a folder, not an audio file. Give the path of a file.")
+        try:
+            fh = open(path, "rb")
+        except OSError as err:
+            raise AudioError(f"Cannot open {desc}: {err.strerror or err}. Check its permissions.") from None
+        if os.fstat(fh.fileno()).st_size == 0:
+            fh.close()
+            raise AudioError(f"Audio file {desc} is empty (0 bytes). Choose a non-empty audio file.")
+        return fh, path, desc, True
+    if hasattr(source, "read"):
+        desc = _describe(source)
+        try:
+            data = source.read()
+        except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing error
+            raise AudioError(f"Could not read {desc}: {err}.") from None
+        if isinstance(data, str):
+            raise AudioError(
+                f"{desc} was opened in text mode; open audio files in binary mode ('rb')."
+            )
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise AudioError(f"Reading {desc} did not return bytes (got {type(data).__name__}).")
+        data = bytes(data)
+        if not data:
+            raise AudioError(f"{desc[0].upper()}{desc[1:]} is empty (0 bytes). Choose a non-empty audio file.")
+        return io.BytesIO(data), None, desc, True
+    raise ParameterError(
+        "source must be a file path, bytes, or a binary file object, "
+        f"got {type(source).__name__}."
+    )
+
+
+def _sniff(head: bytes) -> tuple[str, bool]:
+    """Name the kind of file from its first bytes; the bool says whether it is audio."""
+    if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+        return "a WAV file", True
+    if head[:4] == b"RF64":
+        return "an RF64 (WAV) file", True
+    if head[:4] == b"fLaC":
+        return "a FLAC file", True
+    if head[:4] == b"OggS":
+        return "an OGG file", True
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "an MP3 file", True
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "an AIFF file", True
+    if head[4:8] == b"ftyp":
+        return "an MP4/M4A file", True
+    if head[:4] == b"\x1aE\xdf\xa3":
+        return "a WebM/Matroska file", True
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "a PNG image", False
+    if head[:3] == b"\xff\xd8\xff":
+        return "a JPEG image", False
+    if head[:4] == b"GIF8":
+        return "a GIF image", False
+    if head[:4] == b"%PDF":
+        return "a PDF document", False
+    if head[:4] == b"PK\x03\x04":
+        return "a ZIP archive", False
+    if head[:2] == b"\x1f\x8b":
+        return "a gzip archive", False
+    try:
+        text = head[:1024].decode("utf-8")
+    except UnicodeDecodeError:
+        # a multi-byte character cut at the end of the window is still text
+        try:
+            text = head[:1020].decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    if text is not None and text and all(c.isprintable() or c in "\r\n\t\f" for c in text):
+        return "a text file", False
+    return "", True
+
+
+def _check_wav_complete(fh: BinaryIO, desc: str) -> None:
+    """Raise AudioError when a RIFF/WAVE file's data chunk is cut short.
+
+    libsndfile silently shortens such files; a clip cut off in transfer should be
+    reported, not analysed as if complete.  Streaming writers that leave the size as a
+    placeholder (0 or 0xFFFFFFFF) are accepted.
+    """
+    fh.seek(0, io.SEEK_END)
+    size = fh.tell()
+    fh.seek(0)
+    header = fh.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return
+    pos = 12
+    block_align = 1
+    while pos + 8 <= size:
+        fh.seek(pos)
+        chunk = fh.read(8)
+        if len(chunk) < 8:
+            return
+        chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if chunk_id == b"fmt ":
+            fmt = fh.read(16)
+            if len(fmt) >= 14:
+                block_align = max(1, struct.unpack("<H", fmt[12:14])[0])
+        if chunk_id == b"data":
+            if chunk_size in (0, 0xFFFFFFFF) or chunk_size >= 0x7FFF0000:
+                return  # size left as a placeholder by a streaming writer
+            available = size - (pos + 8)
+            if chunk_size - available > max(1, block_align - 1):
+                percent = 100.0 * (1 - available / chunk_size)
+                raise AudioError(
+                    f"{desc[0].upper()}{desc[1:]} is a truncated WAV file: its header promises "
+                    f"{chunk_size} bytes of audio but only {max(available, 0)} are present "
+                    f"({percent:.0f}% missing). The file was probably cut off while being "
+                    "copied or downloaded; get a complete copy or re-export it."
+                )
+            return
+        pos += 8 + chunk_size + (chunk_size & 1)
+
+
+def _too_long_error(desc: str, seconds: float, max_seconds: float) -> AudioError:
+    return AudioError(
+        f"{desc[0].upper()}{desc[1:]} is {_fmt_seconds(seconds)} long, longer than the "
+        f"{_fmt_seconds(max_seconds)} limit. Use a clip of at most {_fmt_seconds(max_seconds)} "
+        f"(cut it in an audio editor), or load it with trim=True to keep only the first "
+        f"{_fmt_seconds(max_seconds)}."
+    )
+
+
+def _check_native_rate(rate: int, desc: str) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"{desc[0].upper()}{desc[1:]} has a sample rate of {rate} Hz, outside the supported "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz. Re-export it at a common rate such as "
+            "16000, 44100 or 48000 Hz."
+        )
+
+
+def _decode_soundfile(fh: BinaryIO, desc: str, max_seconds, trim):
+    """Decode with libsndfile. Returns (frames [n, ch] float32, rate, channels, seconds, trimmed)."""
+    import soundfile as sf
+
+    fh.seek(0)
+    with sf.SoundFile(fh) as f:
+        rate, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
+        _check_native_rate(rate, desc)
+        if channels < 1:
+            raise AudioError(f"{desc[0].upper()}{desc[1:]} has no audio channels.")
+        seconds = frames / rate
+        n_read = -1
+        trimmed = False
+        if max_seconds is not None and seconds > max_seconds:
+            if not trim:
+                raise _too_long_error(desc, seconds, max_seconds)
+            n_read = int(round(max_seconds * rate))
+            trimmed = True
+        data = f.read(n_read, dtype="float32", always_2d=True)
+    if n_read < 0 and len(data) != frames and frames > 0:
+        seconds = len(data) / rate  # header estimate (MP3) differed from what decoded
+    return data, rate, channels, seconds, trimmed
+
+
+def _decode_ffmpeg(fh: BinaryIO, path: str | None, desc: str, max_seconds, trim):
+    """Decode with ffmpeg through audioread (for what libsndfile cannot read)."""
+    import audioread.ffdec as ffdec
+
+    tmp_name = None
+    try:
+        if path is None:
+            fh.seek(0)
+            with tempfile.NamedTemporaryFile(suffix=".audio", delete=False) as tmp:
+                shutil.copyfileobj(fh, tmp)
+                tmp_name = tmp.name
+        with ffdec.FFmpegAudioFile(path or tmp_name) as f:
+            rate, channels = int(f.samplerate), int(f.channels)
+            _check_native_rate(rate, desc)
+            if channels < 1:
+                raise AudioError(f"{desc[0].upper()}{desc[1:]} has no audio channels.")
+            duration = float(f.duration or 0.0)
+            if max_seconds is not None and duration > max_seconds and not trim:
+                raise _too_long_error(desc, duration, max_seconds)
+            limit = None if max_seconds is None else int(round(max_seconds * rate)) * channels
+            chunks, n = [], 0
+            for buf in f:
+                chunk = np.frombuffer(buf, dtype="<i2")
+                chunks.append(chunk)
+                n += len(chunk)
+                if limit is not None and trim and n > limit:
+                    break
+        pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype="<i2")
+        pcm = pcm[: len(pcm) - len(pcm) % channels]
+        data = (pcm.astype(np.float32) / 32768.0).reshape(-1, channels)
+        seconds = max(duration, len(data) / rate)
+        trimmed = False
+        if max_seconds is not None and len(data) / rate > max_seconds:
+            if not trim:
+                raise _too_long_error(desc, seconds, max_seconds)
+            data = data[: int(round(max_seconds * rate))]
+            trimmed = True
+        elif max_seconds is not None and trim and seconds > max_seconds:
+            trimmed = True
+        return data, rate, channels, seconds, trimmed
+    finally:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+
+
+def _ffmpeg_available() -> bool:
+    if shutil.which("ffmpeg") is None and shutil.which("avconv") is None:
+        return False
+    try:
+        import audioread.ffdec  # noqa: F401
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Resample a mono signal with a polyphase anti-aliasing filter.
+
+    Args:
+        samples: ``np.ndarray [shape=(n,)]`` float signal.
+        orig_rate: its rate in Hz, int > 0.
+        new_rate: target rate in Hz, int > 0.
+
+    Returns:
+        ``np.ndarray [shape=(ceil(n * new_rate / orig_rate),), dtype=float32]``.  Content
+        above the lower Nyquist frequency is removed (Kaiser-windowed FIR of
+        :func:`scipy.signal.resample_poly`, gcd-reduced up/down factors), not folded back.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    if orig_rate == new_rate or samples.size == 0:
+        return samples.copy()
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(orig_rate), int(new_rate))
+    up, down = int(new_rate) // g, int(orig_rate) // g
+    return resample_poly(samples, up, down).astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_clip(
+    source: AudioSource,
+    sample_rate: int | None = 16000,
+    max_seconds: float | None = None,
+    *,
+    trim: bool = False,
+) -> Clip:
+    """Decode, validate, mix to mono and resample one audio clip.
+
+    Args:
+        source: a path (``str`` or ``os.PathLike``), ``bytes``, or a binary file object
+            (``.read()`` returning bytes; read from its current position).
+        sample_rate: rate of the returned samples in Hz, int in [1000, 768000], or ``None``
+            to keep the file's native rate.  Default 16000.
+        max_seconds: longest clip accepted, in seconds (float > 0), or ``None`` for no
+            limit.  A longer clip raises :class:`AudioError` naming its length, the limit
+            and what to do, unless ``trim=True``.
+        trim: keyword-only.  When ``True`` and the clip is longer than ``max_seconds``,
+            keep its first ``max_seconds`` instead of raising and set ``Clip.trimmed``
+            (the app shows a notice).  Ignored when ``max_seconds`` is ``None``.
+
+    Returns:
+        :class:`Clip` with ``samples`` ``[shape=(n,), dtype=float32]`` in [-1, 1].
+
+    Raises:
+        AudioError: empty input, not audio (text, image, archive...), corrupt or truncated
+            file, zero samples, NaN or infinite samples, a native sample rate outside
+            [1000, 768000] Hz, or longer than ``max_seconds`` without ``trim``.
+        ParameterError: ``sample_rate`` or ``max_seconds`` invalid, or ``source`` of an
+            unsupported type.
+
+    Silent clips (``Clip.silent``), very short clips (a few ms), 8-bit, 96 kHz and
+    many-channel files are all valid.
+    """
+    rate_out = _check_sample_rate(sample_rate)
+    max_s = _check_max_seconds(max_seconds)
+    fh, path, desc, close_after = _open_source(source)
+    Desc = desc[0].upper() + desc[1:]
+    try:
+        fh.seek(0)
+        head = fh.read(4096)
+        kind, maybe_audio = _sniff(head)
+        if not maybe_audio:
+            raise AudioError(
+                f"{Desc} is {kind}, not audio. Choose an audio file ({_SUPPORTED_HINT})."
+            )
+        _check_wav_complete(fh, desc)
+        try:
+            data, rate, channels, seconds, trimmed = _decode_soundfile(fh, desc, max_s, trim)
+        except AudioError:
+            raise
+        except Exception as sf_err:  # noqa: BLE001 - libsndfile errors become AudioError
+            reason = str(getattr(sf_err, "error_string", "") or sf_err)
+            decoded = None
+            if _ffmpeg_available():
+                try:
+                    decoded = _decode_ffmpeg(fh, path, desc, max_s, trim)
+                except AudioError:
+                    raise
+                except Exception:  # noqa: BLE001
+                    decoded = None
+            if decoded is None:
+                if kind:
+                    raise AudioError(
+                        f"{Desc} looks like {kind} but could not be decoded: it is corrupt, "
+                        f"truncated or uses an unsupported codec ({reason}). Re-export it as "
+                        "16-bit WAV or FLAC."
+                    ) from None
+                raise AudioError(
+                    f"{Desc} is not in an audio format that can be read. Use {_SUPPORTED_HINT}"
+                    " (headerless raw PCM is not accepted: add a WAV header, e.g. with sox or"
+                    " ffmpeg)."
+                ) from None
+            data, rate, channels, seconds, trimmed = decoded
+    finally:
+        if close_after:
+            fh.close()
+
+    if data.shape[0] == 0:
+        raise AudioError(
+            f"{Desc} contains no audio samples (0 frames). Choose a clip with sound in it."
+        )
+    finite = np.isfinite(data)
+    if not finite.all():
+        n_nan = int(np.isnan(data).sum())
+        n_inf = int(data.size - finite.sum() - n_nan)
+        what = []
+        if n_nan:
+            what.append(f"{n_nan} NaN (not-a-number)")
+        if n_inf:
+            what.append(f"{n_inf} infinite")
+        raise AudioError(
+            f"{Desc} contains {' and '.join(what)} sample values, so it cannot be analysed. "
+            "The file is damaged or was written by a faulty program; re-export it as "
+            "16-bit WAV."
+        )
+
+    mono = data.mean(axis=1, dtype=np.float64).astype(np.float32) if channels > 1 else data[:, 0]
+    target = rate if rate_out is None else rate_out
+    if target != rate:
+        mono = resample(mono, rate, target)
+    mono = np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
+    mono = np.ascontiguousarray(mono)
+    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+    return Clip(
+        samples=mono,
+        sample_rate=int(target),
+        original_sample_rate=int(rate),
+        n_channels=int(channels),
+        original_seconds=float(seconds),
+        trimmed=bool(trimmed),
+        peak=peak,
+        silent=peak < SILENCE_PEAK,
+    )
+
+
+def load_audio(
+    source: AudioSource,
+    sample_rate: int | None = 16000,
+    max_seconds: float | None = None,
+    *,
+    trim: bool = False,
+) -> tuple[np.ndarray, int]:
+    """Load a clip as float32 mono samples in [-1, 1]; see :func:`load_clip`.
+
+    Args:
+        source: path, ``bytes`` or binary file object.
+        sample_rate: output rate in Hz (int in [1000, 768000]) or ``None`` for the native
+            rate.  Default 16000.
+        max_seconds: longest clip accepted, in seconds, or ``None``.  Longer clips raise
+            :class:`AudioError` (saying the length, the limit and what to do) unless
+            ``trim=True``, which keeps the first ``max_seconds``; use :func:`load_clip` to
+            learn whether that happened.
+        trim: keyword-only, see above.
+
+    Returns:
+        ``(samples, sample_rate)``: ``np.ndarray [shape=(n,), dtype=float32]`` and its
+        rate in Hz.
+
+    Raises:
+        AudioError, ParameterError: as :func:`load_clip`.
+    """
+    clip = load_clip(source, sample_rate, max_seconds, trim=trim)
+    return clip.samples, clip.sample_rate
+
+
+def _as_pcm_input(samples, sample_rate) -> tuple[np.ndarray, int]:
+    rate = _check_sample_rate(sample_rate)
+    if rate is None:
+        raise ParameterError("sample_rate is required to write audio, got None.")
+    x = np.asarray(samples)
+    if x.ndim == 2 and 1 in x.shape:
+        x = x.reshape(-1)
+    if x.ndim != 1:
+        raise ParameterError(
+            f"samples must be a mono 1-D array [n], got shape {tuple(x.shape)}."
+        )
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise ParameterError(f"samples must be real numbers, got dtype {x.dtype}.")
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise ParameterError("samples contain NaN or infinite values; they cannot be written.")
+    return np.clip(x, -1.0, 1.0), rate
+
+
+def save_wav(path_or_buffer: str | os.PathLike | BinaryIO, samples: np.ndarray, sample_rate: int) -> None:
+    """Write mono samples as a 16-bit PCM WAV file.
+
+    Args:
+        path_or_buffer: destination path, or a writable binary file object.
+        samples: ``np.ndarray [shape=(n,)]`` float in [-1, 1] (values outside are clipped).
+        sample_rate: rate in Hz, int in [1000, 768000].
+
+    Raises:
+        ParameterError: samples not 1-D, not finite, or ``sample_rate`` invalid.
+    """
+    import soundfile as sf
+
+    x, rate = _as_pcm_input(samples, sample_rate)
+    if isinstance(path_or_buffer, (str, os.PathLike)):
+        Path(path_or_buffer).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path_or_buffer, x, rate, subtype="PCM_16", format="WAV")
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Encode mono samples as the bytes of a 16-bit PCM WAV file (e.g. for ``st.audio``).
+
+    Args:
+        samples: ``np.ndarray [shape=(n,)]`` float in [-1, 1] (values outside are clipped).
+        sample_rate: rate in Hz, int in [1000, 768000].
+
+    Returns:
+        The complete WAV file as ``bytes``.
+    """
+    buf = io.BytesIO()
+    save_wav(buf, samples, sample_rate)
+    return buf.getvalue()
