@@ -1,0 +1,192 @@
+"""The DiffRes module: learned frame importance and differentiable frame merging.
+
+Shapes: ``[batch, time, freq]``; input is natural-log mel *power* (as :class:`MelFrontend`
+produces).  ``T`` input frames, ``T' = output_length(T, reduction_rate)`` output frames,
+computed from each call's actual ``T`` (any length works; the reference fixes ``T``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from . import functional as Fn
+from .errors import ParameterError
+
+__all__ = ["FrontendOutput", "DiffResOutput", "ResidualBlock", "ScoreNetwork", "DiffRes", "score_channel_plan"]
+
+
+@dataclass(frozen=True)
+class FrontendOutput:
+    """What every time-reduction front-end returns (DiffRes and the fixed baselines).
+
+    Attributes:
+        features: ``[B, C, T', F]`` what the classifier sees; ``C = 3`` for DiffRes
+            (average, max, resolution encoding), 1 for the baselines.
+        avg: ``[B, T', F]`` merged log-mel (DiffRes: power-domain weighted mean, then ln;
+            baselines: their single output channel).
+        max: ``[B, T', F]`` DiffRes: ln of ``T/T'`` times the weighted max; baselines: same
+            as ``avg``.
+        resolution_encoding: ``[B, T', F]`` merged sinusoidal code of the input frame index.
+        importance: ``[B, T]`` share of an output bin each input frame occupies, each in
+            ``[0, 1]``, summing to ``T'``.
+        bin_edges: ``[B, T' + 1]`` input-frame positions where each output bin starts and
+            ends (multiply by the hop for seconds).
+        guide_loss: 0-dim; mean importance of empty frames when above ``(1 - rate) / 2``.
+        activeness: 0-dim; std of importance over non-empty frames (diagnostic).
+    """
+
+    features: Tensor
+    avg: Tensor
+    max: Tensor
+    resolution_encoding: Tensor
+    importance: Tensor
+    bin_edges: Tensor
+    guide_loss: Tensor
+    activeness: Tensor
+
+    @property
+    def out_len(self) -> int:
+        """``T'``, the number of output frames."""
+        return self.features.shape[2]
+
+    @property
+    def frames_merged(self) -> Tensor:
+        """``[B, T']`` width of each output bin in input frames."""
+        return self.bin_edges[:, 1:] - self.bin_edges[:, :-1]
+
+
+#: The name fixed by the interface contract; one type serves every front-end.
+DiffResOutput = FrontendOutput
+
+
+class ResidualBlock(nn.Module):
+    """``conv(k) -> ReLU -> BN -> conv(k) -> ReLU -> BN``, residual around the second conv.
+
+    Input and output ``[B, C, T]`` (channels first, as ``nn.Conv1d`` wants).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5) -> None:
+        super().__init__()
+        pad = kernel_size // 2
+        self.conv1 = nn.Conv1d(in_channels, out_channels, kernel_size, padding=pad)
+        self.bn1 = nn.BatchNorm1d(out_channels)
+        self.conv2 = nn.Conv1d(out_channels, out_channels, kernel_size, padding=pad)
+        self.bn2 = nn.BatchNorm1d(out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.bn1(torch.relu(self.conv1(x)))
+        return self.bn2(torch.relu(self.conv2(h))) + h
+
+
+def score_channel_plan(n_mels: int) -> list[int]:
+    """Output channels of the five residual blocks of the score network.
+
+    Matches the reference for 128 (64, 32, 16, 8, 1), 64 (64, 32, 16, 16, 1) and
+    40 (40, 20, 10, 10, 1); other ``n_mels`` follow the same halving rule.
+    """
+    if n_mels < 1:
+        raise ParameterError(f"n_mels must be >= 1, got {n_mels}.")
+    if n_mels > 64:
+        plan = [n_mels // 2, n_mels // 4, n_mels // 8, n_mels // 16, 1]
+    else:
+        plan = [n_mels, n_mels // 2, n_mels // 4, n_mels // 4, 1]
+    return [max(1, c) for c in plan]
+
+
+class ScoreNetwork(nn.Module):
+    """1-D residual CNN over time with the mel bins as channels: ``[B, T, F] -> [B, T]`` logits."""
+
+    def __init__(self, n_mels: int, kernel_size: int = 5) -> None:
+        super().__init__()
+        channels = [n_mels] + score_channel_plan(n_mels)
+        self.blocks = nn.Sequential(
+            *[ResidualBlock(c_in, c_out, kernel_size) for c_in, c_out in zip(channels[:-1], channels[1:])]
+        )
+
+    def forward(self, log_mel: Tensor) -> Tensor:
+        return self.blocks(log_mel.transpose(1, 2)).squeeze(1)
+
+
+def _check_log_mel(log_mel: Tensor, n_mels: int) -> None:
+    if log_mel.dim() != 3:
+        raise ParameterError(f"expected a log-mel tensor [batch, time, freq], got shape {tuple(log_mel.shape)}.")
+    if log_mel.shape[-1] != n_mels:
+        raise ParameterError(f"this front-end was built for {n_mels} mel bins, got {log_mel.shape[-1]}.")
+    if log_mel.shape[1] < 1:
+        raise ParameterError("the spectrogram has no frames.")
+    if not log_mel.is_floating_point():
+        raise ParameterError(f"log-mel must be floating point, got {log_mel.dtype}.")
+
+
+class DiffRes(nn.Module):
+    """Differentiable temporal resolution (DIFFRES.md): score frames, merge unimportant ones.
+
+    Args:
+        n_mels: mel bins ``F`` (any >= 1).
+        reduction_rate: fraction of frames removed, in ``[0, 1)``.
+        learn_position_encoding: not supported (the authors' final runs keep it fixed).
+
+    Input ``[B, T, F]`` natural-log mel power; output :class:`FrontendOutput` with
+    ``features`` ``[B, 3, T', F]``.  Eval mode is deterministic; use it to visualise one
+    clip (the score network's BatchNorm otherwise depends on the batch).
+    """
+
+    name = "diffres"
+    n_channels = 3
+    learnable = True
+
+    def __init__(self, n_mels: int, reduction_rate: float) -> None:
+        super().__init__()
+        Fn.output_length(1, reduction_rate)  # validates the rate
+        self.n_mels = int(n_mels)
+        self.reduction_rate = float(reduction_rate)
+        self.score_network = ScoreNetwork(self.n_mels)
+
+    def extra_repr(self) -> str:
+        return f"n_mels={self.n_mels}, reduction_rate={self.reduction_rate}"
+
+    def scores(self, log_mel: Tensor) -> Tensor:
+        """Raw importance ``sigmoid(g(X))``, ``[B, T]`` in (0, 1)."""
+        _check_log_mel(log_mel, self.n_mels)
+        return torch.sigmoid(self.score_network(log_mel))
+
+    def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
+        """Merge ``log_mel`` ``[B, T, F]``; ``reduction_rate`` overrides the module's rate."""
+        rate = self.reduction_rate if reduction_rate is None else float(reduction_rate)
+        raw = self.scores(log_mel)
+        out_len = Fn.output_length(log_mel.shape[1], rate)
+        importance = Fn.normalize_importance(raw, out_len)
+        return merge(log_mel, importance, rate)
+
+
+def merge(log_mel: Tensor, importance: Tensor, reduction_rate: float) -> FrontendOutput:
+    """DiffRes aggregation of ``log_mel`` ``[B, T, F]`` given normalised ``importance`` ``[B, T]``.
+
+    Average and max merge in the power domain then take ``ln(. + 1e-12)``; the max is scaled
+    by ``T / T'``; the resolution encoding is the overlap-weighted mean of the sinusoidal
+    code of the input frame index.
+    """
+    batch, n_frames, n_mels = log_mel.shape
+    out_len = Fn.output_length(n_frames, reduction_rate)
+    power = torch.exp(log_mel)
+    pieces = Fn.warp_pieces(importance, out_len)
+    code = Fn.position_encoding(n_frames, n_mels, device=log_mel.device, dtype=log_mel.dtype)
+    merged = Fn.warp(torch.cat([power, code.expand(batch, -1, -1)], dim=-1), importance, out_len, pieces=pieces)
+    avg = torch.log(merged[..., :n_mels] + 1e-12)
+    encoding = merged[..., n_mels:]
+    peak = Fn.warp_max(power, importance, out_len, pieces=pieces)
+    mx = torch.log(peak * (n_frames / out_len) + 1e-12)
+    empty = Fn.empty_frames(power.mean(dim=-1).detach())
+    return FrontendOutput(
+        features=torch.stack([avg, mx, encoding], dim=1),
+        avg=avg,
+        max=mx,
+        resolution_encoding=encoding,
+        importance=importance,
+        bin_edges=Fn.bin_edges(importance.detach(), out_len),
+        guide_loss=Fn.guide_loss(importance, empty, reduction_rate),
+        activeness=Fn.activeness(importance.detach(), empty),
+    )

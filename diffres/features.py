@@ -1,0 +1,205 @@
+"""Mel front-end and SpecAugment.  The only place where milliseconds become samples.
+
+Shapes: waveforms ``[B, n_samples]``; spectrograms ``[B, T, F]`` (time before frequency:
+torchaudio's ``(..., freq, time)`` is transposed once, here).  Values are natural-log mel
+power, ``ln(P + LOG_FLOOR)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+from torch import Tensor, nn
+
+from .errors import ParameterError
+
+__all__ = ["LOG_FLOOR", "MelFrontend", "MelConfig", "spec_augment", "next_power_of_two"]
+
+#: Power added before the log: ln(1e-10) = -23.03 is "no energy at all".  SpecAugment masks
+#: fill with exactly this value, so the guide loss sees masked frames as empty.
+LOG_FLOOR = 1e-10
+
+HOP_MS_RANGE = (0.5, 100.0)
+WIN_MS_RANGE = (1.0, 200.0)
+
+
+def next_power_of_two(n: int) -> int:
+    """Smallest power of two >= n."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """Settings of a :class:`MelFrontend`, in the units people use (Hz, ms)."""
+
+    sample_rate: int = 16000
+    n_mels: int = 128
+    hop_ms: float = 10.0
+    win_ms: float = 25.0
+    f_min: float = 0.0
+    f_max: float | None = None
+
+    @property
+    def hop_length(self) -> int:
+        """Hop in samples (at least 1)."""
+        return max(1, round(self.hop_ms * self.sample_rate / 1000.0))
+
+    @property
+    def win_length(self) -> int:
+        """Window in samples (at least 2)."""
+        return max(2, round(self.win_ms * self.sample_rate / 1000.0))
+
+    @property
+    def n_fft(self) -> int:
+        return next_power_of_two(self.win_length)
+
+    @property
+    def f_max_hz(self) -> float:
+        return float(self.f_max) if self.f_max is not None else self.sample_rate / 2.0
+
+    def validate(self) -> None:
+        if not isinstance(self.sample_rate, int) or not (1000 <= self.sample_rate <= 768000):
+            raise ParameterError(f"sample_rate must be a whole number of Hz in [1000, 768000], got {self.sample_rate!r}.")
+        if not (HOP_MS_RANGE[0] <= self.hop_ms <= HOP_MS_RANGE[1]):
+            raise ParameterError(f"hop_ms must be in [{HOP_MS_RANGE[0]}, {HOP_MS_RANGE[1]}] ms, got {self.hop_ms!r}.")
+        if not (WIN_MS_RANGE[0] <= self.win_ms <= WIN_MS_RANGE[1]):
+            raise ParameterError(f"win_ms must be in [{WIN_MS_RANGE[0]}, {WIN_MS_RANGE[1]}] ms, got {self.win_ms!r}.")
+        if not isinstance(self.n_mels, int) or not (1 <= self.n_mels <= 512):
+            raise ParameterError(f"n_mels must be a whole number in [1, 512], got {self.n_mels!r}.")
+        nyquist = self.sample_rate / 2.0
+        if not (0.0 <= self.f_min < self.f_max_hz <= nyquist):
+            raise ParameterError(
+                f"need 0 <= f_min < f_max <= {nyquist:g} Hz (Nyquist), got f_min={self.f_min!r}, f_max={self.f_max!r}."
+            )
+
+
+class MelFrontend(nn.Module):
+    """Waveform ``[B, n]`` (or ``[n]``) -> natural-log mel power ``[B, T, n_mels]``.
+
+    Hann window of ``win_ms``, FFT size the next power of two, centred frames (frame ``t``
+    is centred at ``t * hop``), HTK mel scale, power spectrum, ``ln(P + 1e-10)``.
+    ``T = 1 + n // hop_length``.  Window and hop are independent (hop 0.5-100 ms, window
+    1-200 ms).  Not trainable; differentiable in the waveform.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_mels: int = 128,
+        hop_ms: float = 10.0,
+        win_ms: float = 25.0,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = MelConfig(int(sample_rate), int(n_mels), float(hop_ms), float(win_ms), float(f_min), f_max)
+        self.config.validate()
+        c = self.config
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=c.sample_rate,
+            n_fft=c.n_fft,
+            win_length=c.win_length,
+            hop_length=c.hop_length,
+            f_min=c.f_min,
+            f_max=c.f_max_hz,
+            n_mels=c.n_mels,
+            power=2.0,
+            center=True,
+            pad_mode="constant",
+            mel_scale="htk",
+            norm=None,
+        )
+
+    # Convenience read-outs -------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def n_mels(self) -> int:
+        return self.config.n_mels
+
+    @property
+    def hop_ms(self) -> float:
+        return self.config.hop_ms
+
+    @property
+    def hop_seconds(self) -> float:
+        """Actual hop in seconds (after rounding to whole samples)."""
+        return self.config.hop_length / self.config.sample_rate
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames produced for ``n_samples`` samples."""
+        return 1 + int(n_samples) // self.config.hop_length
+
+    def frame_times(self, n_frames: int) -> Tensor:
+        """Centre time in seconds of each frame, ``[T]``."""
+        return torch.arange(n_frames, dtype=torch.float64) * self.hop_seconds
+
+    def mel_frequencies(self) -> Tensor:
+        """Centre frequency in Hz of each mel band, ``[n_mels]`` (HTK scale)."""
+        c = self.config
+        lo, hi = (2595.0 * math.log10(1.0 + f / 700.0) for f in (c.f_min, c.f_max_hz))
+        mels = torch.linspace(lo, hi, c.n_mels + 2, dtype=torch.float64)[1:-1]
+        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        if waveform.dim() == 1:
+            waveform = waveform.unsqueeze(0)
+        if waveform.dim() != 2:
+            raise ParameterError(f"waveform must be [batch, samples] or [samples], got shape {tuple(waveform.shape)}.")
+        if waveform.shape[1] < 1:
+            raise ParameterError("waveform has no samples.")
+        power = self.mel(waveform.float())  # [B, F, T]
+        return torch.log(power + LOG_FLOOR).transpose(1, 2).contiguous()
+
+
+def spec_augment(
+    log_mel: Tensor,
+    *,
+    max_time_mask: int,
+    max_freq_mask: int,
+    n_time_masks: int = 1,
+    n_freq_masks: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """SpecAugment time and frequency masks that the guide loss recognises as empty.
+
+    Masked cells are set to ``ln(LOG_FLOOR)`` (zero power), the authors' linear-domain
+    masking; a log-domain fill of 0 would be loud and the guide loss would never fire.
+    Mask lengths are uniform in ``[max // 8, max)`` (as in the authors' pipeline), one
+    start per mask and example.  Vectorised over the batch.
+
+    Args:
+        log_mel: ``[B, T, F]``.
+        max_time_mask: frames (0 disables time masks); clipped to ``T``.
+        max_freq_mask: mel bins (0 disables frequency masks); clipped to ``F``.
+        generator: for reproducible masks (on ``log_mel``'s device).
+
+    Returns:
+        A new ``[B, T, F]`` tensor.
+    """
+    if log_mel.dim() != 3:
+        raise ParameterError(f"spec_augment expects [batch, time, freq], got {tuple(log_mel.shape)}.")
+    batch, n_frames, n_mels = log_mel.shape
+    device = log_mel.device
+    mask = torch.zeros(batch, n_frames, n_mels, dtype=torch.bool, device=device)
+
+    def spans(limit: int, size: int, count: int) -> Tensor:
+        limit = min(int(limit), size)
+        if limit <= 0 or count <= 0:
+            return torch.zeros(batch, size, dtype=torch.bool, device=device)
+        lo = max(0, limit // 8)
+        u = torch.rand(batch, count, 2, generator=generator, device=device)
+        length = (lo + u[..., 0] * (limit - lo)).long()
+        start = (u[..., 1] * (size - length + 1).clamp(min=1)).long()
+        idx = torch.arange(size, device=device).view(1, 1, size)
+        hit = (idx >= start.unsqueeze(-1)) & (idx < (start + length).unsqueeze(-1))
+        return hit.any(dim=1)
+
+    mask |= spans(max_time_mask, n_frames, n_time_masks).unsqueeze(-1)
+    mask |= spans(max_freq_mask, n_mels, n_freq_masks).unsqueeze(1)
+    return log_mel.masked_fill(mask, math.log(LOG_FLOOR))

@@ -1,0 +1,183 @@
+"""Time-reduction front-ends at a common frame budget, behind one interface.
+
+Every front-end maps a natural-log mel spectrogram ``[B, T, F]`` to a
+:class:`~diffres.core.FrontendOutput` with ``T' = output_length(T, reduction_rate)``
+frames, so training, the app and benchmarks can swap them by name:
+
+- ``diffres``: learned importance and power-domain merging (3 channels);
+- ``avgpool`` / ``maxpool``: adaptive average / max pooling over time, in the log domain;
+- ``avgmaxpool``: the mean of the two (the authors' pipeline; the pydiffres package sums);
+- ``convavgpool``: a learned residual conv stack added to the input, then ``avgpool``;
+- ``changehop``: keep ``T'`` evenly spaced frames (a proportionally larger hop);
+- ``full``: no reduction (``T' = T`` whatever the rate).
+
+As in the paper's code, the baselines pool in the log domain while DiffRes merges in the
+power domain; results that compare them should say so.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import functional as Fn
+from .core import DiffRes, FrontendOutput, ResidualBlock, _check_log_mel
+from .errors import ParameterError
+
+__all__ = ["FRONTENDS", "Frontend", "PoolingFrontend", "ChangeHop", "FullResolution", "ConvAvgPool", "make_frontend"]
+
+FRONTENDS: dict[str, str] = {
+    "diffres": "DiffRes: learned importance, frames merged in the power domain",
+    "avgpool": "Average pooling over time (log domain)",
+    "maxpool": "Max pooling over time (log domain)",
+    "avgmaxpool": "Mean of average and max pooling (log domain)",
+    "convavgpool": "Learned residual conv stack + average pooling",
+    "changehop": "Evenly spaced frames (a larger hop)",
+    "full": "Full resolution (no reduction)",
+}
+
+
+def _uniform_output(log_mel: Tensor, reduced: Tensor, importance: Tensor) -> FrontendOutput:
+    """Wrap a single-channel reduction ``reduced`` ``[B, T', F]`` with uniform bookkeeping."""
+    batch, n_frames, n_mels = log_mel.shape
+    out_len = reduced.shape[1]
+    code = Fn.position_encoding(n_frames, n_mels, device=log_mel.device, dtype=log_mel.dtype)
+    encoding = Fn.warp(code.expand(batch, -1, -1), importance, out_len)
+    edges = torch.linspace(0.0, float(n_frames), out_len + 1, device=log_mel.device, dtype=log_mel.dtype)
+    zero = log_mel.new_zeros(())
+    return FrontendOutput(
+        features=reduced.unsqueeze(1),
+        avg=reduced,
+        max=reduced,
+        resolution_encoding=encoding,
+        importance=importance,
+        bin_edges=edges.expand(batch, -1),
+        guide_loss=zero,
+        activeness=zero,
+    )
+
+
+class Frontend(nn.Module):
+    """Base of the fixed-budget baselines: ``[B, T, F]`` log-mel -> :class:`FrontendOutput`."""
+
+    name = "frontend"
+    n_channels = 1
+    learnable = False
+
+    def __init__(self, n_mels: int, reduction_rate: float) -> None:
+        super().__init__()
+        Fn.output_length(1, reduction_rate)
+        self.n_mels = int(n_mels)
+        self.reduction_rate = float(reduction_rate)
+
+    def extra_repr(self) -> str:
+        return f"n_mels={self.n_mels}, reduction_rate={self.reduction_rate}"
+
+    def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
+        _check_log_mel(log_mel, self.n_mels)
+        rate = self.reduction_rate if reduction_rate is None else float(reduction_rate)
+        out_len = Fn.output_length(log_mel.shape[1], rate)
+        reduced = self.reduce(log_mel, out_len)
+        uniform = log_mel.new_full(log_mel.shape[:2], out_len / log_mel.shape[1])
+        return _uniform_output(log_mel, reduced, uniform)
+
+    def reduce(self, log_mel: Tensor, out_len: int) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class PoolingFrontend(Frontend):
+    """Adaptive ``avg``, ``max`` or ``avgmax`` pooling over time in the log domain."""
+
+    def __init__(self, n_mels: int, reduction_rate: float, mode: str) -> None:
+        super().__init__(n_mels, reduction_rate)
+        if mode not in ("avg", "max", "avgmax"):
+            raise ParameterError(f"pooling mode must be avg, max or avgmax, got {mode!r}.")
+        self.mode = mode
+        self.name = f"{mode}pool"
+
+    def reduce(self, log_mel: Tensor, out_len: int) -> Tensor:
+        x = log_mel.transpose(1, 2)
+        if self.mode == "avg":
+            y = F.adaptive_avg_pool1d(x, out_len)
+        elif self.mode == "max":
+            y = F.adaptive_max_pool1d(x, out_len)
+        else:
+            y = 0.5 * (F.adaptive_avg_pool1d(x, out_len) + F.adaptive_max_pool1d(x, out_len))
+        return y.transpose(1, 2)
+
+
+class ConvAvgPool(Frontend):
+    """Residual conv stack (3 blocks F -> F, kernel 5) added to the input, then average pooling.
+
+    Learnable but with a fixed, uniform resolution: it controls for DiffRes's extra
+    parameters.
+    """
+
+    name = "convavgpool"
+    learnable = True
+
+    def __init__(self, n_mels: int, reduction_rate: float, n_blocks: int = 3) -> None:
+        super().__init__(n_mels, reduction_rate)
+        self.blocks = nn.Sequential(*[ResidualBlock(self.n_mels, self.n_mels) for _ in range(n_blocks)])
+
+    def reduce(self, log_mel: Tensor, out_len: int) -> Tensor:
+        x = log_mel.transpose(1, 2)
+        return F.adaptive_avg_pool1d(x + self.blocks(x), out_len).transpose(1, 2)
+
+
+class ChangeHop(Frontend):
+    """Keep ``T'`` evenly spaced frames, indices ``floor(linspace(0, T - 1, T'))``."""
+
+    name = "changehop"
+
+    def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
+        _check_log_mel(log_mel, self.n_mels)
+        rate = self.reduction_rate if reduction_rate is None else float(reduction_rate)
+        n_frames = log_mel.shape[1]
+        out_len = Fn.output_length(n_frames, rate)
+        index = self.kept_frames(n_frames, out_len).to(log_mel.device)
+        reduced = log_mel.index_select(1, index)
+        importance = log_mel.new_zeros(log_mel.shape[:2])
+        importance[:, index] = 1.0
+        return _uniform_output(log_mel, reduced, importance)
+
+    @staticmethod
+    def kept_frames(n_frames: int, out_len: int) -> Tensor:
+        """Indices ``[T']`` of the frames kept."""
+        if out_len == 1:
+            return torch.zeros(1, dtype=torch.long)
+        return torch.floor(torch.linspace(0, n_frames - 1, out_len, dtype=torch.float64) + 1e-9).long()
+
+
+class FullResolution(Frontend):
+    """No reduction: ``T' = T`` whatever the rate (the fixed-hop reference)."""
+
+    name = "full"
+
+    def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
+        _check_log_mel(log_mel, self.n_mels)
+        ones = log_mel.new_ones(log_mel.shape[:2])
+        return _uniform_output(log_mel, log_mel, ones)
+
+
+def make_frontend(name: str, n_mels: int, reduction_rate: float) -> nn.Module:
+    """Build a front-end by name (see :data:`FRONTENDS`).
+
+    Every returned module has ``name``, ``n_mels``, ``reduction_rate``, ``n_channels`` (of
+    ``features``) and ``learnable``, and maps ``[B, T, n_mels]`` log-mel to a
+    :class:`FrontendOutput`; ``forward(x, reduction_rate=r)`` overrides the rate.
+    """
+    if not isinstance(n_mels, int) or n_mels < 1:
+        raise ParameterError(f"n_mels must be a whole number >= 1, got {n_mels!r}.")
+    if name == "diffres":
+        return DiffRes(n_mels, reduction_rate)
+    if name in ("avgpool", "maxpool", "avgmaxpool"):
+        return PoolingFrontend(n_mels, reduction_rate, name[: -len("pool")])
+    if name == "convavgpool":
+        return ConvAvgPool(n_mels, reduction_rate)
+    if name == "changehop":
+        return ChangeHop(n_mels, reduction_rate)
+    if name == "full":
+        return FullResolution(n_mels, 0.0)
+    raise ParameterError(f"unknown front-end {name!r}; choose one of: {', '.join(FRONTENDS)}.")

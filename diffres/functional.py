@@ -1,0 +1,360 @@
+"""Pure tensor maths of DiffRes (Liu et al., "Learning the Spectrogram Temporal Resolution
+for Audio Classification", arXiv 2210.01719).
+
+Shapes: ``[batch, time, freq]`` throughout; ``T`` input frames, ``T'`` (``out_len``)
+output bins, ``C`` channels of whatever is merged.  Every function follows the device of
+its input and is differentiable unless its docstring says otherwise.
+
+The merge matrix of the paper, ``W[i, j] = |[c_{i-1}, c_i) ∩ [j, j+1)|`` with ``c`` the
+cumulative normalised importance, has at most two non-zeros per input frame because no
+frame's importance exceeds one output bin.  It is therefore never built: each frame is
+split into a *first piece* (into bin ``floor(c_{i-1})``) and a *second piece* (into the
+next bin, possibly of length zero), and the merges are two index-adds or index-amaxes,
+``O(B * T * C)`` time and memory.  A dense ``[B, T, T']`` matrix exists only in tests.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+from .errors import ParameterError
+
+__all__ = [
+    "output_length",
+    "normalize_importance",
+    "warp_pieces",
+    "warp",
+    "warp_max",
+    "bin_edges",
+    "position_encoding",
+    "frame_energy",
+    "empty_frames",
+    "guide_loss",
+    "activeness",
+    "EMPTY_ENERGY",
+]
+
+#: Mean linear energy (natural-log mel power domain) at or below which a frame counts as
+#: carrying nothing; SpecAugment masks and digital silence sit far below it.
+EMPTY_ENERGY = 1e-6
+
+# index_reduce is stable in use but still flagged "beta" by PyTorch.
+warnings.filterwarnings("ignore", message="index_reduce\\(\\) is in beta")
+
+_SNAP = 1e-9  # absorbs float error in T * (1 - rate), e.g. 1000 * (1 - 0.9) = 99.999...
+
+
+def output_length(n_frames: int, reduction_rate: float) -> int:
+    """Number of output bins ``T' = max(1, floor(T * (1 - reduction_rate)))``.
+
+    Args:
+        n_frames: input frames ``T`` (int >= 1).
+        reduction_rate: fraction of frames removed, in ``[0, 1)``.
+
+    Returns:
+        ``T'`` in ``[1, T]``.  Unlike the reference's ``int(T * (1 - rate))``, float error
+        is absorbed, so ``output_length(1000, 0.9) == 100`` (not 99).
+    """
+    if isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 1:
+        raise ParameterError(f"n_frames must be a whole number >= 1, got {n_frames!r}.")
+    rate = float(reduction_rate)
+    if not (0.0 <= rate < 1.0) or math.isnan(rate):
+        raise ParameterError(
+            f"reduction_rate must be in [0, 1) (the fraction of frames removed), got {reduction_rate!r}."
+        )
+    return max(1, min(int(n_frames), math.floor(int(n_frames) * (1.0 - rate) + _SNAP)))
+
+
+def _check_scores(raw: Tensor, name: str = "raw") -> None:
+    if raw.dim() != 2:
+        raise ParameterError(f"{name} must have shape [batch, time], got {tuple(raw.shape)}.")
+    if raw.shape[1] < 1:
+        raise ParameterError(f"{name} must have at least one frame, got shape {tuple(raw.shape)}.")
+
+
+def normalize_importance(raw: Tensor, out_len: int) -> Tensor:
+    """Rescale raw frame scores so that every frame's share lies in ``[0, 1]`` and the shares
+    of an example sum to ``out_len`` (DIFFRES.md section 2).
+
+    Steps per example: scale to sum ``T'``; if any share reaches 1, divide by the largest;
+    give the missing mass back to frames strictly inside ``(1e-4, 1 - 1e-4)`` in proportion
+    to their headroom (as the reference does); if that headroom cannot absorb it (saturated
+    scores, where the reference leaves trailing output bins empty), give the rest to every
+    frame below 1 in proportion to its headroom.  Vectorised over the batch.
+
+    Args:
+        raw: ``[B, T]`` scores in ``(0, 1)`` (a sigmoid's output); zeros are tolerated.
+        out_len: ``T'`` in ``[1, T]``.
+
+    Returns:
+        ``[B, T]`` importance, each in ``[0, 1]``, each row summing to ``T'`` (to float
+        rounding).  Differentiable.
+    """
+    _check_scores(raw)
+    n_frames = raw.shape[1]
+    if not (1 <= int(out_len) <= n_frames):
+        raise ParameterError(f"out_len must be in [1, {n_frames}] for {n_frames} frames, got {out_len!r}.")
+    target = float(out_len)
+    work_dtype = torch.promote_types(raw.dtype, torch.float32)
+    r = raw.to(work_dtype).clamp(min=0.0)
+    # An all-zero row carries no preference: treat it as uniform.
+    total = r.sum(dim=1, keepdim=True)
+    r = torch.where(total > 0, r, torch.ones_like(r))
+    s = r * (target / r.sum(dim=1, keepdim=True))
+    peak = s.amax(dim=1, keepdim=True)
+    s = torch.where(peak >= 1.0, s / peak, s)
+    # Reference step: headroom of frames strictly inside (1e-4, 1 - 1e-4).
+    inside = ((s > 1e-4) & (s < 1.0 - 1e-4)).to(s.dtype)
+    headroom = ((1.0 - s) * inside).sum(dim=1, keepdim=True)
+    deficit = (target - s.sum(dim=1, keepdim=True)).clamp(min=0.0)
+    share = torch.where(headroom > 0, deficit / headroom.clamp(min=1e-12), torch.zeros_like(deficit))
+    s = s + share.clamp(max=1.0) * (1.0 - s) * inside
+    # Fallback for saturated scores: every frame below 1 takes part.
+    deficit = (target - s.sum(dim=1, keepdim=True)).clamp(min=0.0)
+    headroom = (1.0 - s).sum(dim=1, keepdim=True)
+    share = torch.where(headroom > 0, deficit / headroom.clamp(min=1e-12), torch.zeros_like(deficit))
+    s = s + share.clamp(max=1.0) * (1.0 - s)
+    return s.clamp(0.0, 1.0).to(raw.dtype)
+
+
+@dataclass(frozen=True)
+class WarpPieces:
+    """Each input frame split at the integer boundary of the warped axis.
+
+    Fields are ``[B, T]``: ``first_bin``/``second_bin`` (int64, ``second_bin`` is
+    ``first_bin + 1`` or equal to it when the frame lies inside one bin) and the overlap
+    lengths ``first_weight``/``second_weight`` (``second_weight`` is 0 when the frame does
+    not cross a boundary).  ``first_weight + second_weight`` equals the frame's importance.
+    """
+
+    first_bin: Tensor
+    second_bin: Tensor
+    first_weight: Tensor
+    second_weight: Tensor
+
+
+def _check_warp_args(values: Tensor, importance: Tensor, out_len: int) -> None:
+    if values.dim() != 3:
+        raise ParameterError(f"values must have shape [batch, time, channels], got {tuple(values.shape)}.")
+    _check_scores(importance, "importance")
+    if importance.shape != values.shape[:2]:
+        raise ParameterError(
+            f"importance {tuple(importance.shape)} must match values' [batch, time] {tuple(values.shape[:2])}."
+        )
+    if not (1 <= int(out_len) <= values.shape[1]):
+        raise ParameterError(f"out_len must be in [1, {values.shape[1]}], got {out_len!r}.")
+
+
+def warp_pieces(importance: Tensor, out_len: int) -> WarpPieces:
+    """Split every frame's interval ``[c_{i-1}, c_i)`` at the output-bin boundary it crosses.
+
+    The cumulative sum runs in float64 and is rescaled to end exactly at ``out_len`` so that
+    every output bin is covered.  Differentiable in the weights.
+
+    Args:
+        importance: ``[B, T]`` normalised importance (each in [0, 1], rows summing to T').
+        out_len: ``T'``.
+
+    Returns:
+        :class:`WarpPieces`, weights in ``importance``'s dtype.
+    """
+    _check_scores(importance, "importance")
+    s = importance.to(torch.float64)
+    c_end = torch.cumsum(s, dim=1)
+    total = c_end[:, -1:]
+    c_end = c_end * (float(out_len) / total.clamp(min=1e-12))
+    c_start = torch.cat([torch.zeros_like(c_end[:, :1]), c_end[:, :-1]], dim=1)
+    last = out_len - 1
+    with torch.no_grad():
+        first_bin = torch.floor(c_start).clamp(0, last).to(torch.int64)
+        second_bin = torch.minimum((torch.ceil(c_end) - 1).clamp(0, last).to(torch.int64), first_bin + 1)
+        second_bin = torch.maximum(second_bin, first_bin)
+    crosses = second_bin > first_bin
+    boundary = second_bin.to(torch.float64)
+    first_weight = torch.where(crosses, boundary - c_start, c_end - c_start).clamp(min=0.0)
+    second_weight = torch.where(crosses, c_end - boundary, torch.zeros_like(c_end)).clamp(min=0.0)
+    dtype = importance.dtype
+    return WarpPieces(first_bin, second_bin, first_weight.to(dtype), second_weight.to(dtype))
+
+
+def _flat_index(bins: Tensor, out_len: int) -> Tensor:
+    offsets = torch.arange(bins.shape[0], device=bins.device).unsqueeze(1) * out_len
+    return (bins + offsets).reshape(-1)
+
+
+def warp(values: Tensor, importance: Tensor, out_len: int, *, pieces: WarpPieces | None = None) -> Tensor:
+    """Merge frames by overlap: ``out[b, j] = sum_i W[b, i, j] * values[b, i]``.
+
+    Args:
+        values: ``[B, T, C]`` (e.g. linear mel power, or a position code).
+        importance: ``[B, T]`` normalised importance.
+        out_len: ``T'``.
+        pieces: precomputed :func:`warp_pieces` of ``importance`` (optional).
+
+    Returns:
+        ``[B, T', C]``.  A full output bin's weights sum to 1, so this is a weighted mean.
+        Differentiable in ``values`` and ``importance``.
+    """
+    _check_warp_args(values, importance, out_len)
+    p = pieces if pieces is not None else warp_pieces(importance, out_len)
+    batch, n_frames, channels = values.shape
+    w_dtype = torch.promote_types(values.dtype, p.first_weight.dtype)
+    v = values.to(w_dtype)
+    out = v.new_zeros(batch * out_len, channels)
+    src0 = (p.first_weight.to(w_dtype).unsqueeze(-1) * v).reshape(-1, channels)
+    src1 = (p.second_weight.to(w_dtype).unsqueeze(-1) * v).reshape(-1, channels)
+    out = out.index_add(0, _flat_index(p.first_bin, out_len), src0)
+    out = out.index_add(0, _flat_index(p.second_bin, out_len), src1)
+    return out.view(batch, out_len, channels).to(values.dtype)
+
+
+def warp_max(values: Tensor, importance: Tensor, out_len: int, *, pieces: WarpPieces | None = None) -> Tensor:
+    """Weighted max merge: ``out[b, j] = max_{i: W[b,i,j] > 0} W[b, i, j] * values[b, i]``.
+
+    Unscaled (DiffRes multiplies by ``T / T'``).  An output bin that no frame reaches
+    (impossible after :func:`normalize_importance`) is 0.
+
+    Args:
+        values: ``[B, T, C]``.
+        importance: ``[B, T]`` normalised importance.
+        out_len: ``T'``.
+        pieces: precomputed :func:`warp_pieces` (optional).
+
+    Returns:
+        ``[B, T', C]``.  Differentiable (gradient to the arg-max frame).
+    """
+    _check_warp_args(values, importance, out_len)
+    p = pieces if pieces is not None else warp_pieces(importance, out_len)
+    batch, n_frames, channels = values.shape
+    w_dtype = torch.promote_types(values.dtype, p.first_weight.dtype)
+    v = values.to(w_dtype)
+    neg_inf = torch.tensor(-math.inf, dtype=w_dtype, device=values.device)
+    out = torch.full((batch * out_len, channels), -math.inf, dtype=w_dtype, device=values.device)
+    for bins, weight in ((p.first_bin, p.first_weight), (p.second_bin, p.second_weight)):
+        w = weight.to(w_dtype).unsqueeze(-1)
+        src = torch.where(w > 0, w * v, neg_inf).reshape(-1, channels)
+        out = out.index_reduce(0, _flat_index(bins, out_len), src, "amax", include_self=True)
+    out = torch.where(torch.isfinite(out), out, torch.zeros_like(out))
+    return out.view(batch, out_len, channels).to(values.dtype)
+
+
+def bin_edges(importance: Tensor, out_len: int) -> Tensor:
+    """Where each output bin starts and ends on the input-frame axis.
+
+    Frame ``i`` spans ``[i, i + 1)`` on the input axis and ``[c_{i-1}, c_i)`` on the warped
+    axis; the edge of bin ``j`` is the input position that maps to ``j`` (linear inside a
+    frame).  Multiply by the hop to get seconds.
+
+    Args:
+        importance: ``[B, T]`` normalised importance.
+        out_len: ``T'``.
+
+    Returns:
+        ``[B, T' + 1]`` float positions in ``[0, T]``, non-decreasing, first 0 and last T.
+        Not differentiable (display and bookkeeping only).
+    """
+    _check_scores(importance, "importance")
+    with torch.no_grad():
+        s = importance.to(torch.float64)
+        batch, n_frames = s.shape
+        cumulative = torch.cumsum(s, dim=1)
+        scale = float(out_len) / cumulative[:, -1:].clamp(min=1e-12)
+        c_end = cumulative * scale
+        c_start = c_end - s * scale
+        targets = torch.arange(out_len + 1, dtype=torch.float64, device=s.device).expand(batch, -1).contiguous()
+        frame = torch.searchsorted(c_end.contiguous(), targets, right=True).clamp(max=n_frames - 1)
+        start = torch.gather(c_start, 1, frame)
+        width = torch.gather(c_end, 1, frame) - start
+        frac = torch.where(width > 0, (targets - start) / width.clamp(min=1e-300), torch.zeros_like(start))
+        edges = frame.to(torch.float64) + frac.clamp(0.0, 1.0)
+        edges[:, 0] = 0.0
+        edges[:, -1] = float(n_frames)
+        edges = torch.cummax(edges, dim=1).values
+        return edges.to(importance.dtype if importance.is_floating_point() else torch.float32)
+
+
+@lru_cache(maxsize=16)
+def _position_encoding_cpu(n_frames: int, n_channels: int) -> Tensor:
+    position = torch.arange(n_frames, dtype=torch.float64).unsqueeze(1)
+    pair = torch.arange(0, n_channels, 2, dtype=torch.float64)
+    rate = torch.exp(-math.log(10000.0) * pair / n_channels)
+    table = torch.zeros(n_frames, n_channels, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * rate)
+    table[:, 1::2] = torch.cos(position * rate[: n_channels // 2])
+    return table.to(torch.float32)
+
+
+def position_encoding(n_frames: int, n_channels: int, *, device=None, dtype=torch.float32) -> Tensor:
+    """Sinusoidal code of the input frame index (Vaswani et al.), base 10000.
+
+    ``P[t, 2k] = sin(t / 10000^(2k/F))``, ``P[t, 2k+1] = cos(t / 10000^(2k/F))``; any
+    ``n_channels`` (odd too).
+
+    Returns:
+        ``[T, F]`` tensor on ``device`` in ``dtype``.  Constant (no gradient).
+    """
+    if n_frames < 1 or n_channels < 1:
+        raise ParameterError(f"position_encoding needs n_frames, n_channels >= 1, got {n_frames}, {n_channels}.")
+    return _position_encoding_cpu(int(n_frames), int(n_channels)).to(device=device, dtype=dtype)
+
+
+def frame_energy(log_mel: Tensor) -> Tensor:
+    """Mean linear energy of each frame: ``mean_f exp(log_mel)``, ``[B, T, F] -> [B, T]``."""
+    return torch.exp(log_mel).mean(dim=-1)
+
+
+def empty_frames(energy: Tensor, *, tolerance: float = EMPTY_ENERGY) -> Tensor:
+    """Frames that carry nothing: mean linear energy within ``tolerance`` of the example's
+    minimum *and* itself at most ``tolerance``.
+
+    The reference compares with the whole batch's minimum and no absolute bound, so a loud
+    clip's quietest frame counts as empty whenever it is the batch's quietest; per example
+    and with the bound, a clip without silence or masks has no empty frame.
+
+    Args:
+        energy: ``[B, T]`` from :func:`frame_energy`.
+
+    Returns:
+        ``[B, T]`` bool.  Not differentiable.
+    """
+    floor = energy.amin(dim=1, keepdim=True)
+    return (energy - floor <= tolerance) & (energy <= tolerance)
+
+
+def guide_loss(importance: Tensor, empty: Tensor, reduction_rate: float) -> Tensor:
+    """Mean importance of an example's empty frames, counted when above ``(1 - rate) / 2``;
+    summed over the batch and divided by ``B`` (DIFFRES.md section 5).
+
+    Args:
+        importance: ``[B, T]`` normalised importance.
+        empty: ``[B, T]`` bool from :func:`empty_frames`.
+        reduction_rate: the module's rate.
+
+    Returns:
+        0-dim tensor; 0 when no example has an empty frame.  Differentiable in importance.
+    """
+    mask = empty.to(importance.dtype)
+    count = mask.sum(dim=1)
+    mean_empty = (importance * mask).sum(dim=1) / count.clamp(min=1.0)
+    gate = (count > 0) & (mean_empty > 0.5 * (1.0 - float(reduction_rate)))
+    return (mean_empty * gate.to(importance.dtype)).sum() / importance.shape[0]
+
+
+def activeness(importance: Tensor, empty: Tensor) -> Tensor:
+    """Standard deviation (unbiased) of importance over non-empty frames, batch mean.
+
+    A diagnostic of how strongly the module tells frames apart.  Returns a 0-dim tensor
+    with no gradient.
+    """
+    with torch.no_grad():
+        keep = (~empty).to(importance.dtype)
+        n = keep.sum(dim=1)
+        mean = (importance * keep).sum(dim=1) / n.clamp(min=1.0)
+        var = (((importance - mean.unsqueeze(1)) ** 2) * keep).sum(dim=1) / (n - 1.0).clamp(min=1.0)
+        return var.sqrt().mean()
