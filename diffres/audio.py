@@ -210,6 +210,8 @@ def _sniff(head: bytes) -> tuple[str, bool]:
         return "an MP3 file", True
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return "an AIFF file", True
+    if head[:7] == b"NIST_1A":
+        return "a NIST SPHERE file", True
     if head[4:8] == b"ftyp":
         return "an MP4/M4A file", True
     if head[:4] == b"\x1aE\xdf\xa3":
@@ -453,33 +455,34 @@ def load_clip(
                 f"{Desc} is {kind}, not audio. Choose an audio file ({_SUPPORTED_HINT})."
             )
         _check_wav_complete(fh, desc)
+        reason = ""
         try:
-            data, rate, channels, seconds, trimmed = _decode_soundfile(fh, desc, max_s, trim)
+            decoded = _decode_soundfile(fh, desc, max_s, trim)
         except AudioError:
             raise
         except Exception as sf_err:  # noqa: BLE001 - libsndfile errors become AudioError
             reason = str(getattr(sf_err, "error_string", "") or sf_err)
             decoded = None
-            if _ffmpeg_available():
-                try:
-                    decoded = _decode_ffmpeg(fh, path, desc, max_s, trim)
-                except AudioError:
-                    raise
-                except Exception:  # noqa: BLE001
-                    decoded = None
-            if decoded is None:
-                if kind:
-                    raise AudioError(
-                        f"{Desc} looks like {kind} but could not be decoded: it is corrupt, "
-                        f"truncated or uses an unsupported codec ({reason}). Re-export it as "
-                        "16-bit WAV or FLAC."
-                    ) from None
+        if decoded is None and _ffmpeg_available():
+            try:
+                decoded = _decode_ffmpeg(fh, path, desc, max_s, trim)
+            except AudioError:
+                raise
+            except Exception:  # noqa: BLE001 - ffmpeg could not decode it either
+                decoded = None
+        if decoded is None:
+            if kind:
                 raise AudioError(
-                    f"{Desc} is not in an audio format that can be read. Use {_SUPPORTED_HINT}"
-                    " (headerless raw PCM is not accepted: add a WAV header, e.g. with sox or"
-                    " ffmpeg)."
-                ) from None
-            data, rate, channels, seconds, trimmed = decoded
+                    f"{Desc} looks like {kind} but could not be decoded: it is corrupt, "
+                    f"truncated or uses an unsupported codec ({reason}). Re-export it as "
+                    "16-bit WAV or FLAC."
+                )
+            raise AudioError(
+                f"{Desc} is not in an audio format that can be read. Use {_SUPPORTED_HINT}"
+                " (headerless raw PCM is not accepted: add a WAV header, e.g. with sox or"
+                " ffmpeg)."
+            )
+        data, rate, channels, seconds, trimmed = decoded
     finally:
         if close_after:
             fh.close()
