@@ -1,0 +1,273 @@
+"""On-disk cache of generated datasets: directory layout, restartable builds, manifests,
+and fast loading through a single ``.npz`` of the arrays.
+
+Layout of one built dataset::
+
+    <root>/<name>-v<version>-seed<seed>[-n<n_per_class>]/
+        <class>/<clip_id>.wav      16 kHz mono 16-bit PCM
+        manifest.json              written atomically when every clip exists
+        arrays-sr<rate>.npz        written on first load; read in well under a second
+
+``<root>`` is ``$DIFFRES_CACHE`` when set, else ``~/.cache/diffres-explorer/datasets``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import DatasetError, ParameterError
+from ._common import SAMPLE_RATE, SPLITS, ClipSpec, ProgressFn, fit_length, noop_progress, read_audio
+from .base import AudioDataset, Split, empty_split
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+
+
+def cache_root() -> Path:
+    """Root folder of the dataset cache: ``$DIFFRES_CACHE`` or
+    ``~/.cache/diffres-explorer/datasets``."""
+    env = os.environ.get("DIFFRES_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "diffres-explorer" / "datasets"
+
+
+def dataset_dir(gen: ModuleType, seed: int, n_per_class: Optional[int] = None) -> Path:
+    """Cache directory of one built dataset."""
+    suffix = "" if n_per_class in (None, gen.DEFAULT_N_PER_CLASS) else f"-n{int(n_per_class)}"
+    return cache_root() / f"{gen.NAME}-v{gen.VERSION}-seed{int(seed)}{suffix}"
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    try:
+        with open(path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{path} does not exist: the dataset was not built completely") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"cannot read the dataset manifest {path}: {exc}; delete the folder and rebuild") from exc
+    if not isinstance(manifest, dict) or "clips" not in manifest or "classes" not in manifest:
+        raise DatasetError(f"{path} is not a DiffRes Explorer dataset manifest")
+    return manifest
+
+
+def _check_n_per_class(n_per_class: Optional[int], default: int) -> int:
+    if n_per_class is None:
+        return default
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
+        raise ParameterError(f"n_per_class must be an integer >= 1, got {n_per_class!r}")
+    return int(n_per_class)
+
+
+def build(
+    gen: ModuleType,
+    out_dir: Optional[Path] = None,
+    *,
+    seed: int = 0,
+    n_per_class: Optional[int] = None,
+    progress: Optional[ProgressFn] = None,
+) -> Path:
+    """Generate a built-in dataset (restartable) and return its directory.
+
+    Clips already on disk are kept, so an interrupted build resumes where it stopped; the
+    manifest is written (atomically) only once every clip exists.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ParameterError(f"seed must be an integer, got {seed!r}")
+    n = _check_n_per_class(n_per_class, gen.DEFAULT_N_PER_CLASS)
+    out = Path(out_dir) if out_dir is not None else dataset_dir(gen, seed, n)
+    progress = progress or noop_progress
+    specs: list[ClipSpec] = gen.plan(int(seed), n)
+    total = len(specs)
+    manifest_path = out / MANIFEST
+    if manifest_path.is_file():
+        try:
+            old = read_manifest(out)
+        except DatasetError:
+            old = None
+        if (
+            old is not None
+            and old.get("name") == gen.NAME
+            and old.get("version") == gen.VERSION
+            and old.get("seed") == int(seed)
+            and [c["id"] for c in old["clips"]] == [s.clip_id for s in specs]
+            and all((out / s.relpath).is_file() for s in specs)
+        ):
+            progress(total, total, f"{gen.NAME}: cached in {out}")
+            return out
+    gen.check_requirements()
+    out.mkdir(parents=True, exist_ok=True)
+    missing = [s for s in specs if not (out / s.relpath).is_file()]
+    done = total - len(missing)
+    progress(done, total, f"{gen.NAME}: {done} of {total} clips already on disk" if done else f"{gen.NAME}: generating {total} clips")
+    state = {"done": done}
+
+    def step(k: int, _total: int, message: str) -> None:
+        state["done"] += k
+        progress(min(state["done"], total), total, f"{gen.NAME}: {message}")
+
+    t0 = time.perf_counter()
+    if missing:
+        gen.render(missing, out, step)
+    still = [s.relpath for s in specs if not (out / s.relpath).is_file()]
+    if still:
+        raise DatasetError(f"{gen.NAME}: {len(still)} clips were not generated (first: {still[0]})")
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "name": gen.NAME,
+        "version": gen.VERSION,
+        "seed": int(seed),
+        "n_per_class": n,
+        "sample_rate": SAMPLE_RATE,
+        "clip_seconds": gen.CLIP_SECONDS,
+        "classes": list(gen.CLASSES),
+        "source_description": gen.source_description(total, int(seed)),
+        "build_seconds": round(time.perf_counter() - t0, 2),
+        "clips": [s.to_json() for s in specs],
+    }
+    write_json_atomic(manifest_path, manifest)
+    progress(total, total, f"{gen.NAME}: done ({out})")
+    return out
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    ids = "\n".join(f"{c['path']}|{c['class']}|{c['split']}" for c in manifest["clips"])
+    return hashlib.sha256(ids.encode("utf-8")).hexdigest()[:16]
+
+
+def _select(clips: list[dict[str, Any]], classes: list[str], max_per_class: Optional[int]) -> list[int]:
+    """Indices of the clips kept under ``max_per_class``, proportionally across splits
+    (at least one per non-empty split while the budget allows)."""
+    if max_per_class is None:
+        return list(range(len(clips)))
+    keep: list[int] = []
+    for c in classes:
+        by_split = {s: [i for i, clip in enumerate(clips) if clip["class"] == c and clip["split"] == s] for s in SPLITS}
+        n_total = sum(len(v) for v in by_split.values())
+        if n_total <= max_per_class:
+            for s in SPLITS:
+                keep += by_split[s]
+            continue
+        quota = {s: (min(len(v), max(1, int(round(max_per_class * len(v) / n_total)))) if v else 0) for s, v in by_split.items()}
+        while sum(quota.values()) > max_per_class:  # trim from the largest split first
+            s = max(quota, key=lambda k: quota[k])
+            quota[s] -= 1
+        for s in SPLITS:
+            keep += by_split[s][: quota[s]]
+    return sorted(keep)
+
+
+def load_built(
+    directory: Path,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    max_files_per_class: Optional[int] = None,
+    progress: Optional[ProgressFn] = None,
+) -> AudioDataset:
+    """Load a built dataset directory (with ``manifest.json``) into arrays.
+
+    The first full load at a given ``sample_rate`` writes ``arrays-sr<rate>.npz`` next to the
+    manifest; later loads read only that file.
+    """
+    directory = Path(directory)
+    progress = progress or noop_progress
+    manifest = read_manifest(directory)
+    classes: list[str] = list(manifest["classes"])
+    clip_seconds = float(manifest["clip_seconds"])
+    n_samples = int(round(clip_seconds * sample_rate))
+    clips = manifest["clips"]
+    digest = _manifest_digest(manifest)
+    npz_path = directory / f"arrays-sr{int(sample_rate)}.npz"
+    waveforms = labels = split_codes = None
+    if npz_path.is_file():
+        try:
+            with np.load(npz_path, allow_pickle=False) as z:
+                if str(z["digest"]) == digest and z["waveforms"].shape == (len(clips), n_samples):
+                    waveforms, labels, split_codes = z["waveforms"], z["labels"], z["splits"]
+        except (OSError, ValueError, KeyError):
+            waveforms = None
+    keep = _select(clips, classes, max_files_per_class)
+    if waveforms is None:
+        full = max_files_per_class is None or len(keep) == len(clips)
+        todo = range(len(clips)) if full else keep
+        wav = np.zeros((len(clips), n_samples), np.float32)
+        class_index = {c: i for i, c in enumerate(classes)}
+        lab = np.array([class_index[c["class"]] for c in clips], np.int64)
+        codes = np.array([SPLITS.index(c["split"]) for c in clips], np.int8)
+        for k, i in enumerate(todo):
+            path = directory / clips[i]["path"]
+            try:
+                x, _ = read_audio(path, sample_rate)
+            except (OSError, ValueError) as exc:
+                raise DatasetError(
+                    f"cached clip {path} is unreadable ({exc}); delete {directory} and rebuild"
+                ) from exc
+            wav[i] = fit_length(x, n_samples)
+            if k % 50 == 0:
+                progress(k, len(todo), f"reading {directory.name}")
+        progress(len(todo), len(todo), f"read {directory.name}")
+        waveforms, labels, split_codes = wav, lab, codes
+        if full:
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+            os.close(fd)
+            try:
+                np.savez(tmp, waveforms=wav, labels=lab, splits=codes, digest=np.array(digest))
+                os.replace(tmp, npz_path)
+            except OSError:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+    keep_arr = np.asarray(keep, dtype=np.int64)
+    splits: dict[str, Split] = {}
+    for code, s in enumerate(SPLITS):
+        idx = keep_arr[split_codes[keep_arr] == code] if keep_arr.size else keep_arr
+        if idx.size == 0:
+            splits[s] = empty_split(n_samples)
+            continue
+        splits[s] = Split(
+            np.ascontiguousarray(waveforms[idx]),
+            labels[idx].astype(np.int64),
+            [str(directory / clips[i]["path"]) for i in idx],
+        )
+    return AudioDataset(
+        name=str(manifest.get("name", directory.name)),
+        classes=classes,
+        clip_seconds=clip_seconds,
+        sample_rate=int(sample_rate),
+        splits=splits,
+        source_description=str(manifest.get("source_description", "")),
+        skipped=[],
+        root=str(directory),
+        builtin=True,
+        seed=int(manifest.get("seed", 0)),
+    )

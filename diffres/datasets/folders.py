@@ -1,0 +1,346 @@
+"""User datasets: a folder with one sub-folder of audio per class, or a ``.zip`` of one.
+
+Zips are checked before anything is extracted (path traversal, absolute paths, symlinks,
+entry count, total size, compression ratio) and extracted into the cache with the byte count
+enforced while writing, so a lying header cannot fill the disk. Unreadable audio files are
+skipped and listed in :attr:`AudioDataset.skipped`, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Optional, Union
+
+import numpy as np
+
+from ..errors import DatasetError, ParameterError
+from ._common import SAMPLE_RATE, SPLITS, ProgressFn, assign_random_splits, clip_rng, fit_length, noop_progress, read_audio, stable_int
+from .base import AudioDataset, Split, empty_split
+
+DEFAULT_MAX_ENTRIES = 20_000
+"""Most entries (files and folders) a user zip may hold."""
+DEFAULT_MAX_ARCHIVE_BYTES = 500 * 1024 * 1024
+"""Largest total uncompressed size of a user zip (500 MB)."""
+DEFAULT_MAX_RATIO = 200.0
+"""Largest uncompressed/compressed ratio of any entry bigger than 1 MiB (zip-bomb guard)."""
+MIN_CLIP_SECONDS, MAX_CLIP_SECONDS = 0.5, 10.0
+
+_IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+_CHUNK = 1 << 20
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name in _IGNORED_NAMES
+
+
+# ---------------------------------------------------------------------------- zips
+
+
+def _check_entry_name(name: str) -> None:
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
+        raise DatasetError(f"unsafe zip: entry {name!r} has an absolute path; zip the class folders with relative paths")
+    if any(part == ".." for part in norm.split("/")):
+        raise DatasetError(f"unsafe zip: entry {name!r} contains '..' (path traversal); such archives are refused")
+    if "\x00" in norm:
+        raise DatasetError(f"unsafe zip: entry {name!r} contains a NUL character")
+
+
+def check_zip(
+    zip_path: Union[str, os.PathLike],
+    *,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    max_total_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> list[zipfile.ZipInfo]:
+    """Validate a zip without extracting it; return its file entries.
+
+    Raises:
+        DatasetError: not a zip, too many entries, an absolute or ``..`` path, a symlink
+            entry, an encrypted entry, total uncompressed size above ``max_total_bytes``, or an
+            entry over 1 MiB compressed more than ``max_ratio`` times.
+    """
+    zip_path = Path(zip_path)
+    if not zipfile.is_zipfile(zip_path):
+        raise DatasetError(f"{zip_path.name} is not a readable .zip archive")
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DatasetError(f"{zip_path.name} is not a readable .zip archive: {exc}") from exc
+    if len(infos) > max_entries:
+        raise DatasetError(
+            f"zip has too many entries: {len(infos)} (the limit is {max_entries}); "
+            "use fewer files or a folder"
+        )
+    total = 0
+    files = []
+    for info in infos:
+        _check_entry_name(info.filename)
+        mode = (info.external_attr >> 16) & 0xFFFF
+        if stat.S_ISLNK(mode):
+            raise DatasetError(f"unsafe zip: entry {info.filename!r} is a symbolic link; links are refused")
+        if info.flag_bits & 0x1:
+            raise DatasetError(f"zip entry {info.filename!r} is encrypted; give an unencrypted zip")
+        if info.is_dir():
+            continue
+        total += info.file_size
+        if total > max_total_bytes:
+            raise DatasetError(
+                f"zip too large: its uncompressed size exceeds the limit of {max_total_bytes / 1e6:.0f} MB "
+                f"(at least {total / 1e6:.1f} MB); use a smaller archive or a folder"
+            )
+        if info.file_size > (1 << 20) and info.file_size > max_ratio * max(1, info.compress_size):
+            raise DatasetError(
+                f"suspicious zip (possible zip bomb): entry {info.filename!r} expands "
+                f"{info.file_size / max(1, info.compress_size):.0f}x (the limit is {max_ratio:.0f}x)"
+            )
+        files.append(info)
+    return files
+
+
+def extract_zip_safely(
+    zip_path: Union[str, os.PathLike],
+    dest: Union[str, os.PathLike, None] = None,
+    *,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    max_total_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> Path:
+    """Check (see :func:`check_zip`) and extract a zip; return the extraction folder.
+
+    ``dest`` defaults to ``cache_root()/user-zips/<sha256 prefix>``, reused when the same
+    archive was extracted before. Writes are counted: an entry that inflates beyond its
+    declared size, or a total beyond ``max_total_bytes``, aborts with DatasetError.
+    """
+    zip_path = Path(zip_path)
+    infos = check_zip(zip_path, max_entries=max_entries, max_total_bytes=max_total_bytes, max_ratio=max_ratio)
+    if dest is None:
+        from .cache import cache_root
+
+        h = hashlib.sha256()
+        with open(zip_path, "rb") as fh:
+            for block in iter(lambda: fh.read(_CHUNK), b""):
+                h.update(block)
+        dest = cache_root() / "user-zips" / h.hexdigest()[:16]
+    dest = Path(dest)
+    if (dest / ".complete").is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-extract-", dir=dest.parent))
+    try:
+        written = 0
+        with zipfile.ZipFile(zip_path) as zf:
+            for info in infos:
+                rel = PurePosixPath(info.filename.replace("\\", "/"))
+                target = tmp.joinpath(*rel.parts)
+                if not str(target.resolve()).startswith(str(tmp.resolve()) + os.sep):
+                    raise DatasetError(f"unsafe zip: entry {info.filename!r} would be written outside the folder")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                n_entry = 0
+                with zf.open(info) as src, open(target, "wb") as dst:
+                    while True:
+                        block = src.read(_CHUNK)
+                        if not block:
+                            break
+                        n_entry += len(block)
+                        written += len(block)
+                        if n_entry > info.file_size or written > max_total_bytes:
+                            raise DatasetError(
+                                f"zip too large: entry {info.filename!r} inflates beyond its declared size "
+                                f"or the {max_total_bytes / 1e6:.0f} MB limit"
+                            )
+                        dst.write(block)
+        (tmp / ".complete").write_text("ok\n")
+        if dest.exists():
+            shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DatasetError(f"cannot extract {zip_path.name}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+# ---------------------------------------------------------------------------- folders
+
+
+def _class_root(root: Path) -> Path:
+    """Descend through single wrapper folders (``data.zip`` -> ``data/`` -> class folders)."""
+    for _ in range(3):
+        entries = [p for p in root.iterdir() if not _hidden(p.name)]
+        dirs = [p for p in entries if p.is_dir()]
+        files = [p for p in entries if p.is_file()]
+        if len(dirs) == 1 and not files and any(q.is_dir() and not _hidden(q.name) for q in dirs[0].iterdir()):
+            root = dirs[0]
+        else:
+            break
+    return root
+
+
+def _files_under(folder: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
+        for f in sorted(filenames):
+            if not _hidden(f):
+                out.append(Path(dirpath) / f)
+    return out
+
+
+def load_folder_dataset(
+    path_or_zip: Union[str, os.PathLike],
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    seed: int = 0,
+    progress: Optional[ProgressFn] = None,
+    max_files_per_class: Optional[int] = None,
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> AudioDataset:
+    """Load a user dataset: a folder with one sub-folder per class, or a ``.zip`` of one.
+
+    Args:
+        path_or_zip: folder or ``.zip`` (a single top-level folder wrapping the class
+            folders is fine). Hidden files and ``__MACOSX`` are ignored.
+        sample_rate: Hz of the returned waveforms (files are resampled).
+        seed: seed of the stratified split (and of the ``max_files_per_class`` subset).
+        progress: ``progress(done, total, message)`` while decoding.
+        max_files_per_class: read at most this many files per class (random subset).
+        split_fractions: train/val/test proportions; at least one val clip per class with 2+
+            clips and one test clip per class with 3+ clips.
+        max_archive_bytes, max_entries, max_ratio: zip safety limits (see :func:`check_zip`).
+
+    Returns:
+        :class:`AudioDataset` with ``clip_seconds`` = median clip length clamped to
+        [0.5, 10] s; longer clips centre-cropped, shorter ones zero-padded at the end;
+        ``skipped`` lists ``(path, reason)`` for unreadable files.
+
+    Raises:
+        DatasetError: unsafe or unreadable zip, fewer than 2 classes, a class with fewer
+            than 2 readable clips.
+    """
+    progress = progress or noop_progress
+    if len(split_fractions) != 3 or min(split_fractions) < 0 or split_fractions[0] <= 0:
+        raise ParameterError(f"split_fractions must be 3 non-negative numbers with train > 0, got {split_fractions!r}")
+    src = Path(path_or_zip).expanduser()
+    display_prefix = ""
+    if src.is_file():
+        if src.suffix.lower() != ".zip" and not zipfile.is_zipfile(src):
+            raise DatasetError(f"{src.name} is a file but not a .zip; give a folder with one sub-folder per class or a .zip of one")
+        progress(0, 1, f"checking and extracting {src.name}")
+        root = extract_zip_safely(src, max_entries=max_entries, max_total_bytes=max_archive_bytes, max_ratio=max_ratio)
+        display_prefix = src.name + ":"
+        name = src.stem
+    elif src.is_dir():
+        root = src
+        name = src.name
+    else:
+        raise DatasetError(f"{str(path_or_zip)!r} does not exist")
+    extracted_root = root
+    root = _class_root(root)
+
+    def show(p: Path) -> str:
+        return display_prefix + p.relative_to(extracted_root).as_posix() if display_prefix else str(p)
+
+    skipped: list[tuple[str, str]] = []
+    class_dirs = []
+    for p in sorted(root.iterdir(), key=lambda q: q.name):
+        if _hidden(p.name):
+            continue
+        if p.is_dir():
+            class_dirs.append(p)
+        elif p.is_file() and p.name != "diffres-export.json" and p.name != "manifest.json":
+            skipped.append((show(p), "not inside a class folder"))
+    if len(class_dirs) < 2:
+        found = ", ".join(p.name for p in class_dirs) or "none"
+        raise DatasetError(
+            f"a dataset needs at least 2 classes (one sub-folder of audio files per class); "
+            f"found {len(class_dirs)} ({found}) in {show(root) if display_prefix else root}"
+        )
+    classes = [p.name for p in class_dirs]
+    files: dict[str, list[Path]] = {}
+    for ci, d in enumerate(class_dirs):
+        fl = _files_under(d)
+        if max_files_per_class is not None and len(fl) > max_files_per_class:
+            rng = clip_rng(seed, 7, stable_int(d.name))
+            pick = sorted(rng.choice(len(fl), size=max_files_per_class, replace=False).tolist())
+            fl = [fl[i] for i in pick]
+        files[d.name] = fl
+    total = sum(len(v) for v in files.values())
+    audio: dict[str, list[tuple[Path, np.ndarray]]] = {c: [] for c in classes}
+    done = 0
+    for c in classes:
+        for f in files[c]:
+            try:
+                x, _ = read_audio(f, sample_rate)
+                if x.size == 0:
+                    raise ValueError("no samples")
+                if not np.all(np.isfinite(x)):
+                    raise ValueError("NaN or infinite samples")
+                audio[c].append((f, x))
+            except (ValueError, OSError, RuntimeError, EOFError, MemoryError) as exc:
+                reason = str(exc).strip() or type(exc).__name__
+                skipped.append((show(f), reason))
+            done += 1
+            if done % 20 == 0 or done == total:
+                progress(done, total, f"reading {name}")
+    too_few = [(c, len(audio[c])) for c in classes if len(audio[c]) < 2]
+    if too_few:
+        detail = ", ".join(f"'{c}' has {n}" for c, n in too_few)
+        extra = f" ({len(skipped)} unreadable files skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        raise DatasetError(
+            f"every class needs at least 2 readable audio clips: {detail}{extra}"
+        )
+    lengths = [len(x) for c in classes for _, x in audio[c]]
+    clip_seconds = float(np.clip(np.median(lengths) / sample_rate, MIN_CLIP_SECONDS, MAX_CLIP_SECONDS))
+    clip_seconds = round(clip_seconds, 3)
+    n_samples = int(round(clip_seconds * sample_rate))
+    buckets: dict[str, tuple[list[np.ndarray], list[int], list[str]]] = {s: ([], [], []) for s in SPLITS}
+    for ci, c in enumerate(classes):
+        labels = assign_random_splits(len(audio[c]), clip_rng(seed, 11, stable_int(c)), tuple(split_fractions))
+        for (f, x), s in zip(audio[c], labels):
+            w, lab, paths = buckets[s]
+            w.append(fit_length(x, n_samples))
+            lab.append(ci)
+            paths.append(str(f))
+    splits: dict[str, Split] = {}
+    for s in SPLITS:
+        w, lab, paths = buckets[s]
+        splits[s] = (
+            Split(np.stack(w).astype(np.float32), np.asarray(lab, np.int64), paths) if w else empty_split(n_samples)
+        )
+    n = sum(len(v) for v in audio.values())
+    kind = f"zip archive {src.name}" if display_prefix else f"folder {src}"
+    description = (
+        f"User-supplied audio from the {kind}: {n} clips in {len(classes)} classes "
+        f"({', '.join(f'{c}: {len(audio[c])}' for c in classes)}). Its origin and licence are "
+        "whatever the user's files carry; DiffRes Explorer did not generate it. "
+        f"Clips resampled to {sample_rate} Hz mono and padded/centre-cropped to {clip_seconds:g} s "
+        f"(median length). Split: stratified random {'/'.join(f'{v:g}' for v in split_fractions)} "
+        f"(train/val/test) with seed {seed}."
+        + (f" {len(skipped)} unreadable files were skipped." if skipped else "")
+    )
+    return AudioDataset(
+        name=name,
+        classes=classes,
+        clip_seconds=clip_seconds,
+        sample_rate=int(sample_rate),
+        splits=splits,
+        source_description=description,
+        skipped=skipped,
+        root=str(root),
+        builtin=False,
+        seed=int(seed),
+    )
