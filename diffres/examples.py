@@ -81,8 +81,8 @@ _SONIC = "Debian sonic-pi-samples, "
 _GALLERY: tuple[tuple[str, str, str, str, str, str], ...] = (
     # key, title, description, licence, source, category
     ("alarm_clock", "Alarm clock",
-     "Groups of four 50 ms beeps: the detail sits in fast on/off changes, so it needs "
-     "fine (10 ms) temporal resolution at the beeps and little in the gaps.",
+     "Groups of four 40 ms beeps 30 ms apart: the detail sits in fast on/off changes, so "
+     "it needs fine (10 ms) temporal resolution at the beeps and little between groups.",
      "CC0-1.0", "procedural render (numpy, examples/make_gallery.py)", "event"),
     ("siren", "Siren",
      "A slow up-down 'wail' sweep: it changes smoothly, so a coarse (40 ms) hop loses "

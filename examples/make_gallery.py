@@ -51,20 +51,23 @@ def _fade(x: np.ndarray, ms: float = 5.0) -> np.ndarray:
 
 
 def alarm_clock(seconds: float = 6.0) -> np.ndarray:
-    """Classic digital alarm: groups of four 50 ms beeps at 2.8 kHz, one group per second."""
+    """Digital alarm: groups of four 40 ms beeps at 2.8 kHz, 30 ms apart, every 0.8 s.
+
+    The 30 ms gaps are resolved by a 10 ms hop and blurred by a 40 ms hop (the paper's
+    opening figure)."""
     rng = np.random.default_rng(20240501)
     t = np.arange(int(SR * seconds)) / SR
     x = np.zeros_like(t)
-    beep = int(0.05 * SR)
+    beep = int(0.04 * SR)
     tb = np.arange(beep) / SR
     tone = np.sin(2 * np.pi * 2800 * tb) + 0.3 * np.sin(2 * np.pi * 5600 * tb)
     env = np.ones(beep)
-    ramp = int(0.003 * SR)
+    ramp = int(0.002 * SR)
     env[:ramp] = np.linspace(0, 1, ramp)
     env[-ramp:] = np.linspace(1, 0, ramp)
-    for group_start in np.arange(0.25, seconds - 0.6, 1.0):
+    for group_start in np.arange(0.2, seconds - 0.4, 0.8):
         for k in range(4):
-            start = int((group_start + k * 0.1) * SR)
+            start = int(round((group_start + k * 0.07) * SR))
             x[start : start + beep] += tone * env
     x += 0.003 * rng.standard_normal(len(x))  # faint room noise
     return _normalise(x, 0.7)
