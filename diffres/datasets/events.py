@@ -189,12 +189,20 @@ def _envelope_gate(t: np.ndarray, on: np.ndarray, ramp_s: float = 0.004) -> np.n
     return np.convolve(on.astype(np.float64), k, mode="same")
 
 
-def _tone(phase: np.ndarray, square: bool, n_harm: int = 1) -> np.ndarray:
-    if square:
-        return np.tanh(4.0 * np.sin(phase))
+_NYQUIST_GUARD_HZ = 7500.0
+
+
+def _tone(phase: np.ndarray, f0, square: bool, n_harm: int = 1) -> np.ndarray:
+    """Band-limited tone: ``n_harm`` harmonics (1/h amplitudes), or a square-ish wave (odd
+    harmonics) when ``square``; harmonics above 7.5 kHz are left out so nothing aliases.
+    ``f0`` may be a scalar or an instantaneous-frequency array like ``phase``."""
     out = np.zeros_like(phase)
-    for h in range(1, n_harm + 1):
-        out += np.sin(h * phase) / h
+    harmonics = range(1, 16, 2) if square else range(1, n_harm + 1)
+    for h in harmonics:
+        keep = np.asarray(h * np.asarray(f0) < _NYQUIST_GUARD_HZ, dtype=np.float64)
+        if not np.any(keep):
+            break
+        out += keep * np.sin(h * phase) / h
     return out
 
 
@@ -207,14 +215,14 @@ def _event(label: str, p: dict[str, Any], t: np.ndarray, rng: np.random.Generato
         tg = np.mod(t, group)
         in_beeps = tg < p["beeps_per_group"] * (p["beep_s"] + p["gap_s"])
         on = in_beeps & (np.mod(tg, p["beep_s"] + p["gap_s"]) < p["beep_s"]) & active
-        x = _tone(2 * np.pi * p["f0_hz"] * t, p["square"]) * _envelope_gate(t, on, 0.002)
+        x = _tone(2 * np.pi * p["f0_hz"] * t, p["f0_hz"], p["square"]) * _envelope_gate(t, on, 0.002)
     elif label == "smoke_alarm":
         cycle = p["n_on"] * (p["on_s"] + p["off_s"]) + p["cycle_pause_s"]
         tc = np.mod(t, cycle)
         on = (tc < p["n_on"] * (p["on_s"] + p["off_s"])) & (
             np.mod(tc, p["on_s"] + p["off_s"]) < p["on_s"]
         ) & active
-        x = _tone(2 * np.pi * p["f0_hz"] * t, False, 3) * _envelope_gate(t, on)
+        x = _tone(2 * np.pi * p["f0_hz"] * t, p["f0_hz"], False, 3) * _envelope_gate(t, on)
     elif label == "siren":
         f_lo, f_hi = p["f_lo_hz"], p["f_lo_hz"] * p["f_hi_ratio"]
         u = np.mod(t / p["period_s"] + p["phase"], 1.0)
@@ -224,7 +232,7 @@ def _event(label: str, p: dict[str, Any], t: np.ndarray, rng: np.random.Generato
             lfo = 1.0 - np.abs(2.0 * u - 1.0)
         f = f_lo + (f_hi - f_lo) * lfo
         phase = 2 * np.pi * np.cumsum(f) / sr
-        x = _tone(phase, False, p["n_harmonics"]) * _envelope_gate(t, active, 0.05)
+        x = _tone(phase, f, False, p["n_harmonics"]) * _envelope_gate(t, active, 0.05)
     elif label == "car_horn":
         on = np.zeros_like(t, dtype=bool)
         start = 0.0
@@ -235,8 +243,8 @@ def _event(label: str, p: dict[str, Any], t: np.ndarray, rng: np.random.Generato
         x = np.zeros_like(t)
         for f in (p["f0_hz"], p["f0_hz"] * p["interval"]):
             ph = 2 * np.pi * f * t
-            x += _tone(ph, False, 6)  # sawtooth-ish, brassy
-        x = np.tanh(1.5 * x) * env
+            x += _tone(ph, f, False, 8)  # sawtooth-ish, brassy
+        x = x * env
     elif label == "doorbell":
         x = np.zeros_like(t)
         ring = 2 * p["gap_s"] + 0.6

@@ -1,0 +1,406 @@
+"""Tests of diffres.datasets: built-in generators (tiny builds), cache, splits, user folders
+and zip safety. Every built-in is built for real (espeak-ng, flite, festival, FluidSynth),
+with a few clips per class so the whole file runs in well under a minute."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import diffres.datasets as D
+from diffres.datasets import _common, soundfonts
+from diffres.errors import DatasetError, ParameterError
+
+N = 4  # clips per class in the tiny builds
+
+CONTRACT_CLASSES = {
+    "events": ["alarm_clock", "background", "car_horn", "doorbell", "knock", "phone_ring", "siren", "smoke_alarm"],
+    "digits": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
+    "instruments": [
+        "bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal",
+    ],
+    "drums": ["clap", "cymbal", "hihat", "kick", "snare", "tom"],
+}
+CLIP_SECONDS = {"events": 2.0, "digits": 1.0, "instruments": 2.0, "drums": 1.0}
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A private cache root for the whole module (never the user's cache)."""
+    root = tmp_path_factory.mktemp("dcache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DIFFRES_CACHE", str(root))
+    yield root
+    mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(cache, monkeypatch):
+    monkeypatch.setenv("DIFFRES_CACHE", str(cache))
+
+
+@pytest.fixture(scope="module")
+def built(cache):
+    """Each built-in built once, tiny, seed 0, into the module cache."""
+    return {name: D.build_dataset(name, seed=0, n_per_class=N) for name in CONTRACT_CLASSES}
+
+
+def digest_tree(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*.wav"))
+    }
+
+
+def manifest_clips(root: Path) -> list[dict]:
+    return D.read_manifest(root)["clips"]
+
+
+def write_tone(path: Path, seconds: float = 0.5, f0: float = 440.0, sample_rate: int = 16000) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    sf.write(str(path), (0.3 * np.sin(2 * np.pi * f0 * t)).astype(np.float32), sample_rate, subtype="PCM_16")
+
+
+def make_user_folder(root: Path, classes=("cat", "dog"), n=4, seconds=0.5) -> Path:
+    for ci, c in enumerate(classes):
+        for i in range(n):
+            write_tone(root / c / f"{c}_{i}.wav", seconds=seconds, f0=300 + 100 * ci + 10 * i)
+    return root
+
+
+# ---------------------------------------------------------------------------- registry
+
+
+def test_builtin_names_and_classes_match_contract():
+    assert D.BUILTIN_DATASETS == CONTRACT_CLASSES
+    for name, info in D.DATASET_INFO.items():
+        assert info["clip_seconds"] == CLIP_SECONDS[name]
+        assert isinstance(info["description"], str) and info["description"]
+        assert isinstance(info["needs_system_packages"], list)
+    assert D.DATASET_INFO["events"]["needs_system_packages"] == []
+
+
+def test_unknown_name_and_bad_parameters():
+    with pytest.raises(DatasetError, match="unknown built-in dataset 'nope'"):
+        D.build_dataset("nope")
+    with pytest.raises(DatasetError, match="neither a built-in dataset"):
+        D.load_dataset("no-such-dataset-or-folder")
+    with pytest.raises(ParameterError, match="n_per_class must be an integer >= 1"):
+        D.build_dataset("events", n_per_class=0)
+    with pytest.raises(ParameterError, match="sample_rate"):
+        D.load_dataset("events", sample_rate=12.5)
+    with pytest.raises(ParameterError, match="split must be"):
+        D.export_dataset("events", "/tmp/x", split="training")
+
+
+# ---------------------------------------------------------------------------- built-ins
+
+
+@pytest.mark.parametrize("name", list(CONTRACT_CLASSES))
+def test_tiny_build_layout_and_clips(built, name):
+    root = built[name]
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == sorted(CONTRACT_CLASSES[name])
+    manifest = D.read_manifest(root)
+    assert manifest["classes"] == CONTRACT_CLASSES[name]
+    assert len(manifest["clips"]) == N * len(CONTRACT_CLASSES[name])
+    ids = [c["id"] for c in manifest["clips"]]
+    assert len(set(ids)) == len(ids)
+    n_expected = int(CLIP_SECONDS[name] * 16000)
+    for clip in manifest["clips"]:
+        assert clip["split"] in ("train", "val", "test")
+        x, sr = sf.read(str(root / clip["path"]), dtype="float32")
+        assert sr == 16000 and x.ndim == 1 and x.shape[0] == n_expected
+        assert np.all(np.isfinite(x))
+        assert np.max(np.abs(x)) > 0.05, clip  # not silent (background is noise, also audible)
+    # every class appears in every split
+    for c in CONTRACT_CLASSES[name]:
+        assert {k["split"] for k in manifest["clips"] if k["class"] == c} == {"train", "val", "test"}
+
+
+@pytest.mark.parametrize("name", list(CONTRACT_CLASSES))
+def test_same_seed_same_bytes_other_seed_differs(built, name, tmp_path):
+    again = D.build_dataset(name, tmp_path / "again", seed=0, n_per_class=N)
+    assert digest_tree(again) == digest_tree(built[name])
+    assert manifest_clips(again) == manifest_clips(built[name])
+    other = D.build_dataset(name, tmp_path / "other", seed=1, n_per_class=N)
+    a, b = digest_tree(built[name]), digest_tree(other)
+    assert a.keys() == b.keys()
+    assert sum(a[k] != b[k] for k in a) > 0.9 * len(a)
+
+
+def test_digits_test_split_holds_out_voices(built):
+    clips = manifest_clips(built["digits"])
+    held = {("espeak-ng", a) for a in D.digits.ESPEAK_ACCENTS_TEST} | {("flite", v) for v in D.digits.FLITE_TEST}
+
+    def voice(c):
+        p = c["params"]
+        return (p["engine"], p["voice"].split("+")[0])
+
+    test = {voice(c) for c in clips if c["split"] == "test"}
+    rest = {voice(c) for c in clips if c["split"] != "test"}
+    assert test <= held
+    assert not (rest & held)
+    engines = {c["params"]["engine"] for c in clips}
+    assert engines == {"espeak-ng", "flite", "festival"}
+
+
+def test_instruments_test_split_holds_out_programs(built):
+    clips = manifest_clips(built["instruments"])
+    for fam, programs in soundfonts.FAMILIES.items():
+        fam_clips = [c for c in clips if c["class"] == fam]
+        test = {c["params"]["program"] for c in fam_clips if c["split"] == "test"}
+        rest = {c["params"]["program"] for c in fam_clips if c["split"] != "test"}
+        assert len(test) == 1 and not (test & rest)
+        assert test | rest <= set(programs)
+
+
+def test_drums_test_split_holds_out_kits(built):
+    clips = manifest_clips(built["drums"])
+    test = {c["params"]["kit"] for c in clips if c["split"] == "test"}
+    rest = {c["params"]["kit"] for c in clips if c["split"] != "test"}
+    assert test <= set(soundfonts.TEST_KITS) and not (test & rest)
+    assert {c["params"]["soundfont"] for c in clips} <= set(soundfonts.SOUNDFONTS)
+
+
+@pytest.mark.parametrize("name", ["drums", "digits", "events"])
+def test_restart_after_deleting_files_gives_same_result(built, name, tmp_path):
+    import shutil
+
+    root = shutil.copytree(built[name], tmp_path / "copy")
+    before = digest_tree(root)
+    wavs = sorted(root.rglob("*.wav"))
+    for p in wavs[::3]:
+        p.unlink()
+    (root / "manifest.json").unlink()
+    calls = []
+    D.build_dataset(name, root, seed=0, n_per_class=N, progress=lambda d, t, m: calls.append((d, t)))
+    assert digest_tree(root) == before
+    assert (root / "manifest.json").is_file()
+    assert calls[0][0] == len(wavs) - len(wavs[::3])  # resumed: the kept clips count as done
+    assert calls[-1] == (len(wavs), len(wavs))
+
+
+def test_interrupted_build_is_resumed(tmp_path, built):
+    class Stop(Exception):
+        pass
+
+    def stop_after_5(done, total, message):
+        if done >= 5:
+            raise Stop
+
+    root = tmp_path / "events"
+    with pytest.raises(Stop):
+        D.build_dataset("events", root, seed=0, n_per_class=N, progress=stop_after_5)
+    assert not (root / "manifest.json").exists()
+    assert 0 < len(list(root.rglob("*.wav"))) < N * 8
+    D.build_dataset("events", root, seed=0, n_per_class=N)
+    assert digest_tree(root) == digest_tree(built["events"])
+
+
+def test_missing_system_package_names_apt_package(monkeypatch, tmp_path):
+    real_which = _common.shutil.which
+    monkeypatch.setattr(_common.shutil, "which", lambda exe: None if exe == "espeak-ng" else real_which(exe))
+    with pytest.raises(DatasetError, match="espeak-ng not found: apt-get install espeak-ng"):
+        D.build_dataset("digits", tmp_path / "d", n_per_class=1)
+    monkeypatch.setitem(soundfonts.SOUNDFONTS, "TimGM6mb", ("/nonexistent/TimGM6mb.sf2", "timgm6mb-soundfont"))
+    with pytest.raises(DatasetError, match="apt-get install timgm6mb-soundfont"):
+        D.build_dataset("drums", tmp_path / "k", n_per_class=1)
+
+
+def test_load_dataset_arrays_and_npz_cache(built):
+    t0 = time.perf_counter()
+    ds = D.load_dataset("drums", n_per_class=N)
+    assert isinstance(ds, D.AudioDataset) and ds.builtin
+    assert ds.classes == CONTRACT_CLASSES["drums"] and ds.clip_seconds == 1.0 and ds.sample_rate == 16000
+    assert set(ds.splits) == {"train", "val", "test"}
+    total = 0
+    for split in ds.splits.values():
+        assert isinstance(split, D.Split)
+        assert split.waveforms.dtype == np.float32 and split.waveforms.shape[1] == 16000
+        assert split.labels.dtype == np.int64 and len(split.paths) == len(split.labels) == len(split)
+        assert all(Path(p).is_file() for p in split.paths)
+        total += len(split)
+    assert total == N * 6
+    assert not set(ds.train.paths) & set(ds.test.paths) and not set(ds.train.paths) & set(ds.val.paths)
+    assert (built["drums"] / "arrays-sr16000.npz").is_file()
+    assert "FluidR3_GM" in ds.source_description and "Synthetic" in ds.source_description
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again = D.load_dataset(built["drums"])  # a built folder loads through its manifest
+    assert time.perf_counter() - t0 < max(1.0, first)
+    for s in ds.splits:
+        np.testing.assert_array_equal(again.splits[s].waveforms, ds.splits[s].waveforms)
+        np.testing.assert_array_equal(again.splits[s].labels, ds.splits[s].labels)
+    # the arrays are the files on disk
+    x, _ = sf.read(ds.train.paths[0], dtype="float32")
+    np.testing.assert_allclose(ds.train.waveforms[0], x, atol=1e-6)
+
+
+def test_load_other_rate_and_max_files(built):
+    ds = D.load_dataset("events", n_per_class=N, sample_rate=8000, max_files_per_class=3)
+    assert ds.train.waveforms.shape[1] == 16000  # 2 s at 8 kHz
+    counts = ds.class_counts()
+    for c in ds.classes:
+        assert sum(counts[s][c] for s in counts) == 3
+        assert counts["train"][c] >= 1
+
+
+def test_export_dataset_with_split_filter(built, tmp_path):
+    out = D.export_dataset("instruments", tmp_path / "test_only", split="test", n_per_class=N)
+    clips = [c for c in manifest_clips(built["instruments"]) if c["split"] == "test"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == sorted(c["path"] for c in clips)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(CONTRACT_CLASSES["instruments"])
+    full = D.export_dataset("instruments", tmp_path / "all", n_per_class=N)
+    assert digest_tree(full) == digest_tree(built["instruments"])
+    ds = D.load_dataset(full)  # keeps the held-out split of the manifest
+    assert sorted(Path(p).name for p in ds.test.paths) == sorted(Path(c["path"]).name for c in clips)
+
+
+# ---------------------------------------------------------------------------- user folders
+
+
+def test_user_folder_stratified_split_and_median_length(tmp_path):
+    root = make_user_folder(tmp_path / "mine", classes=("a", "b", "c"), n=10, seconds=0.8)
+    write_tone(root / "a" / "long.wav", seconds=3.0)
+    ds = D.load_folder_dataset(root, seed=3)
+    assert ds.classes == ["a", "b", "c"] and not ds.builtin
+    assert ds.clip_seconds == pytest.approx(0.8)
+    assert ds.n_samples == 12800
+    counts = ds.class_counts()
+    for c in ds.classes:
+        assert counts["val"][c] >= 1 and counts["test"][c] >= 1 and counts["train"][c] >= 6
+    assert sum(len(s) for s in ds.splits.values()) == 31
+    same = D.load_folder_dataset(root, seed=3)
+    assert same.test.paths == ds.test.paths
+    other = D.load_folder_dataset(root, seed=4)
+    assert other.test.paths != ds.test.paths
+    # the long clip is centre-cropped; load_dataset dispatches folders here too
+    assert D.load_dataset(root, seed=3).test.paths == ds.test.paths
+
+
+def test_user_clip_seconds_clamped(tmp_path):
+    short = make_user_folder(tmp_path / "short", seconds=0.1)
+    assert D.load_folder_dataset(short).clip_seconds == 0.5
+
+
+def test_unreadable_file_is_reported_by_name_and_skipped(tmp_path):
+    root = make_user_folder(tmp_path / "mine", n=3)
+    (root / "dog" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    (root / "cat" / "notes.txt").write_text("hello")
+    (root / "cat" / ".DS_Store").write_bytes(b"\x00\x01")  # hidden: ignored, not an error
+    ds = D.load_folder_dataset(root)
+    names = {Path(p).name: reason for p, reason in ds.skipped}
+    assert set(names) == {"broken.wav", "notes.txt"}
+    assert all(reason for reason in names.values())
+    assert sum(len(s) for s in ds.splits.values()) == 6
+    assert "2 unreadable files were skipped" in ds.source_description
+
+
+def test_too_few_classes_or_clips(tmp_path):
+    one = make_user_folder(tmp_path / "one", classes=("only",), n=4)
+    with pytest.raises(DatasetError, match="needs at least 2 classes"):
+        D.load_folder_dataset(one)
+    few = make_user_folder(tmp_path / "few", classes=("a", "b"), n=3)
+    for p in list((few / "b").iterdir())[1:]:
+        p.unlink()
+    with pytest.raises(DatasetError, match="at least 2 readable audio clips: 'b' has 1"):
+        D.load_folder_dataset(few)
+    bad = make_user_folder(tmp_path / "bad", classes=("a", "b"), n=3)
+    for p in (bad / "b").iterdir():
+        p.write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="'b' has 0"):
+        D.load_folder_dataset(bad)
+
+
+# ---------------------------------------------------------------------------- zips
+
+
+def zip_folder(folder: Path, zpath: Path, wrap: str | None = None) -> Path:
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                arc = p.relative_to(folder).as_posix()
+                zf.write(p, f"{wrap}/{arc}" if wrap else arc)
+    return zpath
+
+
+def test_zip_with_wrapper_folder_loads(tmp_path):
+    folder = make_user_folder(tmp_path / "src", n=3)
+    (folder / "dog" / "broken.wav").write_bytes(b"junk")
+    zpath = zip_folder(folder, tmp_path / "pets.zip", wrap="pets")
+    ds = D.load_dataset(zpath)
+    assert ds.classes == ["cat", "dog"] and ds.name == "pets"
+    assert sum(len(s) for s in ds.splits.values()) == 6
+    assert ds.skipped and ds.skipped[0][0] == "pets.zip:pets/dog/broken.wav"
+    assert all(Path(p).is_file() for p in ds.train.paths)
+
+
+def _zip_with(tmp_path: Path, entries) -> Path:
+    folder = make_user_folder(tmp_path / "src", n=2)
+    zpath = zip_folder(folder, tmp_path / "evil.zip")
+    with zipfile.ZipFile(zpath, "a") as zf:
+        for info, data in entries:
+            zf.writestr(info, data)
+    return zpath
+
+
+def test_zip_rejects_path_traversal(tmp_path):
+    z = _zip_with(tmp_path, [(zipfile.ZipInfo("cat/../../escape.wav"), b"x")])
+    with pytest.raises(DatasetError, match=r"contains '\.\.' \(path traversal\)"):
+        D.load_folder_dataset(z)
+    assert not (tmp_path.parent / "escape.wav").exists()
+
+
+def test_zip_rejects_absolute_path(tmp_path):
+    z = _zip_with(tmp_path, [(zipfile.ZipInfo("/tmp/abs.wav"), b"x")])
+    with pytest.raises(DatasetError, match="has an absolute path"):
+        D.load_folder_dataset(z)
+
+
+def test_zip_rejects_symlink_entry(tmp_path):
+    info = zipfile.ZipInfo("cat/link.wav")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    z = _zip_with(tmp_path, [(info, b"/etc/passwd")])
+    with pytest.raises(DatasetError, match="is a symbolic link"):
+        D.load_folder_dataset(z)
+
+
+def test_zip_rejects_too_large_uncompressed(tmp_path):
+    info = zipfile.ZipInfo("cat/big.wav")
+    info.compress_type = zipfile.ZIP_STORED
+    z = _zip_with(tmp_path, [(info, np.random.default_rng(0).bytes(2_000_000))])
+    with pytest.raises(DatasetError, match="zip too large: its uncompressed size exceeds the limit of 1 MB"):
+        D.load_folder_dataset(z, max_archive_bytes=1_000_000)
+
+
+def test_zip_rejects_suspicious_compression_ratio(tmp_path):
+    info = zipfile.ZipInfo("cat/bomb.wav")
+    info.compress_type = zipfile.ZIP_DEFLATED
+    z = _zip_with(tmp_path, [(info, bytes(50_000_000))])
+    assert z.stat().st_size < 1_000_000
+    with pytest.raises(DatasetError, match=r"possible zip bomb.*expands \d+x"):
+        D.load_folder_dataset(z)
+
+
+def test_zip_rejects_too_many_entries(tmp_path):
+    z = _zip_with(tmp_path, [(zipfile.ZipInfo(f"cat/e{i}.txt"), b"") for i in range(30)])
+    with pytest.raises(DatasetError, match="too many entries: 34 \\(the limit is 20\\)"):
+        D.load_folder_dataset(z, max_entries=20)
+
+
+def test_not_a_zip(tmp_path):
+    p = tmp_path / "data.zip"
+    p.write_bytes(b"plain text")
+    with pytest.raises(DatasetError, match="not a readable .zip"):
+        D.load_folder_dataset(p)
