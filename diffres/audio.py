@@ -150,6 +150,13 @@ def _describe(source) -> str:
     return "the input"
 
 
+def _seekable(fileobj) -> bool:
+    try:
+        return bool(fileobj.seekable())
+    except Exception:  # noqa: BLE001 - objects without seekable() are treated as streams
+        return False
+
+
 def _open_source(source) -> tuple[BinaryIO, str | None, str, bool]:
     """Return (seekable binary file, path or None, description, close_after)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -177,7 +184,10 @@ def _open_source(source) -> tuple[BinaryIO, str | None, str, bool]:
     if hasattr(source, "read"):
         desc = _describe(source)
         try:
+            start = source.tell() if _seekable(source) else None
             data = source.read()
+            if start is not None:
+                source.seek(start)  # leave it as found, so the same object loads again
         except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing error
             raise AudioError(f"Could not read {desc}: {err}.") from None
         if isinstance(data, str):
@@ -206,6 +216,8 @@ def _sniff(head: bytes) -> tuple[str, bool]:
         return "a FLAC file", True
     if head[:4] == b"OggS":
         return "an OGG file", True
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "an AAC (ADTS) file", True
     if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "an MP3 file", True
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
@@ -382,8 +394,13 @@ def _ffmpeg_available() -> bool:
     return True
 
 
+#: Above this up/down factor the polyphase filter gets huge (e.g. 767999 Hz -> 16 kHz has
+#: no common divisor): such odd rates are resampled in the frequency domain instead.
+_MAX_POLYPHASE_FACTOR = 20_000
+
+
 def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
-    """Resample a mono signal with a polyphase anti-aliasing filter.
+    """Resample a mono signal with an anti-aliasing low-pass filter.
 
     Args:
         samples: ``np.ndarray [shape=(n,)]`` float signal.
@@ -392,17 +409,24 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
 
     Returns:
         ``np.ndarray [shape=(ceil(n * new_rate / orig_rate),), dtype=float32]``.  Content
-        above the lower Nyquist frequency is removed (Kaiser-windowed FIR of
-        :func:`scipy.signal.resample_poly`, gcd-reduced up/down factors), not folded back.
+        above the lower Nyquist frequency is removed, not folded back: a polyphase
+        Kaiser-windowed FIR (:func:`scipy.signal.resample_poly` with the gcd-reduced
+        up/down factors), or, when those factors exceed 20000 (rates with almost no
+        common divisor), an FFT resampler (:func:`scipy.signal.resample`, ideal low-pass).
     """
     samples = np.asarray(samples, dtype=np.float32)
     if orig_rate == new_rate or samples.size == 0:
         return samples.copy()
+    from scipy.signal import resample as fft_resample
     from scipy.signal import resample_poly
 
     g = math.gcd(int(orig_rate), int(new_rate))
     up, down = int(new_rate) // g, int(orig_rate) // g
-    return resample_poly(samples, up, down).astype(np.float32, copy=False)
+    if max(up, down) <= _MAX_POLYPHASE_FACTOR:
+        out = resample_poly(samples, up, down)
+    else:
+        out = fft_resample(samples.astype(np.float64), -(-len(samples) * up // down))
+    return np.asarray(out, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- public API
@@ -419,7 +443,8 @@ def load_clip(
 
     Args:
         source: a path (``str`` or ``os.PathLike``), ``bytes``, or a binary file object
-            (``.read()`` returning bytes; read from its current position).
+            (``.read()`` returning bytes; read from its current position, which is
+            restored afterwards when the object is seekable).
         sample_rate: rate of the returned samples in Hz, int in [1000, 768000], or ``None``
             to keep the file's native rate.  Default 16000.
         max_seconds: longest clip accepted, in seconds (float > 0), or ``None`` for no
