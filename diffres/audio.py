@@ -197,6 +197,11 @@ def _open_source(source) -> tuple[BinaryIO, str | None, str, bool]:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise AudioError(f"Reading {desc} did not return bytes (got {type(data).__name__}).")
         data = bytes(data)
+        if not data and start:
+            raise AudioError(
+                f"Nothing left to read from {desc}: the file object is at position {start}, "
+                "its end. Call .seek(0) on it before loading (e.g. after writing to it)."
+            )
         if not data:
             raise AudioError(f"{desc[0].upper()}{desc[1:]} is empty (0 bytes). Choose a non-empty audio file.")
         return io.BytesIO(data), None, desc, True
@@ -525,9 +530,10 @@ def load_clip(
             what.append(f"{n_nan} NaN (not-a-number)")
         if n_inf:
             what.append(f"{n_inf} infinite")
+        plural = "s" if n_nan + n_inf > 1 else ""
         raise AudioError(
-            f"{Desc} contains {' and '.join(what)} sample values, so it cannot be analysed. "
-            "The file is damaged or was written by a faulty program; re-export it as "
+            f"{Desc} contains {' and '.join(what)} sample value{plural}, so it cannot be "
+            "analysed. The file is damaged or was written by a faulty program; re-export it as "
             "16-bit WAV."
         )
 

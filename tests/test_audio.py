@@ -164,6 +164,10 @@ def test_nan_samples():
     x[100:103] = np.nan
     with pytest.raises(AudioError, match=r"contains 3 NaN \(not-a-number\) sample values.*re-export"):
         load_audio(_float_wav(x))
+    x = tone(440, 16000, 0.5)
+    x[7] = np.nan
+    with pytest.raises(AudioError, match=r"contains 1 NaN \(not-a-number\) sample value, so"):
+        load_audio(_float_wav(x))
 
 
 def test_infinite_samples():
@@ -473,6 +477,15 @@ def test_file_object_position_is_restored(wav_1k):
     second, _ = load_audio(fh)
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(first, load_audio(wav_1k)[0])
+
+
+def test_file_object_at_its_end_gets_a_hint(wav_1k):
+    fh = io.BytesIO()
+    fh.write(wav_1k)  # a common slip: write, then load without seeking back
+    with pytest.raises(AudioError, match=r"at position 32044, its end\. Call \.seek\(0\)"):
+        load_audio(fh)
+    fh.seek(0)
+    assert len(load_audio(fh)[0]) == 16000
 
 
 def test_file_object_gets_a_name_in_messages(tmp_path):
