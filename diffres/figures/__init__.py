@@ -1,0 +1,47 @@
+"""Figures the app and scripts draw: plotly figures from arrays (and PNG export via matplotlib).
+
+Never imports Streamlit.  ``spectrogram`` holds the spectrogram and DiffRes views;
+training figures live in ``training`` (added separately).
+"""
+
+from __future__ import annotations
+
+from .spectrogram import (
+    COLORMAPS,
+    DB_PER_NEPER,
+    MAX_DISPLAY_COLUMNS,
+    colorscale,
+    compact_figure,
+    diffres_figure,
+    diffres_png,
+    effective_hop_ms,
+    frontend_comparison_figure,
+    hop_grid_figure,
+    mel_ticks,
+    merged_customdata,
+    pool_columns,
+    pool_edges,
+    spectrogram_figure,
+    to_db,
+    waveform_envelope,
+)
+
+__all__ = [
+    "COLORMAPS",
+    "DB_PER_NEPER",
+    "MAX_DISPLAY_COLUMNS",
+    "colorscale",
+    "compact_figure",
+    "diffres_figure",
+    "diffres_png",
+    "effective_hop_ms",
+    "frontend_comparison_figure",
+    "hop_grid_figure",
+    "mel_ticks",
+    "merged_customdata",
+    "pool_columns",
+    "pool_edges",
+    "spectrogram_figure",
+    "to_db",
+    "waveform_envelope",
+]

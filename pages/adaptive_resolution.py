@@ -1,0 +1,225 @@
+"""Adaptive resolution: a DiffRes model on the current sound, drawn on the true time axis."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import streamlit as st
+
+import diffres
+import ui
+from diffres import figures
+from ui import cache
+
+HOP_OPTIONS = [1.0, 2.0, 5.0, 10.0, 20.0, 40.0]
+DEFAULT_N_MELS = 64
+
+
+def _model_label(entries: dict, model_id: str) -> str:
+    if model_id == cache.UNTRAINED_ID:
+        return "Untrained DiffRes (random weights, demo only)"
+    card = entries[model_id]["card"]
+    acc = (card.get("metrics") or {}).get("test_accuracy", (card.get("metrics") or {}).get("val_accuracy"))
+    extra = f", accuracy {acc:.0%}" if isinstance(acc, (int, float)) else ""
+    return f"{entries[model_id]['name']} ({card.get('dataset', '?')}, {card.get('hop_ms', '?')} ms hop{extra})"
+
+
+def _on_model_change(entries: dict) -> None:
+    model_id = st.session_state.get("adapt_model")
+    card = entries.get(model_id, {}).get("card", {}) if model_id != cache.UNTRAINED_ID else {}
+    st.session_state["adapt_hop"] = float(card.get("hop_ms", 10.0))
+    st.session_state["adapt_rate"] = float(round(card.get("reduction_rate", 0.5) * 20) / 20)
+
+
+st.title("Adaptive resolution")
+st.markdown("DiffRes scores every input frame's **importance**, then merges frames so that important moments keep "
+            "fine resolution and steady stretches are summarised by a few wide frames. Below, the merged spectrogram "
+            "is drawn **at the times it really covers**: narrow columns where DiffRes kept detail, wide ones where it "
+            "merged. Zoom any row and the others follow.")
+clip = ui.current_clip()
+ui.clip_notices(clip)
+
+# ------------------------------------------------------------------ model choice
+index = cache.checkpoint_index()
+usable = {e["id"]: e for e in index if e["card"].get("frontend") == "diffres"}
+options = list(usable) + [cache.UNTRAINED_ID]
+if st.session_state.get("adapt_model") not in options:
+    st.session_state["adapt_model"] = options[0]
+    _on_model_change(usable)
+
+c1, c2, c3 = st.columns([2, 2, 1])
+with c1:
+    model_id = st.selectbox("Model", options, key="adapt_model", format_func=lambda m: _model_label(usable, m),
+                            on_change=_on_model_change, args=(usable,),
+                            help="A shipped DiffRes checkpoint (checkpoints/*.pt); its hop and mel bins set the "
+                                 "front-end. The untrained model is only a fallback that shows the mechanics.")
+with c2:
+    rate = st.slider("Reduction rate", 0.0, 0.95, step=0.05, key="adapt_rate",
+                     help="Fraction of frames removed: 0.75 keeps a quarter of them. Applied at inference, "
+                          "so one model can be tried at any budget.")
+with c3:
+    hop_ms = st.select_slider("Input hop (ms)", HOP_OPTIONS, key="adapt_hop",
+                              help="Hop of the input spectrogram. The model was trained at its card's hop; other hops "
+                                   "work (DiffRes accepts any length) but are outside its training conditions.")
+
+with st.expander("Display settings", expanded=False):
+    d1, d2 = st.columns(2)
+    db_range = d1.slider("Dynamic range (dB)", 20, 120, 80, step=5, key="adapt_db",
+                         help="How many dB below the loudest cell are still coloured.")
+    cmap = d2.selectbox("Colour map", figures.COLORMAPS, key="adapt_cmap", help="Colour map of the spectrograms.")
+
+if model_id == cache.UNTRAINED_ID:
+    card: dict = {}
+    if not usable:
+        st.warning("No trained DiffRes checkpoint was found in `checkpoints/` yet (they are being trained). "
+                   "This view uses an **untrained** DiffRes in eval mode: the mechanics (merging, true-time drawing, "
+                   "effective hop) are real, but its importance scores are not meaningful.", icon=":material/warning:")
+    else:
+        st.warning("Untrained DiffRes: its importance scores are random, shown only to illustrate the mechanics.",
+                   icon=":material/warning:")
+    n_mels, win_ms, f_min, f_max = DEFAULT_N_MELS, 25.0, 0.0, None
+else:
+    try:
+        loaded = cache.load_model(model_id)
+    except diffres.DiffResError as err:
+        st.error(f"This checkpoint cannot be used: {err} Choose another model.", icon=":material/error:")
+        st.stop()
+    card = loaded.card
+    cfg = loaded.config
+    n_mels, win_ms, f_min, f_max = cfg.n_mels, cfg.win_ms, cfg.f_min, cfg.f_max
+    if float(hop_ms) != float(cfg.hop_ms):
+        st.info(f"This model was trained at a {cfg.hop_ms:g} ms hop; at {hop_ms:g} ms its scores are an extrapolation.",
+                icon=":material/info:")
+win_ms = max(float(win_ms), float(hop_ms))
+
+# ------------------------------------------------------------------ compute (cached)
+args = (clip.samples, clip.sample_rate, int(n_mels), float(hop_ms), float(win_ms))
+try:
+    mel = cache.log_mel(clip.digest, *args, float(f_min), f_max)
+    res = cache.diffres_merge(clip.digest, model_id, *args, float(rate), float(f_min), f_max)
+except diffres.DiffResError as err:
+    st.error(f"DiffRes could not run on this sound: {err}", icon=":material/error:")
+    st.stop()
+
+T, Tp = res["n_frames"], res["out_len"]
+hop_s = mel.hop_seconds
+widths = figures.effective_hop_ms(res["bin_edges"], hop_s)
+m = st.columns(5)
+m[0].metric("Input frames T", f"{T:,}", help=f"{clip.seconds:.2f} s at a {hop_s * 1000:g} ms hop.")
+m[1].metric("Output frames T'", f"{Tp:,}", delta=f"-{(1 - Tp / T):.0%} frames", delta_color="off",
+            help="What the classifier processes: floor(T x (1 - rate)). Its cost scales with T'.")
+m[2].metric("Finest effective hop", f"{widths.min():.1f} ms", help="Smallest span of input covered by one output frame.")
+m[3].metric("Coarsest effective hop", f"{widths.max():.0f} ms", help="Largest span of input merged into one output frame.")
+m[4].metric("Activeness", f"{res['activeness']:.3f}",
+            help="Standard deviation of the importance over non-silent frames: 0 means DiffRes treats every frame "
+                 "alike (it then behaves like average pooling).")
+
+left, right = st.columns([3, 1.25])
+with left:
+    fig = figures.diffres_figure(
+        samples=clip.samples, sample_rate=clip.sample_rate, log_mel=mel.log_mel, hop_seconds=hop_s,
+        mel_frequencies=mel.mel_frequencies, importance=res["importance"], bin_edges=res["bin_edges"],
+        merged=res["avg"], db_range=db_range, colormap=cmap,
+        event_times=clip.event_times if clip.event_times.size else None,
+    )
+    st.plotly_chart(fig, key="adapt_main", width="stretch",
+                    config={"toImageButtonOptions": {"format": "png", "filename": "diffres_view"}})
+with right:
+    top_db = float(np.max(mel.log_mel)) * figures.DB_PER_NEPER
+    st.plotly_chart(figures.compact_figure(res["avg"], res["encoding"], mel.mel_frequencies, db_range=db_range,
+                                           db_top=top_db, colormap=cmap, height=460),
+                    key="adapt_compact", width="stretch")
+    st.caption("Left, the same merged frames side by side as the classifier receives them (uniform columns); "
+               "the resolution encoding tells it how wide and where each frame was.")
+    if model_id != cache.UNTRAINED_ID:
+        st.markdown(f"**Prediction** ({card.get('dataset', '')} classes, whole clip, rate {rate:.2f})")
+        try:
+            for name, p in cache.predict(clip.digest, model_id, clip.samples, float(rate)):
+                st.progress(float(p), text=f"{name}: {p:.0%}")
+        except diffres.DiffResError as err:
+            st.error(f"Prediction failed: {err}")
+
+# ------------------------------------------------------------------ baselines
+st.subheader("Same frame budget, fixed front-ends")
+st.caption(f"All three keep {Tp} frames. Average pooling merges equal-width groups (in the log domain); "
+           "changing the hop keeps every k-th frame and drops the rest; DiffRes decides where to spend the frames "
+           "(and merges in the power domain).")
+rows = [{"title": f"DiffRes: {Tp} frames placed by importance", "merged": res["avg"], "bin_edges": res["bin_edges"]}]
+for name, title in (("avgpool", "Average pooling"), ("changehop", "Change hop (evenly spaced frames)")):
+    b = cache.baseline(clip.digest, name, *args, float(rate), float(f_min), f_max)
+    rows.append({"title": f"{title}: {Tp} frames", "merged": b["avg"], "bin_edges": b["bin_edges"]})
+st.plotly_chart(figures.frontend_comparison_figure(rows, hop_s, mel.mel_frequencies, db_range=db_range, db_top=top_db,
+                                                   colormap=cmap), key="adapt_compare", width="stretch")
+
+# ------------------------------------------------------------------ listen
+st.subheader("Listen to what the merged representation keeps")
+listen = st.toggle("Resynthesise audio from the spectrograms", value=False, key="adapt_listen",
+                   help="Turns the mel spectrograms back into sound with Griffin-Lim (phase is guessed, so both "
+                        "versions sound rougher than the original). Takes a few seconds; cached afterwards.")
+if listen:
+    st.caption("**Approximations**: Griffin-Lim inversion of the mel spectrogram (16 iterations). The merged version "
+               "expands each output frame back over the input frames it covers, so merged stretches sound frozen.")
+    a1, a2, a3 = st.columns(3)
+    a1.markdown("Original")
+    a1.audio(cache.wav_for(clip.digest, clip.samples, clip.sample_rate), format="audio/wav")
+    gl = (clip.sample_rate, mel.n_fft, mel.hop_length, mel.win_length, float(f_min), f_max)
+    y_full = cache.resynthesise(clip.digest, f"full:{n_mels}:{hop_ms}:{win_ms}", mel.log_mel, *gl)
+    a2.markdown("From the full mel spectrogram")
+    a2.audio(y_full, sample_rate=clip.sample_rate)
+    expanded = cache.expand_to_input_grid(res["avg"], res["bin_edges"], T)
+    y_merged = cache.resynthesise(clip.digest, f"merged:{model_id}:{n_mels}:{hop_ms}:{win_ms}:{rate}", expanded, *gl)
+    a3.markdown(f"From the DiffRes-merged spectrogram ({Tp} frames)")
+    a3.audio(y_merged, sample_rate=clip.sample_rate)
+
+# ------------------------------------------------------------------ downloads
+st.subheader("Download")
+stem = f"diffres_{clip.title.replace(' ', '_')[:30]}_rate{rate:.2f}_hop{hop_ms:g}ms"
+
+
+def _png() -> bytes:
+    return figures.diffres_png(samples=clip.samples, sample_rate=clip.sample_rate, log_mel=mel.log_mel, hop_seconds=hop_s,
+                               mel_frequencies=mel.mel_frequencies, importance=res["importance"],
+                               bin_edges=res["bin_edges"], merged=res["avg"], db_range=db_range, colormap=cmap,
+                               title=f"{clip.title}: DiffRes at rate {rate:.2f}, {T} -> {Tp} frames")
+
+
+def _importance_csv() -> str:
+    frames = np.arange(T)
+    bins = np.clip(np.searchsorted(res["bin_edges"], frames + 0.5, side="right") - 1, 0, Tp - 1)
+    lines = ["frame,start_s,end_s,importance,output_frame"]
+    lines += [f"{i},{i * hop_s:.6f},{(i + 1) * hop_s:.6f},{res['importance'][i]:.6f},{bins[i]}" for i in frames]
+    return "\n".join(lines) + "\n"
+
+
+def _edges_csv() -> str:
+    e = res["bin_edges"]
+    lines = ["output_frame,start_frame,end_frame,start_s,end_s,frames_merged,effective_hop_ms"]
+    lines += [f"{j},{e[j]:.6f},{e[j + 1]:.6f},{e[j] * hop_s:.6f},{e[j + 1] * hop_s:.6f},{e[j + 1] - e[j]:.6f},"
+              f"{widths[j]:.4f}" for j in range(Tp)]
+    return "\n".join(lines) + "\n"
+
+
+def _npz() -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, merged_avg=res["avg"], merged_max=res["max"], resolution_encoding=res["encoding"],
+                        importance=res["importance"], bin_edges=res["bin_edges"], log_mel=mel.log_mel,
+                        hop_seconds=np.float64(hop_s), mel_frequencies=mel.mel_frequencies,
+                        reduction_rate=np.float64(rate), sample_rate=np.int64(clip.sample_rate))
+    return buf.getvalue()
+
+
+d = st.columns(4)
+d[0].download_button("PNG figure", _png, file_name=f"{stem}.png", mime="image/png", key="adapt_png",
+                     on_click="ignore", icon=":material/image:",
+                     help="The linked view as a static image (drawn on the server with matplotlib).")
+d[1].download_button("Importance (CSV)", _importance_csv, file_name=f"{stem}_importance.csv", mime="text/csv",
+                     key="adapt_csv", on_click="ignore", icon=":material/table:",
+                     help="One row per input frame: its times, importance and the output frame it went into.")
+d[2].download_button("Bin edges (CSV)", _edges_csv, file_name=f"{stem}_bin_edges.csv", mime="text/csv",
+                     key="adapt_edges_csv", on_click="ignore", icon=":material/table:",
+                     help="One row per output frame: the input span it covers (frames and seconds) and its effective hop.")
+d[3].download_button("Merged spectrogram (NPZ)", _npz, file_name=f"{stem}.npz", mime="application/octet-stream",
+                     key="adapt_npz", on_click="ignore", icon=":material/download:",
+                     help="NumPy archive: merged avg/max log-mel [T', F], resolution encoding, importance [T], "
+                          "bin edges [T'+1], the original log-mel and the axis facts.")

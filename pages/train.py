@@ -1,0 +1,8 @@
+"""Train page (placeholder: a colleague builds the live training view here)."""
+
+import streamlit as st
+
+st.title("Train")
+st.info("Coming next: train a small DiffRes classifier on a built-in dataset and watch the importance "
+        "curve and the merged spectrogram change as it learns (play, pause, step, reset).",
+        icon=":material/construction:")

@@ -1,0 +1,212 @@
+"""Cached wrappers of library calls for the pages.
+
+``st.cache_data`` functions are keyed on a clip *digest* plus small parameters; big arrays
+are passed with a leading underscore so Streamlit does not hash them.  Models are
+``st.cache_resource`` (read-only, shared across sessions; never trained in place).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+import diffres
+from diffres import functional as Fn
+from diffres.core import merge as _merge
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT_DIR = ROOT / "checkpoints"
+UNTRAINED_ID = "untrained"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+# --------------------------------------------------------------------------- audio
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def decode_upload(digest: str, _data: bytes, max_seconds: float = 30.0) -> diffres.audio.Clip:
+    """Decode uploaded or recorded bytes (16 kHz mono, first ``max_seconds`` kept)."""
+    return diffres.load_clip(_data, 16000, max_seconds=max_seconds, trim=True)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def example_clip(key: str) -> diffres.audio.Clip:
+    from diffres.examples import get_example
+
+    return diffres.load_clip(get_example(key).path, 16000, max_seconds=30.0, trim=True)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def preset_samples(name: str, seconds: float) -> np.ndarray:
+    from diffres.examples import make_preset
+
+    return make_preset(name, 16000, seconds)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def wav_for(digest: str, _samples: np.ndarray, sample_rate: int) -> bytes:
+    from diffres.audio import wav_bytes
+
+    return wav_bytes(_samples, sample_rate)
+
+
+# --------------------------------------------------------------------------- features
+
+
+@dataclass(frozen=True)
+class MelResult:
+    """A clip's log-mel and the axis facts figures need."""
+
+    log_mel: np.ndarray  # [T, F] float32, natural-log power
+    hop_seconds: float
+    mel_frequencies: np.ndarray  # [F] Hz
+    n_fft: int
+    win_length: int
+    hop_length: int
+
+
+@st.cache_data(max_entries=48, show_spinner=False)
+def log_mel(digest: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float, win_ms: float,
+            f_min: float = 0.0, f_max: float | None = None) -> MelResult:
+    """Log-mel ``[T, F]`` of the clip ``digest`` (computed once per parameter set)."""
+    fe = diffres.MelFrontend(sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
+    with torch.no_grad():
+        lm = fe(torch.from_numpy(np.asarray(_samples, dtype=np.float32)))[0].numpy().astype(np.float32)
+    c = fe.config
+    return MelResult(lm, fe.hop_seconds, fe.mel_frequencies().numpy(), c.n_fft, c.win_length, c.hop_length)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@st.cache_data(ttl=20, show_spinner=False)
+def checkpoint_index() -> list[dict]:
+    """Shipped checkpoints: ``{"id", "path", "name", "card"}`` for each ``checkpoints/*.pt`` with a card."""
+    found = []
+    for pt in sorted(CHECKPOINT_DIR.glob("*.pt")):
+        card_file = pt.with_suffix(".json")
+        try:
+            card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+        except (OSError, json.JSONDecodeError):
+            card = {}
+        found.append({"id": f"{pt}:{pt.stat().st_mtime_ns}", "path": str(pt), "name": pt.stem, "card": card})
+    return found
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the model...")
+def load_model(model_id: str):
+    """A shipped checkpoint (``LoadedCheckpoint``) by its id (path and mtime)."""
+    path = model_id.rsplit(":", 1)[0]
+    return diffres.load_checkpoint(path)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def untrained_diffres(n_mels: int) -> diffres.DiffRes:
+    """A DiffRes with seeded random weights in eval mode (fallback when no checkpoint exists)."""
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    module = diffres.DiffRes(n_mels, 0.5).eval()
+    torch.random.set_rng_state(gen_state)
+    return module
+
+
+def diffres_module(model_id: str, n_mels: int) -> diffres.DiffRes:
+    if model_id == UNTRAINED_ID:
+        return untrained_diffres(n_mels)
+    return load_model(model_id).model.frontend
+
+
+@st.cache_data(max_entries=24, show_spinner=False)
+def diffres_scores(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float,
+                   win_ms: float, f_min: float = 0.0, f_max: float | None = None) -> np.ndarray:
+    """Raw importance scores ``[T]`` (sigmoid of the score network; independent of the rate)."""
+    mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
+    module = diffres_module(model_id, n_mels)
+    with torch.no_grad():
+        raw = module.scores(torch.from_numpy(mel.log_mel).unsqueeze(0))
+    return raw[0].numpy().astype(np.float32)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def diffres_merge(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float,
+                  win_ms: float, reduction_rate: float, f_min: float = 0.0, f_max: float | None = None) -> dict:
+    """DiffRes at ``reduction_rate``: importance, bin edges, merged avg/max, encoding (numpy)."""
+    mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
+    raw = diffres_scores(digest, model_id, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
+    x = torch.from_numpy(mel.log_mel).unsqueeze(0)
+    with torch.no_grad():
+        out_len = Fn.output_length(x.shape[1], reduction_rate)
+        importance = Fn.normalize_importance(torch.from_numpy(raw).unsqueeze(0), out_len)
+        out = _merge(x, importance, reduction_rate)
+    return {
+        "importance": out.importance[0].numpy().astype(np.float32),
+        "bin_edges": out.bin_edges[0].numpy().astype(np.float64),
+        "avg": out.avg[0].numpy().astype(np.float32),
+        "max": out.max[0].numpy().astype(np.float32),
+        "encoding": out.resolution_encoding[0].numpy().astype(np.float32),
+        "activeness": float(out.activeness),
+        "n_frames": int(x.shape[1]),
+        "out_len": int(out_len),
+    }
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def baseline(digest: str, name: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float, win_ms: float,
+             reduction_rate: float, f_min: float = 0.0, f_max: float | None = None) -> dict:
+    """A fixed front-end (``avgpool``, ``changehop``, ...) at the same frame budget."""
+    mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
+    fe = diffres.make_frontend(name, n_mels, reduction_rate)
+    with torch.no_grad():
+        out = fe(torch.from_numpy(mel.log_mel).unsqueeze(0))
+    return {"avg": out.avg[0].numpy().astype(np.float32), "bin_edges": out.bin_edges[0].numpy().astype(np.float64)}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def predict(digest: str, model_id: str, _samples: np.ndarray, reduction_rate: float) -> list[tuple[str, float]]:
+    """Top classes of a shipped checkpoint on the whole clip at its own hop."""
+    loaded = load_model(model_id)
+    pred = loaded.model.predict(_samples, reduction_rate=reduction_rate, fit=False)
+    return pred.top(min(5, len(pred.classes)))
+
+
+# --------------------------------------------------------------------------- resynthesis
+
+
+def expand_to_input_grid(merged: np.ndarray, bin_edges: np.ndarray, n_frames: int) -> np.ndarray:
+    """``[T', F]`` merged log power -> ``[T, F]``: each input frame takes its output bin's value.
+
+    Input frame ``i`` (centre ``i + 0.5`` on the frame axis) belongs to the bin whose edges
+    enclose its centre.
+    """
+    edges = np.asarray(bin_edges, dtype=np.float64)
+    centres = np.arange(n_frames) + 0.5
+    j = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, merged.shape[0] - 1)
+    return np.asarray(merged)[j]
+
+
+@st.cache_data(max_entries=16, show_spinner="Resynthesising (Griffin-Lim)...")
+def resynthesise(digest: str, kind: str, _log_mel: np.ndarray, sample_rate: int, n_fft: int, hop_length: int,
+                 win_length: int, f_min: float, f_max: float | None, n_iter: int = 16) -> np.ndarray:
+    """Approximate audio from a log-mel power spectrogram ``[T, F]`` (Griffin-Lim, HTK mel).
+
+    ``kind`` and ``digest`` only key the cache (e.g. ``"merged:rate=0.75"``).
+    """
+    import librosa
+
+    power = np.exp(np.asarray(_log_mel, dtype=np.float32)).T  # [F, T]
+    y = librosa.feature.inverse.mel_to_audio(
+        power, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window="hann",
+        center=True, pad_mode="constant", power=2.0, n_iter=n_iter, htk=True, norm=None, fmin=f_min,
+        fmax=f_max if f_max is not None else sample_rate / 2.0,
+    )
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 0:
+        y = y / peak * 0.9
+    return y.astype(np.float32)
