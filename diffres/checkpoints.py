@@ -39,6 +39,9 @@ class LoadedCheckpoint:
 
     model: AudioClassifier
     card: dict
+    #: What :meth:`diffres.training.Trainer.resume` needs (plain containers: tensors,
+    #: numbers, JSON text), or None for an inference-only checkpoint.
+    training_state: dict | None = None
 
     @property
     def config(self) -> ModelConfig:
@@ -60,6 +63,7 @@ def save_checkpoint(
     *,
     card: dict | None = None,
     write_card: bool = True,
+    training_state: dict | None = None,
 ) -> dict:
     """Write ``model``'s weights and card to ``path`` (and the card to ``<path>.json``).
 
@@ -69,6 +73,8 @@ def save_checkpoint(
         card: extra model-card fields (``dataset``, ``metrics``, ``train_seconds``, ...);
             configuration fields and ``params`` are filled in from the model.
         write_card: also write the card as JSON beside a path (ignored for file objects).
+        training_state: optional plain containers (tensors, numbers, strings, lists, dicts;
+            no other objects) for resuming training: optimiser state, history as JSON text.
 
     Returns:
         The full card that was written.
@@ -84,6 +90,8 @@ def save_checkpoint(
         "card": json.dumps(full),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
     }
+    if training_state is not None:
+        payload["training_state"] = _to_cpu(training_state)
     if isinstance(path, (str, os.PathLike)):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +103,16 @@ def save_checkpoint(
     else:
         torch.save(payload, path)
     return full
+
+
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_cpu(v) for v in value]
+    return value
 
 
 def _read_bytes(source) -> bytes:
@@ -164,4 +182,7 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, map_locatio
     if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
         raise CheckpointError("the checkpoint's weights contain NaN or infinite values.")
     model.to(map_location).eval()
-    return LoadedCheckpoint(model=model, card=card)
+    training_state = payload.get("training_state")
+    if training_state is not None and not isinstance(training_state, dict):
+        raise CheckpointError("the checkpoint's training state is malformed (not a mapping).")
+    return LoadedCheckpoint(model=model, card=card, training_state=training_state)
