@@ -186,6 +186,42 @@ def _select(clips: list[dict[str, Any]], classes: list[str], max_per_class: Opti
     return sorted(keep)
 
 
+def _read_npz(npz_path: Path, digest: str, n_clips: int, n_samples: int):
+    """``(waveforms float32 [N, n], row -> manifest index)`` from the array cache, or None."""
+    try:
+        with np.load(npz_path, allow_pickle=False) as z:
+            if str(z["digest"]) != digest or z["waveforms"].shape != (n_clips, n_samples):
+                return None
+            stored = z["waveforms"]
+            index = z["index"].astype(np.int64)
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    if stored.dtype == np.int16:
+        wav = np.empty(stored.shape, np.float32)
+        np.multiply(stored, np.float32(1.0 / 32768.0), out=wav, casting="unsafe")
+    else:
+        wav = stored.astype(np.float32, copy=False)
+    return wav, index
+
+
+def _write_npz(npz_path: Path, wav: np.ndarray, index: np.ndarray, digest: str) -> None:
+    """Rows ordered by split (so each split loads as one slice); int16 when that is exact
+    (16-bit clips at their own rate), float32 otherwise."""
+    scaled = wav * np.float32(32768.0)  # exact in float32 (power of two)
+    exact = bool(np.all(np.abs(scaled) <= 32767.0) and np.array_equal(np.rint(scaled), scaled))
+    stored = scaled.astype(np.int16) if exact else wav
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=npz_path.parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, waveforms=stored, index=index, digest=np.array(digest))
+        os.replace(tmp, npz_path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def load_built(
     directory: Path,
     *,
@@ -205,24 +241,28 @@ def load_built(
     clip_seconds = float(manifest["clip_seconds"])
     n_samples = int(round(clip_seconds * sample_rate))
     clips = manifest["clips"]
+    class_index = {c: i for i, c in enumerate(classes)}
+    for clip in clips:
+        if clip.get("class") not in class_index or clip.get("split") not in SPLITS:
+            raise DatasetError(f"{directory / MANIFEST} lists a clip with an unknown class or split: {clip.get('id')!r}")
+    labels = np.array([class_index[c["class"]] for c in clips], np.int64)
+    codes = np.array([SPLITS.index(c["split"]) for c in clips], np.int8)
+    # row order of the arrays: by split, then manifest order
+    order = np.argsort(codes, kind="stable")
     digest = _manifest_digest(manifest)
     npz_path = directory / f"arrays-sr{int(sample_rate)}.npz"
-    waveforms = labels = split_codes = None
-    if npz_path.is_file():
-        try:
-            with np.load(npz_path, allow_pickle=False) as z:
-                if str(z["digest"]) == digest and z["waveforms"].shape == (len(clips), n_samples):
-                    waveforms, labels, split_codes = z["waveforms"], z["labels"], z["splits"]
-        except (OSError, ValueError, KeyError):
-            waveforms = None
     keep = _select(clips, classes, max_files_per_class)
-    if waveforms is None:
-        full = max_files_per_class is None or len(keep) == len(clips)
-        todo = range(len(clips)) if full else keep
-        wav = np.zeros((len(clips), n_samples), np.float32)
-        class_index = {c: i for i, c in enumerate(classes)}
-        lab = np.array([class_index[c["class"]] for c in clips], np.int64)
-        codes = np.array([SPLITS.index(c["split"]) for c in clips], np.int8)
+    full = len(keep) == len(clips)
+    cached = _read_npz(npz_path, digest, len(clips), n_samples) if npz_path.is_file() else None
+    if cached is not None and np.array_equal(cached[1], order):
+        wav, order = cached
+    else:
+        if full:
+            todo = order
+        else:
+            sub = np.asarray(keep, np.int64)
+            todo = sub[np.argsort(codes[sub], kind="stable")]
+        wav = np.zeros((len(todo), n_samples), np.float32)
         for k, i in enumerate(todo):
             path = directory / clips[i]["path"]
             try:
@@ -231,34 +271,30 @@ def load_built(
                 raise DatasetError(
                     f"cached clip {path} is unreadable ({exc}); delete {directory} and rebuild"
                 ) from exc
-            wav[i] = fit_length(x, n_samples)
+            wav[k] = fit_length(x, n_samples)
             if k % 50 == 0:
                 progress(k, len(todo), f"reading {directory.name}")
         progress(len(todo), len(todo), f"read {directory.name}")
-        waveforms, labels, split_codes = wav, lab, codes
+        order = todo
         if full:
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-            os.close(fd)
-            try:
-                np.savez(tmp, waveforms=wav, labels=lab, splits=codes, digest=np.array(digest))
-                os.replace(tmp, npz_path)
-            except OSError:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-    keep_arr = np.asarray(keep, dtype=np.int64)
+            _write_npz(npz_path, wav, order, digest)
+    # rows of `wav` hold manifest clips `order`; keep the selected ones, split by split
+    if not full:
+        keep_set = np.zeros(len(clips), bool)
+        keep_set[keep] = True
+        rows = np.flatnonzero(keep_set[order])
+        wav, order = wav[rows], order[rows]
+    row_codes = codes[order]
     splits: dict[str, Split] = {}
     for code, s in enumerate(SPLITS):
-        idx = keep_arr[split_codes[keep_arr] == code] if keep_arr.size else keep_arr
-        if idx.size == 0:
+        rows = np.flatnonzero(row_codes == code)
+        if rows.size == 0:
             splits[s] = empty_split(n_samples)
             continue
-        splits[s] = Split(
-            np.ascontiguousarray(waveforms[idx]),
-            labels[idx].astype(np.int64),
-            [str(directory / clips[i]["path"]) for i in idx],
-        )
+        sl = slice(int(rows[0]), int(rows[-1]) + 1)
+        assert rows.size == sl.stop - sl.start  # rows are grouped by split
+        idx = order[sl]
+        splits[s] = Split(wav[sl], labels[idx].copy(), [str(directory / clips[i]["path"]) for i in idx])
     return AudioDataset(
         name=str(manifest.get("name", directory.name)),
         classes=classes,

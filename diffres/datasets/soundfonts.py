@@ -158,8 +158,11 @@ def _check() -> None:
         require_file(path, pkg, f"soundfont {name}")
 
 
+_SILENT = 1e-4
+
+
 def _augment(x: np.ndarray, p: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
-    if float(np.max(np.abs(x))) < 1e-6:
+    if float(np.max(np.abs(x))) < _SILENT:
         raise DatasetError(f"a soundfont note rendered silent ({p}); the soundfont may be damaged")
     noise = colored_noise(len(x), rng, p["noise_exponent"]) * rms(x) * db_to_gain(-p["snr_db"])
     return finish(x + noise, p["peak_db"])
@@ -251,7 +254,16 @@ class _Instruments:
 
     def render_clip(self, renderer: _Renderer, spec: ClipSpec) -> np.ndarray:
         p = spec.params
-        x = renderer.render(p["soundfont"], 0, p["program"], [tuple(n) for n in p["notes"]], self.CLIP_SECONDS, 0)
+        notes = [tuple(n) for n in p["notes"]]
+        x = renderer.render(p["soundfont"], 0, p["program"], notes, self.CLIP_SECONDS, 0)
+        # a few presets have no sample for extreme keys in some soundfonts: move the phrase an
+        # octave at a time towards the middle of the keyboard until it sounds
+        for _ in range(4):
+            if float(np.max(np.abs(x))) >= _SILENT:
+                break
+            shift = -12 if np.mean([n[2] for n in notes]) > 66 else 12
+            notes = [(o, d, int(np.clip(k + shift, 0, 127)), v) for o, d, k, v in notes]
+            x = renderer.render(p["soundfont"], 0, p["program"], notes, self.CLIP_SECONDS, 0)
         return _augment(x, p, np.random.default_rng(p["rng_seed"]))
 
     def render(self, specs: list[ClipSpec], out_dir: Path, progress: ProgressFn) -> None:
