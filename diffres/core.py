@@ -174,9 +174,8 @@ def merge(log_mel: Tensor, importance: Tensor, reduction_rate: float) -> Fronten
     power = torch.exp(log_mel)
     pieces = Fn.warp_pieces(importance, out_len)
     code = Fn.position_encoding(n_frames, n_mels, device=log_mel.device, dtype=log_mel.dtype)
-    merged = Fn.warp(torch.cat([power, code.expand(batch, -1, -1)], dim=-1), importance, out_len, pieces=pieces)
-    avg = torch.log(merged[..., :n_mels] + 1e-12)
-    encoding = merged[..., n_mels:]
+    avg = torch.log(Fn.warp(power, importance, out_len, pieces=pieces) + 1e-12)
+    encoding = Fn.warp(code.expand(batch, -1, -1), importance, out_len, pieces=pieces)
     peak = Fn.warp_max(power, importance, out_len, pieces=pieces)
     mx = torch.log(peak * (n_frames / out_len) + 1e-12)
     empty = Fn.empty_frames(power.mean(dim=-1).detach())

@@ -44,9 +44,6 @@ __all__ = [
 #: carrying nothing; SpecAugment masks and digital silence sit far below it.
 EMPTY_ENERGY = 1e-6
 
-# index_reduce is stable in use but still flagged "beta" by PyTorch.
-warnings.filterwarnings("ignore", message="index_reduce\\(\\) is in beta")
-
 _SNAP = 1e-9  # absorbs float error in T * (1 - rate), e.g. 1000 * (1 - 0.9) = 99.999...
 
 
@@ -188,6 +185,103 @@ def _flat_index(bins: Tensor, out_len: int) -> Tensor:
     return (bins + offsets).reshape(-1)
 
 
+def _rowdot(a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise dot product ``[N, C], [N, C] -> [N]``."""
+    return torch.einsum("nc,nc->n", a, b)
+
+
+class _PieceSum(torch.autograd.Function):
+    """``out[k0_n] += w0_n * v_n`` for every frame, ``out[k1_n] += w1_n * v_n`` for the frames
+    that cross a boundary (``cross``, at most one per output bin).
+
+    Hand-written backward: the big ``[B*T, C]`` tensors are gathered once and multiplied
+    once, where generic autograd of the same expression makes many more passes.
+    """
+
+    @staticmethod
+    def forward(ctx, v, w0, w1, k0, k1, cross, n_out):
+        # k0 is sorted (bins are monotone in time, batches consecutive): a segment sum.
+        lengths = torch.bincount(k0, minlength=n_out)
+        out = torch.segment_reduce(v * w0.unsqueeze(1), "sum", lengths=lengths, axis=0, unsafe=True)
+        vc = v.index_select(0, cross)
+        out.index_add_(0, k1.index_select(0, cross), vc * w1.index_select(0, cross).unsqueeze(1))
+        ctx.save_for_backward(v, w0, w1, k0, k1, cross)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        v, w0, w1, k0, k1, cross = ctx.saved_tensors
+        need_v, need_w0, need_w1 = ctx.needs_input_grad[:3]
+        grad_v = grad_w0 = grad_w1 = None
+        g0 = g.index_select(0, k0)
+        if need_w0:
+            grad_w0 = _rowdot(g0, v)
+        gc = g.index_select(0, k1.index_select(0, cross))
+        if need_w1:
+            grad_w1 = torch.zeros_like(w1).index_copy_(0, cross, _rowdot(gc, v.index_select(0, cross)))
+        if need_v:
+            grad_v = g0.mul_(w0.unsqueeze(1))
+            grad_v.index_add_(0, cross, gc * w1.index_select(0, cross).unsqueeze(1))
+        return grad_v, grad_w0, grad_w1, None, None, None, None
+
+
+class _PieceMax(torch.autograd.Function):
+    """``out[j] = max over pieces (n, k) with k = j and w > 0 of w * v_n``; empty bins are 0.
+
+    The gradient goes to every piece that attains the maximum.
+    """
+
+    @staticmethod
+    def forward(ctx, v, w0, w1, k0, k1, cross, n_out):
+        src0 = v * w0.unsqueeze(1)
+        idle = (w0 <= 0).nonzero().squeeze(1)  # frames with no first piece (zero importance)
+        src0.index_fill_(0, idle, -math.inf)
+        out = torch.full((n_out, v.shape[1]), -math.inf, dtype=v.dtype, device=v.device)
+        with warnings.catch_warnings():  # index_reduce works but PyTorch still calls it "beta"
+            warnings.simplefilter("ignore", UserWarning)
+            out.index_reduce_(0, k0, src0, "amax", include_self=True)
+            kc = k1.index_select(0, cross)
+            src1 = v.index_select(0, cross) * w1.index_select(0, cross).unsqueeze(1)
+            out.index_reduce_(0, kc, src1, "amax", include_self=True)
+        out.masked_fill_(~torch.isfinite(out), 0.0)
+        ctx.save_for_backward(v, w0, w1, k0, k1, cross, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        v, w0, w1, k0, k1, cross, out = ctx.saved_tensors
+        need_v, need_w0, need_w1 = ctx.needs_input_grad[:3]
+        grad_v = grad_w0 = grad_w1 = None
+        hit0 = (v * w0.unsqueeze(1)) == out.index_select(0, k0)
+        hit0 &= (w0 > 0).unsqueeze(1)
+        g0 = g.index_select(0, k0).mul_(hit0)
+        kc = k1.index_select(0, cross)
+        vc = v.index_select(0, cross)
+        w1c = w1.index_select(0, cross).unsqueeze(1)
+        gc = g.index_select(0, kc).mul_((vc * w1c) == out.index_select(0, kc))
+        if need_w0:
+            grad_w0 = _rowdot(g0, v)
+        if need_w1:
+            grad_w1 = torch.zeros_like(w1).index_copy_(0, cross, _rowdot(gc, vc))
+        if need_v:
+            grad_v = g0.mul_(w0.unsqueeze(1))
+            grad_v.index_add_(0, cross, gc * w1c)
+        return grad_v, grad_w0, grad_w1, None, None, None, None
+
+
+def _apply_pieces(fn, values: Tensor, pieces: WarpPieces, out_len: int) -> Tensor:
+    batch, n_frames, channels = values.shape
+    dtype = torch.promote_types(values.dtype, pieces.first_weight.dtype)
+    v = values.to(dtype).reshape(batch * n_frames, channels)
+    w0 = pieces.first_weight.to(dtype).reshape(-1)
+    w1 = pieces.second_weight.to(dtype).reshape(-1)
+    k0 = _flat_index(pieces.first_bin, out_len)
+    k1 = _flat_index(pieces.second_bin, out_len)
+    cross = (pieces.second_bin > pieces.first_bin).reshape(-1).nonzero().squeeze(1)
+    out = fn.apply(v, w0, w1, k0, k1, cross, batch * out_len)
+    return out.view(batch, out_len, channels).to(values.dtype)
+
+
 def warp(values: Tensor, importance: Tensor, out_len: int, *, pieces: WarpPieces | None = None) -> Tensor:
     """Merge frames by overlap: ``out[b, j] = sum_i W[b, i, j] * values[b, i]``.
 
@@ -203,15 +297,7 @@ def warp(values: Tensor, importance: Tensor, out_len: int, *, pieces: WarpPieces
     """
     _check_warp_args(values, importance, out_len)
     p = pieces if pieces is not None else warp_pieces(importance, out_len)
-    batch, n_frames, channels = values.shape
-    w_dtype = torch.promote_types(values.dtype, p.first_weight.dtype)
-    v = values.to(w_dtype)
-    out = v.new_zeros(batch * out_len, channels)
-    src0 = (p.first_weight.to(w_dtype).unsqueeze(-1) * v).reshape(-1, channels)
-    src1 = (p.second_weight.to(w_dtype).unsqueeze(-1) * v).reshape(-1, channels)
-    out = out.index_add(0, _flat_index(p.first_bin, out_len), src0)
-    out = out.index_add(0, _flat_index(p.second_bin, out_len), src1)
-    return out.view(batch, out_len, channels).to(values.dtype)
+    return _apply_pieces(_PieceSum, values, p, out_len)
 
 
 def warp_max(values: Tensor, importance: Tensor, out_len: int, *, pieces: WarpPieces | None = None) -> Tensor:
@@ -227,21 +313,11 @@ def warp_max(values: Tensor, importance: Tensor, out_len: int, *, pieces: WarpPi
         pieces: precomputed :func:`warp_pieces` (optional).
 
     Returns:
-        ``[B, T', C]``.  Differentiable (gradient to the arg-max frame).
+        ``[B, T', C]``.  Differentiable (gradient to the frames attaining the max).
     """
     _check_warp_args(values, importance, out_len)
     p = pieces if pieces is not None else warp_pieces(importance, out_len)
-    batch, n_frames, channels = values.shape
-    w_dtype = torch.promote_types(values.dtype, p.first_weight.dtype)
-    v = values.to(w_dtype)
-    neg_inf = torch.tensor(-math.inf, dtype=w_dtype, device=values.device)
-    out = torch.full((batch * out_len, channels), -math.inf, dtype=w_dtype, device=values.device)
-    for bins, weight in ((p.first_bin, p.first_weight), (p.second_bin, p.second_weight)):
-        w = weight.to(w_dtype).unsqueeze(-1)
-        src = torch.where(w > 0, w * v, neg_inf).reshape(-1, channels)
-        out = out.index_reduce(0, _flat_index(bins, out_len), src, "amax", include_self=True)
-    out = torch.where(torch.isfinite(out), out, torch.zeros_like(out))
-    return out.view(batch, out_len, channels).to(values.dtype)
+    return _apply_pieces(_PieceMax, values, p, out_len)
 
 
 def bin_edges(importance: Tensor, out_len: int) -> Tensor:
