@@ -85,6 +85,18 @@ def _check_n_per_class(n_per_class: Optional[int], default: int) -> int:
     return int(n_per_class)
 
 
+def _remove_stale_temporaries(out: Path, max_age_s: float = 600.0) -> None:
+    """Delete ``.tmp-*`` files a killed build left behind (old ones only: a build running in
+    another process may be writing fresh ones)."""
+    now = time.time()
+    for p in out.glob("*/.tmp-*"):
+        try:
+            if now - p.stat().st_mtime > max_age_s:
+                p.unlink()
+        except OSError:
+            pass
+
+
 def build(
     gen: ModuleType,
     out_dir: Optional[Path] = None,
@@ -123,6 +135,7 @@ def build(
             return out
     gen.check_requirements()
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out)
     missing = [s for s in specs if not (out / s.relpath).is_file()]
     done = total - len(missing)
     progress(done, total, f"{gen.NAME}: {done} of {total} clips already on disk" if done else f"{gen.NAME}: generating {total} clips")

@@ -28,7 +28,7 @@ from ._common import (
 )
 
 NAME = "events"
-VERSION = 1
+VERSION = 2
 CLASSES = [
     "alarm_clock",
     "background",
@@ -89,7 +89,7 @@ def _r(rng: np.random.Generator, lo: float, hi: float, nd: int = 4) -> float:
 
 def _sample_params(label: str, rng: np.random.Generator) -> dict[str, Any]:
     p: dict[str, Any] = {
-        "snr_db": _r(rng, 0.0, 30.0, 2),
+        "snr_db": _r(rng, -3.0, 30.0, 2),
         "noise_exponent": _r(rng, 0.0, 2.0, 2),
         "hum_hz": float(rng.choice([0.0, 50.0, 60.0])),
         "peak_db": _r(rng, -20.0, -1.0, 2),
@@ -98,8 +98,8 @@ def _sample_params(label: str, rng: np.random.Generator) -> dict[str, Any]:
     }
     if label == "alarm_clock":
         p.update(
-            f0_hz=_r(rng, 1500, 4000, 1),
-            beep_s=_r(rng, 0.03, 0.09),
+            f0_hz=_r(rng, 800, 4000, 1),
+            beep_s=_r(rng, 0.03, 0.14),
             gap_s=_r(rng, 0.03, 0.09),
             beeps_per_group=int(rng.integers(2, 6)),
             group_pause_s=_r(rng, 0.1, 0.45),
@@ -108,8 +108,8 @@ def _sample_params(label: str, rng: np.random.Generator) -> dict[str, Any]:
         )
     elif label == "smoke_alarm":
         p.update(
-            f0_hz=_r(rng, 2700, 3600, 1),
-            on_s=_r(rng, 0.25, 0.6),
+            f0_hz=_r(rng, 2000, 4000, 1),
+            on_s=_r(rng, 0.15, 0.6),
             off_s=_r(rng, 0.12, 0.5),
             n_on=int(rng.integers(2, 5)),
             cycle_pause_s=_r(rng, 0.3, 1.5),
@@ -117,7 +117,7 @@ def _sample_params(label: str, rng: np.random.Generator) -> dict[str, Any]:
         )
     elif label == "siren":
         p.update(
-            f_lo_hz=_r(rng, 450, 900, 1),
+            f_lo_hz=_r(rng, 350, 1000, 1),
             f_hi_ratio=_r(rng, 1.4, 2.4),
             period_s=_r(rng, 0.9, 4.0),
             shape=str(rng.choice(["sine", "triangle"])),
@@ -127,7 +127,7 @@ def _sample_params(label: str, rng: np.random.Generator) -> dict[str, Any]:
         )
     elif label == "car_horn":
         p.update(
-            f0_hz=_r(rng, 300, 520, 1),
+            f0_hz=_r(rng, 250, 650, 1),
             interval=_r(rng, 1.18, 1.34),
             n_honks=int(rng.integers(1, 3)),
             honk_s=_r(rng, 0.25, 1.4),
@@ -136,7 +136,7 @@ def _sample_params(label: str, rng: np.random.Generator) -> dict[str, Any]:
             duration_s=2.0,
         )
     elif label == "doorbell":
-        f1 = _r(rng, 550, 1000, 1)
+        f1 = _r(rng, 400, 1400, 1)
         p.update(
             f1_hz=f1,
             f2_ratio=float(rng.choice([0.8, 0.75, 0.667, 0.84])),
@@ -148,7 +148,7 @@ def _sample_params(label: str, rng: np.random.Generator) -> dict[str, Any]:
         )
     elif label == "phone_ring":
         p.update(
-            f0_hz=_r(rng, 900, 2200, 1),
+            f0_hz=_r(rng, 600, 2800, 1),
             trill_hz=_r(rng, 12.0, 28.0, 2),
             trill_depth=_r(rng, 0.04, 0.25),
             burst_s=_r(rng, 0.3, 1.0),
@@ -170,6 +170,9 @@ def _sample_params(label: str, rng: np.random.Generator) -> dict[str, Any]:
             n_layers=int(rng.integers(1, 4)),
             mod_hz=_r(rng, 0.1, 3.0),
             mod_depth=_r(rng, 0.0, 0.6),
+            # a steady appliance whine or hum in 40% of clips: tonal, but no temporal pattern
+            whine_hz=_r(rng, 100, 3000, 1) if rng.random() < 0.4 else 0.0,
+            whine_db=_r(rng, -25, -8, 2),
         )
         p["snr_db"] = 0.0
     if label in ("car_horn", "doorbell", "knock"):
@@ -307,6 +310,9 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
             layer = colored_noise(n, rng, float(rng.uniform(0.5, 2.0)))
             mod = 1.0 + p["mod_depth"] * np.sin(2 * np.pi * p["mod_hz"] * t + rng.uniform(0, 6.3))
             x = x + db_to_gain(rng.uniform(-12, 0)) * layer * mod
+        if p["whine_hz"] > 0:
+            whine = _tone(2 * np.pi * p["whine_hz"] * t, p["whine_hz"], False, 3)
+            x = x + db_to_gain(p["whine_db"]) * rms(x) * whine / rms(whine)
     else:
         ev = _event(spec.label, p, t - p["onset_s"], rng)
         level = rms(ev[np.abs(ev) > 1e-4]) if np.any(np.abs(ev) > 1e-4) else rms(ev)
