@@ -91,6 +91,13 @@ def test_builtin_names_and_classes_match_contract():
     assert D.DATASET_INFO["events"]["needs_system_packages"] == []
 
 
+def test_cache_paths(built, cache):
+    assert D.cache_root() == cache
+    assert D.dataset_path("events", n_per_class=N) == built["events"]
+    assert built["events"].name == f"events-v{D.DATASET_INFO['events']['version']}-seed0-n{N}"
+    assert D.is_built("events", n_per_class=N) and not D.is_built("events", seed=99, n_per_class=N)
+
+
 def test_unknown_name_and_bad_parameters():
     with pytest.raises(DatasetError, match="unknown built-in dataset 'nope'"):
         D.build_dataset("nope")
@@ -316,6 +323,8 @@ def test_too_few_classes_or_clips(tmp_path):
         p.unlink()
     with pytest.raises(DatasetError, match="at least 2 readable audio clips: 'b' has 1"):
         D.load_folder_dataset(few)
+    # an evaluation set may allow single clips
+    assert len(D.load_folder_dataset(few, min_clips_per_class=1)) == 4
     bad = make_user_folder(tmp_path / "bad", classes=("a", "b"), n=3)
     for p in (bad / "b").iterdir():
         p.write_bytes(b"garbage")

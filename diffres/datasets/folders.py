@@ -208,6 +208,7 @@ def load_folder_dataset(
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_ratio: float = DEFAULT_MAX_RATIO,
+    min_clips_per_class: int = 2,
 ) -> AudioDataset:
     """Load a user dataset: a folder with one sub-folder per class, or a ``.zip`` of one.
 
@@ -221,6 +222,8 @@ def load_folder_dataset(
         split_fractions: train/val/test proportions; at least one val clip per class with 2+
             clips and one test clip per class with 3+ clips.
         max_archive_bytes, max_entries, max_ratio: zip safety limits (see :func:`check_zip`).
+        min_clips_per_class: fewest readable clips a class may have (2 for training; an
+            evaluation set may pass 1).
 
     Returns:
         :class:`AudioDataset` with ``clip_seconds`` = median clip length clamped to
@@ -232,6 +235,8 @@ def load_folder_dataset(
             than 2 readable clips.
     """
     progress = progress or noop_progress
+    if isinstance(min_clips_per_class, bool) or not isinstance(min_clips_per_class, int) or min_clips_per_class < 1:
+        raise ParameterError(f"min_clips_per_class must be an integer >= 1, got {min_clips_per_class!r}")
     if len(split_fractions) != 3 or min(split_fractions) < 0 or split_fractions[0] <= 0:
         raise ParameterError(f"split_fractions must be 3 non-negative numbers with train > 0, got {split_fractions!r}")
     src = Path(path_or_zip).expanduser()
@@ -296,12 +301,13 @@ def load_folder_dataset(
             done += 1
             if done % 20 == 0 or done == total:
                 progress(done, total, f"reading {name}")
-    too_few = [(c, len(audio[c])) for c in classes if len(audio[c]) < 2]
+    too_few = [(c, len(audio[c])) for c in classes if len(audio[c]) < min_clips_per_class]
     if too_few:
         detail = ", ".join(f"'{c}' has {n}" for c, n in too_few)
         extra = f" ({len(skipped)} unreadable files skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise DatasetError(
-            f"every class needs at least 2 readable audio clips: {detail}{extra}"
+            f"every class needs at least {min_clips_per_class} readable audio clip"
+            f"{'s' if min_clips_per_class != 1 else ''}: {detail}{extra}"
         )
     lengths = [len(x) for c in classes for _, x in audio[c]]
     clip_seconds = float(np.clip(np.median(lengths) / sample_rate, MIN_CLIP_SECONDS, MAX_CLIP_SECONDS))
