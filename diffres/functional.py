@@ -203,8 +203,11 @@ class _PieceSum(torch.autograd.Function):
         # k0 is sorted (bins are monotone in time, batches consecutive): a segment sum.
         lengths = torch.bincount(k0, minlength=n_out)
         out = torch.segment_reduce(v * w0.unsqueeze(1), "sum", lengths=lengths, axis=0, unsafe=True)
+        # Crossing frames are one per boundary at most, so their bins are unique: a gather,
+        # an add and a copy are much faster than index_add_ on the CPU.
+        kc = k1.index_select(0, cross)
         vc = v.index_select(0, cross)
-        out.index_add_(0, k1.index_select(0, cross), vc * w1.index_select(0, cross).unsqueeze(1))
+        out.index_copy_(0, kc, out.index_select(0, kc) + vc * w1.index_select(0, cross).unsqueeze(1))
         ctx.save_for_backward(v, w0, w1, k0, k1, cross)
         return out
 
@@ -221,7 +224,7 @@ class _PieceSum(torch.autograd.Function):
             grad_w1 = torch.zeros_like(w1).index_copy_(0, cross, _rowdot(gc, v.index_select(0, cross)))
         if need_v:
             grad_v = g0.mul_(w0.unsqueeze(1))
-            grad_v.index_add_(0, cross, gc * w1.index_select(0, cross).unsqueeze(1))
+            grad_v.index_copy_(0, cross, grad_v.index_select(0, cross) + gc * w1.index_select(0, cross).unsqueeze(1))
         return grad_v, grad_w0, grad_w1, None, None, None, None
 
 
@@ -265,7 +268,7 @@ class _PieceMax(torch.autograd.Function):
             grad_w1 = torch.zeros_like(w1).index_copy_(0, cross, _rowdot(gc, vc))
         if need_v:
             grad_v = g0.mul_(w0.unsqueeze(1))
-            grad_v.index_add_(0, cross, gc * w1c)
+            grad_v.index_copy_(0, cross, grad_v.index_select(0, cross) + gc * w1c)
         return grad_v, grad_w0, grad_w1, None, None, None, None
 
 
