@@ -231,7 +231,8 @@ class _PieceSum(torch.autograd.Function):
 class _PieceMax(torch.autograd.Function):
     """``out[j] = max over pieces (n, k) with k = j and w > 0 of w * v_n``; empty bins are 0.
 
-    The gradient goes to every piece that attains the maximum.
+    The gradient goes to every piece that attains the maximum (which pieces do is recorded
+    in the forward pass as a boolean mask, cheaper than recomputing it).
     """
 
     @staticmethod
@@ -243,31 +244,29 @@ class _PieceMax(torch.autograd.Function):
         with warnings.catch_warnings():  # index_reduce works but PyTorch still calls it "beta"
             warnings.simplefilter("ignore", UserWarning)
             out.index_reduce_(0, k0, src0, "amax", include_self=True)
-            kc = k1.index_select(0, cross)
-            src1 = v.index_select(0, cross) * w1.index_select(0, cross).unsqueeze(1)
-            out.index_reduce_(0, kc, src1, "amax", include_self=True)
+        kc = k1.index_select(0, cross)  # unique bins: one crossing frame per boundary at most
+        src1 = v.index_select(0, cross) * w1.index_select(0, cross).unsqueeze(1)
+        out.index_copy_(0, kc, torch.maximum(out.index_select(0, kc), src1))
         out.masked_fill_(~torch.isfinite(out), 0.0)
-        ctx.save_for_backward(v, w0, w1, k0, k1, cross, out)
+        hit0 = src0 == out.index_select(0, k0)
+        hitc = src1 == out.index_select(0, kc)
+        ctx.save_for_backward(v, w0, w1, k0, kc, cross, hit0, hitc)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        v, w0, w1, k0, k1, cross, out = ctx.saved_tensors
+        v, w0, w1, k0, kc, cross, hit0, hitc = ctx.saved_tensors
         need_v, need_w0, need_w1 = ctx.needs_input_grad[:3]
         grad_v = grad_w0 = grad_w1 = None
-        hit0 = (v * w0.unsqueeze(1)) == out.index_select(0, k0)
-        hit0 &= (w0 > 0).unsqueeze(1)
         g0 = g.index_select(0, k0).mul_(hit0)
-        kc = k1.index_select(0, cross)
-        vc = v.index_select(0, cross)
-        w1c = w1.index_select(0, cross).unsqueeze(1)
-        gc = g.index_select(0, kc).mul_((vc * w1c) == out.index_select(0, kc))
+        gc = g.index_select(0, kc).mul_(hitc)
         if need_w0:
             grad_w0 = _rowdot(g0, v)
         if need_w1:
-            grad_w1 = torch.zeros_like(w1).index_copy_(0, cross, _rowdot(gc, vc))
+            grad_w1 = torch.zeros_like(w1).index_copy_(0, cross, _rowdot(gc, v.index_select(0, cross)))
         if need_v:
             grad_v = g0.mul_(w0.unsqueeze(1))
+            w1c = w1.index_select(0, cross).unsqueeze(1)
             grad_v.index_copy_(0, cross, grad_v.index_select(0, cross) + gc * w1c)
         return grad_v, grad_w0, grad_w1, None, None, None, None
 
