@@ -10,18 +10,15 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from ui.frame import entrypoint_active
 
-PAGES = {
-    "Explore": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/spectrogram_lab.py", title="Spectrogram lab", icon=":material/graphic_eq:"),
-        st.Page("pages/adaptive_resolution.py", title="Adaptive resolution", icon=":material/compress:"),
-    ],
-    "Models": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/inspect.py", title="Inspect", icon=":material/search_insights:"),
-    ],
-}
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/spectrogram_lab.py", title="Spectrogram lab", icon=":material/graphic_eq:"),
+    st.Page("pages/adaptive_resolution.py", title="Adaptive resolution", icon=":material/compress:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/inspect.py", title="Inspect", icon=":material/search_insights:"),
+]
 
 
 def run() -> None:
@@ -32,7 +29,8 @@ def run() -> None:
         st.caption("Learned temporal resolution for spectrograms: keep detail where the sound changes, "
                    "merge frames where it does not.")
         ui.sound_picker()
-    page.run()
+    with entrypoint_active():
+        page.run()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ import diffres
 import ui
 from diffres import figures
 from ui import cache
+from ui.frame import ensure_entrypoint
+
+ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
 HOP_OPTIONS = [1.0, 2.0, 5.0, 10.0, 20.0, 40.0]
 DEFAULT_N_MELS = 64

@@ -7,6 +7,9 @@ import streamlit as st
 import ui
 from diffres import figures
 from ui import cache
+from ui.frame import ensure_entrypoint
+
+ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
 st.title("DiffRes Explorer")
 st.markdown(

@@ -10,21 +10,24 @@ import ui
 from diffres import figures
 from ui import cache
 from ui.sound import KEY_EXAMPLE
+from ui.frame import ensure_entrypoint
+
+ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
 SR = 16000
 REF_HOP_MS = 10.0
 
 DEFAULTS = {"lab_hop": 10, "lab_win": 25, "lab_mels": 64, "lab_frange": (0, SR // 2), "lab_db": 80, "lab_cmap": "magma"}
 LESSONS = {
-    "beeps": ("Resolve the alarm's beeps (10 ms)", "example:alarm_clock", {"lab_hop": 10, "lab_win": 25},
+    "beeps": ("Alarm beeps at 10 ms", "example:alarm_clock", {"lab_hop": 10, "lab_win": 25},
               "At a 10 ms hop each 50 ms beep spans about five frames: the four beeps of a group stay apart."),
-    "coarse": ("Smear them (40 ms hop)", "example:alarm_clock", {"lab_hop": 40, "lab_win": 40},
+    "coarse": ("Alarm beeps at 40 ms", "example:alarm_clock", {"lab_hop": 40, "lab_win": 40},
                "At 40 ms the beeps of a group blur into one block: a quarter of the frames, but the rhythm is gone."),
-    "siren": ("Siren at 40 ms is fine", "example:siren", {"lab_hop": 40, "lab_win": 40},
+    "siren": ("Siren at 40 ms", "example:siren", {"lab_hop": 40, "lab_win": 40},
               "The siren changes slowly, so a 40 ms hop loses almost nothing: fixed hops waste frames on it."),
-    "clicks": ("Sharp in time (5 ms window)", "preset:click_train", {"lab_hop": 2, "lab_win": 5},
+    "clicks": ("Clicks, 5 ms window", "preset:click_train", {"lab_hop": 2, "lab_win": 5},
                "A short window pins each click to a thin vertical line but blurs frequency (wide FFT bins)."),
-    "tones": ("Sharp in frequency (100 ms window)", "preset:two_tones", {"lab_hop": 20, "lab_win": 100},
+    "tones": ("Two tones, 100 ms window", "preset:two_tones", {"lab_hop": 20, "lab_win": 100},
               "A long window separates frequencies finely (narrow bins) but smears the moment the tone switches."),
 }
 
@@ -53,13 +56,12 @@ st.markdown("One spectrogram, every knob. A smaller **hop** gives more frames pe
 clip = ui.current_clip()
 ui.clip_notices(clip)
 
-st.markdown("**Try a preset with a known answer:**")
-cols = st.columns(len(LESSONS) + 1)
-for col, (name, (label, _, _, _)) in zip(cols, LESSONS.items()):
-    col.button(label, key=f"lab_lesson_{name}", on_click=_apply_lesson, args=(name,), width="stretch",
-               help="Sets the sound and the hop/window for this experiment.")
-cols[-1].button("Reset controls", key="lab_reset", on_click=_reset, width="stretch", icon=":material/restart_alt:",
-                help="Back to 10 ms hop, 25 ms window, 64 mel bins, full frequency range, 80 dB, magma.")
+st.markdown("**Try an experiment with a known answer** (sets the sound and the controls):")
+row = st.container(horizontal=True)
+for name, (label, _, _, text) in LESSONS.items():
+    row.button(label, key=f"lab_lesson_{name}", on_click=_apply_lesson, args=(name,), help=text)
+row.button("Reset controls", key="lab_reset", on_click=_reset, icon=":material/restart_alt:",
+           help="Back to 10 ms hop, 25 ms window, 64 mel bins, full frequency range, 80 dB, magma.")
 if st.session_state.get("lab_lesson_text"):
     st.info(st.session_state["lab_lesson_text"], icon=":material/school:")
 
@@ -101,7 +103,8 @@ m[2].metric("Mel band spacing", f"{spacing.min():.0f}-{spacing.max():.0f} Hz" if
             help="Distance between neighbouring mel band centres: narrow at low frequencies, wide at high ones.")
 m[3].metric("Frames per second", f"{1 / hop_s:.0f}", help="1 / hop.")
 m[4].metric("Total frames", f"{n_frames:,}", help=f"For this {clip.seconds:.2f} s clip: 1 + samples // hop.")
-m[5].metric("Classifier cost", f"{n_frames / ref_frames:.2f}x", delta=f"{n_frames - ref_frames:+,} frames vs 10 ms",
+m[5].metric("Classifier cost", f"{n_frames / ref_frames:.2f}x",
+            delta=f"{n_frames - ref_frames:+,} frames vs 10 ms" if n_frames != ref_frames else None,
             delta_color="inverse",
             help="A CNN's compute and memory grow in proportion to the number of frames; 1.00x is a 10 ms hop.")
 

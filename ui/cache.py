@@ -22,6 +22,8 @@ from diffres.core import merge as _merge
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"
+#: Environment variable that points the app at another checkpoint folder (tests, demos).
+CHECKPOINT_DIR_ENV = "DIFFRES_CHECKPOINT_DIR"
 UNTRAINED_ID = "untrained"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -86,11 +88,20 @@ def log_mel(digest: str, _samples: np.ndarray, sample_rate: int, n_mels: int, ho
 # --------------------------------------------------------------------------- models
 
 
-@st.cache_data(ttl=20, show_spinner=False)
+def checkpoint_dir() -> str:
+    """``$DIFFRES_CHECKPOINT_DIR`` or the repository's ``checkpoints/``."""
+    return str(os.environ.get(CHECKPOINT_DIR_ENV) or CHECKPOINT_DIR)
+
+
 def checkpoint_index() -> list[dict]:
-    """Shipped checkpoints: ``{"id", "path", "name", "card"}`` for each ``checkpoints/*.pt`` with a card."""
+    """Shipped checkpoints: ``{"id", "path", "name", "card"}`` for each ``*.pt`` in :func:`checkpoint_dir`."""
+    return _checkpoint_index(checkpoint_dir())
+
+
+@st.cache_data(ttl=20, show_spinner=False)
+def _checkpoint_index(folder: str) -> list[dict]:
     found = []
-    for pt in sorted(CHECKPOINT_DIR.glob("*.pt")):
+    for pt in sorted(Path(folder).glob("*.pt")):
         card_file = pt.with_suffix(".json")
         try:
             card = json.loads(card_file.read_text()) if card_file.is_file() else {}
@@ -194,18 +205,22 @@ def expand_to_input_grid(merged: np.ndarray, bin_edges: np.ndarray, n_frames: in
 @st.cache_data(max_entries=16, show_spinner="Resynthesising (Griffin-Lim)...")
 def resynthesise(digest: str, kind: str, _log_mel: np.ndarray, sample_rate: int, n_fft: int, hop_length: int,
                  win_length: int, f_min: float, f_max: float | None, n_iter: int = 16) -> np.ndarray:
-    """Approximate audio from a log-mel power spectrogram ``[T, F]`` (Griffin-Lim, HTK mel).
+    """Approximate audio from a log-mel power spectrogram ``[T, F]``.
 
-    ``kind`` and ``digest`` only key the cache (e.g. ``"merged:rate=0.75"``).
+    The mel filterbank (HTK, unnormalised, as :class:`diffres.MelFrontend`) is inverted with
+    its pseudo-inverse (clipped at 0; librosa's NNLS inversion is far slower), then the phase
+    is estimated with ``n_iter`` Griffin-Lim iterations.  ``kind`` and ``digest`` only key
+    the cache (e.g. ``"merged:rate=0.75"``).
     """
     import librosa
 
-    power = np.exp(np.asarray(_log_mel, dtype=np.float32)).T  # [F, T]
-    y = librosa.feature.inverse.mel_to_audio(
-        power, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window="hann",
-        center=True, pad_mode="constant", power=2.0, n_iter=n_iter, htk=True, norm=None, fmin=f_min,
-        fmax=f_max if f_max is not None else sample_rate / 2.0,
-    )
+    power = np.exp(np.asarray(_log_mel, dtype=np.float64)).T  # [F, T]
+    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=power.shape[0], fmin=f_min,
+                             fmax=f_max if f_max is not None else sample_rate / 2.0, htk=True, norm=None)
+    stft_power = np.maximum(np.linalg.pinv(fb) @ power, 0.0)
+    magnitude = np.sqrt(stft_power).astype(np.float32)
+    y = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=hop_length, win_length=win_length, n_fft=n_fft,
+                           window="hann", center=True, pad_mode="constant", random_state=0)
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     if peak > 0:
         y = y / peak * 0.9

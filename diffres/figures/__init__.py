@@ -25,6 +25,17 @@ from .spectrogram import (
     to_db,
     waveform_envelope,
 )
+from .training import (
+    accuracy_vs_rate_figure,
+    confusion_figure,
+    mean_importance_figure,
+    per_class_figure,
+    probe_figure,
+    runs_comparison_figure,
+    thumbnail_rgb,
+    topk_figure,
+    training_curves_figure,
+)
 
 __all__ = [
     "COLORMAPS",
@@ -44,4 +55,14 @@ __all__ = [
     "spectrogram_figure",
     "to_db",
     "waveform_envelope",
+    # training and inspection figures (diffres.figures.training)
+    "accuracy_vs_rate_figure",
+    "confusion_figure",
+    "mean_importance_figure",
+    "per_class_figure",
+    "probe_figure",
+    "runs_comparison_figure",
+    "thumbnail_rgb",
+    "topk_figure",
+    "training_curves_figure",
 ]

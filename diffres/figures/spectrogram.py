@@ -159,18 +159,28 @@ def waveform_envelope(samples: np.ndarray, sample_rate: int, max_points: int = M
 _NICE_HZ = (50, 100, 200, 300, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 20000)
 
 
-def mel_ticks(mel_frequencies: np.ndarray, max_ticks: int = 7) -> tuple[list[float], list[str]]:
-    """Tick positions (fractional mel-band index) and labels in Hz for a mel-band y axis."""
+def mel_ticks(mel_frequencies: np.ndarray, max_ticks: int = 7, min_gap: float = 0.09) -> tuple[list[float], list[str]]:
+    """Tick positions (fractional mel-band index) and labels in Hz for a mel-band y axis.
+
+    Ticks are "nice" frequencies at least ``min_gap`` of the axis height apart (so the
+    crowded low end of a mel axis does not stack labels on each other).
+    """
     f = np.asarray(mel_frequencies, dtype=np.float64)
     if f.size < 2:
         return [0.0], [f"{f[0]:.0f} Hz" if f.size else ""]
     lo, hi = f[0], f[-1]
-    candidates = [hz for hz in _NICE_HZ if lo <= hz <= hi]
-    if len(candidates) > max_ticks:
-        idx = np.linspace(0, len(candidates) - 1, max_ticks).round().astype(int)
-        candidates = [candidates[i] for i in sorted(set(idx))]
-    vals = [float(np.interp(hz, f, np.arange(f.size))) for hz in candidates]
-    text = [f"{hz / 1000:g} kHz" if hz >= 1000 else f"{hz} Hz" for hz in candidates]
+    gap = min_gap * (f.size - 1)
+    vals: list[float] = []
+    hz_kept: list[int] = []
+    for hz in sorted((h for h in _NICE_HZ if lo <= h <= hi), reverse=True):
+        v = float(np.interp(hz, f, np.arange(f.size)))
+        if not vals or vals[-1] - v >= gap:
+            vals.append(v)
+            hz_kept.append(hz)
+        if len(vals) >= max_ticks:
+            break
+    vals, hz_kept = vals[::-1], hz_kept[::-1]
+    text = [f"{hz / 1000:g} kHz" if hz >= 1000 else f"{hz} Hz" for hz in hz_kept]
     return vals, text
 
 
@@ -327,7 +337,7 @@ def hop_grid_figure(
     n_cols = n_cols or n
     n_rows = int(math.ceil(n / n_cols))
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=[p["title"] for p in panels],
-                        horizontal_spacing=0.06, vertical_spacing=0.14 if n_rows > 1 else 0.1)
+                        horizontal_spacing=0.03, vertical_spacing=0.16 if n_rows > 1 else 0.1)
     tops = []
     for p in panels:
         tops.append(float(np.max(to_db(p["log_mel"]))))
@@ -338,6 +348,8 @@ def hop_grid_figure(
         pooled, bounds = pool_columns(db, max(200, max_columns // n_cols), "max")
         fig.add_trace(_heatmap(pooled, bounds * float(p["hop_seconds"]), name=p["title"]), row=r, col=c)
         _apply_mel_axis(fig, p["mel_frequencies"], r, c, title="Frequency (mel)" if c == 1 else "")
+        if c > 1:
+            fig.update_yaxes(showticklabels=False, row=r, col=c)
         fig.update_xaxes(title_text="Time (s)", row=r, col=c)
     if link_x:
         fig.update_xaxes(matches="x")
@@ -498,9 +510,9 @@ def compact_figure(
     enc = np.asarray(resolution_encoding, dtype=np.float32).T
     out_len = mdb.shape[1]
     top = float(db_top) if db_top is not None else float(np.max(mdb))
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.16,
-                        subplot_titles=(f"Classifier input: {out_len} frames x {mdb.shape[0]} mel bands",
-                                        "Resolution encoding (where each frame came from)"))
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.2,
+                        subplot_titles=(f"Classifier input: {out_len} x {mdb.shape[0]}",
+                                        "Resolution encoding"))
     mp, mb = pool_columns(mdb, max_columns, "max")
     fig.add_trace(go.Heatmap(z=mp, x=mb.astype(np.float32), y=np.arange(mdb.shape[0], dtype=np.float32), coloraxis="coloraxis",
                              name="merged", hovertemplate="output frame %{x:.0f}<br>mel band %{y}<br>%{z:.1f} dB<extra></extra>"),

@@ -1,0 +1,139 @@
+"""End-to-end checks in a real browser: every page renders, uploads work, sliders redraw.
+
+Run: ``pytest tests/browser`` (needs Debian Chromium at /usr/bin/chromium; never
+``playwright install``).  Screenshots of each page go to /tmp/diffres_browser.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("playwright")
+from playwright.sync_api import Page, expect  # noqa: E402
+
+PAGES = {
+    "home": "",
+    "spectrogram_lab": "spectrogram_lab",
+    "adaptive_resolution": "adaptive_resolution",
+    "train": "train",
+    "inspect": "inspect",
+}
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+TIMEOUT = 90_000
+
+
+def wait_idle(page: Page) -> None:
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
+                           timeout=TIMEOUT)
+    page.wait_for_timeout(300)
+    page.wait_for_selector(IDLE, state="attached", timeout=TIMEOUT)
+
+
+def open_page(page: Page, url: str, path: str) -> None:
+    page.goto(f"{url}/{path}", timeout=TIMEOUT)
+    wait_idle(page)
+
+
+def screenshot(page: Page, path) -> None:
+    """Whole-page screenshot: Streamlit scrolls inside its own container, so grow the viewport."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\\'stMain\\']')?.scrollHeight || 1000")
+    page.set_viewport_size({"width": 1500, "height": min(6000, max(1000, int(height)))})
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1500, "height": 1000})
+
+
+def no_exception(page: Page) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def chart_signature(page: Page, key: str) -> str:
+    """A string that changes when the chart's data changes (trace lengths and sums via plotly's gd.data)."""
+    return page.evaluate(
+        """(key) => {
+            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+            if (!gd || !gd.data) return '';
+            return gd.data.map(t => {
+                const x = t.x || []; const n = x.length;
+                let s = 0; for (let i = 0; i < n; i++) { const v = Number(x[i]); if (isFinite(v)) s += v; }
+                return `${t.type}:${n}:${s.toFixed(4)}`;
+            }).join('|');
+        }""",
+        key,
+    )
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_renders_default_example(page: Page, app_url, artifacts, name):
+    open_page(page, app_url, PAGES[name])
+    no_exception(page)
+    if name in ("home", "spectrogram_lab", "adaptive_resolution"):
+        page.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for(timeout=TIMEOUT)
+    screenshot(page, artifacts / f"page_{name}.png")
+
+
+def test_upload_then_adaptive_slider_redraws(page: Page, app_url, artifacts, fixture_wav):
+    open_page(page, app_url, "adaptive_resolution")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(fixture_wav))
+    expect(page.get_by_text("Now using:")).to_contain_text("bursts.wav", timeout=TIMEOUT)
+    wait_idle(page)
+    no_exception(page)
+    page.locator(".st-key-adapt_main .js-plotly-plot").wait_for(timeout=TIMEOUT)
+    before = chart_signature(page, "adapt_main")
+    assert before
+    thumb = page.locator(".st-key-adapt_rate [role='slider']")
+    thumb.focus()
+    for _ in range(2):
+        thumb.press("ArrowRight")
+    page.wait_for_function(
+        """([key, before]) => {
+            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+            if (!gd || !gd.data) return false;
+            const sig = gd.data.map(t => { const x = t.x || []; let s = 0;
+                for (let i = 0; i < x.length; i++) { const v = Number(x[i]); if (isFinite(v)) s += v; }
+                return `${t.type}:${x.length}:${s.toFixed(4)}`; }).join('|');
+            return sig !== before;
+        }""",
+        arg=["adapt_main", before],
+        timeout=TIMEOUT,
+    )
+    wait_idle(page)
+    no_exception(page)
+    assert chart_signature(page, "adapt_main") != before
+    screenshot(page, artifacts / "adaptive_after_upload.png")
+
+
+def test_upload_on_lab_and_hop_slider_redraws(page: Page, app_url, fixture_wav):
+    open_page(page, app_url, "spectrogram_lab")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(fixture_wav))
+    expect(page.get_by_text("Now using:")).to_contain_text("bursts.wav", timeout=TIMEOUT)
+    wait_idle(page)
+    page.locator(".st-key-lab_chart .js-plotly-plot").wait_for(timeout=TIMEOUT)
+    before = chart_signature(page, "lab_chart")
+    thumb = page.locator(".st-key-lab_hop [role='slider']")
+    thumb.focus()
+    thumb.press("ArrowRight")
+    page.wait_for_function(
+        """([key, before]) => {
+            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+            if (!gd || !gd.data) return false;
+            const sig = gd.data.map(t => { const x = t.x || []; let s = 0;
+                for (let i = 0; i < x.length; i++) { const v = Number(x[i]); if (isFinite(v)) s += v; }
+                return `${t.type}:${x.length}:${s.toFixed(4)}`; }).join('|');
+            return sig !== before;
+        }""",
+        arg=["lab_chart", before],
+        timeout=TIMEOUT,
+    )
+    wait_idle(page)
+    no_exception(page)
+
+
+def test_corrupt_upload_shows_error(page: Page, app_url, tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage that is not audio")
+    open_page(page, app_url, "spectrogram_lab")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(bad))
+    expect(page.get_by_test_id("stAlertContentError").first).to_be_visible(timeout=TIMEOUT)
+    wait_idle(page)
+    no_exception(page)

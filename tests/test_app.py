@@ -1,0 +1,229 @@
+"""The Streamlit app without a browser (AppTest): every page, uploads, bad audio, sliders."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SOUND_PAGES = ["pages/home.py", "pages/spectrogram_lab.py", "pages/adaptive_resolution.py"]
+ALL_PAGES = SOUND_PAGES + ["pages/train.py", "pages/inspect.py"]
+CHART_KEYS = {
+    "pages/home.py": ["home_hops_chart"],
+    "pages/spectrogram_lab.py": ["lab_chart", "lab_compare_chart"],
+    "pages/adaptive_resolution.py": ["adapt_main", "adapt_compact", "adapt_compare"],
+}
+
+
+def decode(a):
+    if isinstance(a, dict) and "bdata" in a:
+        arr = np.frombuffer(base64.b64decode(a["bdata"]), dtype=a["dtype"])
+        return arr.reshape([int(s) for s in a["shape"].split(",")]) if "shape" in a else arr
+    return np.asarray(a)
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Plotly charts on the page by key -> decoded figure JSON (AppTest has no typed plotly element)."""
+    out = {}
+    for el in at.get("plotly_chart"):
+        key = el.proto.id.rsplit("-", 1)[-1]
+        out[key] = json.loads(el.proto.spec)
+    return out
+
+
+def trace(fig: dict, name: str) -> dict:
+    return next(t for t in fig["data"] if t.get("name") == name)
+
+
+def wav(seconds: float = 2.0, sample_rate: int = 22050, channels: int = 2) -> bytes:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    x = 0.3 * np.sin(2 * np.pi * 660 * t) * ((t % 0.4) < 0.1)
+    buf = io.BytesIO()
+    sf.write(buf, np.stack([x] * channels, axis=1), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def no_checkpoints(tmp_path, monkeypatch):
+    """By default the app sees an empty checkpoint folder (the untrained fallback)."""
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(folder))
+    return folder
+
+
+def start(page: str = "pages/home.py") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("page", ALL_PAGES)
+def test_page_renders_default_example(page):
+    at = start(page)
+    assert not at.error
+    assert at.session_state["clip"].title == "Alarm clock"
+    assert at.title[0].value
+    got = charts(at)
+    for key in CHART_KEYS.get(page, []):
+        assert key in got and got[key]["data"], f"{key} missing on {page}"
+    for fig in got.values():  # our colours; Streamlit's own template uses the placeholders on purpose
+        fig["layout"].pop("template", None)
+        assert "#0000" not in json.dumps(fig).lower()
+
+
+@pytest.mark.parametrize("page", SOUND_PAGES)
+def test_uploaded_wav_renders(page):
+    at = start(page)
+    at.file_uploader(key="sound_upload").set_value(("bursts.wav", wav(), "audio/wav")).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    clip = at.session_state["clip"]
+    assert clip.kind == "upload" and clip.title == "bursts.wav"
+    assert clip.sample_rate == 16000 and abs(clip.seconds - 2.0) < 0.01
+    for key in CHART_KEYS[page]:
+        assert key in charts(at)
+    # the clip persists on another page
+    other = SOUND_PAGES[(SOUND_PAGES.index(page) + 1) % len(SOUND_PAGES)]
+    at.switch_page(other).run()
+    assert not at.exception
+    assert at.session_state["clip"].title == "bursts.wav"
+
+
+@pytest.mark.parametrize("page", SOUND_PAGES)
+@pytest.mark.parametrize("data", [b"this is not audio at all", b"RIFF\x24\x00\x00\x00WAVEfmt junk", b"\x00" * 100])
+def test_corrupt_upload_shows_error_not_traceback(page, data):
+    at = start(page)
+    at.file_uploader(key="sound_upload").set_value(("broken.wav", data, "audio/wav")).run()
+    assert not at.exception, at.exception
+    messages = [e.value for e in at.error]
+    assert messages and any("broken.wav" in m for m in messages)
+    assert at.session_state["clip"].title == "Alarm clock"  # the previous sound stays
+    for key in CHART_KEYS[page]:
+        assert key in charts(at)
+
+
+def test_long_upload_is_trimmed_with_notice():
+    at = start("pages/spectrogram_lab.py")
+    at.file_uploader(key="sound_upload").set_value(("long.wav", wav(31.0, 8000, 1), "audio/wav")).run()
+    assert not at.exception
+    assert at.session_state["clip"].trimmed and abs(at.session_state["clip"].seconds - 30.0) < 0.01
+    assert any("first 30 s" in i.value for i in at.info)
+
+
+def test_microphone_recording_becomes_current():
+    at = start("pages/spectrogram_lab.py")
+    at.audio_input(key="sound_mic").set_value(("rec.wav", wav(1.5, 16000, 1), "audio/wav")).run()
+    assert not at.exception
+    assert at.session_state["clip"].kind == "microphone"
+    at.selectbox(key="sound_example").select("example:siren").run()
+    assert at.session_state["clip"].title == "Siren"
+
+
+def test_preset_shows_known_events():
+    at = start("pages/adaptive_resolution.py")
+    at.selectbox(key="sound_example").select("preset:click_train").run()
+    assert not at.exception
+    fig = charts(at)["adapt_main"]
+    assert any(t.get("name") == "known events" for t in fig["data"])
+
+
+def test_lab_sliders_change_the_figure():
+    at = start("pages/spectrogram_lab.py")
+    x10 = decode(trace(charts(at)["lab_chart"], "log-mel")["x"])
+    at.slider(key="lab_hop").set_value(40).run()
+    assert not at.exception
+    x40 = decode(trace(charts(at)["lab_chart"], "log-mel")["x"])
+    assert len(x10) == 602 and len(x40) == 151 + 1
+    assert abs(x40[-1] - x10[-1]) < 0.05  # same clip length in seconds
+    at.select_slider(key="lab_mels").set_value(128).run()
+    z = decode(trace(charts(at)["lab_chart"], "log-mel")["z"])
+    assert z.shape[0] == 128
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Time step"] == "40 ms" and metrics["Classifier cost"] == "0.25x"
+
+
+def test_lab_lesson_sets_sound_and_controls():
+    at = start("pages/spectrogram_lab.py")
+    at.button(key="lab_lesson_tones").click().run()
+    assert not at.exception
+    assert at.session_state["clip"].title.startswith("Two tones")
+    assert at.slider(key="lab_win").value == 100
+
+
+def test_lab_invalid_frequency_range_is_an_error():
+    at = start("pages/spectrogram_lab.py")
+    at.slider(key="lab_frange").set_value((4000, 4000)).run()
+    assert not at.exception
+    assert at.error
+
+
+def test_adaptive_rate_slider_changes_the_figure():
+    at = start("pages/adaptive_resolution.py")
+    assert any("untrained" in w.value.lower() for w in at.warning)
+    x50 = decode(trace(charts(at)["adapt_main"], "merged")["x"])
+    at.slider(key="adapt_rate").set_value(0.75).run()
+    assert not at.exception
+    x75 = decode(trace(charts(at)["adapt_main"], "merged")["x"])
+    assert len(x50) == 300 + 1 and len(x75) == 150 + 1
+    assert abs(x75[-1] - 601 * 0.01) < 1e-4
+    at.select_slider(key="adapt_hop").set_value(2.0).run()
+    assert not at.exception
+    assert len(decode(trace(charts(at)["adapt_main"], "merged")["x"])) == 750 + 1
+
+
+def test_adaptive_listen_and_downloads():
+    at = start("pages/adaptive_resolution.py")
+    at.toggle(key="adapt_listen").set_value(True).run()
+    assert not at.exception
+    assert len(at.get("audio")) >= 3  # sidebar player, original, two resyntheses
+    for key in ("adapt_png", "adapt_csv", "adapt_edges_csv", "adapt_npz"):
+        assert at.download_button(key=key) is not None
+
+
+@pytest.fixture
+def shipped_like(no_checkpoints):
+    """A checkpoint folder holding one (untrained but valid) DiffRes model, a baseline and a broken file."""
+    import diffres
+    from diffres.models import AudioClassifier, ModelConfig
+
+    torch.manual_seed(0)
+    model = AudioClassifier(ModelConfig(classes=("alarm_clock", "siren", "other"), frontend="diffres",
+                                        reduction_rate=0.75, n_mels=64, hop_ms=20.0)).eval()
+    diffres.save_checkpoint(no_checkpoints / "tiny_diffres.pt", model,
+                            card={"dataset": "events", "metrics": {"test_accuracy": 0.5}})
+    base = AudioClassifier(ModelConfig(classes=("a", "b"), frontend="avgpool", n_mels=64)).eval()
+    diffres.save_checkpoint(no_checkpoints / "avg.pt", base, card={"dataset": "events"})
+    (no_checkpoints / "zz_broken.pt").write_bytes(b"not a checkpoint")
+    (no_checkpoints / "zz_broken.json").write_text(json.dumps({"frontend": "diffres", "hop_ms": 10}))
+    return no_checkpoints
+
+
+def test_adaptive_uses_a_checkpoint_and_its_settings(shipped_like):
+    at = start("pages/adaptive_resolution.py")
+    model = at.selectbox(key="adapt_model")
+    assert "tiny_diffres" in model.value and len(model.options) == 3  # two diffres files + untrained
+    assert at.select_slider(key="adapt_hop").value == 20.0
+    assert at.slider(key="adapt_rate").value == 0.75
+    assert not any("untrained" in w.value.lower() for w in at.warning)
+    assert len(at.get("progress")) == 3  # prediction bars
+    x = decode(trace(charts(at)["adapt_main"], "merged")["x"])
+    assert len(x) == int(301 * 0.25) + 1
+    broken = next(o for o in model.options if "zz_broken" in o)
+    model.select(broken).run()
+    assert not at.exception
+    assert any("cannot be used" in e.value for e in at.error)
