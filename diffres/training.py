@@ -119,14 +119,14 @@ class TrainConfig:
     dataset_seed: int = 0
     max_files_per_class: Optional[int] = None
     spec_augment: bool = True
-    time_mask_ms: float = 300.0
-    freq_mask_bins: int = 12
+    time_mask_ms: float = 200.0
+    freq_mask_bins: int = 8
     n_time_masks: int = 1
     n_freq_masks: int = 1
     gain_db: float = 6.0
     time_shift_ms: float = 200.0
-    noise_probability: float = 0.3
-    noise_snr_db: tuple[float, float] = (10.0, 40.0)
+    noise_probability: float = 0.25
+    noise_snr_db: tuple[float, float] = (15.0, 40.0)
     mixup_alpha: float = 0.0
     mixup_probability: float = 0.5
     label_smoothing: float = 0.0
@@ -486,7 +486,7 @@ class Trainer:
             torch.manual_seed(config.seed)
             self.model = AudioClassifier(self.model_config).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
-                                           weight_decay=config.weight_decay)
+                                           weight_decay=config.weight_decay, foreach=True)
         # log-mel cache: the mel front-end is fixed, so compute every clip once
         if progress is not None:
             progress(0, 1, "computing log-mel spectrograms")
@@ -856,13 +856,23 @@ def _dataset_for_model(model: AudioClassifier, data, *, progress=None):
 
     builtin = False
     if isinstance(data, (str, Path)):
-        from .datasets import BUILTIN_DATASETS
+        from .datasets import BUILTIN_DATASETS, load_folder_dataset
+        from .datasets.cache import MANIFEST
 
-        builtin = isinstance(data, str) and data in BUILTIN_DATASETS
-        ds = _load_dataset(data, sample_rate=model.config.sample_rate, seed=0, progress=progress, max_files_per_class=None)
+        path = Path(data).expanduser()
+        if isinstance(data, str) and data in BUILTIN_DATASETS:
+            builtin = True
+            ds = _load_dataset(data, sample_rate=model.config.sample_rate, seed=0, progress=progress, max_files_per_class=None)
+        elif path.is_dir() and (path / MANIFEST).is_file():
+            builtin = True  # a full export of a built dataset: keep its held-out test split
+            ds = _load_dataset(path, sample_rate=model.config.sample_rate, seed=0, progress=progress, max_files_per_class=None)
+        else:
+            if not path.exists():
+                raise DatasetError(f"{str(data)!r} does not exist; give a folder with one sub-folder of audio per class.")
+            ds = load_folder_dataset(path, sample_rate=model.config.sample_rate, progress=progress, min_clips_per_class=1)
     else:
         ds = data
-        builtin = bool(getattr(ds, "builtin", False))
+        builtin = True  # an AudioDataset: its held-out test split when it has one
     if builtin and len(ds.splits["test"]):
         parts = [ds.splits["test"]]
     else:
