@@ -11,13 +11,29 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect  # noqa: E402
 
+# A deep link first: on a fresh server Streamlit's legacy pages/ mode would run the page without app.py.
 PAGES = {
+    "adaptive_resolution": "adaptive_resolution",
     "home": "",
     "spectrogram_lab": "spectrogram_lab",
-    "adaptive_resolution": "adaptive_resolution",
     "train": "train",
     "inspect": "inspect",
 }
+SIGNATURE_JS = """
+(key) => {
+    const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+    if (!gd || !gd.data) return '';
+    const part = (a) => {
+        if (!a) return '-';
+        if (a.bdata) return `${a.dtype}:${a.shape || ''}:${a.bdata.length}:${a.bdata.slice(-24)}`;  // plotly typed array
+        let s = 0;
+        for (let i = 0; i < a.length; i++) { const v = Number(a[i]); if (isFinite(v)) s += v; }
+        return `${a.length}:${s.toFixed(4)}`;
+    };
+    return gd.data.map(t => `${t.type}|${part(t.x)}|${part(t.y)}`).join(';');
+}
+"""
+
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 TIMEOUT = 90_000
 
@@ -48,25 +64,21 @@ def no_exception(page: Page) -> None:
 
 
 def chart_signature(page: Page, key: str) -> str:
-    """A string that changes when the chart's data changes (trace lengths and sums via plotly's gd.data)."""
-    return page.evaluate(
-        """(key) => {
-            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            if (!gd || !gd.data) return '';
-            return gd.data.map(t => {
-                const x = t.x || []; const n = x.length;
-                let s = 0; for (let i = 0; i < n; i++) { const v = Number(x[i]); if (isFinite(v)) s += v; }
-                return `${t.type}:${n}:${s.toFixed(4)}`;
-            }).join('|');
-        }""",
-        key,
-    )
+    """A string that changes when the chart's data changes (plotly's ``gd.data`` of the chart with ``key``)."""
+    return page.evaluate(SIGNATURE_JS, key)
+
+
+def wait_chart_changed(page: Page, key: str, before: str) -> None:
+    page.wait_for_function(f"([key, before]) => ({SIGNATURE_JS.strip()})(key) !== before", arg=[key, before],
+                           timeout=TIMEOUT)
 
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_renders_default_example(page: Page, app_url, artifacts, name):
     open_page(page, app_url, PAGES[name])
     no_exception(page)
+    expect(page.get_by_text("Now using:")).to_be_visible()  # the shared sidebar from app.py is there
+    expect(page.get_by_test_id("stTopNavLink")).to_have_count(5)
     if name in ("home", "spectrogram_lab", "adaptive_resolution"):
         page.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for(timeout=TIMEOUT)
     screenshot(page, artifacts / f"page_{name}.png")
@@ -75,28 +87,17 @@ def test_page_renders_default_example(page: Page, app_url, artifacts, name):
 def test_upload_then_adaptive_slider_redraws(page: Page, app_url, artifacts, fixture_wav):
     open_page(page, app_url, "adaptive_resolution")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(fixture_wav))
-    expect(page.get_by_text("Now using:")).to_contain_text("bursts.wav", timeout=TIMEOUT)
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("Now using: bursts.wav", timeout=TIMEOUT)
     wait_idle(page)
     no_exception(page)
     page.locator(".st-key-adapt_main .js-plotly-plot").wait_for(timeout=TIMEOUT)
     before = chart_signature(page, "adapt_main")
     assert before
-    thumb = page.locator(".st-key-adapt_rate [role='slider']")
+    thumb = page.locator(".st-key-adapt_rate input[type='range']")
     thumb.focus()
     for _ in range(2):
         thumb.press("ArrowRight")
-    page.wait_for_function(
-        """([key, before]) => {
-            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            if (!gd || !gd.data) return false;
-            const sig = gd.data.map(t => { const x = t.x || []; let s = 0;
-                for (let i = 0; i < x.length; i++) { const v = Number(x[i]); if (isFinite(v)) s += v; }
-                return `${t.type}:${x.length}:${s.toFixed(4)}`; }).join('|');
-            return sig !== before;
-        }""",
-        arg=["adapt_main", before],
-        timeout=TIMEOUT,
-    )
+    wait_chart_changed(page, "adapt_main", before)
     wait_idle(page)
     no_exception(page)
     assert chart_signature(page, "adapt_main") != before
@@ -106,25 +107,14 @@ def test_upload_then_adaptive_slider_redraws(page: Page, app_url, artifacts, fix
 def test_upload_on_lab_and_hop_slider_redraws(page: Page, app_url, fixture_wav):
     open_page(page, app_url, "spectrogram_lab")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(fixture_wav))
-    expect(page.get_by_text("Now using:")).to_contain_text("bursts.wav", timeout=TIMEOUT)
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("Now using: bursts.wav", timeout=TIMEOUT)
     wait_idle(page)
     page.locator(".st-key-lab_chart .js-plotly-plot").wait_for(timeout=TIMEOUT)
     before = chart_signature(page, "lab_chart")
-    thumb = page.locator(".st-key-lab_hop [role='slider']")
+    thumb = page.locator(".st-key-lab_hop input[type='range']")
     thumb.focus()
     thumb.press("ArrowRight")
-    page.wait_for_function(
-        """([key, before]) => {
-            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            if (!gd || !gd.data) return false;
-            const sig = gd.data.map(t => { const x = t.x || []; let s = 0;
-                for (let i = 0; i < x.length; i++) { const v = Number(x[i]); if (isFinite(v)) s += v; }
-                return `${t.type}:${x.length}:${s.toFixed(4)}`; }).join('|');
-            return sig !== before;
-        }""",
-        arg=["lab_chart", before],
-        timeout=TIMEOUT,
-    )
+    wait_chart_changed(page, "lab_chart", before)
     wait_idle(page)
     no_exception(page)
 
