@@ -72,6 +72,8 @@ def test_config_validation_messages():
         TrainConfig(device="tpu")
     with pytest.raises(ParameterError, match="noise_snr_db"):
         TrainConfig(noise_snr_db=(30, 10))
+    with pytest.raises(ParameterError, match="mask_fill must be in"):
+        TrainConfig(mask_fill=-10.0)  # would not count as empty for the guide loss
     with pytest.raises(ParameterError, match="no dataset"):
         Trainer(TrainConfig())
     assert TrainConfig.from_dict(TrainConfig(seed=3).to_dict()) == TrainConfig(seed=3)
@@ -96,6 +98,19 @@ def test_guide_loss_fires_with_spec_augment():
     assert max(guides) > 0.0
     off = Trainer(tiny(spec_augment=False), ds)
     assert all(off.step().guide_loss == 0.0 for _ in range(3))
+
+
+def test_spec_augment_masks_are_empty_frames_for_the_guide_loss():
+    from diffres import functional as Fn
+
+    ds = toy_dataset(noise=0.01)
+    tr = Trainer(tiny(time_mask_ms=150.0, freq_mask_bins=0, gain_db=0.0, time_shift_ms=0.0), ds)
+    x, y = tr.features("train")
+    xa, _ = tr.augment(x[:8], y[:8], step=0)
+    masked = (xa == tr.config.mask_fill).all(dim=-1)  # whole frames written by time masks
+    assert masked.any(dim=1).all()
+    empty = Fn.empty_frames(Fn.frame_energy(xa))
+    assert torch.equal(empty, masked)
 
 
 def test_step_record_and_epoch_bookkeeping(toy):
