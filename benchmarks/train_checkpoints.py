@@ -29,9 +29,9 @@ OUT = ROOT / "checkpoints"
 
 #: Per-dataset training settings (shared by DiffRes and the baselines of that dataset).
 DATASET_SETTINGS = {
-    "events": dict(epochs=16),
+    "events": dict(epochs=24),
     "digits": dict(epochs=16),
-    "drums": dict(epochs=16),
+    "drums": dict(epochs=24),
     "instruments": dict(epochs=24, width=24),
 }
 

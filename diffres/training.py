@@ -711,8 +711,9 @@ class Trainer:
 
     # -- loops ------------------------------------------------------------------------
     def run_for(self, seconds: float) -> list[StepRecord]:
-        """Run steps for about ``seconds`` (at least one step unless finished or a stop was
-        requested; never past an epoch end).  Returns the steps' records."""
+        """Run steps for about ``seconds`` (at least one step unless finished; never past an
+        epoch end; a :meth:`request_stop` from another thread ends it after the current
+        step).  Returns the steps' records."""
         records: list[StepRecord] = []
         if self.finished:
             return records
@@ -720,7 +721,10 @@ class Trainer:
         while not self.finished:
             rec = self.step()
             records.append(rec)
-            if rec.epoch_end is not None or self._stop.is_set() or time.perf_counter() - t0 >= seconds:
+            if self._stop.is_set():
+                self._stop.clear()  # honoured: the next call trains again
+                break
+            if rec.epoch_end is not None or time.perf_counter() - t0 >= seconds:
                 break
         return records
 
