@@ -83,9 +83,9 @@ def test_gradients_reach_the_score_network(rng):
 
 def test_module_gradcheck_float64(rng):
     torch.manual_seed(3)
-    module = diffres.DiffRes(4, 0.5).double().eval()
-    x = (torch.randn(2, 12, 4, generator=rng, dtype=torch.float64) - 2).requires_grad_()
-    assert torch.autograd.gradcheck(lambda t: module(t).features[:, :2], (x,), eps=1e-6, atol=1e-4)
+    module = diffres.DiffRes(3, 0.5).double().eval()
+    x = (torch.randn(2, 9, 3, generator=rng, dtype=torch.float64) - 2).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: module(t).features[:, :2], (x,), eps=1e-6, atol=1e-4, fast_mode=True)
 
 
 def test_guide_loss_fires_on_masked_frames_not_on_full_clips(rng):
