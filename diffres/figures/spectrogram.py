@@ -456,9 +456,11 @@ def diffres_figure(
     ), row=4, col=1)
     _apply_mel_axis(fig, mel_frequencies, 4)
     if out_len - 1 <= max_boundaries:
+        # dense boundaries would hide the spectrogram: then they start hidden (click the legend to show)
         x, y = _vlines(edges[1:-1] * hop, -0.5, n_mels - 0.5)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color="rgba(255,255,255,0.45)", width=0.7),
-                                 name="merge boundaries", hoverinfo="skip"), row=4, col=1)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color="rgba(255,255,255,0.5)", width=0.7),
+                                 name="merge boundaries", hoverinfo="skip",
+                                 visible=True if out_len <= 60 else "legendonly"), row=4, col=1)
 
     # (5) effective hop, a step per output frame
     widths = effective_hop_ms(edges, hop)
@@ -499,7 +501,7 @@ def compact_figure(
     db_range: float = 80.0,
     db_top: float | None = None,
     colormap: str = "magma",
-    max_columns: int = MAX_DISPLAY_COLUMNS,
+    max_columns: int = 600,
     height: int = 520,
 ) -> go.Figure:
     """What the classifier sees: the compact ``T' x F`` merged image and the resolution encoding.
@@ -510,7 +512,7 @@ def compact_figure(
     enc = np.asarray(resolution_encoding, dtype=np.float32).T
     out_len = mdb.shape[1]
     top = float(db_top) if db_top is not None else float(np.max(mdb))
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.2,
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.27,
                         subplot_titles=(f"Classifier input: {out_len} x {mdb.shape[0]}",
                                         "Resolution encoding"))
     mp, mb = pool_columns(mdb, max_columns, "max")
@@ -524,8 +526,8 @@ def compact_figure(
                   row=2, col=1)
     _apply_mel_axis(fig, mel_frequencies, 1)
     fig.update_yaxes(title_text="Channel", row=2, col=1)
-    fig.update_xaxes(title_text="Output frame index", row=1, col=1)
-    fig.update_xaxes(title_text="Output frame index", row=2, col=1)
+    fig.update_xaxes(title_text="Output frame index", title_standoff=4, row=1, col=1)
+    fig.update_xaxes(title_text="Output frame index", title_standoff=4, row=2, col=1)
     _base_layout(fig, height, colormap, top - float(db_range), top)
     fig.update_layout(coloraxis_colorbar=dict(len=0.4, y=0.8))
     return fig
@@ -539,7 +541,7 @@ def frontend_comparison_figure(
     db_range: float = 80.0,
     db_top: float | None = None,
     colormap: str = "magma",
-    max_columns: int = MAX_DISPLAY_COLUMNS,
+    max_columns: int = 1200,
     height_per_row: int = 210,
 ) -> go.Figure:
     """Several front-ends' outputs at the same frame budget, each on the true time axis.
@@ -547,6 +549,9 @@ def frontend_comparison_figure(
     Args:
         rows: dicts with ``title``, ``merged`` ``[T', F]`` log power and ``bin_edges``
             ``[T' + 1]`` (input-frame positions; uniform for the fixed baselines).
+
+    No per-column hover data (it would triple the figure's size): uniform rows state their
+    constant span in the hover text; :func:`diffres_figure` has DiffRes's exact spans.
     """
     hop = float(hop_seconds)
     fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.08,
@@ -556,10 +561,17 @@ def frontend_comparison_figure(
         mdb = to_db(r["merged"]).T
         tops.append(float(np.max(mdb)))
         pooled, b = pool_columns(mdb, max_columns, "max")
-        e = pool_edges(np.asarray(r["bin_edges"], dtype=np.float64), b)
-        fig.add_trace(_heatmap(pooled, e * hop, name=r["title"].split(":")[0], customdata=merged_customdata(e, hop, mdb.shape[0]),
-                               hovertemplate="covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>%{customdata[2]:.1f} input "
-                                             "frames<br>mel band %{y}<br>%{z:.1f} dB<extra></extra>"), row=k, col=1)
+        edges = np.asarray(r["bin_edges"], dtype=np.float64)
+        e = pool_edges(edges, b)
+        widths = np.diff(edges)
+        name = r["title"].split(":")[0]
+        if np.allclose(widths, widths[0], rtol=1e-6, atol=1e-9):
+            span = f"each output frame covers {widths[0]:.2f} input frames ({widths[0] * hop * 1000:.1f} ms)"
+        else:
+            span = "column width = the span this output frame covers (hover the linked view for its exact span)"
+        trace = _heatmap(pooled, e * hop, name=name,
+                         hovertemplate=f"t = %{{x:.3f}} s<br>{span}<br>mel band %{{y}}<br>%{{z:.1f}} dB<extra></extra>")
+        fig.add_trace(trace, row=k, col=1)
         _apply_mel_axis(fig, mel_frequencies, k, title="Mel")
     top = float(db_top) if db_top is not None else max(tops)
     _style_time_axes(fig, len(rows))
