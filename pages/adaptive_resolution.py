@@ -45,7 +45,9 @@ ui.clip_notices(clip)
 
 # ------------------------------------------------------------------ model choice
 index = cache.checkpoint_index()
-usable = {e["id"]: e for e in index if e["card"].get("frontend") == "diffres"}
+# the events model first: it was trained on sounds like the default example (alarm clock, siren)
+usable = {e["id"]: e for e in sorted(index, key=lambda e: (e["card"].get("dataset") != "events", e["name"]))
+          if e["card"].get("frontend") == "diffres"}
 options = list(usable) + [cache.UNTRAINED_ID]
 if st.session_state.get("adapt_model") not in options:
     st.session_state["adapt_model"] = options[0]
@@ -136,9 +138,10 @@ with right:
     st.caption("Left, the same merged frames side by side as the classifier receives them (uniform columns); "
                "the resolution encoding tells it how wide and where each frame was.")
     if model_id != cache.UNTRAINED_ID:
-        st.markdown(f"**Prediction** ({card.get('dataset', '')} classes, whole clip, rate {rate:.2f})")
+        st.markdown(f"**Prediction** ({card.get('dataset', '')} classes, whole clip, rate {rate:.2f}, "
+                    f"{card.get('hop_ms', '?')} ms hop)")
         try:
-            for name, p in cache.predict(clip.digest, model_id, clip.samples, float(rate)):
+            for name, p in cache.predict(clip.digest, model_id, clip.samples, clip.sample_rate, float(rate)):
                 st.progress(float(p), text=f"{name}: {p:.0%}")
         except diffres.DiffResError as err:
             st.error(f"Prediction failed: {err}")

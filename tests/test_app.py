@@ -227,3 +227,21 @@ def test_adaptive_uses_a_checkpoint_and_its_settings(shipped_like):
     model.select(broken).run()
     assert not at.exception
     assert any("cannot be used" in e.value for e in at.error)
+
+
+def test_adaptive_with_the_repository_checkpoints(monkeypatch):
+    """The shipped checkpoints (when present) load, set the front-end and predict."""
+    import ui.cache
+
+    monkeypatch.delenv("DIFFRES_CHECKPOINT_DIR", raising=False)
+    shipped = [e for e in ui.cache._checkpoint_index.__wrapped__(str(ui.cache.CHECKPOINT_DIR))
+               if e["card"].get("frontend") == "diffres"]
+    if not shipped:
+        pytest.skip("no DiffRes checkpoint shipped in checkpoints/ yet")
+    at = start("pages/adaptive_resolution.py")
+    assert not any("untrained" in w.value.lower() for w in at.warning)
+    card = shipped[0]["card"]
+    assert at.select_slider(key="adapt_hop").value == float(card["hop_ms"])
+    assert len(at.get("progress")) >= 2
+    at.slider(key="adapt_rate").set_value(0.5).run()
+    assert not at.exception

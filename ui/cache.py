@@ -179,12 +179,23 @@ def baseline(digest: str, name: str, _samples: np.ndarray, sample_rate: int, n_m
     return {"avg": out.avg[0].numpy().astype(np.float32), "bin_edges": out.bin_edges[0].numpy().astype(np.float64)}
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def predict(digest: str, model_id: str, _samples: np.ndarray, reduction_rate: float) -> list[tuple[str, float]]:
-    """Top classes of a shipped checkpoint on the whole clip at its own hop."""
+@st.cache_data(max_entries=64, show_spinner=False)
+def predict(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, reduction_rate: float) -> list[tuple[str, float]]:
+    """Top classes of a shipped checkpoint on the whole clip, at the model's own mel settings.
+
+    Reuses the cached log-mel and DiffRes merge (the same numbers the figures show), so a
+    rate change only runs the classifier CNN.
+    """
     loaded = load_model(model_id)
-    pred = loaded.model.predict(_samples, reduction_rate=reduction_rate, fit=False)
-    return pred.top(min(5, len(pred.classes)))
+    cfg = loaded.config
+    res = diffres_merge(digest, model_id, _samples, sample_rate, cfg.n_mels, float(cfg.hop_ms), float(cfg.win_ms),
+                        float(reduction_rate), float(cfg.f_min), cfg.f_max)
+    features = torch.from_numpy(np.stack([res["avg"], res["max"], res["encoding"]])).unsqueeze(0)
+    classifier = loaded.model.classifier
+    with torch.no_grad():
+        probs = torch.softmax(classifier(features), dim=1)[0].numpy()
+    order = np.argsort(-probs)[: min(5, len(probs))]
+    return [(cfg.classes[i], float(probs[i])) for i in order]
 
 
 # --------------------------------------------------------------------------- resynthesis
