@@ -28,22 +28,39 @@ with right:
     if clip.description:
         st.caption(clip.description)
     hops = st.select_slider(
-        "Hops to compare (ms)", options=[1, 2, 5, 10, 20, 40, 80], value=(10, 40), key="home_hops",
+        "Fine and coarse hop (ms)", options=[1, 2, 5, 10, 20, 40, 80], value=(10, 40), key="home_hops",
         help="The same sound at a fine and a coarse hop (the time between frames). "
-             "The paper's opening figure uses 10 ms and 40 ms.",
+             "The paper's opening figure uses 10 ms and 40 ms. DiffRes starts from the fine hop and keeps "
+             "as many frames as the coarse hop has.",
     )
-    st.metric("Frames at the fine hop", f"{int(clip.seconds * 1000 / hops[0]) + 1}",
-              help="Frames a classifier would process at the fine hop.")
-    st.metric("Frames at the coarse hop", f"{int(clip.seconds * 1000 / hops[1]) + 1}",
-              help="Frames a classifier would process at the coarse hop.")
+    fine, coarse = int(hops[0]), int(hops[1])
+    n_fine = int(clip.seconds * 1000 / fine) + 1
+    n_coarse = int(clip.seconds * 1000 / coarse) + 1
+    st.metric(f"Frames at {fine} ms", f"{n_fine:,}", help="Frames a classifier processes at the fine hop.")
+    st.metric(f"Frames at {coarse} ms", f"{n_coarse:,}", help="Frames a classifier processes at the coarse hop.")
 with left:
     panels = []
-    for hop in hops:
+    for hop in (fine, coarse):
         mel = cache.log_mel(clip.digest, clip.samples, clip.sample_rate, 64, float(hop), max(25.0, float(hop)))
         panels.append({"title": f"hop {hop} ms: {mel.log_mel.shape[0]} frames", "log_mel": mel.log_mel,
                        "hop_seconds": mel.hop_seconds, "mel_frequencies": mel.mel_frequencies})
+    # DiffRes from the fine hop down to the coarse hop's frame budget, drawn at the true times
+    shipped = [e for e in cache.checkpoint_index() if e["card"].get("frontend") == "diffres"
+               and e["card"].get("n_mels") == 64]
+    shipped.sort(key=lambda e: e["card"].get("dataset") != "events")
+    model_id = shipped[0]["id"] if shipped else cache.UNTRAINED_ID
+    fine_mel = cache.log_mel(clip.digest, clip.samples, clip.sample_rate, 64, float(fine), max(25.0, float(fine)))
+    rate = max(0.0, min(0.99, 1.0 - n_coarse / max(1, fine_mel.log_mel.shape[0])))
+    res = cache.diffres_merge(clip.digest, model_id, clip.samples, clip.sample_rate, 64, float(fine),
+                              max(25.0, float(fine)), float(rate))
+    panels.append({"title": f"DiffRes from {fine} ms: {res['out_len']} frames", "log_mel": res["avg"],
+                   "bin_edges": res["bin_edges"], "hop_seconds": fine_mel.hop_seconds,
+                   "mel_frequencies": fine_mel.mel_frequencies})
     fig = figures.hop_grid_figure(panels, n_cols=len(panels), height_per_row=330)
     st.plotly_chart(fig, key="home_hops_chart", width="stretch")
+    which = ("the " + shipped[0]["name"] + " model") if shipped else "an untrained DiffRes (no checkpoint yet)"
+    st.caption(f"Right: {which} starts from the {fine} ms spectrogram and keeps only as many frames as the {coarse} ms "
+               "hop has; each column is drawn over the time it covers, so narrow columns mark where it kept detail.")
 
 st.subheader("Where to go next")
 c1, c2, c3 = st.columns(3)

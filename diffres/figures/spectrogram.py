@@ -327,7 +327,9 @@ def hop_grid_figure(
 
     Args:
         panels: dicts with ``title``, ``log_mel`` ``[T, F]``, ``hop_seconds`` and
-            ``mel_frequencies`` ``[F]``; filled row by row.
+            ``mel_frequencies`` ``[F]``; filled row by row.  A panel with ``bin_edges``
+            ``[T + 1]`` (input-frame positions, e.g. a DiffRes output) is drawn with
+            variable-width columns at ``bin_edges * hop_seconds``.
         n_cols: panels per row (default: all in one row).
         link_x: link the time axes of all panels (same clip); False links per column.
     """
@@ -346,7 +348,8 @@ def hop_grid_figure(
         r, c = k // n_cols + 1, k % n_cols + 1
         db = to_db(p["log_mel"]).T
         pooled, bounds = pool_columns(db, max(200, max_columns // n_cols), "max")
-        fig.add_trace(_heatmap(pooled, bounds * float(p["hop_seconds"]), name=p["title"]), row=r, col=c)
+        edges = bounds if p.get("bin_edges") is None else pool_edges(np.asarray(p["bin_edges"], np.float64), bounds)
+        fig.add_trace(_heatmap(pooled, edges * float(p["hop_seconds"]), name=p["title"]), row=r, col=c)
         _apply_mel_axis(fig, p["mel_frequencies"], r, c, title="Frequency (mel)" if c == 1 else "")
         if c > 1:
             fig.update_yaxes(showticklabels=False, row=r, col=c)
