@@ -127,3 +127,16 @@ def test_corrupt_upload_shows_error(page: Page, app_url, tmp_path):
     expect(page.get_by_test_id("stAlertContentError").first).to_be_visible(timeout=TIMEOUT)
     wait_idle(page)
     no_exception(page)
+
+
+def test_microphone_recording_becomes_the_sound(page: Page, app_url):
+    """Chromium's fake capture device plays the fixture WAV into st.audio_input (16 kHz mono)."""
+    open_page(page, app_url, "spectrogram_lab")
+    mic = page.get_by_test_id("stAudioInput")
+    mic.get_by_role("button", name="Record", exact=True).click()
+    page.wait_for_timeout(1500)
+    mic.get_by_role("button", name="Stop recording", exact=True).click()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("Now using: Microphone recording", timeout=TIMEOUT)
+    wait_idle(page)
+    no_exception(page)
+    page.locator(".st-key-lab_chart .js-plotly-plot").wait_for(timeout=TIMEOUT)
