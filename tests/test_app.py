@@ -245,3 +245,26 @@ def test_adaptive_with_the_repository_checkpoints(monkeypatch):
     assert len(at.get("progress")) >= 2
     at.slider(key="adapt_rate").set_value(0.5).run()
     assert not at.exception
+
+
+def _pcm(x: np.ndarray, sample_rate: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x.astype(np.float32), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("page", ["pages/spectrogram_lab.py", "pages/adaptive_resolution.py"])
+@pytest.mark.parametrize("kind", ["silent", "20 ms", "8 kHz mono"])
+def test_edge_case_sounds_render(page, kind):
+    rng = np.random.default_rng(0)
+    data = {"silent": _pcm(np.zeros(16000)), "20 ms": _pcm(0.5 * rng.uniform(-1, 1, 320)),
+            "8 kHz mono": _pcm(0.3 * np.sin(np.arange(8000) * 0.3), 8000)}[kind]
+    at = start(page)
+    at.file_uploader(key="sound_upload").set_value((f"{kind}.wav", data, "audio/wav")).run()
+    assert not at.exception, at.exception
+    assert at.session_state["clip"].title == f"{kind}.wav"
+    if kind == "silent":
+        assert any("silent" in w.value for w in at.warning)
+    if page.endswith("adaptive_resolution.py"):
+        at.slider(key="adapt_rate").set_value(0.95).run()
+        assert not at.exception, at.exception
