@@ -97,6 +97,8 @@ class TrainConfig:
             BatchNorm and slowed learning about threefold in our runs.
         gain_db: random gain uniform in [-gain_db, +gain_db] dB (0 = off).
         time_shift_ms: circular time shift uniform in [-shift, +shift] ms (0 = off).
+        freq_shift_bins: shift along the mel axis by up to this many bins, edge bins
+            repeated (roughly a pitch shift; 0 = off).
         noise_probability: share of examples that get background noise (0 = off).
         noise_snr_db: (low, high) SNR range in dB for the background noise.
         mixup_alpha: Beta(alpha, alpha) mixup in the power domain (0 = off).
@@ -132,6 +134,7 @@ class TrainConfig:
     mask_fill: float = -14.5
     gain_db: float = 6.0
     time_shift_ms: float = 200.0
+    freq_shift_bins: int = 0
     noise_probability: float = 0.25
     noise_snr_db: tuple[float, float] = (15.0, 40.0)
     mixup_alpha: float = 0.0
@@ -182,6 +185,7 @@ class TrainConfig:
         check("mask_fill", _FLOOR, -13.9)
         check("gain_db", 0.0, 40.0)
         check("time_shift_ms", 0.0, 60000.0)
+        check("freq_shift_bins", 0, 64, integer=True)
         check("noise_probability", 0.0, 1.0)
         check("mixup_alpha", 0.0, 100.0)
         check("mixup_probability", 0.0, 1.0)
@@ -602,6 +606,11 @@ class Trainer:
             shift = torch.randint(-self._shift, self._shift + 1, (batch, 1), generator=g, device=dev)
             idx = (torch.arange(n_frames, device=dev).unsqueeze(0) - shift) % n_frames
             x = torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, n_mels))
+        if cfg.freq_shift_bins > 0:
+            k = cfg.freq_shift_bins
+            fshift = torch.randint(-k, k + 1, (batch, 1), generator=g, device=dev)
+            fidx = (torch.arange(n_mels, device=dev).unsqueeze(0) - fshift).clamp(0, n_mels - 1)
+            x = torch.gather(x, 2, fidx.unsqueeze(1).expand(-1, n_frames, -1))
         if cfg.gain_db > 0:
             gain = (torch.rand(batch, 1, 1, generator=g, device=dev) * 2 - 1) * cfg.gain_db * _LOG10_OVER_10
             x = torch.where(x > _FLOOR + 1e-3, x + gain, x)

@@ -265,7 +265,7 @@ def test_baseline_frontends_train(toy):
 
 
 def test_augmentation_is_vectorised_and_keeps_shapes(toy):
-    tr = Trainer(tiny(mixup_alpha=0.4, mixup_probability=1.0, noise_probability=1.0), toy)
+    tr = Trainer(tiny(mixup_alpha=0.4, mixup_probability=1.0, noise_probability=1.0, freq_shift_bins=2), toy)
     x, y = tr.features("train")
     xa, targets = tr.augment(x[:8], y[:8], step=0)
     assert xa.shape == x[:8].shape and targets.shape == (8, 2)
