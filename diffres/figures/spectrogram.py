@@ -245,12 +245,15 @@ def _apply_mel_axis(fig: go.Figure, mel_frequencies, row: int, col: int = 1, tit
 
 
 def _base_layout(fig: go.Figure, height: int, colormap: str, zmin: float, zmax: float, title: str | None = None) -> None:
+    # the legend goes under the time axis: at the top right it would sit under plotly's modebar
+    bottom = 110
+    plot_height = max(100, height - bottom - (60 if title else 40))
     fig.update_layout(
         height=height,
-        margin=dict(l=70, r=20, t=60 if title else 40, b=50),
+        margin=dict(l=70, r=20, t=60 if title else 40, b=bottom),
         coloraxis=dict(colorscale=colorscale(colormap), cmin=zmin, cmax=zmax,
                        colorbar=dict(title=dict(text="dB"), thickness=12, len=0.5, y=0.5)),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1.0),
+        legend=dict(orientation="h", yanchor="top", y=-62 / plot_height, xanchor="left", x=0.0),
         paper_bgcolor=_PAPER,
         title=dict(text=title) if title else None,
     )
@@ -339,7 +342,7 @@ def hop_grid_figure(
     n_cols = n_cols or n
     n_rows = int(math.ceil(n / n_cols))
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=[p["title"] for p in panels],
-                        horizontal_spacing=0.03, vertical_spacing=0.16 if n_rows > 1 else 0.1)
+                        horizontal_spacing=0.03, vertical_spacing=0.22 if n_rows > 1 else 0.1)
     tops = []
     for p in panels:
         tops.append(float(np.max(to_db(p["log_mel"]))))
