@@ -108,6 +108,10 @@ m[5].metric("Classifier cost", f"{n_frames / ref_frames:.2f}x",
             delta_color="inverse",
             help="A CNN's compute and memory grow in proportion to the number of frames; 1.00x is a 10 ms hop.")
 
+budget = diffres.output_length(n_frames, 0.75)
+st.caption(f"A classifier pays for every frame: at {hop_s * 1000:.3g} ms this clip is {n_frames:,} frames. DiffRes at a "
+           f"0.75 reduction rate would hand it {budget:,} frames (as many as a {hop_s * 4000:.3g} ms hop) while keeping "
+           "the fine hop where the sound changes: see **Adaptive resolution**.")
 if hop_ms > win_ms:
     st.warning(f"The hop ({hop_ms} ms) is longer than the window ({win_ms} ms): some samples fall between windows "
                "and are never analysed.", icon=":material/warning:")

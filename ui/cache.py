@@ -74,7 +74,8 @@ class MelResult:
     hop_length: int
 
 
-@st.cache_data(max_entries=48, show_spinner=False)
+# Bounded by bytes as well as entries: one 30 s clip at a 1 ms hop with 256 mel bands is ~30 MB.
+@st.cache_data(max_entries=48, max_size="400MB", show_spinner=False)
 def log_mel(digest: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float, win_ms: float,
             f_min: float = 0.0, f_max: float | None = None) -> MelResult:
     """Log-mel ``[T, F]`` of the clip ``digest`` (computed once per parameter set)."""
@@ -145,7 +146,7 @@ def diffres_scores(digest: str, model_id: str, _samples: np.ndarray, sample_rate
     return raw[0].numpy().astype(np.float32)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, max_size="400MB", show_spinner=False)
 def diffres_merge(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float,
                   win_ms: float, reduction_rate: float, f_min: float = 0.0, f_max: float | None = None) -> dict:
     """DiffRes at ``reduction_rate``: importance, bin edges, merged avg/max, encoding (numpy)."""
@@ -168,7 +169,7 @@ def diffres_merge(digest: str, model_id: str, _samples: np.ndarray, sample_rate:
     }
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)
 def baseline(digest: str, name: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float, win_ms: float,
              reduction_rate: float, f_min: float = 0.0, f_max: float | None = None) -> dict:
     """A fixed front-end (``avgpool``, ``changehop``, ...) at the same frame budget."""
