@@ -371,9 +371,15 @@ def _live_view(r: T.Run) -> None:
                       help="While training, show the latest state.")
         shown = ss.get("train_scrub", "now")
         log_mel = tr.probe_log_mel[0].cpu().numpy()
+        live_probe = T.probe(r) if shown == "now" else None
+        if shown == "now" and live_probe is None and h:
+            shown = h[-1].epoch  # the model is busy in another run of this page: show the last epoch
+        if shown == "now" and live_probe is None:
+            st.caption("The probe clip appears after the first step.")
+            return
         if shown == "now":
-            imp, merged, edges = tr.probe()
-            when = f"now (step {tr.global_step})"
+            at_step, (imp, merged, edges) = live_probe
+            when = f"now (step {at_step})"
         else:
             rec = next(x for x in h if x.epoch == shown)
             imp, merged, edges = rec.probe_importance, rec.probe_merged, rec.probe_bin_edges

@@ -20,8 +20,10 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,6 +71,12 @@ def session_dir() -> Path:
     path = root / session_id()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def class_folder(name: str) -> str:
+    """A safe folder name for a class that keeps what people typed where possible (spaces too)."""
+    s = re.sub(r"[^\w .-]+", "_", str(name)).strip(" ._")
+    return s[:60] or "class"
 
 
 def slug(text: str) -> str:
@@ -210,7 +218,7 @@ def buckets_ready(b: list[Bucket] | None = None) -> tuple[bool, str]:
     b = buckets() if b is None else b
     if len(b) < 2:
         return False, "Add at least two classes."
-    names = [slug(x.name) for x in b]
+    names = [class_folder(x.name).lower() for x in b]
     if len(set(names)) != len(names):
         return False, "Two classes have the same name; give every class its own name."
     short = [f"'{x.name}' needs {MIN_PER_CLASS - len(x.samples)} more" for x in b if len(x.samples) < MIN_PER_CLASS]
@@ -234,7 +242,7 @@ def buckets_source(b: list[Bucket] | None = None) -> DataSource:
     root = session_dir() / "buckets" / digest
     if not (root / ".complete").is_file():
         for x in b:
-            d = root / slug(x.name)
+            d = root / class_folder(x.name)
             d.mkdir(parents=True, exist_ok=True)
             for s in x.samples:
                 (d / f"{s.digest}.wav").write_bytes(wav_bytes(s.samples, SAMPLE_RATE))
@@ -263,6 +271,13 @@ class Run:
     final_card: Optional[dict] = None
     error: Optional[str] = None
     created: float = field(default_factory=time.time)
+    #: Held while the model is trained, saved or probed.  Streamlit may start a new script run
+    #: (a click) while the previous one is still inside an optimiser step; two threads must
+    #: never touch the model at once (an in-place update during another thread's backward
+    #: pass breaks autograd).
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: ``(global_step, (importance, merged, bin_edges))`` of the last live probe.
+    last_probe: Optional[tuple] = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -332,9 +347,11 @@ def ensure_active(config: TrainConfig, source: DataSource) -> Run:
 def prepare(run: Run) -> Trainer:
     """Build the run's trainer (loads data, computes log-mel) once."""
     if run.trainer is None:
-        dataset = load_source(run.source)
-        run.trainer = Trainer(run.config, dataset)
-        run.folder.mkdir(parents=True, exist_ok=True)
+        with locked(run, timeout=600.0):
+            if run.trainer is None:  # another thread may have built it while we waited
+                dataset = load_source(run.source)
+                run.trainer = Trainer(run.config, dataset)
+                run.folder.mkdir(parents=True, exist_ok=True)
     return run.trainer
 
 
@@ -346,6 +363,18 @@ def reset(run: Run) -> Run:
         runs().pop(run.run_id, None)
     st.session_state[KEY_ACTIVE] = None
     return new_run(run.config, run.source)
+
+
+@contextmanager
+def locked(run: Run, timeout: float = 60.0):
+    """Hold the run's lock (waiting up to ``timeout`` seconds for a step in another thread);
+    yields whether it was acquired."""
+    got = run.lock.acquire(timeout=timeout)
+    try:
+        yield got
+    finally:
+        if got:
+            run.lock.release()
 
 
 def checkpoint_path(run: Run) -> Path:
@@ -380,6 +409,11 @@ def save(run: Run, *, final: bool = False) -> Optional[Path]:
 
     ``final`` evaluates validation and test splits for the card (a few seconds); otherwise
     the card carries the last epoch's validation accuracy."""
+    with locked(run) as got:
+        return _save(run, final) if got else run.checkpoint
+
+
+def _save(run: Run, final: bool) -> Optional[Path]:
     tr = run.trainer
     if tr is None or tr.global_step == 0:
         return run.checkpoint
@@ -399,15 +433,30 @@ def save(run: Run, *, final: bool = False) -> Optional[Path]:
 
 
 def pause(run: Run) -> None:
+    """Stop playing and save, without waiting: when another script run is inside a step right
+    now, that run saves as soon as its step ends (it sees the status change)."""
     if run.status == "playing":
         run.status = "paused"
-    save(run)
+    if run.lock.acquire(blocking=False):
+        try:
+            _save(run, False)
+        finally:
+            run.lock.release()
 
 
 def train_chunk(run: Run, seconds: float = CHUNK_SECONDS) -> list:
     """Run about ``seconds`` of training; save at epoch ends; finish (and save the final
     card) at the last step.  Returns the step records."""
     tr = prepare(run)
+    if not run.lock.acquire(blocking=False):
+        return []  # another script run of this session is training right now
+    try:
+        return _train_chunk(run, tr, seconds)
+    finally:
+        run.lock.release()
+
+
+def _train_chunk(run: Run, tr: Trainer, seconds: float) -> list:
     if tr.finished:
         run.status = "finished"
         return []
@@ -418,10 +467,24 @@ def train_chunk(run: Run, seconds: float = CHUNK_SECONDS) -> list:
         run.steps[:half] = run.steps[:half:2]
     if tr.finished:
         run.status = "finished"
-        save(run, final=True)
-    elif any(r.epoch_end is not None for r in recs):
-        save(run)
+        _save(run, True)
+    elif any(r.epoch_end is not None for r in recs) or run.status != "playing":
+        _save(run, False)  # an epoch ended, or a pause arrived while this chunk was running
     return recs
+
+
+def probe(run: Run):
+    """The probe clip's importance, merged log-mel and bin edges under the current weights,
+    or the last ones computed while another script run is inside a step (never waits, so a
+    click is answered at once)."""
+    if run.lock.acquire(blocking=False):
+        try:
+            run.last_probe = (run.trainer.global_step, run.trainer.probe())
+        finally:
+            run.lock.release()
+    if run.last_probe is None:
+        return None
+    return run.last_probe
 
 
 def step_dicts(run: Run) -> list[dict]:
@@ -449,10 +512,10 @@ def run_table(reg: dict[str, Run] | None = None) -> list[dict]:
             "lr": run.config.learning_rate,
             "seed": run.config.seed,
             "epochs": f"{tr.epoch}/{run.config.epochs}",
-            "val acc (last)": vals[-1] if vals else None,
-            "val acc (best)": max(vals) if vals else None,
-            "test acc": test,
-            "s / epoch": round(per_epoch, 1) if np.isfinite(per_epoch) else None,
+            "val acc (last)": vals[-1] if vals else float("nan"),
+            "val acc (best)": max(vals) if vals else float("nan"),
+            "test acc": float(test) if isinstance(test, (int, float)) else float("nan"),
+            "s / epoch": round(per_epoch, 1) if np.isfinite(per_epoch) else float("nan"),
             "train s": round(tr.elapsed_seconds, 1),
             "params": tr.model.n_parameters(),
         })

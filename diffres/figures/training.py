@@ -117,7 +117,8 @@ def training_curves_figure(
                                                ((2, 1), "guide_loss", 1.0, "guide loss (per step)"),
                                                ((2, 2), "activeness", 1.0, "activeness (per step)")):
             ys = [float(_get(s, field)) * scale for s in steps]
-            fig.add_trace(go.Scatter(x=xs, y=_finite_or_none(ys), mode="lines", name=name, showlegend=False,
+            fig.add_trace(go.Scatter(x=xs, y=_finite_or_none(ys), mode="lines+markers" if len(xs) <= 60 else "lines",
+                                     name=name, showlegend=False, marker=dict(size=4, color="rgba(31,119,180,0.5)"),
                                      line=dict(color="rgba(31,119,180,0.35)", width=1),
                                      hovertemplate="epoch %{x:.2f}<br>%{y:.3f}<extra>" + name + "</extra>"),
                           row=row, col=col)
@@ -226,7 +227,7 @@ def probe_figure(
     duration = n_frames * hop
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.38, 0.24, 0.38],
                         subplot_titles=(f"Input log-mel: {n_frames} frames at {hop * 1000:g} ms",
-                                        "Importance per input frame",
+                                        f"Importance per input frame (dotted: uniform share {out_len / max(1, n_frames):.2f})",
                                         f"Merged: {out_len} frames, drawn at the times they cover"))
     pooled, bounds = pool_columns(db, max_columns, "max")
     y = np.arange(n_mels, dtype=np.float32)
@@ -257,7 +258,7 @@ def probe_figure(
     fig.update_yaxes(title_text="share", range=[0, 1.05], row=2, col=1)
     fig.update_xaxes(range=[0.0, duration])
     fig.update_xaxes(title_text="Time (s)", row=3, col=1)
-    _layout(fig, height, title=title)
+    _layout(fig, height, title=title, legend=False)
     fig.update_layout(coloraxis=dict(colorscale=colorscale(colormap), cmin=top - float(db_range), cmax=top,
                                      colorbar=dict(title=dict(text="dB"), thickness=10, len=0.5, y=0.5)))
     fig.update_annotations(font_size=12)

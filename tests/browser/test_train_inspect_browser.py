@@ -1,0 +1,114 @@
+"""Train and Inspect in a real browser: train the events set for one epoch, pause and resume
+while it trains (click latency), then open the run on the Inspect page and see its confusion
+matrix.
+
+Run: ``pytest tests/browser/test_train_inspect_browser.py`` (Debian Chromium at
+/usr/bin/chromium; fixtures from ``tests/browser/conftest.py``).  Screenshots and the
+measured latencies go to /tmp/diffres_browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+pytest.importorskip("playwright")
+from playwright.sync_api import Page, expect  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+TIMEOUT = 120_000
+TRAIN_TIMEOUT = 420_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def runs_dir(tmp_path_factory):
+    """Keep this module's checkpoints out of ~/.cache (set before the module's server starts)."""
+    old = os.environ.get("DIFFRES_RUNS_DIR")
+    os.environ["DIFFRES_RUNS_DIR"] = str(tmp_path_factory.mktemp("runs"))
+    yield os.environ["DIFFRES_RUNS_DIR"]
+    if old is None:
+        os.environ.pop("DIFFRES_RUNS_DIR", None)
+    else:
+        os.environ["DIFFRES_RUNS_DIR"] = old
+
+
+def wait_idle(page: Page) -> None:
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
+                           timeout=TIMEOUT)
+    page.wait_for_timeout(300)
+    page.wait_for_selector(IDLE, state="attached", timeout=TIMEOUT)
+
+
+def screenshot(page: Page, path) -> None:
+    height = page.evaluate("() => document.querySelector('[data-testid=\\'stMain\\']')?.scrollHeight || 1000")
+    page.set_viewport_size({"width": 1500, "height": min(7000, max(1000, int(height)))})
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1500, "height": 1000})
+
+
+def play_button(page: Page):
+    # (Streamlit 1.67 renders two button nodes inside a keyed button's container; the first is the visible one)
+    return page.locator(".st-key-train_play button").first
+
+
+def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, runs_dir):
+    page.goto(f"{app_url}/train", timeout=TIMEOUT)
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Train")).to_be_visible()
+    epochs = page.locator(".st-key-train_epochs input")
+    epochs.fill("1")
+    epochs.press("Enter")
+    wait_idle(page)
+    expect(play_button(page)).to_contain_text("Play")
+
+    play_button(page).click()
+    expect(play_button(page)).to_contain_text("Pause", timeout=TIMEOUT)  # data prepared, training
+    page.locator(".st-key-train_curves .main-svg").first.wait_for(timeout=TIMEOUT)
+    page.wait_for_timeout(3000)  # let a few chunks run
+
+    # click latency while training: Pause must answer quickly, then resume
+    t0 = time.perf_counter()
+    play_button(page).click()
+    expect(play_button(page)).to_contain_text("Play", timeout=TIMEOUT)
+    pause_latency = time.perf_counter() - t0
+    step_text = page.locator("[data-testid='stMetricValue']").nth(1).inner_text()
+    page.wait_for_timeout(1500)
+    assert page.locator("[data-testid='stMetricValue']").nth(1).inner_text() == step_text, "paused training moved on"
+    t0 = time.perf_counter()
+    play_button(page).click()
+    expect(play_button(page)).to_contain_text("Pause", timeout=TIMEOUT)
+    play_latency = time.perf_counter() - t0
+    screenshot(page, artifacts / "train_running.png")
+
+    t0 = time.perf_counter()
+    try:
+        expect(play_button(page)).to_contain_text("Finished", timeout=TRAIN_TIMEOUT)
+    except AssertionError:
+        screenshot(page, artifacts / "train_failure.png")
+        raise
+    finish_seconds = time.perf_counter() - t0
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Saved checkpoints")).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.locator(".st-key-train_probe .main-svg").first.wait_for(timeout=TIMEOUT)
+    screenshot(page, artifacts / "train_finished.png")
+    (artifacts / "train_latency.json").write_text(json.dumps(
+        {"pause_click_s": pause_latency, "play_click_s": play_latency, "rest_of_epoch_s": finish_seconds}))
+    assert pause_latency < 10 and play_latency < 10
+
+    page.locator("[class*='st-key-train_insp_'] button").first.click()
+    page.wait_for_url("**/inspect", timeout=TIMEOUT)
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Inspect")).to_be_visible()
+    expect(page.get_by_role("heading", name="Model card")).to_be_visible()
+    page.get_by_role("tab", name="Validation set").click()
+    expect(page.get_by_role("heading", name="Confusion matrix")).to_be_visible(timeout=TIMEOUT)
+    page.locator(".st-key-inspect_confusion .main-svg").first.wait_for(timeout=TIMEOUT)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    screenshot(page, artifacts / "inspect_run.png")

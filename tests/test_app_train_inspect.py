@@ -1,0 +1,251 @@
+"""The Train and Inspect pages without a browser (AppTest).
+
+AppTest has no timers: a ``run_every`` fragment runs once per ``at.run()``, so each plain
+``run()`` while playing is exactly one training chunk.  Runs write into a temporary runs
+folder; Inspect reads checkpoints from a temporary folder holding a tiny model trained here
+(``DIFFRES_CHECKPOINT_DIR``), or the shipped ones when they exist.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TRAIN, INSPECT = "pages/train.py", "pages/inspect.py"
+
+
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "runs"
+    monkeypatch.setenv("DIFFRES_RUNS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoints(tmp_path_factory) -> Path:
+    """A shipped-style folder: the real checkpoints when present, else two tiny models trained
+    here on a small subset of ``events`` (a DiffRes one and an avgpool baseline)."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    shipped = sorted((ROOT / "checkpoints").glob("*.pt"))
+    events = [p for p in shipped if _card(p).get("dataset") == "events"]
+    if events:
+        for p in events[:3]:
+            shutil.copy(p, folder / p.name)
+            if p.with_suffix(".json").is_file():
+                shutil.copy(p.with_suffix(".json"), folder / p.with_suffix(".json").name)
+        return folder
+    from diffres.training import TrainConfig, Trainer
+
+    for fe in ("diffres", "avgpool"):
+        tr = Trainer(TrainConfig(dataset="events", frontend=fe, epochs=1, max_files_per_class=6, width=8, batch_size=16,
+                                 device="cpu"))
+        tr.fit()
+        tr.save(folder / f"tiny-events-{fe}.pt")
+    return folder
+
+
+def _card(path: Path) -> dict:
+    try:
+        return json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def start(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart_keys(at: AppTest) -> list[str]:
+    return [el.proto.id.rsplit("-", 1)[-1] for el in at.get("plotly_chart")]
+
+
+def active(at: AppTest):
+    return at.session_state["train_runs"][at.session_state["train_active"]]
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def wav(freq: float, seconds: float = 1.0, sample_rate: int = 16000, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    x = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size)
+    buf = io.BytesIO()
+    sf.write(buf, x.astype(np.float32), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------ Train
+
+
+def test_train_play_chunk_pause_step_reset(runs_dir):
+    at = start(TRAIN)
+    assert not at.error
+    at.selectbox(key="train_quick").select(10).run()
+    assert at.button(key="train_play").label == "Play"
+    at.button(key="train_play").click().run()  # prepares the data, starts playing
+    assert not at.exception, at.exception
+    run = active(at)
+    assert run.status == "playing" and run.trainer is not None
+    assert at.button(key="train_play").label == "Pause"
+    at.run()  # one fragment tick = one chunk
+    assert not at.exception, at.exception
+    after_chunk = run.trainer.global_step
+    assert after_chunk >= 1
+    assert "train_curves" in chart_keys(at) and "train_probe" in chart_keys(at)
+
+    at.button(key="train_play").click().run()  # pause: saves a checkpoint
+    assert run.status == "paused"
+    assert run.checkpoint is not None and run.checkpoint.is_file()
+    assert run.checkpoint.with_suffix(".json").is_file()
+    assert str(run.checkpoint).startswith(str(runs_dir))
+    paused_at = run.trainer.global_step
+    at.run()
+    assert run.trainer.global_step == paused_at  # paused means paused
+
+    at.button(key="train_step").click().run()  # exactly one optimiser step
+    assert run.trainer.global_step == paused_at + 1
+    assert metric(at, "Step").startswith(f"{paused_at + 1}/")
+
+    at.button(key="train_reset").click().run()
+    new = active(at)
+    assert new is not run and new.trainer is None and new.status == "ready"
+    assert run.run_id in at.session_state["train_runs"]  # the trained run stays for comparison
+    assert not at.exception
+
+
+def test_training_survives_page_switch_and_setting_change_starts_new_run():
+    at = start(TRAIN)
+    at.selectbox(key="train_quick").select(10).run()
+    at.button(key="train_step").click().run()
+    run = active(at)
+    assert run.trainer.global_step == 1
+    at.switch_page("pages/home.py").run()
+    at.switch_page(TRAIN).run()
+    assert not at.exception
+    assert active(at) is run and run.trainer.global_step == 1  # same trainer, same settings
+    assert at.selectbox(key="train_quick").value == 10
+    at.slider(key="train_rate").set_value(0.5).run()  # a changed setting = a new run (Playground reset)
+    assert active(at) is not run and active(at).config.reduction_rate == 0.5
+    assert run.run_id in at.session_state["train_runs"]
+    assert run.checkpoint is not None and run.checkpoint.is_file()  # nothing lost
+
+
+def test_training_to_the_end_saves_a_full_card_and_offers_downloads():
+    at = start(TRAIN)
+    at.selectbox(key="train_quick").select(10).run()
+    at.number_input(key="train_epochs").set_value(1).run()
+    at.button(key="train_play").click().run()
+    run = active(at)
+    for _ in range(20):
+        at.run()
+        if run.finished:
+            break
+    at.run()
+    assert not at.exception, at.exception
+    assert run.status == "finished" and len(run.history) == 1
+    card = json.loads(run.checkpoint.with_suffix(".json").read_text())
+    assert card["dataset"] == "events" and card["complete"] is True
+    assert card["metrics"]["val_accuracy"] is not None and card["metrics"]["test_accuracy"] is not None
+    assert at.button(key="train_play").label == "Finished" and at.button(key="train_play").disabled
+    assert at.download_button(key=f"train_dl_{run.run_id}") is not None
+    assert "train_compare" in chart_keys(at)
+    # open it in Inspect
+    at.button(key=f"train_insp_{run.run_id}").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["inspect_source"] == "run"
+    assert any(m.label == "Dataset" and m.value == "events" for m in at.metric)
+    assert "inspect_confusion" in chart_keys(at)
+
+
+def test_buckets_need_enough_clips_then_train(runs_dir):
+    at = start(TRAIN)
+    at.segmented_control(key="train_source").set_value("buckets").run()
+    assert not at.exception, at.exception
+    assert any("at least" in i.value for i in at.info)  # the minimum-samples hint, no Play yet
+    assert not [b for b in at.button if b.key == "train_play"]
+    buckets = at.session_state["train_buckets"]
+    # one 4-s recording is cut into four 1-s samples; uploads add one each
+    at.audio_input(key=f"train_brec_{buckets[0].bucket_id}").set_value(("r.wav", wav(300, 4.0), "audio/wav")).run()
+    assert len(at.session_state["train_buckets"][0].samples) == 4
+    at.file_uploader(key=f"train_bup_{buckets[1].bucket_id}").set_value(
+        [(f"s{i}.wav", wav(1500 + 100 * i, 1.0, seed=i), "audio/wav") for i in range(4)]).run()
+    assert not at.exception, at.exception
+    assert len(at.session_state["train_buckets"][1].samples) == 4
+    assert [b for b in at.button if b.key == "train_play"]  # enough now
+    at.button(key="train_step").click().run()
+    assert not at.exception, at.exception
+    run = active(at)
+    assert run.source.kind == "buckets" and run.trainer.global_step == 1
+    assert tuple(run.trainer.model_config.classes) == ("background", "my sound")
+
+
+def test_bad_bucket_upload_and_bad_zip_show_errors():
+    at = start(TRAIN)
+    at.segmented_control(key="train_source").set_value("buckets").run()
+    bid = at.session_state["train_buckets"][0].bucket_id
+    at.file_uploader(key=f"train_bup_{bid}").set_value([("junk.wav", b"not audio at all", "audio/wav")]).run()
+    assert not at.exception, at.exception
+    assert any("junk.wav" in e.value for e in at.error)
+    at.segmented_control(key="train_source").set_value("zip").run()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("only_one_class/a.wav", wav(440))
+    at.file_uploader(key="train_zip").set_value(("data.zip", buf.getvalue(), "application/zip")).run()
+    assert not at.exception, at.exception
+    assert any("data.zip" in e.value and "2 classes" in e.value for e in at.error)
+
+
+# ------------------------------------------------------------------ Inspect
+
+
+def test_inspect_shipped_checkpoint(tiny_checkpoints, monkeypatch):
+    monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(tiny_checkpoints))
+    at = start(INSPECT)
+    assert not at.error, [e.value for e in at.error]
+    assert any(m.label == "Dataset" and m.value == "events" for m in at.metric)
+    keys = chart_keys(at)
+    for key in ("inspect_clip_top", "inspect_clip_probe", "inspect_confusion", "inspect_per_class"):
+        assert key in keys, key
+    assert at.get("audio")  # the mistakes gallery (and the sidebar clip) play
+    at.button(key="inspect_sweep").click().run()
+    assert not at.exception, at.exception
+    fig = next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith("inspect_rate"))
+    assert len(fig["data"][0]["x"]) == 10  # rates 0, 0.1, ..., 0.9
+
+
+@pytest.mark.parametrize("data", [b"garbage" * 20, b"", b"PK\x03\x04 truncated zip"])
+def test_corrupt_checkpoint_upload_shows_error(tiny_checkpoints, monkeypatch, data):
+    monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(tiny_checkpoints))
+    at = start(INSPECT)
+    at.segmented_control(key="inspect_source").set_value("upload").run()
+    at.file_uploader(key="inspect_upload").set_value(("model.pt", data, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert any("model.pt" in e.value for e in at.error)
+
+
+def test_upload_a_real_checkpoint(tiny_checkpoints, monkeypatch):
+    monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(tiny_checkpoints))
+    pt = sorted(tiny_checkpoints.glob("*.pt"))[0]
+    at = start(INSPECT)
+    at.segmented_control(key="inspect_source").set_value("upload").run()
+    at.file_uploader(key="inspect_upload").set_value(("mine.pt", pt.read_bytes(), "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert "inspect_clip_probe" in chart_keys(at)
