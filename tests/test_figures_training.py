@@ -1,0 +1,111 @@
+"""Training and inspection figures: data placed where it belongs, sizes bounded, no colours
+Streamlit would rewrite, and clear errors for mismatched inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from diffres import figures
+from diffres.training import EpochRecord
+
+
+def _json(fig) -> str:
+    d = fig.to_plotly_json()
+    d["layout"].pop("template", None)
+    return json.dumps(d, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)).lower()
+
+
+def _records(n=3, with_probe=False):
+    out = []
+    for e in range(1, n + 1):
+        out.append(EpochRecord(epoch=e, global_step=10 * e, train_loss=2.0 / e, train_accuracy=0.2 * e, guide_loss=0.1,
+                               activeness=0.05 * e, val_loss=2.2 / e, val_accuracy=0.25 * e, seconds=3.0))
+    return out
+
+
+def test_training_curves_place_epochs_and_percentages():
+    steps = [dict(global_step=s, loss=1.0, accuracy=0.5, guide_loss=0.1, activeness=0.02) for s in range(1, 31)]
+    fig = figures.training_curves_figure(_records(), steps=steps, steps_per_epoch=10, total_epochs=5, selected_epoch=2)
+    val_acc = next(t for t in fig.data if t.name == "validation" and t.yaxis == "y2")
+    assert list(val_acc.x) == [1, 2, 3] and np.allclose(val_acc.y, [25, 50, 75])
+    per_step = next(t for t in fig.data if t.name == "train loss (per step)")
+    assert np.isclose(per_step.x[-1], 3.0)  # global step 30 / 10 steps per epoch
+    assert fig.layout.xaxis.range[1] >= 5
+    assert "#0000" not in _json(fig)
+
+
+def test_training_curves_accept_dicts_and_nan():
+    hist = [r.to_dict() for r in _records(2)]
+    hist[0]["val_accuracy"] = float("nan")
+    fig = figures.training_curves_figure(hist)
+    val_acc = next(t for t in fig.data if t.name == "validation" and t.yaxis == "y2")
+    assert val_acc.y[0] is None and val_acc.y[1] == pytest.approx(50)
+
+
+def test_probe_figure_true_time_axis():
+    T, F, hop = 100, 16, 0.01
+    rng = np.random.default_rng(0)
+    log_mel = rng.normal(-5, 1, (T, F)).astype(np.float32)
+    edges = np.linspace(0, T, 26)
+    fig = figures.probe_figure(log_mel, hop, importance=np.full(T, 0.25), bin_edges=edges,
+                               merged=rng.normal(-5, 1, (25, F)), mel_frequencies=np.linspace(50, 7000, F))
+    merged = next(t for t in fig.data if t.name == "merged")
+    assert len(merged.x) == 26 and np.isclose(merged.x[-1], T * hop)
+    assert fig.layout.xaxis.range[1] == pytest.approx(T * hop)
+    assert "#0000" not in _json(fig)
+    with pytest.raises(ValueError, match="bin_edges"):
+        figures.probe_figure(log_mel, hop, importance=np.full(T, 0.25), bin_edges=edges[:-1], merged=np.zeros((25, F)))
+    with pytest.raises(ValueError, match="importance"):
+        figures.probe_figure(log_mel, hop, importance=np.full(T - 1, 0.25), bin_edges=edges, merged=np.zeros((25, F)))
+
+
+def test_probe_figure_pools_long_clips_for_display():
+    T, F = 6000, 8
+    fig = figures.probe_figure(np.zeros((T, F)), 0.001, importance=np.full(T, 0.5), bin_edges=np.linspace(0, T, 3001),
+                               merged=np.zeros((3000, F)), max_columns=500)
+    assert all(np.asarray(t.z).shape[1] <= 500 for t in fig.data if t.type == "heatmap")
+
+
+def test_confusion_rows_are_true_classes():
+    cm = np.array([[3, 1], [0, 4]])
+    fig = figures.confusion_figure(cm, ["a", "b"])
+    z = np.asarray(fig.data[0].z)
+    assert np.allclose(z, [[75, 25], [0, 100]])
+    assert fig.layout.yaxis.autorange == "reversed"
+    with pytest.raises(ValueError, match="confusion"):
+        figures.confusion_figure(cm, ["a", "b", "c"])
+
+
+def test_per_class_mean_importance_rate_and_topk():
+    fig = figures.per_class_figure({"a": 1.0, "b": float("nan")}, counts={"a": 3, "b": 0})
+    assert list(fig.data[0].y) == [100.0, 0]
+    fig = figures.mean_importance_figure({"a": np.ones(10) * 0.3, "b": np.ones(10) * 0.2}, 0.01, out_share=0.25)
+    assert len(fig.data) == 3 and np.isclose(fig.data[0].x[-1], 0.095)
+    curve = [(r / 10, 0.9 - r / 20) for r in range(10)]
+    fig = figures.accuracy_vs_rate_figure(curve, trained_rate=0.5, baselines={"avgpool": (0.5, 0.6)})
+    names = [t.name for t in fig.data]
+    assert "trained rate 0.5" in names and "avgpool" in names
+    star = next(t for t in fig.data if t.name == "trained rate 0.5")
+    assert star.y[0] == pytest.approx(65.0)
+    fig = figures.topk_figure([("dog", 0.7), ("cat", 0.2)], highlight="cat")
+    assert list(fig.data[0].y) == ["cat", "dog"]  # best on top
+    assert "#0000" not in _json(fig)
+
+
+def test_runs_comparison_one_line_per_run():
+    fig = figures.runs_comparison_figure({"#1": _records(2), "#2": _records(3)}, metric="val_accuracy")
+    assert [len(t.x) for t in fig.data] == [2, 3]
+    fig = figures.runs_comparison_figure({"#1": _records(2)}, metric="val_loss")
+    assert fig.data[0].y[0] == pytest.approx(2.2)
+
+
+def test_thumbnail_rgb_shape_and_orientation():
+    lm = np.full((50, 8), -20.0, np.float32)
+    lm[:, 0] = 0.0  # loud lowest band
+    img = figures.thumbnail_rgb(lm, width=40, height=16)
+    assert img.shape == (16, 40, 3) and img.dtype == np.uint8
+    assert img[-1].mean() > img[0].mean()  # low frequencies at the bottom, bright
+    assert figures.thumbnail_rgb(np.zeros((0, 8))).shape == (48, 96, 3)
