@@ -12,6 +12,7 @@ import ui
 from diffres import figures
 from ui import cache
 from ui.frame import ensure_entrypoint
+from ui.view import time_window
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
@@ -122,11 +123,12 @@ m[4].metric("Activeness", f"{res['activeness']:.3f}",
 
 left, right = st.columns([3, 1.25])
 with left:
+    window = time_window("adapt_view", clip.seconds, clip.digest, T, figures.MAX_DISPLAY_COLUMNS)
     fig = figures.diffres_figure(
         samples=clip.samples, sample_rate=clip.sample_rate, log_mel=mel.log_mel, hop_seconds=hop_s,
         mel_frequencies=mel.mel_frequencies, importance=res["importance"], bin_edges=res["bin_edges"],
         merged=res["avg"], db_range=db_range, colormap=cmap,
-        event_times=clip.event_times if clip.event_times.size else None,
+        event_times=clip.event_times if clip.event_times.size else None, time_range=window,
     )
     st.plotly_chart(fig, key="adapt_main", width="stretch",
                     config={"toImageButtonOptions": {"format": "png", "filename": "diffres_view"}})

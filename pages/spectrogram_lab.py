@@ -10,6 +10,7 @@ import ui
 from diffres import figures
 from ui import cache
 from ui.sound import KEY_EXAMPLE
+from ui.view import time_window
 from ui.frame import ensure_entrypoint
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
@@ -120,9 +121,10 @@ if n_mels > mel.n_fft // 4:
                "and some come out empty (dark stripes). Lengthen the window or use fewer mel bins.",
                icon=":material/warning:")
 
+window = time_window("lab_view", clip.seconds, clip.digest, n_frames, figures.MAX_DISPLAY_COLUMNS)
 fig = figures.spectrogram_figure(mel.log_mel, hop_s, mel.mel_frequencies, samples=clip.samples,
                                  sample_rate=clip.sample_rate, db_range=db_range, colormap=cmap,
-                                 event_times=clip.event_times if clip.event_times.size else None)
+                                 event_times=clip.event_times if clip.event_times.size else None, time_range=window)
 st.plotly_chart(fig, key="lab_chart", width="stretch",
                 config={"toImageButtonOptions": {"format": "png", "filename": "spectrogram"}})
 if clip.event_times.size:

@@ -268,3 +268,20 @@ def test_edge_case_sounds_render(page, kind):
     if page.endswith("adaptive_resolution.py"):
         at.slider(key="adapt_rate").set_value(0.95).run()
         assert not at.exception, at.exception
+
+
+def test_time_range_slider_zooms_both_pages():
+    at = start("pages/adaptive_resolution.py")
+    at.slider(key="adapt_view").set_value((1.0, 2.0)).run()
+    assert not at.exception
+    ox = decode(trace(charts(at)["adapt_main"], "original")["x"])
+    assert 0.99 <= ox[0] <= 1.0 and 2.0 <= ox[-1] <= 2.011
+    at.switch_page("pages/spectrogram_lab.py").run()
+    at.slider(key="lab_view").set_value((0.5, 1.0)).run()
+    assert not at.exception
+    lx = decode(trace(charts(at)["lab_chart"], "log-mel")["x"])
+    assert len(lx) - 1 == 50 and lx[0] == pytest.approx(0.5) and lx[-1] == pytest.approx(1.0)
+    # a new, shorter sound resets the range instead of failing
+    at.selectbox(key="sound_example").select("example:digit_seven").run()
+    assert not at.exception
+    assert at.slider(key="lab_view").value[1] == pytest.approx(round(at.session_state["clip"].seconds, 2))

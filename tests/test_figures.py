@@ -209,3 +209,35 @@ def test_figures_do_not_import_streamlit():
 
     code = "import sys, diffres.figures; sys.exit('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=str(__import__('pathlib').Path(__file__).parents[1])).returncode == 0
+
+
+def test_time_range_shows_full_resolution_inside_the_window():
+    T, Tp, F = 10001, 5000, 8
+    rng = np.random.default_rng(1)
+    log_mel = rng.normal(-10, 1, size=(T, F)).astype(np.float32)
+    edges = np.sort(np.concatenate([[0.0, float(T)], rng.uniform(0, T, Tp - 1)]))
+    merged = rng.normal(-10, 1, size=(Tp, F)).astype(np.float32)
+    fig = figures.diffres_figure(samples=np.zeros(160000, np.float32), sample_rate=16000, log_mel=log_mel,
+                                 hop_seconds=0.001, mel_frequencies=np.linspace(50, 7000, F),
+                                 importance=np.full(T, Tp / T, np.float32), bin_edges=edges, merged=merged,
+                                 time_range=(4.0, 5.0))
+    fj = json.loads(fig.to_json())
+    ox = decode(trace(fj, "original")["x"])
+    assert len(ox) - 1 == 1000  # frames 4000..4999 cover [4, 5) s, one column each
+    np.testing.assert_allclose(np.diff(ox), 0.001, atol=1e-6)
+    np.testing.assert_allclose(decode(trace(fj, "original")["z"]), figures.to_db(log_mel[4000:5000]).T, rtol=1e-6)
+    mx = decode(trace(fj, "merged")["x"])
+    p, q = figures.window_indices(edges * 0.001, (4.0, 5.0))
+    np.testing.assert_allclose(mx, edges[p:q + 1] * 0.001, atol=1e-6)
+    assert mx[0] <= 4.0 <= mx[1] and mx[-2] <= 5.0 <= mx[-1]
+    assert fj["layout"]["xaxis5"]["range"] == [4.0, 5.0]
+    cd = decode(trace(fj, "merged")["customdata"])
+    np.testing.assert_allclose(cd[0, :, 2], np.diff(edges[p:q + 1]), atol=1e-3)
+
+
+def test_window_indices():
+    e = np.array([0.0, 1.0, 2.0, 3.0])
+    assert figures.window_indices(e, None) == (0, 3)
+    assert figures.window_indices(e, (1.5, 2.5)) == (1, 3)
+    assert figures.window_indices(e, (1.0, 2.0)) == (1, 2)
+    assert figures.window_indices(e, (5.0, 6.0)) == (2, 3)  # never empty

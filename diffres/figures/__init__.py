@@ -24,6 +24,7 @@ from .spectrogram import (
     spectrogram_figure,
     to_db,
     waveform_envelope,
+    window_indices,
 )
 from .training import (
     accuracy_vs_rate_figure,
@@ -55,6 +56,7 @@ __all__ = [
     "spectrogram_figure",
     "to_db",
     "waveform_envelope",
+    "window_indices",
     # training and inspection figures (diffres.figures.training)
     "accuracy_vs_rate_figure",
     "confusion_figure",

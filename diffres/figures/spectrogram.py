@@ -42,6 +42,7 @@ __all__ = [
     "waveform_envelope",
     "mel_ticks",
     "merged_customdata",
+    "window_indices",
     "effective_hop_ms",
     "spectrogram_figure",
     "hop_grid_figure",
@@ -203,6 +204,29 @@ def effective_hop_ms(bin_edges: np.ndarray, hop_seconds: float) -> np.ndarray:
     return ((e[1:] - e[:-1]) * hop_seconds * 1000.0).astype(np.float32)
 
 
+def window_indices(edges_seconds: np.ndarray, time_range: tuple[float, float] | None) -> tuple[int, int]:
+    """Cells ``[lo, hi)`` (of ``len(edges_seconds) - 1``) that overlap ``time_range`` (seconds); all when None."""
+    e = np.asarray(edges_seconds, dtype=np.float64)
+    n = len(e) - 1
+    if time_range is None or n <= 0:
+        return 0, max(n, 0)
+    t0, t1 = float(min(time_range)), float(max(time_range))
+    lo = int(np.clip(np.searchsorted(e, t0, side="right") - 1, 0, n - 1))
+    hi = int(np.clip(np.searchsorted(e, t1, side="left"), lo + 1, n))
+    return lo, hi
+
+
+def _wave_window(samples, sample_rate: int, time_range, max_points: int):
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
+    offset = 0
+    if time_range is not None and x.size:
+        offset = int(np.clip(np.floor(min(time_range) * sample_rate), 0, x.size - 1))
+        end = int(np.clip(np.ceil(max(time_range) * sample_rate), offset + 1, x.size))
+        x = x[offset:end]
+    t, lo, hi = waveform_envelope(x, int(sample_rate), max_points)
+    return (t + np.float32(offset / sample_rate)).astype(np.float32), lo, hi
+
+
 def _vlines(xs: Sequence[float], y0: float, y1: float) -> tuple[list, list]:
     """x, y lists drawing vertical segments separated by ``None`` (one trace, many lines)."""
     x: list = []
@@ -274,6 +298,7 @@ def spectrogram_figure(
     event_times: Sequence[float] | None = None,
     max_columns: int = MAX_DISPLAY_COLUMNS,
     height: int = 480,
+    time_range: tuple[float, float] | None = None,
 ) -> go.Figure:
     """Waveform (optional) over a log-mel spectrogram, time in seconds.
 
@@ -285,11 +310,15 @@ def spectrogram_figure(
         db_range: dynamic range shown, dB below the loudest cell.
         colormap: matplotlib colour map name.
         event_times: seconds of known events, drawn as dashed lines.
+        time_range: ``(start, end)`` seconds to show; only that part is pooled for display,
+            so a narrow range shows every frame (colours keep the whole clip's scale).
     """
     db = to_db(log_mel).T  # [F, T]
     n_frames = db.shape[1]
-    pooled, bounds = pool_columns(db, max_columns, "max")
-    edges = bounds * float(hop_seconds)
+    hop = float(hop_seconds)
+    a, b = window_indices(np.arange(n_frames + 1) * hop, time_range)
+    pooled, bounds = pool_columns(db[:, a:b], max_columns, "max")
+    edges = (a + bounds) * hop
     zmin, zmax = _db_limits(db, db_range)
     with_wave = samples is not None and sample_rate
     rows = 2 if with_wave else 1
@@ -297,7 +326,7 @@ def spectrogram_figure(
                         row_heights=[0.22, 0.78] if with_wave else [1.0])
     spec_row = rows
     if with_wave:
-        t, lo, hi = waveform_envelope(samples, int(sample_rate), max_columns)
+        t, lo, hi = _wave_window(samples, int(sample_rate), time_range, max_columns)
         fig.add_trace(go.Scatter(x=t, y=hi, mode="lines", line=dict(width=0.6, color=_ACCENT), name="waveform max",
                                  showlegend=False, hovertemplate="t = %{x:.3f} s<br>max %{y:.3f}<extra></extra>"), row=1, col=1)
         fig.add_trace(go.Scatter(x=t, y=lo, mode="lines", line=dict(width=0.6, color=_ACCENT), fill="tonexty",
@@ -311,7 +340,7 @@ def spectrogram_figure(
                                  name="known events", hoverinfo="skip"), row=spec_row, col=1)
     _apply_mel_axis(fig, mel_frequencies, spec_row)
     _style_time_axes(fig, rows)
-    fig.update_xaxes(range=[0.0, n_frames * float(hop_seconds)])
+    fig.update_xaxes(range=[float(edges[0]), float(edges[-1])])
     _base_layout(fig, height, colormap, zmin, zmax)
     return fig
 
@@ -380,6 +409,7 @@ def diffres_figure(
     max_columns: int = MAX_DISPLAY_COLUMNS,
     max_boundaries: int = 400,
     height: int = 860,
+    time_range: tuple[float, float] | None = None,
 ) -> go.Figure:
     """The linked DiffRes view: five rows on one zoomable time axis in seconds.
 
@@ -398,7 +428,9 @@ def diffres_figure(
         merged: ``[T', F]`` merged natural-log mel power (DiffRes ``avg``).
         event_times: seconds of known events (presets), drawn as dashed lines.
         max_columns: display budget per heatmap; wider data is max-pooled for display only.
-        max_boundaries: draw boundary lines only up to this many output frames.
+        max_boundaries: draw boundary lines only up to this many output frames (in view).
+        time_range: ``(start, end)`` seconds to show; only that part is pooled for display,
+            so a narrow range shows every input and output frame.
 
     Hover on the merged spectrogram and on the effective-hop curve says which seconds an
     output frame covers and how many input frames it merged (``customdata``: start s,
@@ -427,8 +459,11 @@ def diffres_figure(
             "Effective hop: ms of input per output frame",
         ),
     )
+    a, b = window_indices(np.arange(n_frames + 1) * hop, time_range)  # input frames in view
+    p, q = window_indices(edges * hop, time_range)  # output frames in view
+
     # (1) waveform
-    t, lo, hi = waveform_envelope(samples, int(sample_rate), max_columns)
+    t, lo, hi = _wave_window(samples, int(sample_rate), time_range, max_columns)
     fig.add_trace(go.Scatter(x=t, y=hi, mode="lines", line=dict(width=0.6, color=_ACCENT), showlegend=False,
                              name="waveform max", hovertemplate="t = %{x:.3f} s<br>max %{y:.3f}<extra></extra>"), row=1, col=1)
     fig.add_trace(go.Scatter(x=t, y=lo, mode="lines", line=dict(width=0.6, color=_ACCENT), fill="tonexty", showlegend=False,
@@ -436,13 +471,13 @@ def diffres_figure(
     fig.update_yaxes(title_text="Amplitude", range=[-1.05, 1.05], row=1, col=1)
 
     # (2) original
-    pooled, bounds = pool_columns(db, max_columns, "max")
-    fig.add_trace(_heatmap(pooled, bounds * hop, name="original"), row=2, col=1)
+    pooled, bounds = pool_columns(db[:, a:b], max_columns, "max")
+    fig.add_trace(_heatmap(pooled, (a + bounds) * hop, name="original"), row=2, col=1)
     _apply_mel_axis(fig, mel_frequencies, 2)
 
     # (3) importance (mean-pooled for display), frame i drawn at its centre (i + 0.5) * hop
-    imp_pooled, ib = pool_columns(imp, max_columns, "mean")
-    centres = ((ib[:-1] + ib[1:]) / 2.0 * hop).astype(np.float32)
+    imp_pooled, ib = pool_columns(imp[a:b], max_columns, "mean")
+    centres = ((a + (ib[:-1] + ib[1:]) / 2.0) * hop).astype(np.float32)
     fig.add_trace(go.Scatter(x=centres, y=imp_pooled, mode="lines", line=dict(color=_ORANGE, width=1.3),
                              fill="tozeroy", name="importance",
                              hovertemplate="t = %{x:.3f} s<br>importance %{y:.3f}<extra></extra>"), row=3, col=1)
@@ -452,8 +487,8 @@ def diffres_figure(
     fig.update_yaxes(title_text="Share (0-1)", range=[0, 1.05], row=3, col=1)
 
     # (4) merged, true time axis
-    m_pooled, mb = pool_columns(merged_db, max_columns, "max")
-    m_edges = pool_edges(edges, mb)
+    m_pooled, mb = pool_columns(merged_db[:, p:q], max_columns, "max")
+    m_edges = edges[p + mb]
     custom = merged_customdata(m_edges, hop, n_rows=n_mels)
     fig.add_trace(_heatmap(
         m_pooled, m_edges * hop, name="merged", customdata=custom,
@@ -461,17 +496,18 @@ def diffres_figure(
                       "%{customdata[2]:.1f} input frames merged<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>",
     ), row=4, col=1)
     _apply_mel_axis(fig, mel_frequencies, 4)
-    if out_len - 1 <= max_boundaries:
+    in_view = q - p
+    if in_view - 1 <= max_boundaries:
         # dense boundaries would hide the spectrogram: then they start hidden (click the legend to show)
-        x, y = _vlines(edges[1:-1] * hop, -0.5, n_mels - 0.5)
+        x, y = _vlines(edges[p + 1:q] * hop, -0.5, n_mels - 0.5)
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color="rgba(255,255,255,0.5)", width=0.7),
                                  name="merge boundaries", hoverinfo="skip",
-                                 visible=True if out_len <= 60 else "legendonly"), row=4, col=1)
+                                 visible=True if in_view <= 60 else "legendonly"), row=4, col=1)
 
     # (5) effective hop, a step per output frame
     widths = effective_hop_ms(edges, hop)
-    w_pooled, wb = pool_columns(widths, max_columns, "mean")
-    w_edges = pool_edges(edges, wb)
+    w_pooled, wb = pool_columns(widths[p:q], max_columns, "mean")
+    w_edges = edges[p + wb]
     hop_custom = merged_customdata(w_edges, hop)
     fig.add_trace(go.Scatter(
         x=(w_edges[:-1] * hop).astype(np.float32), y=w_pooled, mode="lines+markers" if w_pooled.size <= 150 else "lines",
@@ -491,7 +527,8 @@ def diffres_figure(
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=_GREEN, dash="dash", width=1.2),
                                      name="known events", legendgroup="events", showlegend=row == 3, hoverinfo="skip"),
                           row=row, col=1)
-    fig.update_xaxes(range=[0.0, duration])
+    view = (0.0, duration) if time_range is None else (max(0.0, min(time_range)), min(duration, max(time_range)))
+    fig.update_xaxes(range=list(view))
     _style_time_axes(fig, 5)
     _base_layout(fig, height, colormap, zmin, zmax)
     fig.update_layout(coloraxis_colorbar=dict(len=0.6, y=0.5), hovermode="closest")
