@@ -166,8 +166,9 @@ def _mistakes(data: I.EvalData, res: dict) -> None:
     pages = max(1, math.ceil(len(order) / MISTAKES_PER_PAGE))
     page = 1
     if pages > 1:
-        page = st.number_input("Page", 1, pages, 1, key="inspect_mistake_page",
-                               help=f"{MISTAKES_PER_PAGE} mistakes per page, most confident first.")
+        page = st.columns([1, 4])[0].number_input("Page", 1, pages, 1, key="inspect_mistake_page",
+                                                  help=f"{MISTAKES_PER_PAGE} mistakes per page (of {pages}), "
+                                                       "most confident first.")
     shown = order[(page - 1) * MISTAKES_PER_PAGE: page * MISTAKES_PER_PAGE]
     cols = st.columns(3)
     for k, i in enumerate(shown):

@@ -140,7 +140,8 @@ def _bucket_editor() -> None:
             st.markdown(f"**{n} clip{'s' if n != 1 else ''}**{hint}")
             st.file_uploader("Upload clips", type=["wav", "flac", "ogg", "mp3"], accept_multiple_files=True,
                              key=f"train_bup_{bucket.bucket_id}", on_change=_skip_chunk, max_upload_size=20,
-                             help="One or more audio files of this class (any rate; mixed to 16 kHz mono).")
+                             help="One or more audio files of this class (any rate; mixed to 16 kHz mono). Removing a file from this "
+                                  "list keeps its clip: use 'Remove last' or 'Clear' below.")
             st.audio_input("Record", sample_rate=16000, key=f"train_brec_{bucket.bucket_id}", on_change=_skip_chunk,
                            help="Record a few seconds; it is cut into 1-s samples of this class.")
             for err in ss.get(f"_train_berr_{bucket.bucket_id}", []):
@@ -291,16 +292,7 @@ def _open_in_inspect(run_id: str) -> None:
 
 
 if run is not None:
-    c = st.columns([1, 1, 1, 1.3, 3], vertical_alignment="center")
-    c[0].button("Pause" if run.playing else ("Finished" if run.finished else "Play"), key="train_play", type="primary",
-                icon=":material/pause:" if run.playing else ":material/play_arrow:", on_click=_play,
-                disabled=run.finished, help="Train in short slices until the last epoch (or pause).")
-    c[1].button("Step", key="train_step", icon=":material/skip_next:", on_click=_step,
-                       disabled=run.playing or run.finished, help="One optimiser step on one batch.")
-    c[2].button("Reset", key="train_reset", icon=":material/restart_alt:", on_click=_reset,
-                help="Start this run over from random weights (the old run stays in the table below).")
-    c[3].button("Save checkpoint", key="train_save", icon=":material/save:", on_click=_save, disabled=not run.started,
-                help="Pause and write the checkpoint now (it is also written after every epoch).")
+    controls = st.container()  # drawn after the step / preparation below, so the buttons show the new state
     step = ss.pop("_train_do_step", False)
     if run.trainer is None and (run.playing or step):
         try:
@@ -310,11 +302,22 @@ if run is not None:
             run.status = "failed"
             run.error = str(err)
     if step and run.trainer is not None and not run.finished:
-        T.train_chunk(run, seconds=0.0)  # exactly one step
+        T.train_chunk(run, seconds=0.0, wait=True)  # exactly one step
         if run.status == "ready":
             run.status = "paused"
-        if run.finished:
-            st.rerun()
+    with controls:
+        c = st.columns([1, 1, 1, 1.3, 3], vertical_alignment="center")
+        c[0].button("Pause" if run.playing else ("Finished" if run.finished else "Play"), key="train_play",
+                    type="primary", icon=":material/pause:" if run.playing else ":material/play_arrow:", on_click=_play,
+                    disabled=run.finished, help="Train in short slices until the last epoch (or pause).")
+        c[1].button("Step", key="train_step", icon=":material/skip_next:", on_click=_step,
+                    disabled=run.playing or run.finished, help="One optimiser step on one batch.")
+        c[2].button("Reset", key="train_reset", icon=":material/restart_alt:", on_click=_reset,
+                    help="Start this run over from random weights (the old run stays in the table below).")
+        c[3].button("Save checkpoint", key="train_save", icon=":material/save:", on_click=_save,
+                    disabled=not run.started,
+                    help="Pause and write the checkpoint now (it is also written after every epoch, and at least "
+                         f"every {T.AUTOSAVE_SECONDS:.0f} s while training).")
     if run.error:
         st.error(f"Training stopped: {run.error}", icon=":material/error:")
 elif source is None:

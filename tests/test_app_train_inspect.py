@@ -194,6 +194,13 @@ def test_buckets_need_enough_clips_then_train(runs_dir):
     run = active(at)
     assert run.source.kind == "buckets" and run.trainer.global_step == 1
     assert tuple(run.trainer.model_config.classes) == ("background", "my sound")
+    at.button(key="train_save").click().run()
+    assert run.checkpoint is not None and run.checkpoint.is_file()
+    at.button(key=f"train_insp_{run.run_id}").click().run()  # evaluated on the buckets' own validation clips
+    assert not at.exception, at.exception
+    assert any(m.label == "Dataset" and m.value == "my classes" for m in at.metric)
+    assert "inspect_confusion" in chart_keys(at)
+    assert any("validation split of my classes" in c.value for c in at.caption)
 
 
 def test_bad_bucket_upload_and_bad_zip_show_errors():

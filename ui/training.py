@@ -47,6 +47,8 @@ GOOD_PER_CLASS = 10
 PIECE_SECONDS = 1.0
 SAMPLE_RATE = 16000
 MAX_STEP_RECORDS = 4000
+#: Longest stretch of training between two checkpoint writes (a closed tab loses at most this).
+AUTOSAVE_SECONDS = 30.0
 #: Seconds of training per fragment tick.
 CHUNK_SECONDS = 0.3
 
@@ -278,6 +280,7 @@ class Run:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     #: ``(global_step, (importance, merged, bin_edges))`` of the last live probe.
     last_probe: Optional[tuple] = field(default=None, repr=False, compare=False)
+    saved_at: float = 0.0
 
     @property
     def label(self) -> str:
@@ -352,6 +355,7 @@ def prepare(run: Run) -> Trainer:
                 dataset = load_source(run.source)
                 run.trainer = Trainer(run.config, dataset)
                 run.folder.mkdir(parents=True, exist_ok=True)
+                run.saved_at = time.time()
     return run.trainer
 
 
@@ -429,6 +433,7 @@ def _save(run: Run, final: bool) -> Optional[Path]:
         save_checkpoint(path, tr.model, card={**_light_card(run), **_extra(run)}, training_state=tr.training_state())
     run.checkpoint = path
     run.saved_step = tr.global_step
+    run.saved_at = time.time()
     return path
 
 
@@ -444,11 +449,14 @@ def pause(run: Run) -> None:
             run.lock.release()
 
 
-def train_chunk(run: Run, seconds: float = CHUNK_SECONDS) -> list:
-    """Run about ``seconds`` of training; save at epoch ends; finish (and save the final
-    card) at the last step.  Returns the step records."""
+def train_chunk(run: Run, seconds: float = CHUNK_SECONDS, *, wait: bool = False) -> list:
+    """Run about ``seconds`` of training (at least one step); save at epoch ends, on pause
+    and every :data:`AUTOSAVE_SECONDS`; finish (and save the final card) at the last step.
+
+    ``wait``: when another script run of this session is inside a step, wait for it (Step
+    button) instead of skipping this chunk (timer ticks).  Returns the step records."""
     tr = prepare(run)
-    if not run.lock.acquire(blocking=False):
+    if not run.lock.acquire(timeout=60.0) if wait else not run.lock.acquire(blocking=False):
         return []  # another script run of this session is training right now
     try:
         return _train_chunk(run, tr, seconds)
@@ -468,8 +476,9 @@ def _train_chunk(run: Run, tr: Trainer, seconds: float) -> list:
     if tr.finished:
         run.status = "finished"
         _save(run, True)
-    elif any(r.epoch_end is not None for r in recs) or run.status != "playing":
-        _save(run, False)  # an epoch ended, or a pause arrived while this chunk was running
+    elif (any(r.epoch_end is not None for r in recs) or run.status != "playing"
+          or time.time() - run.saved_at > AUTOSAVE_SECONDS):
+        _save(run, False)  # an epoch ended, a pause arrived during this chunk, or it is time to autosave
     return recs
 
 
