@@ -285,3 +285,21 @@ def test_time_range_slider_zooms_both_pages():
     at.selectbox(key="sound_example").select("example:digit_seven").run()
     assert not at.exception
     assert at.slider(key="lab_view").value[1] == pytest.approx(round(at.session_state["clip"].seconds, 2))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5, 0.9])
+def test_cached_merge_equals_the_module_forward(rate):
+    """The page caches the score network's output and re-merges per rate; that must equal DiffRes.forward."""
+    import diffres
+    from diffres.examples import load_example
+    from ui import cache
+
+    x = load_example("siren")
+    res = cache.diffres_merge("test:siren", cache.UNTRAINED_ID, x, 16000, 64, 10.0, 25.0, rate)
+    mel = cache.log_mel("test:siren", x, 16000, 64, 10.0, 25.0)
+    with torch.no_grad():
+        out = cache.untrained_diffres(64)(torch.from_numpy(mel.log_mel).unsqueeze(0), reduction_rate=rate)
+    np.testing.assert_allclose(res["avg"], out.avg[0].numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(res["bin_edges"], out.bin_edges[0].numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(res["importance"], out.importance[0].numpy(), rtol=1e-6, atol=1e-6)
+    assert res["out_len"] == diffres.output_length(mel.log_mel.shape[0], rate)
