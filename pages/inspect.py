@@ -42,7 +42,7 @@ def _on_upload() -> None:
         return
     try:
         entry = I.add_upload(up.getvalue(), up.name)
-        ss["inspect_pick_upload"] = entry.model_id
+        ss["_inspect_new_upload"] = entry.path
     except diffres.DiffResError as err:
         ss["_inspect_upload_error"] = f"Could not open {up.name!r}: {err}"
 
@@ -68,19 +68,22 @@ def _choose() -> I.Entry | None:
                         "every epoch and on pause).",
                  "upload": "Upload a checkpoint to inspect it."}[kind], icon=":material/info:")
         return None
-    ids = [e.model_id for e in entries]
-    by_id = {e.model_id: e for e in entries}
+    # choose by path (stable while a run keeps re-saving); the cache key adds the file's mtime
+    paths = [e.path for e in entries]
+    by_path = {e.path: e for e in entries}
     pick_key = f"inspect_pick_{kind}"
     if kind == "run" and ss.get("inspect_run"):  # "Open in Inspect" from the Train page
-        wanted = next((e.model_id for e in entries if e.run_id == ss["inspect_run"]), None)
+        wanted = next((e.path for e in entries if e.run_id == ss["inspect_run"]), None)
         if wanted:
             ss[pick_key] = wanted
         ss.pop("inspect_run", None)
-    if ss.get(pick_key) not in ids:
-        ss[pick_key] = ids[0]
-    model_id = st.selectbox("Checkpoint", ids, key=pick_key, format_func=lambda m: by_id[m].label,
-                            help="Which model to inspect.")
-    return by_id[model_id]
+    if kind == "upload" and ss.get("_inspect_new_upload") in paths:
+        ss[pick_key] = ss.pop("_inspect_new_upload")
+    if ss.get(pick_key) not in paths:
+        ss[pick_key] = paths[0]
+    path = st.selectbox("Checkpoint", paths, key=pick_key, format_func=lambda p: by_path[p].label,
+                        help="Which model to inspect.")
+    return by_path[path]
 
 
 entry = _choose()

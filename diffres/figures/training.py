@@ -255,7 +255,9 @@ def probe_figure(
             fig.update_yaxes(tickvals=vals, ticktext=text, row=row, col=1)
     fig.update_yaxes(title_text="Hz" if mel_frequencies is not None else "mel band", row=1, col=1)
     fig.update_yaxes(title_text="Hz" if mel_frequencies is not None else "mel band", row=3, col=1)
-    fig.update_yaxes(title_text="share", range=[0, 1.05], row=2, col=1)
+    # zoom on the curve (an untrained model's importance hugs the uniform share; 0-1 would hide it)
+    top_share = float(np.nanmax(imp)) if imp.size and np.isfinite(imp).any() else 1.0
+    fig.update_yaxes(title_text="share", range=[0, min(1.05, max(1.2 * top_share, 1.5 * uniform, 0.05))], row=2, col=1)
     fig.update_xaxes(range=[0.0, duration])
     fig.update_xaxes(title_text="Time (s)", row=3, col=1)
     _layout(fig, height, title=title, legend=False)
