@@ -121,6 +121,17 @@ m[4].metric("Activeness", f"{res['activeness']:.3f}",
             help="Standard deviation of the importance over non-silent frames: 0 means DiffRes treats every frame "
                  "alike (it then behaves like average pooling).")
 
+if clip.event_times.size:
+    # the preset's known answer: do output frames crowd around the events?
+    centres = (res["bin_edges"][:-1] + res["bin_edges"][1:]) / 2 * hop_s
+    near = np.min(np.abs(centres[:, None] - clip.event_times[None, :]), axis=1) <= 0.05
+    t_grid = (np.arange(T) + 0.5) * hop_s
+    near_time = np.mean(np.min(np.abs(t_grid[:, None] - clip.event_times[None, :]), axis=1) <= 0.05)
+    st.info(f"**Known answer:** {near.mean():.0%} of the {Tp} output frames sit within 50 ms of the preset's "
+            f"{clip.event_times.size} event{'s' if clip.event_times.size != 1 else ''}, which fill {near_time:.0%} of the clip "
+            f"({'more' if near.mean() > near_time + 0.02 else 'no more'} than a fixed hop would give them).",
+            icon=":material/target:")
+
 left, right = st.columns([3, 1.25])
 with left:
     window = time_window("adapt_view", clip.seconds, clip.digest, T, figures.MAX_DISPLAY_COLUMNS)
@@ -140,6 +151,17 @@ with right:
     st.caption("Left, the same merged frames side by side as the classifier receives them (uniform columns); "
                "the resolution encoding tells it how wide and where each frame was.")
     if model_id != cache.UNTRAINED_ID:
+        with st.expander("Model card", expanded=False):
+            metrics = card.get("metrics") or {}
+            st.markdown(f"**{usable[model_id]['name']}**: front-end `{card.get('frontend')}`, trained on "
+                        f"`{card.get('dataset')}` at reduction rate {card.get('reduction_rate')}, "
+                        f"{card.get('hop_ms')} ms hop, {card.get('n_mels')} mel bands; "
+                        f"{card.get('params', 0):,} parameters.")
+            if metrics:
+                st.markdown(", ".join(f"{k.replace('_', ' ')}: {v:.1%}" if isinstance(v, float) and v <= 1 else
+                                      f"{k.replace('_', ' ')}: {v}" for k, v in metrics.items()))
+            if card.get("data_source"):
+                st.caption(card["data_source"])
         st.markdown(f"**Prediction** ({card.get('dataset', '')} classes, whole clip, rate {rate:.2f}, "
                     f"{card.get('hop_ms', '?')} ms hop)")
         try:
