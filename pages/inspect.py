@@ -79,8 +79,9 @@ def _choose() -> I.Entry | None:
         ss.pop("inspect_run", None)
     if kind == "upload" and ss.get("_inspect_new_upload") in paths:
         ss[pick_key] = ss.pop("_inspect_new_upload")
-    if ss.get(pick_key) not in paths:
-        ss[pick_key] = paths[0]
+    if ss.get(pick_key) not in paths:  # default: a DiffRes model, on the events set when there is one
+        rank = lambda e: (e.card.get("frontend") != "diffres", e.card.get("dataset") != "events")  # noqa: E731
+        ss[pick_key] = min(entries, key=rank).path if kind == "shipped" else paths[0]
     path = st.selectbox("Checkpoint", paths, key=pick_key, format_func=lambda p: by_path[p].label,
                         help="Which model to inspect.")
     return by_path[path]
@@ -210,14 +211,16 @@ def _sweep(data: I.EvalData) -> None:
                   on_click=lambda: swept.add(entry.model_id),
                   help=f"{len(I.SWEEP_RATES)} evaluations of the validation split (a few seconds each on a CPU).")
         return
-    curve = I.rate_sweep(entry.model_id, data.key, data)
+    rates = tuple(sorted(set(I.SWEEP_RATES) | {round(float(cfg.reduction_rate), 4)}))  # the trained rate too
+    curve = I.rate_sweep(entry.model_id, data.key, data, rates)
     base = {}
     for b in I.baselines_for(card, exclude=entry.model_id):
         try:
             res_b = I.evaluation(b.model_id, data.key, data)
         except diffres.DiffResError:
             continue
-        name = f"{b.card.get('frontend')} (trained at {float(b.card.get('reduction_rate', 0)):g})"
+        name = (f"{b.card.get('frontend')} (every frame)" if b.card.get("frontend") == "full"
+                else f"{b.card.get('frontend')} (trained at {float(b.card.get('reduction_rate', 0)):g})")
         base[name] = (float(b.card.get("reduction_rate", 0.0)) if b.card.get("frontend") != "full" else 0.0,
                       float(res_b["accuracy"]))
     st.plotly_chart(figures.accuracy_vs_rate_figure(curve, trained_rate=cfg.reduction_rate, baselines=base,

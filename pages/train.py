@@ -58,8 +58,9 @@ def _fmt_seconds(s: float) -> str:
 st.title("Train")
 st.markdown("Train a small sound classifier with a DiffRes front-end and **watch what it learns to keep**: the "
             "importance curve and the merged spectrogram of one validation clip are redrawn as training proceeds. "
-            "**Play** trains in short slices (the page stays usable; you may switch pages), **Step** does one batch, "
-            "**Reset** starts over. Changing a setting starts a new run; earlier runs stay below for comparison.")
+            "**Play** trains in short slices (the page stays usable), **Step** does one batch, **Reset** starts over. "
+            "Changing a setting starts a new run; earlier runs stay below for comparison. Your runs live for this "
+            "session: on another page training waits, and carries on when you come back.")
 
 
 # ------------------------------------------------------------------ data

@@ -47,7 +47,7 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
         return folder
     from diffres.training import TrainConfig, Trainer
 
-    for fe in ("diffres", "avgpool"):
+    for fe in ("avgpool", "diffres"):
         tr = Trainer(TrainConfig(dataset="events", frontend=fe, epochs=1, max_files_per_class=6, width=8, batch_size=16,
                                  device="cpu"))
         tr.fit()
@@ -231,10 +231,17 @@ def test_inspect_shipped_checkpoint(tiny_checkpoints, monkeypatch):
     for key in ("inspect_clip_top", "inspect_clip_probe", "inspect_confusion", "inspect_per_class"):
         assert key in keys, key
     assert at.get("audio")  # the mistakes gallery (and the sidebar clip) play
+    diffres_pt = next((p for p in sorted(tiny_checkpoints.glob("*.pt")) if "diffres" in p.name), None)
+    assert diffres_pt is not None
+    assert at.selectbox(key="inspect_pick_shipped").value == str(diffres_pt)  # DiffRes is the default
+    assert "inspect_mean_importance" in chart_keys(at)
     at.button(key="inspect_sweep").click().run()
     assert not at.exception, at.exception
     fig = next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith("inspect_rate"))
-    assert len(fig["data"][0]["x"]) == 10  # rates 0, 0.1, ..., 0.9
+    assert len(fig["data"][0]["x"]) >= 10  # rates 0, 0.1, ..., 0.9 and the trained one
+    names = [t.get("name", "") for t in fig["data"]]
+    assert any(n.startswith("trained rate") for n in names)
+    assert any(n.startswith("avgpool") for n in names)  # the shipped fixed baseline beside it
 
 
 @pytest.mark.parametrize("data", [b"garbage" * 20, b"", b"PK\x03\x04 truncated zip"])

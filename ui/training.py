@@ -333,6 +333,19 @@ def new_run(config: TrainConfig, source: DataSource) -> Run:
     return run
 
 
+def archive(run: Run) -> None:
+    """A run that is no longer active keeps its model, history and checkpoint for the table,
+    the comparison chart and Inspect, but not the trainer's log-mel cache (about 60 MB for
+    ``events``): archived runs are never trained again (their settings start a new run)."""
+    pause(run)
+    tr = run.trainer
+    if tr is not None and isinstance(getattr(tr, "_features", None), dict):
+        with locked(run, timeout=30.0) as got:
+            if got:
+                tr._features = {k: v[:0] for k, v in tr._features.items()}  # library has no public "free"
+    run.last_probe = None
+
+
 def ensure_active(config: TrainConfig, source: DataSource) -> Run:
     """The active run for these settings; a change of settings starts a new run (the old one
     is kept, saved, for comparison if it trained at all, else dropped)."""
@@ -341,7 +354,7 @@ def ensure_active(config: TrainConfig, source: DataSource) -> Run:
         return run
     if run is not None:
         if run.started:
-            pause(run)
+            archive(run)
         else:
             runs().pop(run.run_id, None)
     return new_run(config, source)
@@ -362,7 +375,7 @@ def prepare(run: Run) -> Trainer:
 def reset(run: Run) -> Run:
     """A fresh run with the same settings (the old one stays in the table if it trained)."""
     if run.started:
-        pause(run)
+        archive(run)
     else:
         runs().pop(run.run_id, None)
     st.session_state[KEY_ACTIVE] = None

@@ -392,7 +392,8 @@ def accuracy_vs_rate_figure(curve: Sequence[tuple[float, float]], *, trained_rat
 def thumbnail_rgb(log_mel: np.ndarray, *, db_range: float = 70.0, colormap: str = "magma", width: int = 96,
                   height: int = 48) -> np.ndarray:
     """A small coloured spectrogram image ``uint8 [height, width, 3]`` (low frequencies at the
-    bottom), for galleries of samples: max-pooled over time, nearest over frequency."""
+    bottom), for galleries of samples: max-pooled over time, nearest over frequency; colours
+    span from ``max(top - db_range, median)`` to the loudest cell."""
     import matplotlib
 
     db = to_db(np.asarray(log_mel, dtype=np.float32)).T  # [F, T]
@@ -407,6 +408,9 @@ def thumbnail_rgb(log_mel: np.ndarray, *, db_range: float = 70.0, colormap: str 
     img = pooled[rows][::-1]
     finite = img[np.isfinite(img)]
     top = float(finite.max()) if finite.size else 0.0
-    norm = np.clip((img - (top - db_range)) / max(1e-6, db_range), 0.0, 1.0)
+    # floor at the median cell too, so a noisy clip's background stays dark and events stand out
+    floor = max(top - float(db_range), float(np.median(finite)) if finite.size else top - float(db_range))
+    span = max(1e-6, top - floor)
+    norm = np.clip((img - floor) / span, 0.0, 1.0)
     rgba = matplotlib.colormaps[colormap](np.nan_to_num(norm))
     return (rgba[..., :3] * 255).astype(np.uint8)
