@@ -166,6 +166,12 @@ def test_training_to_the_end_saves_a_full_card_and_offers_downloads():
     assert at.button(key="train_play").label == "Finished" and at.button(key="train_play").disabled
     assert at.download_button(key=f"train_dl_{run.run_id}") is not None
     assert "train_compare" in chart_keys(at)
+    # scrub back to the saved epoch: the probe shows that epoch's record, and following stops
+    at.select_slider(key="train_scrub").set_value(1).run()
+    assert not at.exception, at.exception
+    probe = next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith("train_probe"))
+    assert "end of epoch 1" in probe["layout"]["title"]["text"]
+    assert at.toggle(key="train_follow").value is False
     # open it in Inspect
     at.button(key=f"train_insp_{run.run_id}").click().run()
     assert not at.exception, at.exception
@@ -263,3 +269,13 @@ def test_upload_a_real_checkpoint(tiny_checkpoints, monkeypatch):
     assert not at.exception, at.exception
     assert not at.error
     assert "inspect_clip_probe" in chart_keys(at)
+
+
+def test_corrupt_shipped_checkpoint_shows_error(tmp_path, monkeypatch):
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "broken.pt").write_bytes(b"\x00" * 64)
+    monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(folder))
+    at = start(INSPECT)
+    assert not at.exception, at.exception
+    assert any("broken.pt" in e.value and "checkpoint" in e.value for e in at.error)
