@@ -47,7 +47,7 @@ class ProgressBar:
             if done >= total:
                 self.stream.write("\n")
             self.stream.flush()
-        elif done >= total or message != self._last_message or now - self._last_time > 5.0:
+        elif done >= total or done == 0 or now - self._last_time > 5.0:  # sparse lines in logs
             self.stream.write(line + "\n")
             self.stream.flush()
             self._last_time = now
