@@ -81,21 +81,25 @@ def _thumb_frontend():
 
 
 def _bucket_inputs(bucket: T.Bucket) -> None:
+    """Add new uploads / recordings of this bucket's widgets (each file once); errors stay
+    shown while the bad file is still in the widget."""
     seen = ss.setdefault("_train_bucket_seen", set())
+    bad = ss.setdefault("_train_bucket_bad", {})
     errors = []
     files = ss.get(f"train_bup_{bucket.bucket_id}") or []
     rec = ss.get(f"train_brec_{bucket.bucket_id}")
     for f, origin in [(f, "upload") for f in files] + ([(rec, "microphone")] if rec is not None else []):
         data = f.getvalue()
         key = (bucket.bucket_id, hashlib.sha1(data).hexdigest())
-        if key in seen:
-            continue
-        seen.add(key)
         name = getattr(f, "name", "") if origin == "upload" else "recording"
-        try:
-            T.add_to_bucket(bucket, data, name or "clip", origin)
-        except diffres.DiffResError as err:
-            errors.append(f"Could not add {name!r} to '{bucket.name}': {err}")
+        if key not in seen:
+            seen.add(key)
+            try:
+                T.add_to_bucket(bucket, data, name or "clip", origin)
+            except diffres.DiffResError as err:
+                bad[key] = f"Could not add {name!r} to '{bucket.name}': {err}"
+        if key in bad:
+            errors.append(bad[key])
     ss[f"_train_berr_{bucket.bucket_id}"] = errors
 
 

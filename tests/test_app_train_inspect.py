@@ -216,6 +216,16 @@ def test_bad_bucket_upload_and_bad_zip_show_errors():
     at.file_uploader(key=f"train_bup_{bid}").set_value([("junk.wav", b"not audio at all", "audio/wav")]).run()
     assert not at.exception, at.exception
     assert any("junk.wav" in e.value for e in at.error)
+    at.run()
+    assert any("junk.wav" in e.value for e in at.error)  # stays while the file is in the uploader
+    assert len(at.session_state["train_buckets"][0].samples) == 0
+    # add a third class, then delete it (two is the minimum and cannot be deleted)
+    at.button(key="train_badd").click().run()
+    third = at.session_state["train_buckets"][2]
+    assert at.button(key=f"train_bdel_{third.bucket_id}").disabled is False
+    at.button(key=f"train_bdel_{third.bucket_id}").click().run()
+    assert len(at.session_state["train_buckets"]) == 2
+    assert at.button(key=f"train_bdel_{bid}").disabled
     at.segmented_control(key="train_source").set_value("zip").run()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:

@@ -146,7 +146,7 @@ def save_zip(data: bytes, name: str) -> tuple[str, Path]:
 # --------------------------------------------------------------------------- buckets
 
 
-@dataclass
+@dataclass(eq=False)
 class Sample:
     """One clip in a class bucket (16 kHz mono float32)."""
 
@@ -156,7 +156,7 @@ class Sample:
     origin: str  # "upload" or "microphone"
 
 
-@dataclass
+@dataclass(eq=False)
 class Bucket:
     """One of the user's classes: a stable id (widget keys), a name and its clips."""
 
@@ -256,7 +256,7 @@ def buckets_source(b: list[Bucket] | None = None) -> DataSource:
 # --------------------------------------------------------------------------- runs
 
 
-@dataclass
+@dataclass(eq=False)
 class Run:
     """One training run of this session (held in ``st.session_state``)."""
 
