@@ -289,3 +289,22 @@ def test_corrupt_shipped_checkpoint_shows_error(tmp_path, monkeypatch):
     at = start(INSPECT)
     assert not at.exception, at.exception
     assert any("broken.pt" in e.value and "checkpoint" in e.value for e in at.error)
+
+
+def test_zip_of_class_folders_trains():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(4):
+            z.writestr(f"sounds/low/l{i}.wav", wav(200 + 10 * i, 1.0, seed=i))
+            z.writestr(f"sounds/high/h{i}.wav", wav(3000 + 50 * i, 1.0, seed=10 + i))
+    at = start(TRAIN)
+    at.segmented_control(key="train_source").set_value("zip").run()
+    at.file_uploader(key="train_zip").set_value(("sounds.zip", buf.getvalue(), "application/zip")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("8 clips in 2 classes" in c.value for c in at.caption)
+    at.button(key="train_step").click().run()
+    assert not at.exception, at.exception
+    run = active(at)
+    assert run.source.kind == "zip" and run.trainer.global_step == 1
+    assert sorted(run.trainer.model_config.classes) == ["high", "low"]
