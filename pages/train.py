@@ -456,11 +456,11 @@ if saved:
         c = st.columns([3, 1.2, 1.2, 1.4], vertical_alignment="center")
         done = "complete" if r.finished else f"epoch {r.saved_step // r.trainer.steps_per_epoch} of {r.config.epochs}"
         c[0].markdown(f"**{r.label}** ({done}) · `{r.checkpoint.name}`")
-        c[1].download_button("Checkpoint", data=r.checkpoint.read_bytes(), file_name=r.checkpoint.name,
+        c[1].download_button("Checkpoint", data=lambda p=r.checkpoint: p.read_bytes(), file_name=r.checkpoint.name,
                              mime="application/octet-stream", key=f"train_dl_{r.run_id}", on_click="ignore",
                              icon=":material/download:", help="The .pt file (weights + model card); Inspect can open it.")
         card = r.checkpoint.with_suffix(".json")
-        c[2].download_button("Model card", data=card.read_bytes() if card.is_file() else b"{}", file_name=card.name,
+        c[2].download_button("Model card", data=lambda p=card: p.read_bytes() if p.is_file() else b"{}", file_name=card.name,
                              mime="application/json", key=f"train_dlc_{r.run_id}", on_click="ignore",
                              icon=":material/description:")
         c[3].button("Open in Inspect", key=f"train_insp_{r.run_id}", icon=":material/search_insights:",

@@ -164,7 +164,8 @@ def test_training_to_the_end_saves_a_full_card_and_offers_downloads():
     assert card["dataset"] == "events" and card["complete"] is True
     assert card["metrics"]["val_accuracy"] is not None and card["metrics"]["test_accuracy"] is not None
     assert at.button(key="train_play").label == "Finished" and at.button(key="train_play").disabled
-    assert at.download_button(key=f"train_dl_{run.run_id}") is not None
+    at.download_button(key=f"train_dl_{run.run_id}").click().run()  # built on click from the file
+    assert not at.exception, at.exception
     assert "train_compare" in chart_keys(at)
     # scrub back to the saved epoch: the probe shows that epoch's record, and following stops
     at.select_slider(key="train_scrub").set_value(1).run()

@@ -102,6 +102,17 @@ def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, 
         {"pause_click_s": pause_latency, "play_click_s": play_latency, "rest_of_epoch_s": finish_seconds}))
     assert pause_latency < 10 and play_latency < 10
 
+    # the checkpoint downloads and loads back safely
+    with page.expect_download(timeout=TIMEOUT) as download:
+        page.locator("[class*='st-key-train_dl_'] button").first.click()
+    saved = artifacts / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.suffix == ".pt"
+    import diffres
+
+    loaded = diffres.load_checkpoint(saved)
+    assert loaded.card["dataset"] == "events" and loaded.card["epochs"] == 1
+
     page.locator("[class*='st-key-train_insp_'] button").first.click()
     page.wait_for_url("**/inspect", timeout=TIMEOUT)
     wait_idle(page)
