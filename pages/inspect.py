@@ -234,7 +234,16 @@ with tab_val:
     data, why = I.eval_data_for(entry, card)
     if data is None:
         st.info(why, icon=":material/info:")
-    else:
+        up = st.file_uploader("Evaluate on a zip of class folders instead", type=["zip"], key="inspect_eval_zip",
+                              max_upload_size=200,
+                              help="One sub-folder per class, named like the model's classes "
+                                   f"({', '.join(cfg.classes)}); every clip is used.")
+        if up is not None:
+            try:
+                data = I.eval_data_from_zip(up.getvalue(), up.name, card)
+            except diffres.DiffResError as err:
+                st.error(f"Could not evaluate on {up.name!r}: {err}", icon=":material/error:")
+    if data is not None:
         try:
             res = I.evaluation(entry.model_id, data.key, data)
         except (diffres.DiffResError, RuntimeError) as err:

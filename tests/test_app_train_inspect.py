@@ -309,3 +309,23 @@ def test_zip_of_class_folders_trains():
     run = active(at)
     assert run.source.kind == "zip" and run.trainer.global_step == 1
     assert sorted(run.trainer.model_config.classes) == ["high", "low"]
+    # its checkpoint, uploaded to Inspect, names no built-in set: evaluate it on the zip instead
+    at.button(key="train_save").click().run()
+    at.switch_page(INSPECT).run()
+    at.segmented_control(key="inspect_source").set_value("upload").run()
+    at.file_uploader(key="inspect_upload").set_value(("mine.pt", run.checkpoint.read_bytes(), "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert any("not a built-in set" in i.value for i in at.info)
+    at.file_uploader(key="inspect_eval_zip").set_value(("sounds.zip", buf.getvalue(), "application/zip")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert "inspect_confusion" in chart_keys(at)
+    assert any("every clip of your sounds.zip" in c.value and "8 clips" in c.value for c in at.caption)
+    other = io.BytesIO()
+    with zipfile.ZipFile(other, "w") as z:
+        for i in range(2):
+            z.writestr(f"dogs/d{i}.wav", wav(500, 1.0, seed=i))
+            z.writestr(f"cats/c{i}.wav", wav(900, 1.0, seed=i))
+    at.file_uploader(key="inspect_eval_zip").set_value(("pets.zip", other.getvalue(), "application/zip")).run()
+    assert not at.exception, at.exception
+    assert any("pets.zip" in e.value and "does not know" in e.value for e in at.error)

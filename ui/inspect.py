@@ -165,6 +165,34 @@ def eval_data_for(entry: Entry, card: dict) -> tuple[Optional[EvalData], str]:
     return EvalData(key, desc, split.waveforms, remap[split.labels], list(split.paths), int(ds.sample_rate)), ""
 
 
+@st.cache_resource(max_entries=4, show_spinner="Reading the zip...", scope="session")
+def _zip_dataset(digest: str, path: str):
+    from diffres.datasets import load_folder_dataset
+
+    return load_folder_dataset(path, min_clips_per_class=1)
+
+
+def eval_data_from_zip(data: bytes, name: str, card: dict) -> EvalData:
+    """Every clip of an uploaded zip of class folders, mapped to the model's classes by name.
+
+    Raises :class:`diffres.DiffResError` (DatasetError) with a message for people."""
+    digest, path = T.save_zip(data, name)
+    ds = _zip_dataset(digest, str(path))
+    classes = list(card.get("classes") or [])
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = [c for c in ds.classes if c not in index]
+    if unknown:
+        raise diffres.DatasetError(f"{name} has class folders the model does not know: {', '.join(unknown)}; the model's "
+                                   f"classes are: {', '.join(classes)}.")
+    if int(ds.sample_rate) != int(card.get("sample_rate", ds.sample_rate)):
+        raise diffres.DatasetError(f"{name} was read at {ds.sample_rate} Hz but the model expects {card.get('sample_rate')} Hz.")
+    parts = [sp for sp in ds.splits.values() if len(sp)]
+    remap = np.array([index[c] for c in ds.classes], dtype=np.int64)
+    return EvalData(f"zip:{digest}", f"every clip of your {name}", np.concatenate([sp.waveforms for sp in parts]),
+                    remap[np.concatenate([sp.labels for sp in parts])], [q for sp in parts for q in sp.paths],
+                    int(ds.sample_rate))
+
+
 @st.cache_data(max_entries=24, show_spinner="Evaluating on the validation split...")
 def evaluation(model_id: str, data_key: str, _data: EvalData, reduction_rate: Optional[float] = None) -> dict:
     """EvalResult fields as plain arrays (cache_data pickles them)."""
