@@ -244,8 +244,18 @@ def preset_event_times(name: str, seconds: float = DEFAULT_PRESET_SECONDS) -> np
     return np.zeros(0)
 
 
+#: Level (dBFS RMS) of the quiet white-noise floor under every preset.  Real rooms and
+#: microphones are never digitally silent, and the shipped models were trained with a
+#: noise floor: on exact digital silence their importance comes out nearly flat.
+PRESET_NOISE_FLOOR_DB = -50.0
+
+
 def make_preset(
-    name: str, sample_rate: int = 16000, seconds: float = DEFAULT_PRESET_SECONDS
+    name: str,
+    sample_rate: int = 16000,
+    seconds: float = DEFAULT_PRESET_SECONDS,
+    *,
+    noise_floor_db: float | None = PRESET_NOISE_FLOOR_DB,
 ) -> np.ndarray:
     """Generate a synthetic preset; the same arguments always give the same samples.
 
@@ -265,6 +275,8 @@ def make_preset(
         tone_bursts: four 60 ms 1 kHz bursts (5 ms ramps) starting at 10, 37, 45 and 80 %
             of the clip; silence elsewhere.
         two_tones: 500 Hz for the first half, 2 kHz for the second (phase-continuous).
+        A deterministic white-noise floor at ``noise_floor_db`` dBFS RMS is added
+        (``None``: exact digital silence between events).
     """
     sr, sec, n = _check_preset_args(name, sample_rate, seconds)
     t = np.arange(n) / sr
@@ -299,4 +311,7 @@ def make_preset(
         freq = np.where(t < sec / 2, 500.0, 2000.0)
         phase = 2 * np.pi * np.cumsum(freq) / sr
         x = 0.5 * np.sin(phase)
+    if noise_floor_db is not None:
+        floor = 10.0 ** (float(noise_floor_db) / 20.0)
+        x = x + floor * np.random.default_rng(12345).standard_normal(n)
     return np.clip(x, -1.0, 1.0).astype(np.float32)

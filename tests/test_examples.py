@@ -188,7 +188,7 @@ def test_chirp_stays_below_nyquist_at_low_rates():
 
 def test_click_train_period():
     sr = 16000
-    x = make_preset("click_train", sr, 3.0)
+    x = make_preset("click_train", sr, 3.0, noise_floor_db=None)
     onsets = np.array([s for s, _ in regions(np.abs(x) > 1e-6)])
     times = preset_event_times("click_train", 3.0)
     assert len(onsets) == len(times) == 12
@@ -200,7 +200,7 @@ def test_click_train_period():
 
 def test_tone_bursts_are_1khz_at_stated_times():
     sr = 16000
-    x = make_preset("tone_bursts", sr, 3.0)
+    x = make_preset("tone_bursts", sr, 3.0, noise_floor_db=None)
     runs = regions(np.abs(x) > 1e-6, min_gap=8)  # 1 kHz at 16 kHz: a zero every 8 samples
     times = preset_event_times("tone_bursts", 3.0)
     assert len(runs) == len(times) == 4
@@ -212,7 +212,7 @@ def test_tone_bursts_are_1khz_at_stated_times():
 
 def test_two_tones_switch_halfway():
     sr = 16000
-    x = make_preset("two_tones", sr, 3.0)
+    x = make_preset("two_tones", sr, 3.0, noise_floor_db=None)
     (switch,) = preset_event_times("two_tones", 3.0)
     assert switch == pytest.approx(1.5)
     cut = int(switch * sr)
@@ -236,3 +236,15 @@ def test_chirp_has_no_events():
 def test_preset_bad_arguments(kwargs, pattern):
     with pytest.raises(ParameterError, match=pattern):
         make_preset(**kwargs)
+
+
+def test_presets_have_a_quiet_noise_floor_by_default():
+    from diffres.examples import PRESET_NOISE_FLOOR_DB
+
+    x = make_preset("tone_bursts", 16000, 3.0)
+    clean = make_preset("tone_bursts", 16000, 3.0, noise_floor_db=None)
+    gap = slice(int(0.2 * 16000), int(0.3 * 16000))  # between the first two bursts
+    assert np.all(clean[gap] == 0)
+    rms_db = 20 * np.log10(np.sqrt(np.mean(x[gap].astype(np.float64) ** 2)))
+    assert rms_db == pytest.approx(PRESET_NOISE_FLOOR_DB, abs=0.5)
+    np.testing.assert_array_equal(x, make_preset("tone_bursts", 16000, 3.0))  # still deterministic
