@@ -73,20 +73,24 @@ def fine_rate(dataset: str, fine_hop_ms: float, hop_ms: float = 10.0) -> float:
 
 
 def plan(datasets, rates, seeds, frontends, fine_hop_ms) -> list[dict]:
+    """Seed-major; within a seed, the first rate and the fine-hop rows of every dataset come
+    before the other rates (the most informative runs first when time is short)."""
     jobs = []
     for seed in seeds:
-        for dataset in datasets:
-            for rate in rates:
-                for fe in frontends:
-                    if fe == "full" and rate != rates[0]:
-                        continue  # rate-independent: one run per seed
-                    jobs.append(dict(dataset=dataset, frontend=fe, reduction_rate=rate, hop_ms=10.0, seed=seed,
-                                     epochs=EPOCHS[dataset], tag="budget"))
-            if fine_hop_ms:
-                r = fine_rate(dataset, fine_hop_ms)
-                for fe in ("diffres", "avgpool"):
-                    jobs.append(dict(dataset=dataset, frontend=fe, reduction_rate=r, hop_ms=fine_hop_ms, seed=seed,
-                                     epochs=EPOCHS[dataset], tag="fine-hop"))
+        for stage in ("first", "rest"):
+            for dataset in datasets:
+                stage_rates = rates[:1] if stage == "first" else rates[1:]
+                for rate in stage_rates:
+                    for fe in frontends:
+                        if fe == "full" and rate != rates[0]:
+                            continue  # rate-independent: one run per seed
+                        jobs.append(dict(dataset=dataset, frontend=fe, reduction_rate=rate, hop_ms=10.0, seed=seed,
+                                         epochs=EPOCHS[dataset], tag="budget"))
+                if fine_hop_ms and stage == "first":
+                    r = fine_rate(dataset, fine_hop_ms)
+                    for fe in ("diffres", "avgpool"):
+                        jobs.append(dict(dataset=dataset, frontend=fe, reduction_rate=r, hop_ms=fine_hop_ms, seed=seed,
+                                         epochs=EPOCHS[dataset], tag="fine-hop"))
     return jobs
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+import torch
 
 from diffres.cli import main
 from test_training import toy_dataset
@@ -17,8 +18,17 @@ from test_training import toy_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread (and a busy shared machine punishes two)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def run_cli(*args: str, timeout: float = 180.0) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="2")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "diffres", *args], capture_output=True, text=True, cwd=ROOT,
                           env=env, timeout=timeout)
 
@@ -38,7 +48,7 @@ def toy_folder(tmp_path_factory) -> Path:
     return root
 
 
-TINY = ["--n-mels", "16", "--width", "8", "--batch-size", "8", "--epochs", "1", "--threads", "2"]
+TINY = ["--n-mels", "16", "--width", "8", "--batch-size", "8", "--epochs", "1", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,15 @@ from diffres import FRONTENDS, ParameterError
 from diffres.models import AudioClassifier, ModelConfig, Prediction, SmallCNN
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread (and a busy shared machine punishes two)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def model(frontend="diffres", **kw) -> AudioClassifier:
     torch.manual_seed(0)
     cfg = dict(classes=("a", "b", "c"), frontend=frontend, n_mels=16, width=8, clip_seconds=0.5)

@@ -25,6 +25,15 @@ from diffres.training import (
 SR = 16000
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread (and a busy shared machine punishes two)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def toy_dataset(n_train: int = 32, n_eval: int = 12, *, seconds: float = 0.5, noise: float = 0.0, seed: int = 0,
                 classes=("low", "high")) -> AudioDataset:
     """Separable toy set: a short tone burst (500 Hz or 3 kHz) at a random place.
@@ -80,14 +89,14 @@ def test_config_validation_messages():
 
 
 def test_steps_reduce_loss_on_separable_set(toy):
-    tr = Trainer(tiny(epochs=6, spec_augment=False, gain_db=0.0, time_shift_ms=0.0, learning_rate=3e-3), toy)
+    tr = Trainer(tiny(epochs=4, spec_augment=False, gain_db=0.0, time_shift_ms=0.0, learning_rate=5e-3), toy)
     before = tr.evaluate("train").loss
     while not tr.finished:
         tr.step()
     after = tr.evaluate("train")
     assert after.loss < before * 0.8
     assert after.accuracy >= 0.8
-    assert len(tr.history) == 6 and tr.epoch == 6
+    assert len(tr.history) == 4 and tr.epoch == 4
 
 
 def test_guide_loss_fires_with_spec_augment():
