@@ -84,23 +84,31 @@ def _measure(kind: str, n_frames: int, repeats: int) -> dict:
         def step():
             out = module(x)
             (out.features.sum() + out.guide_loss).backward()
-    elif kind == "score":
-        def step():
-            module.score_network(x).sum().backward()
     elif kind == "dense":
         def step():
             _dense_forward(module, x, 0.75).sum().backward()
     else:
         raise ValueError(kind)
+    baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     step()  # warm-up
-    times = []
-    for _ in range(repeats):
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def score_only():
+        module.score_network(x).sum().backward()
+
+    times, score_times = [], []
+    for _ in range(repeats):  # interleaved, so that both see the same machine
         module.zero_grad(set_to_none=True)
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"kind": kind, "T": n_frames, "seconds": statistics.median(times), "peak_mb": peak_mb}
+        if kind == "ours":
+            module.zero_grad(set_to_none=True)
+            t0 = time.perf_counter()
+            score_only()
+            score_times.append(time.perf_counter() - t0)
+    return {"kind": kind, "T": n_frames, "seconds": statistics.median(times), "peak_mb": peak_mb,
+            "baseline_mb": baseline_mb, "score_seconds": statistics.median(score_times) if score_times else None}
 
 
 def _run_child(kind: str, n_frames: int, repeats: int) -> dict:
@@ -133,16 +141,15 @@ def main() -> None:
     for n_frames in lengths:
         repeats = 5 if n_frames <= 3000 else 3
         ours = _run_child("ours", n_frames, repeats)
-        score = _run_child("score", n_frames, repeats)
         dense = _run_child("dense", n_frames, 1 if n_frames >= 10000 else 3) if n_frames <= dense_limit else None
-        rows.append((n_frames, ours, score, dense))
+        rows.append((n_frames, ours, dense))
 
-    header = f"{'T':>6} | {'ours s':>7} {'ours MB':>8} | {'s / 1k frames':>13} | {'after score net':>15} | {'dense s':>8} {'dense MB':>9} | {'speed-up':>8} | published reference"
+    header = f"{'T':>6} | {'ours s':>7} {'ours MB':>8} {'+MB':>5} | {'s / 1k frames':>13} | {'after score net':>15} | {'dense s':>8} {'dense MB':>9} | {'speed-up':>8} | published reference"
     print(header)
     print("-" * len(header))
     out = []
-    for n_frames, ours, score, dense in rows:
-        tail = (ours["seconds"] - score["seconds"]) / ours["seconds"]
+    for n_frames, ours, dense in rows:
+        tail = (ours["seconds"] - ours["score_seconds"]) / ours["seconds"]
         if dense is not None and "error" not in dense:
             dense_txt = f"{dense['seconds']:8.2f} {dense['peak_mb']:9.0f}"
             speedup = f"{dense['seconds'] / ours['seconds']:7.1f}x"
@@ -150,10 +157,12 @@ def main() -> None:
             dense_txt = f"{'n/a':>8} {'n/a':>9}"
             speedup = f"{'n/a':>8}"
         ref = REFERENCE_FIGURES.get(n_frames, "")
-        print(f"{n_frames:>6} | {ours['seconds']:7.3f} {ours['peak_mb']:8.0f} | {1000 * ours['seconds'] / n_frames:13.4f} | "
+        print(f"{n_frames:>6} | {ours['seconds']:7.3f} {ours['peak_mb']:8.0f} {ours['peak_mb'] - ours['baseline_mb']:5.0f} | {1000 * ours['seconds'] / n_frames:13.4f} | "
               f"{100 * tail:14.1f}% | {dense_txt} | {speedup} | {ref}")
-        out.append({"T": n_frames, "ours": ours, "score_network": score, "dense": dense, "after_score_share": tail})
-    print("\nafter score net = share of the module's forward+backward spent outside the score network "
+        out.append({"T": n_frames, "ours": ours, "dense": dense, "after_score_share": tail})
+    print("\n+MB = peak above the process's size after importing torch and building the module (the CUDA build of"
+          " torch alone maps ~0.7 GB).")
+    print("after score net = share of the module's forward+backward spent outside the score network "
           "(normalisation, merge, max, encoding, guide loss); s / 1k frames flat = linear in T.")
     if args.json:
         print(json.dumps(out))

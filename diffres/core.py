@@ -77,8 +77,10 @@ class ResidualBlock(nn.Module):
         self.bn2 = nn.BatchNorm1d(out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.bn1(torch.relu(self.conv1(x)))
-        return self.bn2(torch.relu(self.conv2(h))) + h
+        # In-place ReLU: a convolution's backward needs its input, not its output, so the
+        # conv output can be overwritten; this saves one activation per conv.
+        h = self.bn1(torch.relu_(self.conv1(x)))
+        return self.bn2(torch.relu_(self.conv2(h))) + h
 
 
 def score_channel_plan(n_mels: int) -> list[int]:

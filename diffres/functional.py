@@ -194,20 +194,35 @@ class _PieceSum(torch.autograd.Function):
     """``out[k0_n] += w0_n * v_n`` for every frame, ``out[k1_n] += w1_n * v_n`` for the frames
     that cross a boundary (``cross``, at most one per output bin).
 
-    Hand-written backward: the big ``[B*T, C]`` tensors are gathered once and multiplied
-    once, where generic autograd of the same expression makes many more passes.
+    The pieces, taken in time order, form a sparse ``[n_out, n_rows]`` CSR matrix with
+    non-decreasing rows, so the forward pass is one sparse-dense product.  With
+    ``shared=True`` every example's frames index the same ``v`` (``[T, C]``, e.g. the
+    position code), which is never copied per example.  Hand-written backward: the
+    gradient is gathered once and dotted once with ``v``.
     """
 
     @staticmethod
-    def forward(ctx, v, w0, w1, k0, k1, cross, n_out):
-        # k0 is sorted (bins are monotone in time, batches consecutive): a segment sum.
-        lengths = torch.bincount(k0, minlength=n_out)
-        out = torch.segment_reduce(v * w0.unsqueeze(1), "sum", lengths=lengths, axis=0, unsafe=True)
-        # Crossing frames are one per boundary at most, so their bins are unique: a gather,
-        # an add and a copy are much faster than index_add_ on the CPU.
-        kc = k1.index_select(0, cross)
-        vc = v.index_select(0, cross)
-        out.index_copy_(0, kc, out.index_select(0, kc) + vc * w1.index_select(0, cross).unsqueeze(1))
+    def forward(ctx, v, w0, w1, k0, k1, cross, n_out, shared):
+        n = w0.shape[0]
+        device = w0.device
+        frame = torch.arange(n, device=device)
+        crossing = torch.zeros(n, dtype=torch.long, device=device).index_fill_(0, cross, 1)
+        first = frame + torch.cumsum(crossing, 0) - crossing  # slot of each frame's first piece
+        second = first.index_select(0, cross) + 1
+        nnz = n + cross.numel()
+        col_of_frame = frame % v.shape[0] if shared else frame
+        values = w0.new_empty(nnz).index_copy_(0, first, w0).index_copy_(0, second, w1.index_select(0, cross))
+        cols = frame.new_empty(nnz).index_copy_(0, first, col_of_frame)
+        cols.index_copy_(0, second, col_of_frame.index_select(0, cross))
+        rows = frame.new_empty(nnz).index_copy_(0, first, k0).index_copy_(0, second, k1.index_select(0, cross))
+        crow = torch.zeros(n_out + 1, dtype=torch.long, device=device)
+        crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_out), 0)
+        with warnings.catch_warnings():  # CSR support is flagged "beta"; the structure is valid by construction
+            warnings.simplefilter("ignore", UserWarning)
+            matrix = torch.sparse_csr_tensor(crow, cols, values.to(v.dtype), size=(n_out, v.shape[0]),
+                                             check_invariants=False)
+            out = torch.sparse.mm(matrix, v)
+        ctx.shared = shared
         ctx.save_for_backward(v, w0, w1, k0, k1, cross)
         return out
 
@@ -216,16 +231,24 @@ class _PieceSum(torch.autograd.Function):
         v, w0, w1, k0, k1, cross = ctx.saved_tensors
         need_v, need_w0, need_w1 = ctx.needs_input_grad[:3]
         grad_v = grad_w0 = grad_w1 = None
+        n_frames, channels = v.shape
         g0 = g.index_select(0, k0)
-        if need_w0:
-            grad_w0 = _rowdot(g0, v)
         gc = g.index_select(0, k1.index_select(0, cross))
+        cross_rows = cross % n_frames if ctx.shared else cross
+        vc = v.index_select(0, cross_rows)
+        if need_w0:
+            if ctx.shared:
+                grad_w0 = torch.einsum("btc,tc->bt", g0.view(-1, n_frames, channels), v).reshape(-1)
+            else:
+                grad_w0 = _rowdot(g0, v)
         if need_w1:
-            grad_w1 = torch.zeros_like(w1).index_copy_(0, cross, _rowdot(gc, v.index_select(0, cross)))
+            grad_w1 = torch.zeros_like(w1).index_copy_(0, cross, _rowdot(gc, vc))
         if need_v:
             grad_v = g0.mul_(w0.unsqueeze(1))
             grad_v.index_copy_(0, cross, grad_v.index_select(0, cross) + gc * w1.index_select(0, cross).unsqueeze(1))
-        return grad_v, grad_w0, grad_w1, None, None, None, None
+            if ctx.shared:
+                grad_v = grad_v.view(-1, n_frames, channels).sum(0)
+        return grad_v, grad_w0, grad_w1, None, None, None, None, None
 
 
 class _PieceMax(torch.autograd.Function):
@@ -248,18 +271,18 @@ class _PieceMax(torch.autograd.Function):
         src1 = v.index_select(0, cross) * w1.index_select(0, cross).unsqueeze(1)
         out.index_copy_(0, kc, torch.maximum(out.index_select(0, kc), src1))
         out.masked_fill_(~torch.isfinite(out), 0.0)
-        hit0 = src0 == out.index_select(0, k0)
-        hitc = src1 == out.index_select(0, kc)
-        ctx.save_for_backward(v, w0, w1, k0, kc, cross, hit0, hitc)
+        miss0 = src0 != out.index_select(0, k0)
+        missc = src1 != out.index_select(0, kc)
+        ctx.save_for_backward(v, w0, w1, k0, kc, cross, miss0, missc)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        v, w0, w1, k0, kc, cross, hit0, hitc = ctx.saved_tensors
+        v, w0, w1, k0, kc, cross, miss0, missc = ctx.saved_tensors
         need_v, need_w0, need_w1 = ctx.needs_input_grad[:3]
         grad_v = grad_w0 = grad_w1 = None
-        g0 = g.index_select(0, k0).mul_(hit0)
-        gc = g.index_select(0, kc).mul_(hitc)
+        g0 = g.index_select(0, k0).masked_fill_(miss0, 0.0)
+        gc = g.index_select(0, kc).masked_fill_(missc, 0.0)
         if need_w0:
             grad_w0 = _rowdot(g0, v)
         if need_w1:
@@ -274,13 +297,19 @@ class _PieceMax(torch.autograd.Function):
 def _apply_pieces(fn, values: Tensor, pieces: WarpPieces, out_len: int) -> Tensor:
     batch, n_frames, channels = values.shape
     dtype = torch.promote_types(values.dtype, pieces.first_weight.dtype)
-    v = values.to(dtype).reshape(batch * n_frames, channels)
     w0 = pieces.first_weight.to(dtype).reshape(-1)
     w1 = pieces.second_weight.to(dtype).reshape(-1)
     k0 = _flat_index(pieces.first_bin, out_len)
     k1 = _flat_index(pieces.second_bin, out_len)
     cross = (pieces.second_bin > pieces.first_bin).reshape(-1).nonzero().squeeze(1)
-    out = fn.apply(v, w0, w1, k0, k1, cross, batch * out_len)
+    if fn is _PieceSum:
+        # One [T, C] table broadcast over the batch (an ``expand``) is merged without a copy.
+        shared = batch > 1 and values.stride(0) == 0
+        v = values[0].to(dtype).contiguous() if shared else values.to(dtype).reshape(batch * n_frames, channels)
+        out = fn.apply(v, w0, w1, k0, k1, cross, batch * out_len, shared)
+    else:
+        v = values.to(dtype).reshape(batch * n_frames, channels)
+        out = fn.apply(v, w0, w1, k0, k1, cross, batch * out_len)
     return out.view(batch, out_len, channels).to(values.dtype)
 
 
