@@ -315,3 +315,30 @@ def make_preset(
         floor = 10.0 ** (float(noise_floor_db) / 20.0)
         x = x + floor * np.random.default_rng(12345).standard_normal(n)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def frames_near_events(
+    bin_edges: np.ndarray, hop_seconds: float, event_times: np.ndarray, *, within_seconds: float = 0.05
+) -> tuple[float, float]:
+    """How a time reduction treats a preset's known events.
+
+    Args:
+        bin_edges: ``[T' + 1]`` output-frame edges in input frames.
+        hop_seconds: the input hop.
+        event_times: event onsets in seconds (:func:`preset_event_times`).
+        within_seconds: how close to an event counts as "near".
+
+    Returns:
+        ``(share of output frames whose centre is near an event, share of the clip's time
+        that is near an event)``: the first above the second means the frames crowd there.
+    """
+    edges = np.asarray(bin_edges, dtype=np.float64)
+    events = np.asarray(event_times, dtype=np.float64)
+    if events.size == 0:
+        return 0.0, 0.0
+    centres = (edges[:-1] + edges[1:]) / 2 * hop_seconds
+    near_frames = np.min(np.abs(centres[:, None] - events[None, :]), axis=1) <= within_seconds
+    n_frames = int(round(edges[-1]))
+    grid = (np.arange(n_frames) + 0.5) * hop_seconds
+    near_time = np.min(np.abs(grid[:, None] - events[None, :]), axis=1) <= within_seconds
+    return float(near_frames.mean()), float(near_time.mean())

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import streamlit as st
 
 import diffres
 import ui
-from diffres import figures
+from diffres import export, figures
+from diffres.examples import frames_near_events
 from ui import cache
 from ui.frame import ensure_entrypoint
 from ui.view import time_window
@@ -123,13 +122,10 @@ m[4].metric("Activeness", f"{res['activeness']:.3f}",
 
 if clip.event_times.size:
     # the preset's known answer: do output frames crowd around the events?
-    centres = (res["bin_edges"][:-1] + res["bin_edges"][1:]) / 2 * hop_s
-    near = np.min(np.abs(centres[:, None] - clip.event_times[None, :]), axis=1) <= 0.05
-    t_grid = (np.arange(T) + 0.5) * hop_s
-    near_time = np.mean(np.min(np.abs(t_grid[:, None] - clip.event_times[None, :]), axis=1) <= 0.05)
-    st.info(f"**Known answer:** {near.mean():.0%} of the {Tp} output frames sit within 50 ms of the preset's "
+    near_frames, near_time = frames_near_events(res["bin_edges"], hop_s, clip.event_times)
+    st.info(f"**Known answer:** {near_frames:.0%} of the {Tp} output frames sit within 50 ms of the preset's "
             f"{clip.event_times.size} event{'s' if clip.event_times.size != 1 else ''}, which fill {near_time:.0%} of the clip "
-            f"({'more' if near.mean() > near_time + 0.02 else 'no more'} than a fixed hop would give them).",
+            f"({'more' if near_frames > near_time + 0.02 else 'no more'} than a fixed hop would give them).",
             icon=":material/target:")
 
 left, right = st.columns([3, 1.25])
@@ -215,28 +211,18 @@ def _png() -> bytes:
 
 
 def _importance_csv() -> str:
-    frames = np.arange(T)
-    bins = np.clip(np.searchsorted(res["bin_edges"], frames + 0.5, side="right") - 1, 0, Tp - 1)
-    lines = ["frame,start_s,end_s,importance,output_frame"]
-    lines += [f"{i},{i * hop_s:.6f},{(i + 1) * hop_s:.6f},{res['importance'][i]:.6f},{bins[i]}" for i in frames]
-    return "\n".join(lines) + "\n"
+    return export.importance_csv(res["importance"], res["bin_edges"], hop_s)
 
 
 def _edges_csv() -> str:
-    e = res["bin_edges"]
-    lines = ["output_frame,start_frame,end_frame,start_s,end_s,frames_merged,effective_hop_ms"]
-    lines += [f"{j},{e[j]:.6f},{e[j + 1]:.6f},{e[j] * hop_s:.6f},{e[j + 1] * hop_s:.6f},{e[j + 1] - e[j]:.6f},"
-              f"{widths[j]:.4f}" for j in range(Tp)]
-    return "\n".join(lines) + "\n"
+    return export.bin_edges_csv(res["bin_edges"], hop_s)
 
 
 def _npz() -> bytes:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, merged_avg=res["avg"], merged_max=res["max"], resolution_encoding=res["encoding"],
-                        importance=res["importance"], bin_edges=res["bin_edges"], log_mel=mel.log_mel,
-                        hop_seconds=np.float64(hop_s), mel_frequencies=mel.mel_frequencies,
-                        reduction_rate=np.float64(rate), sample_rate=np.int64(clip.sample_rate))
-    return buf.getvalue()
+    return export.merged_npz(merged_avg=res["avg"], merged_max=res["max"], resolution_encoding=res["encoding"],
+                             importance=res["importance"], bin_edges=res["bin_edges"], log_mel=mel.log_mel,
+                             hop_seconds=np.float64(hop_s), mel_frequencies=mel.mel_frequencies,
+                             reduction_rate=np.float64(rate), sample_rate=np.int64(clip.sample_rate))
 
 
 d = st.columns(4)

@@ -248,3 +248,14 @@ def test_presets_have_a_quiet_noise_floor_by_default():
     rms_db = 20 * np.log10(np.sqrt(np.mean(x[gap].astype(np.float64) ** 2)))
     assert rms_db == pytest.approx(PRESET_NOISE_FLOOR_DB, abs=0.5)
     np.testing.assert_array_equal(x, make_preset("tone_bursts", 16000, 3.0))  # still deterministic
+
+
+def test_frames_near_events_counts_output_frames_and_time():
+    from diffres.examples import frames_near_events
+
+    # 100 input frames at 10 ms; one event at 0.5 s; 10 output frames, four of them squeezed around it
+    edges = np.array([0, 20, 40, 46, 48, 50, 52, 54, 70, 85, 100], dtype=float)
+    frames, time = frames_near_events(edges, 0.01, np.array([0.5]))
+    assert frames == pytest.approx(0.4)  # centres 0.47, 0.49, 0.51, 0.53 s are within 50 ms (0.43 is not)
+    assert time == pytest.approx(0.10)  # frames 45..54 (centres 0.455..0.545 s) are within 50 ms
+    assert frames_near_events(edges, 0.01, np.array([])) == (0.0, 0.0)
