@@ -216,15 +216,15 @@ def fit_length(x: np.ndarray, n_samples: int) -> np.ndarray:
 # ---------------------------------------------------------------------------- I/O
 
 
-def write_wav(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write a 16-bit PCM WAV atomically (temporary file + rename), so an interrupted build
-    never leaves a truncated clip that a resumed build would take as done."""
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``, so
+    an interrupted build never leaves a truncated file that a resumed build takes as done."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".wav", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        _save_wav(Path(tmp), samples, sample_rate)
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -232,6 +232,11 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -
         except OSError:
             pass
         raise
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write a 16-bit PCM WAV atomically (see :func:`write_atomic`)."""
+    write_atomic(path, lambda tmp: _save_wav(tmp, samples, sample_rate))
 
 
 def _save_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
@@ -25,7 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import DatasetError, ParameterError
-from ._common import SAMPLE_RATE, SPLITS, ClipSpec, ProgressFn, fit_length, noop_progress, read_audio
+from ._common import SAMPLE_RATE, SPLITS, ClipSpec, ProgressFn, fit_length, noop_progress, read_audio, write_atomic
 from .base import AudioDataset, Split, empty_split
 
 MANIFEST = "manifest.json"
@@ -48,19 +47,8 @@ def dataset_dir(gen: ModuleType, seed: int, n_per_class: Optional[int] = None) -
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``obj`` as JSON atomically (see :func:`write_atomic`)."""
+    write_atomic(Path(path), lambda tmp: tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8"))
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -223,16 +211,10 @@ def _write_npz(npz_path: Path, wav: np.ndarray, index: np.ndarray, digest: str) 
     scaled = wav * np.float32(32768.0)  # exact in float32 (power of two)
     exact = bool(np.all(np.abs(scaled) <= 32767.0) and np.array_equal(np.rint(scaled), scaled))
     stored = scaled.astype(np.int16) if exact else wav
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=npz_path.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp, waveforms=stored, index=index, digest=np.array(digest))
-        os.replace(tmp, npz_path)
+    try:  # the array cache only speeds up the next load: a failed write is not an error
+        write_atomic(npz_path, lambda tmp: np.savez(tmp, waveforms=stored, index=index, digest=np.array(digest)))
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
 
 
 def load_built(
