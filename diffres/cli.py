@@ -73,34 +73,27 @@ def _rate(value: str) -> float:
     return r
 
 
-def _positive_int(value: str) -> int:
+def _checked(value: str, cast, ok, expected: str):
+    """Parse ``value`` with ``cast`` and check it with ``ok``; argparse shows ``expected``."""
     try:
-        n = int(value)
+        x = cast(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
-    return n
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from None
+    if not ok(x):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}")
+    return x
+
+
+def _positive_int(value: str) -> int:
+    return _checked(value, int, lambda n: n >= 1, "a whole number >= 1")
 
 
 def _nonneg_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
-    return n
+    return _checked(value, int, lambda n: n >= 0, "a whole number >= 0")
 
 
 def _positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
-    if not (x > 0) or math.isinf(x):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
-    return x
+    return _checked(value, float, lambda x: x > 0 and not math.isinf(x), "a positive number")
 
 
 def build_parser() -> argparse.ArgumentParser:

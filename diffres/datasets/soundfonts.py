@@ -82,6 +82,17 @@ TEST_KITS = (16, 32)
 # ---------------------------------------------------------------------------- synth
 
 
+
+def _mix_params(rng: np.random.Generator) -> dict:
+    """Noise, level and augmentation seed of one clip (drawn in this order, so specs are
+    reproducible from the generator's seed)."""
+    return {
+        "snr_db": round(float(rng.uniform(20, 50)), 2),
+        "noise_exponent": round(float(rng.uniform(0, 2)), 2),
+        "peak_db": round(float(rng.uniform(-18, -1)), 2),
+        "rng_seed": int(rng.integers(0, 2**31 - 1)),
+    }
+
 class _Renderer:
     """One FluidSynth instance with the three soundfonts loaded, float output."""
 
@@ -244,10 +255,7 @@ class _Instruments:
                     "soundfont": _SF_NAMES[int(rng.integers(0, 3))],
                     "program": program,
                     "notes": notes,
-                    "snr_db": round(float(rng.uniform(20, 50)), 2),
-                    "noise_exponent": round(float(rng.uniform(0, 2)), 2),
-                    "peak_db": round(float(rng.uniform(-18, -1)), 2),
-                    "rng_seed": int(rng.integers(0, 2**31 - 1)),
+                    **_mix_params(rng),
                 }
                 specs.append(ClipSpec(f"{fam}_{i:04d}", fam, splits[i], params))
         return specs
@@ -326,10 +334,7 @@ class _Drums:
                     "kit": kit,
                     "kit_name": DRUM_KITS[kit],
                     "hits": hits,
-                    "snr_db": round(float(rng.uniform(20, 50)), 2),
-                    "noise_exponent": round(float(rng.uniform(0, 2)), 2),
-                    "peak_db": round(float(rng.uniform(-18, -1)), 2),
-                    "rng_seed": int(rng.integers(0, 2**31 - 1)),
+                    **_mix_params(rng),
                 }
                 specs.append(ClipSpec(f"{cls}_{i:04d}", cls, splits[i], params))
         return specs
