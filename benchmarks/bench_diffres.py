@@ -4,8 +4,10 @@ Prints, side by side in one run: time and peak process memory of one forward+bac
 B = 8, F = 128, rate 0.75, for T = 1000, 3000, 10000, 30000; the speed-up over a dense
 implementation of the same formulas (the published construction: a [B, T, T'] overlap
 matrix, batched matmuls, a Python loop over the batch in the normalisation); and the share
-of the module's time spent after the score network.  Each measurement runs in its own
-process so that peak memory is that configuration's alone.
+of the module's time spent after the score network; the module with the fused CPU merge
+kernel and with the PyTorch merge path (no kernel).  Each measurement runs in its own
+process so that peak memory is that configuration's alone.  Needs the kernel built
+(``python -m diffres build-ext``, which ``scripts/setup.sh`` runs).
 
     python benchmarks/bench_diffres.py            # full table (a few minutes on 2 cores)
     python benchmarks/bench_diffres.py --quick    # T = 1000 and 3000 only
@@ -76,11 +78,15 @@ def _measure(kind: str, n_frames: int, repeats: int) -> dict:
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
+    os.environ["DIFFRES_FUSED"] = "1" if kind == "fused" else "0"
     import diffres
+    from diffres import fused
 
+    if kind == "fused" and not fused.is_loaded():
+        raise SystemExit("the fused kernel is not built: run `python -m diffres build-ext` first")
     module = diffres.DiffRes(128, 0.75).train()
     x = torch.randn(8, n_frames, 128) - 5.0
-    if kind == "ours":
+    if kind in ("fused", "torch"):
         def step():
             out = module(x)
             (out.features.sum() + out.guide_loss).backward()
@@ -96,19 +102,19 @@ def _measure(kind: str, n_frames: int, repeats: int) -> dict:
     def score_only():
         module.score_network(x).sum().backward()
 
-    times, score_times = [], []
-    for _ in range(repeats):  # interleaved, so that both see the same machine
+    times, tails = [], []
+    for _ in range(repeats):  # module and score network alone interleaved: both see the same machine
         module.zero_grad(set_to_none=True)
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-        if kind == "ours":
+        if kind != "dense":
             module.zero_grad(set_to_none=True)
             t0 = time.perf_counter()
             score_only()
-            score_times.append(time.perf_counter() - t0)
+            tails.append(times[-1] - (time.perf_counter() - t0))
     return {"kind": kind, "T": n_frames, "seconds": statistics.median(times), "peak_mb": peak_mb,
-            "baseline_mb": baseline_mb, "score_seconds": statistics.median(score_times) if score_times else None}
+            "baseline_mb": baseline_mb, "after_score_seconds": statistics.median(tails) if tails else None}
 
 
 def _run_child(kind: str, n_frames: int, repeats: int) -> dict:
@@ -139,17 +145,24 @@ def main() -> None:
     dense_limit = 10000  # beyond this the dense [B, T, T'] matrices need > 20 GB
     rows = []
     for n_frames in lengths:
-        repeats = 5 if n_frames <= 3000 else 3
-        ours = _run_child("ours", n_frames, repeats)
+        repeats = 7 if n_frames <= 10000 else 3
+        ours = _run_child("fused", n_frames, repeats)
+        fallback = _run_child("torch", n_frames, repeats if n_frames <= 10000 else 1)
         dense = _run_child("dense", n_frames, 1 if n_frames >= 10000 else 3) if n_frames <= dense_limit else None
-        rows.append((n_frames, ours, dense))
+        rows.append((n_frames, ours, fallback, dense))
 
-    header = f"{'T':>6} | {'ours s':>7} {'ours MB':>8} {'+MB':>5} | {'s / 1k frames':>13} | {'after score net':>15} | {'dense s':>8} {'dense MB':>9} | {'speed-up':>8} | published reference"
+    header = (f"{'T':>6} | {'ours s':>7} {'ours MB':>8} {'+MB':>5} | {'s / 1k frames':>13} | {'after score net':>15} | "
+              f"{'no-kernel s':>11} {'after':>6} | {'dense s':>8} {'dense MB':>9} | {'speed-up':>8} | published reference")
     print(header)
     print("-" * len(header))
     out = []
-    for n_frames, ours, dense in rows:
-        tail = (ours["seconds"] - ours["score_seconds"]) / ours["seconds"]
+    for n_frames, ours, fallback, dense in rows:
+        if "error" in ours:
+            print(f"{n_frames:>6} | fused kernel run failed: {ours['error']}")
+            continue
+        tail = ours["after_score_seconds"] / ours["seconds"]
+        fb_txt = (f"{fallback['seconds']:11.3f} {100 * fallback['after_score_seconds'] / fallback['seconds']:5.0f}%"
+                  if "error" not in fallback else f"{'n/a':>11} {'':>6}")
         if dense is not None and "error" not in dense:
             dense_txt = f"{dense['seconds']:8.2f} {dense['peak_mb']:9.0f}"
             speedup = f"{dense['seconds'] / ours['seconds']:7.1f}x"
@@ -157,13 +170,16 @@ def main() -> None:
             dense_txt = f"{'n/a':>8} {'n/a':>9}"
             speedup = f"{'n/a':>8}"
         ref = REFERENCE_FIGURES.get(n_frames, "")
-        print(f"{n_frames:>6} | {ours['seconds']:7.3f} {ours['peak_mb']:8.0f} {ours['peak_mb'] - ours['baseline_mb']:5.0f} | {1000 * ours['seconds'] / n_frames:13.4f} | "
-              f"{100 * tail:14.1f}% | {dense_txt} | {speedup} | {ref}")
-        out.append({"T": n_frames, "ours": ours, "dense": dense, "after_score_share": tail})
+        print(f"{n_frames:>6} | {ours['seconds']:7.3f} {ours['peak_mb']:8.0f} {ours['peak_mb'] - ours['baseline_mb']:5.0f} | "
+              f"{1000 * ours['seconds'] / n_frames:13.4f} | {100 * tail:14.1f}% | {fb_txt} | {dense_txt} | {speedup} | {ref}")
+        out.append({"T": n_frames, "ours": ours, "no_kernel": fallback, "dense": dense, "after_score_share": tail})
     print("\n+MB = peak above the process's size after importing torch and building the module (the CUDA build of"
           " torch alone maps ~0.7 GB).")
     print("after score net = share of the module's forward+backward spent outside the score network "
-          "(normalisation, merge, max, encoding, guide loss); s / 1k frames flat = linear in T.")
+          "(normalisation, merge, max, encoding, guide loss), median over repeats of (module - score network "
+          "alone), each pair timed back to back; s / 1k frames flat = linear in T.")
+    print("ours = with the fused CPU merge kernel (diffres.fused); no-kernel = the PyTorch merge path "
+          "(DIFFRES_FUSED=0), as on CUDA or without a compiler.")
     if args.json:
         print(json.dumps(out))
 

@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     b.add_argument("--quiet", action="store_true", help="no progress on stderr")
     dsub.add_parser("list", help="list the built-in datasets and their classes")
+
+    k = sub.add_parser("build-ext", help="compile the fused CPU merge kernel for this machine (optional; about 20 s)",
+                       description="Compile diffres/csrc/fused_merge.cpp into ~/.cache/diffres-explorer/ext/. "
+                                   "Without it DiffRes runs its PyTorch merge path (same results, slower on CPU).")
+    k.add_argument("--verbose", action="store_true", help="show the compiler's output")
+    k.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     return parser
 
 
@@ -244,6 +250,16 @@ def _cmd_datasets(args, out) -> dict:
     return {"out": str(target), "n": n, "split": args.split, "dataset": args.name}
 
 
+def _cmd_build_ext(args, out) -> dict:
+    from . import fused
+
+    started = time.perf_counter()
+    path = fused.build(verbose=args.verbose)
+    seconds = time.perf_counter() - started
+    print(f"fused merge kernel ready: {path} ({seconds:.1f} s)", file=out)
+    return {"library": str(path), "seconds": round(seconds, 2)}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -253,6 +269,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = _cmd_train(args, out)
         elif args.command == "evaluate":
             result = _cmd_evaluate(args, out)
+        elif args.command == "build-ext":
+            result = _cmd_build_ext(args, out)
         else:
             result = _cmd_datasets(args, out)
     except DiffResError as exc:

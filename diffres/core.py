@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as Fn
+from . import fused
 from .errors import ParameterError
 
 __all__ = ["FrontendOutput", "DiffResOutput", "ResidualBlock", "ScoreNetwork", "DiffRes", "score_channel_plan"]
@@ -109,7 +110,9 @@ class ScoreNetwork(nn.Module):
         )
 
     def forward(self, log_mel: Tensor) -> Tensor:
-        return self.blocks(log_mel.transpose(1, 2)).squeeze(1)
+        # One explicit channels-first copy: the first convolution saves it for its backward,
+        # which would otherwise make a second copy of the transposed view.
+        return self.blocks(log_mel.transpose(1, 2).contiguous()).squeeze(1)
 
 
 def _check_log_mel(log_mel: Tensor, n_mels: int) -> None:
@@ -169,20 +172,27 @@ def merge(log_mel: Tensor, importance: Tensor, reduction_rate: float) -> Fronten
 
     Average and max merge in the power domain then take ``ln(. + 1e-12)``; the max is scaled
     by ``T / T'``; the resolution encoding is the overlap-weighted mean of the sinusoidal
-    code of the input frame index.
+    code of the input frame index.  On CPU the fused kernel (:mod:`diffres.fused`) computes
+    all three in one pass when it is built; otherwise the :mod:`diffres.functional` merges.
     """
     batch, n_frames, n_mels = log_mel.shape
     out_len = Fn.output_length(n_frames, reduction_rate)
-    power = torch.exp(log_mel)
     pieces = Fn.warp_pieces(importance, out_len)
     code = Fn.position_encoding(n_frames, n_mels, device=log_mel.device, dtype=log_mel.dtype)
-    avg = torch.log(Fn.warp(power, importance, out_len, pieces=pieces) + 1e-12)
-    encoding = Fn.warp(code.expand(batch, -1, -1), importance, out_len, pieces=pieces)
-    peak = Fn.warp_max(power, importance, out_len, pieces=pieces)
-    mx = torch.log(peak * (n_frames / out_len) + 1e-12)
-    empty = Fn.empty_frames(power.mean(dim=-1).detach())
+    if fused.usable_for(log_mel):
+        features, energy = fused.merge(log_mel, pieces, code, out_len)
+    else:
+        power = torch.exp(log_mel)
+        avg = torch.log(Fn.warp(power, importance, out_len, pieces=pieces) + 1e-12)
+        encoding = Fn.warp(code.expand(batch, -1, -1), importance, out_len, pieces=pieces)
+        peak = Fn.warp_max(power, importance, out_len, pieces=pieces)
+        mx = torch.log(peak * (n_frames / out_len) + 1e-12)
+        features = torch.stack([avg, mx, encoding], dim=1)
+        energy = power.mean(dim=-1).detach()
+    avg, mx, encoding = features.unbind(1)
+    empty = Fn.empty_frames(energy)
     return FrontendOutput(
-        features=torch.stack([avg, mx, encoding], dim=1),
+        features=features,
         avg=avg,
         max=mx,
         resolution_encoding=encoding,

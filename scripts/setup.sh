@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 apt_packages=(chromium espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts sox
               libsox-fmt-all libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont
-              musescore-general-soundfont-small libsndfile1 ffmpeg)
+              musescore-general-soundfont-small libsndfile1 ffmpeg g++ ninja-build)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -31,4 +31,8 @@ if [ ! -f "$venv/.complete" ]; then
   "$venv/bin/pip" install -q -r "$root/requirements.txt" >&2
   touch "$venv/.complete"
 fi
+# The fused CPU merge kernel: compiled once per machine and source (a no-op when built).
+# Optional: without it DiffRes uses its PyTorch merge path.
+PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "$venv/bin/python" -m diffres build-ext >&2 \
+  || echo "setup: the fused merge kernel did not build; DiffRes falls back to its PyTorch path" >&2
 echo "$venv"
