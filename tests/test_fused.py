@@ -111,3 +111,13 @@ def test_build_is_keyed_by_source_and_a_failed_build_is_a_clear_error(monkeypatc
     assert fused.build_directory() != before and fused.build_directory().is_relative_to(tmp_path)
     with pytest.raises(DiffResError, match="building the fused merge kernel failed"):
         fused.build(force=True)
+
+
+def test_cli_build_ext_reports_the_loaded_library(capsys):
+    import json
+
+    from diffres import cli
+
+    assert cli.main(["build-ext", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["library"].endswith("diffres_fused.so") and fused.build_directory().name in result["library"]
