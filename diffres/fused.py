@@ -65,14 +65,14 @@ def build(verbose: bool = False, force: bool = False) -> Path:
     global _loaded
     if not force and load():
         return _library_path()
-    from torch.utils import cpp_extension
-
     directory = build_directory()
     directory.mkdir(parents=True, exist_ok=True)
     log = logging.getLogger("torch.utils.cpp_extension")  # "no CUDA runtime found": irrelevant for a CPU kernel
     level = log.level
     log.setLevel(logging.ERROR)
     try:
+        from torch.utils import cpp_extension
+
         cpp_extension.load(name=_LIBRARY, sources=[str(SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=["-fopenmp"],
                            build_directory=str(directory), is_python_module=False, verbose=verbose)
     except (RuntimeError, OSError, SystemExit) as exc:  # compiler or ninja missing, or a compile error

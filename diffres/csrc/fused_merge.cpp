@@ -109,6 +109,24 @@ void check_inputs(const at::Tensor& log_mel, const at::Tensor& code, const at::T
   TORCH_CHECK(out_len >= 1 && out_len <= T, "fused merge: out_len must be in [1, T]");
 }
 
+template <typename scalar_t>
+struct InputPointers {
+  const scalar_t* log_mel;
+  const scalar_t* code;
+  const int64_t* first_bin;
+  const int64_t* second_bin;
+  const scalar_t* first_weight;
+  const scalar_t* second_weight;
+};
+
+template <typename scalar_t>
+InputPointers<scalar_t> input_pointers(const at::Tensor& log_mel, const at::Tensor& code, const at::Tensor& first_bin,
+                                       const at::Tensor& second_bin, const at::Tensor& first_weight,
+                                       const at::Tensor& second_weight) {
+  return {log_mel.data_ptr<scalar_t>(),     code.data_ptr<scalar_t>(),         first_bin.data_ptr<int64_t>(),
+          second_bin.data_ptr<int64_t>(), first_weight.data_ptr<scalar_t>(), second_weight.data_ptr<scalar_t>()};
+}
+
 // start[b, j] = first frame whose first piece lies in bin >= j (bins are non-decreasing in time).
 at::Tensor bin_starts(const at::Tensor& first_bin, int64_t out_len) {
   const auto B = first_bin.size(0), T = first_bin.size(1);
@@ -136,12 +154,8 @@ void forward_impl(const at::Tensor& log_mel, const at::Tensor& code, const at::T
                   int64_t out_len, double max_scale, at::Tensor& features, at::Tensor& argmax, at::Tensor& energy) {
   using M = Math<scalar_t>;
   const auto B = log_mel.size(0), T = log_mel.size(1), F = log_mel.size(2);
-  const scalar_t* x = log_mel.data_ptr<scalar_t>();
-  const scalar_t* c = code.data_ptr<scalar_t>();
-  const int64_t* fb = first_bin.data_ptr<int64_t>();
-  const int64_t* sb = second_bin.data_ptr<int64_t>();
-  const scalar_t* w0 = first_weight.data_ptr<scalar_t>();
-  const scalar_t* w1 = second_weight.data_ptr<scalar_t>();
+  const auto [x, c, fb, sb, w0, w1] =
+      input_pointers<scalar_t>(log_mel, code, first_bin, second_bin, first_weight, second_weight);
   scalar_t* out = features.data_ptr<scalar_t>();
   int32_t* am_out = argmax.data_ptr<int32_t>();
   scalar_t* en = energy.data_ptr<scalar_t>();
@@ -260,12 +274,8 @@ void backward_impl(const at::Tensor& grad_features, const at::Tensor& features, 
     }
   });
 
-  const scalar_t* x = log_mel.data_ptr<scalar_t>();
-  const scalar_t* c = code.data_ptr<scalar_t>();
-  const int64_t* fb = first_bin.data_ptr<int64_t>();
-  const int64_t* sb = second_bin.data_ptr<int64_t>();
-  const scalar_t* w0 = first_weight.data_ptr<scalar_t>();
-  const scalar_t* w1 = second_weight.data_ptr<scalar_t>();
+  const auto [x, c, fb, sb, w0, w1] =
+      input_pointers<scalar_t>(log_mel, code, first_bin, second_bin, first_weight, second_weight);
   const int32_t* am = argmax.data_ptr<int32_t>();
   scalar_t* gw0 = grad_w0.data_ptr<scalar_t>();
   scalar_t* gw1 = grad_w1.data_ptr<scalar_t>();
