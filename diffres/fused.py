@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import platform
+import shutil
 import sys
 from pathlib import Path
 
@@ -80,7 +81,15 @@ def build(verbose: bool = False, force: bool = False) -> Path:
     finally:
         log.setLevel(level)
     _loaded = True
+    _prune_old_builds(keep=3)
     return _library_path()
+
+
+def _prune_old_builds(keep: int) -> None:
+    """Delete all but the ``keep`` most recent builds (other sources, torch versions...)."""
+    builds = sorted(build_directory().parent.glob("fused-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in builds[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def load() -> bool:

@@ -121,3 +121,16 @@ def test_cli_build_ext_reports_the_loaded_library(capsys):
     assert cli.main(["build-ext", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["library"].endswith("diffres_fused.so") and fused.build_directory().name in result["library"]
+
+
+def test_old_builds_are_pruned(monkeypatch, tmp_path):
+    import os
+
+    monkeypatch.setattr(fused.Path, "home", classmethod(lambda cls: tmp_path))
+    root = fused.build_directory().parent
+    for age in range(5):
+        folder = root / f"fused-old{age}"
+        folder.mkdir(parents=True)
+        os.utime(folder, (1000 + age, 1000 + age))
+    fused._prune_old_builds(keep=3)
+    assert sorted(p.name for p in root.iterdir()) == ["fused-old2", "fused-old3", "fused-old4"]
