@@ -7,6 +7,8 @@ cached log-mel, in the domain where it is exact or a close approximation of its 
 counterpart:
 
 - random gain: ``+ gain`` in log power (exact);
+- random equaliser: ``+ curve(mel bin)``, a smooth random curve over the mel axis (exact for
+  a filter that is smooth across each mel band);
 - time shift: circular roll of frames (a circular shift of the waveform, up to framing);
 - background noise: ``logaddexp`` with a random-slope noise floor at a random SNR
   (adding uncorrelated noise adds power in expectation);
@@ -96,6 +98,9 @@ class TrainConfig:
             outlier 10 nats below the data that dominates the classifier's input
             BatchNorm and slowed learning about threefold in our runs.
         gain_db: random gain uniform in [-gain_db, +gain_db] dB (0 = off).
+        eq_db: random equaliser (a sum of the first four cosines over the mel axis) whose
+            largest boost or cut is uniform in [0, eq_db] dB (0 = off): other rooms,
+            microphones and instrument bodies colour the spectrum smoothly.
         time_shift_ms: circular time shift uniform in [-shift, +shift] ms (0 = off).
         freq_shift_bins: shift along the mel axis by up to this many bins, edge bins
             repeated (roughly a pitch shift; 0 = off).
@@ -133,6 +138,7 @@ class TrainConfig:
     n_freq_masks: int = 1
     mask_fill: float = -14.5
     gain_db: float = 6.0
+    eq_db: float = 0.0
     time_shift_ms: float = 200.0
     freq_shift_bins: int = 0
     noise_probability: float = 0.25
@@ -184,6 +190,7 @@ class TrainConfig:
         check("n_freq_masks", 0, 16, integer=True)
         check("mask_fill", _FLOOR, -13.9)
         check("gain_db", 0.0, 40.0)
+        check("eq_db", 0.0, 40.0)
         check("time_shift_ms", 0.0, 60000.0)
         check("freq_shift_bins", 0, 64, integer=True)
         check("noise_probability", 0.0, 1.0)
@@ -614,6 +621,14 @@ class Trainer:
         if cfg.gain_db > 0:
             gain = (torch.rand(batch, 1, 1, generator=g, device=dev) * 2 - 1) * cfg.gain_db * _LOG10_OVER_10
             x = torch.where(x > _FLOOR + 1e-3, x + gain, x)
+        if cfg.eq_db > 0:
+            order = torch.arange(1, 5, device=dev, dtype=x.dtype).view(1, -1, 1)
+            pos = torch.linspace(0, 1, n_mels, device=dev, dtype=x.dtype).view(1, 1, -1)
+            coef = torch.rand(batch, 4, 1, generator=g, device=dev) * 2 - 1
+            curve = (coef * torch.cos(math.pi * order * pos)).sum(dim=1, keepdim=True)  # [B, 1, F]
+            depth = torch.rand(batch, 1, 1, generator=g, device=dev) * cfg.eq_db * _LOG10_OVER_10
+            curve = curve / curve.abs().amax(dim=2, keepdim=True).clamp(min=1e-6) * depth
+            x = torch.where(x > _FLOOR + 1e-3, x + curve, x)
         if cfg.mixup_alpha > 0 and cfg.mixup_probability > 0:
             if float(torch.rand((), generator=g, device=dev)) < cfg.mixup_probability:
                 lam = _beta_sample(cfg.mixup_alpha, batch, g, dev)

@@ -284,6 +284,28 @@ def test_augmentation_is_vectorised_and_keeps_shapes(toy):
     torch.testing.assert_close(xa, xb, rtol=0, atol=0)  # derived from (seed, step)
 
 
+def test_random_equaliser_is_a_smooth_bounded_curve_that_spares_masks(toy):
+    eq_db = 10.0
+    plain = Trainer(tiny(eq_db=0.0, gain_db=0.0, time_shift_ms=0.0, spec_augment=False), toy)
+    tr = Trainer(tiny(eq_db=eq_db, gain_db=0.0, time_shift_ms=0.0, spec_augment=False), toy)
+    x, y = tr.features("train")
+    x = torch.randn(x[:8].shape, generator=torch.Generator().manual_seed(0)) - 3.0  # no silent cell
+    x[:, :5] = -23.02585  # a masked stretch (ln 1e-10) must stay masked
+    base, _ = plain.augment(x, y[:8], step=3)
+    out, _ = tr.augment(x, y[:8], step=3)
+    delta = out - base  # [B, T, F]: one curve over mel bins per example, the same in every frame
+    curve = delta[:, 10]
+    torch.testing.assert_close(delta[:, 10:], curve.unsqueeze(1).expand_as(delta[:, 10:]), rtol=0, atol=1e-5)
+    assert (delta[:, :5] == 0).all()
+    bound = eq_db * math.log(10.0) / 10.0  # dB in natural-log power
+    assert curve.abs().max() <= bound + 1e-5 and curve.abs().amax(dim=1).min() > 0
+    # smooth: each curve lies in the span of the first four cosines over the mel axis
+    pos = torch.linspace(0, 1, curve.shape[1], dtype=torch.float64)
+    basis = torch.stack([torch.cos(math.pi * k * pos) for k in range(1, 5)], dim=1)  # [F, 4]
+    fit = basis @ torch.linalg.lstsq(basis, curve.double().T).solution
+    torch.testing.assert_close(fit.T, curve.double(), rtol=0, atol=1e-5)
+
+
 def test_empty_or_single_class_training_split_is_refused():
     ds = toy_dataset(n_train=4)
     ds.splits["train"] = Split(ds.splits["train"].waveforms[:1], ds.splits["train"].labels[:1], ["a"])

@@ -2,7 +2,8 @@
 soundfonts (FluidR3_GM, TimGM6mb, MuseScore_General_Lite), reverb and chorus off.
 
 Held-out test splits measure generalisation rather than memorised samples:
-``instruments`` holds out one GM program per family (chosen from the seed) for test;
+``instruments`` renders its test clips with a soundfont never used in training (TimGM6mb;
+training and validation use FluidR3_GM and MuseScore_General_Lite);
 ``drums`` holds out two whole drum kits (Power and Jazz, bank 128 presets 16 and 32) in
 every soundfont. Validation is a random 15 % of the remaining clips.
 
@@ -196,48 +197,46 @@ def _render_all(gen: Any, specs: list[ClipSpec], out_dir: Path, progress: Progre
 
 class _Instruments:
     NAME = "instruments"
-    VERSION = 1
+    VERSION = 2
     CLASSES = list(FAMILIES)
     CLIP_SECONDS = 2.0
-    DEFAULT_N_PER_CLASS = 150
+    DEFAULT_N_PER_CLASS = 500
     NEEDS = list(_NEEDS)
-    SPLIT_POLICY = "test: one held-out GM program per family (chosen from the seed); val: random 15% of the rest"
+    TEST_SOUNDFONT = "TimGM6mb"
+    SPLIT_POLICY = (f"test: every clip rendered with {TEST_SOUNDFONT}, a soundfont never used in training; "
+                    "train and val: the two other soundfonts, val a random 15%")
     DESCRIPTION = (
         "General MIDI instrument families (11 classes) rendered note by note with FluidSynth from "
-        "three soundfonts; 2 s clips. Test uses GM programs never seen in training."
+        "three soundfonts; 2 s clips. Test uses a soundfont (other samples of every instrument) never "
+        "heard in training."
     )
 
     @staticmethod
     def check_requirements() -> None:
         _check()
 
-    def test_programs(self, seed: int) -> dict[str, int]:
-        rng = clip_rng(seed, 31)
-        return {fam: int(rng.choice(progs)) for fam, progs in FAMILIES.items()}
-
     def source_description(self, n_clips: int, seed: int) -> str:
-        held = ", ".join(f"{f} {p}" for f, p in self.test_programs(seed).items())
         return (
             f"Synthetic: {n_clips} two-second single notes and short phrases rendered with FluidSynth "
-            "(reverb and chorus off) from the soundfonts FluidR3_GM (MIT), TimGM6mb (GPL-2) and "
-            "MuseScore_General_Lite (MIT, derived from FluidR3). Classes are General MIDI program "
+            "(reverb and chorus off) from the soundfonts FluidR3_GM (MIT), MuseScore_General_Lite (MIT, "
+            "derived from FluidR3) and TimGM6mb (GPL-2). Classes are General MIDI program "
             "families (keyboard 0-7, mallet 8-15, organ 16-23, guitar 24-31, bass 32-39, string 40-44 "
-            "and 48-51, vocal 52-54, brass 56-63, reed 64-71, flute 72-79, synth_lead 80-87); pitch, "
-            "velocity, onset and duration vary per clip, with light gain and noise augmentation. "
-            f"Test clips use one held-out program per family (seed {seed}: {held}); validation is a "
-            "random 15% of the other clips. Rendered samples, not performances: expect lower accuracy "
-            "on real recordings."
+            "and 48-51, vocal 52-54, brass 56-63, reed 64-71, flute 72-79, synth_lead 80-87), every "
+            "program of a family drawn alike; pitch, velocity, onset and duration vary per clip, with "
+            f"light gain and noise augmentation. Test clips (seed {seed}) are all rendered with "
+            f"{self.TEST_SOUNDFONT}, whose samples the model never heard (training and validation use "
+            "FluidR3_GM and MuseScore_General_Lite; validation is a random 15%). Rendered samples, not "
+            "performances: expect lower accuracy on real recordings."
         )
 
     def plan(self, seed: int, n_per_class: int) -> list[ClipSpec]:
-        held = self.test_programs(seed)
+        train_fonts = [sf for sf in _SF_NAMES if sf != self.TEST_SOUNDFONT]
         specs = []
         for ci, fam in enumerate(self.CLASSES):
             splits = assign_random_splits(n_per_class, clip_rng(seed, 32, ci))
-            train_progs = [p for p in FAMILIES[fam] if p != held[fam]]
             for i in range(n_per_class):
                 rng = clip_rng(seed, 33, ci, i)
-                program = held[fam] if splits[i] == "test" else int(rng.choice(train_progs))
+                program = int(rng.choice(FAMILIES[fam]))
                 lo, hi = _PROGRAM_RANGE.get(program, _FAMILY_RANGE[fam])
                 n_notes = int(rng.choice([1, 1, 1, 2, 3]))
                 onset = float(rng.uniform(0.0, 0.35))
@@ -252,7 +251,8 @@ class _Instruments:
                 params = {
                     "seed": int(seed),
                     "n_per_class": int(n_per_class),
-                    "soundfont": _SF_NAMES[int(rng.integers(0, 3))],
+                    "soundfont": (self.TEST_SOUNDFONT if splits[i] == "test"
+                                  else train_fonts[int(rng.integers(0, len(train_fonts)))]),
                     "program": program,
                     "notes": notes,
                     **_mix_params(rng),
