@@ -32,10 +32,11 @@ DATASET_SETTINGS = {
     "events": dict(epochs=24),
     "digits": dict(epochs=16),
     "drums": dict(epochs=24),
-    # held-out GM programs in the test split: needs timbre generalisation, so a wider
-    # network, mixup, label smoothing, pitch-like mel shifts and bigger frequency masks
+    # a held-out soundfont in the test split: needs timbre generalisation, so a wider
+    # network, mixup, label smoothing, pitch-like mel shifts, random equalisation and bigger
+    # frequency masks
     "instruments": dict(epochs=36, width=32, mixup_alpha=0.4, mixup_probability=0.5, label_smoothing=0.1,
-                        freq_shift_bins=3, freq_mask_bins=12),
+                        freq_shift_bins=3, freq_mask_bins=12, eq_db=10.0),
 }
 
 JOBS = [(ds, "diffres") for ds in ("events", "digits", "drums", "instruments")] + [

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints"
 #: Test-split accuracy each shipped built-in model must reach (DiffRes at rate 0.75).
 TARGETS = {"events": 0.95, "digits": 0.95, "drums": 0.90, "instruments": 0.70}
-#: Known shortfalls (docs/RESULTS.md): the instruments test split holds out one GM program
-#: per family, and our models reach ~0.78 on validation but ~0.45 on unseen programs.
+#: Known shortfalls (docs/RESULTS.md): the instruments test split is rendered with a
+#: soundfont never used in training; our models reach ~0.97 on validation (the training
+#: soundfonts) but 0.685 on the held-out one.
 #: Strict: a model that meets the target turns this into a failure, so the note goes.
 SHORTFALLS = {"instruments"}
 
