@@ -139,7 +139,7 @@ class _FusedMerge(torch.autograd.Function):
         if grad_features is None:
             return (None,) * 8
         grad_log_mel, grad_w0, grad_w1 = torch.ops.diffres_fused.merge_backward(
-            grad_features.contiguous(), features, log_mel, code, first_bin, second_bin, first_weight, second_weight,
+            grad_features, features, log_mel, code, first_bin, second_bin, first_weight, second_weight,
             argmax, ctx.max_scale, bool(need_log_mel))
         return (grad_log_mel if need_log_mel else None, grad_w0 if need_w0 else None,
                 grad_w1 if need_w1 else None, None, None, None, None, None)

@@ -134,3 +134,28 @@ def test_old_builds_are_pruned(monkeypatch, tmp_path):
         os.utime(folder, (1000 + age, 1000 + age))
     fused._prune_old_builds(keep=3)
     assert sorted(p.name for p in root.iterdir()) == ["fused-old2", "fused-old3", "fused-old4"]
+
+
+@pytest.mark.parametrize("loss_kind", ["sum", "permuted", "transposed"])
+def test_backward_takes_gradients_of_any_layout(monkeypatch, loss_kind):
+    gen = torch.Generator().manual_seed(9)
+    log_mel = torch.randn(2, 45, 6, generator=gen) - 2
+    out_len = Fn.output_length(45, 0.75)
+    importance = importance_of("random", 2, 45, out_len, gen).float()
+    h = torch.randn(2, out_len, 3, 6, generator=gen)
+
+    def grads(use_kernel):
+        monkeypatch.setenv("DIFFRES_FUSED", "1" if use_kernel else "0")
+        x, s = log_mel.clone().requires_grad_(True), importance.clone().requires_grad_(True)
+        features = core.merge(x, s, 0.75).features
+        if loss_kind == "sum":  # gradient: an expanded scalar (all strides 0)
+            loss = features.sum()
+        elif loss_kind == "permuted":  # gradient with unit stride along freq, permuted elsewhere
+            loss = (features.permute(0, 2, 1, 3) * h).sum()
+        else:  # gradient whose freq axis is not the innermost one
+            loss = (features.transpose(2, 3) * h.permute(0, 2, 3, 1)).sum()
+        loss.backward()
+        return x.grad, s.grad
+
+    for fused_grad, torch_grad in zip(grads(True), grads(False)):
+        torch.testing.assert_close(fused_grad, torch_grad, rtol=1e-4, atol=1e-5)

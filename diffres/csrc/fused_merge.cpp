@@ -251,25 +251,41 @@ void backward_impl(const at::Tensor& grad_features, const at::Tensor& features, 
   using M = Math<scalar_t>;
   const auto B = log_mel.size(0), T = log_mel.size(1), F = log_mel.size(2);
   const int64_t out_len = features.size(2);
-  // Per bin: d loss / d (merged sum) and d loss / d (raw max), from the logs saved in features.
-  auto coef = at::empty({B, 2, out_len, F}, log_mel.options());
+  // Per bin: d loss / d (merged sum), d loss / d (raw max) from the logs saved in features,
+  // and d loss / d (encoding) copied: one contiguous [B, 3, T', F] table.  The incoming
+  // gradient may have any strides (a sum's gradient is an expanded scalar).
+  auto coef = at::empty({B, 3, out_len, F}, log_mel.options());
   const scalar_t* g = grad_features.data_ptr<scalar_t>();
+  const int64_t gb = grad_features.stride(0), gc = grad_features.stride(1), gj = grad_features.stride(2),
+                gf = grad_features.stride(3);
   const scalar_t* feat = features.data_ptr<scalar_t>();
   scalar_t* co = coef.data_ptr<scalar_t>();
   const scalar_t scale = static_cast<scalar_t>(max_scale);
   at::parallel_for(0, B * out_len, 64, [&](int64_t r0, int64_t r1) {
     for (int64_t row = r0; row < r1; ++row) {
       const int64_t b = row / out_len, j = row % out_len;
-      const scalar_t* ga = g + ((b * 3 + 0) * out_len + j) * F;
-      const scalar_t* gm = g + ((b * 3 + 1) * out_len + j) * F;
+      const scalar_t* ga = g + b * gb + j * gj;
+      const scalar_t* gm = ga + gc;
+      const scalar_t* ge = ga + 2 * gc;
       const scalar_t* fa = feat + ((b * 3 + 0) * out_len + j) * F;
       const scalar_t* fm = feat + ((b * 3 + 1) * out_len + j) * F;
-      scalar_t* cs = co + ((b * 2 + 0) * out_len + j) * F;
-      scalar_t* cm = co + ((b * 2 + 1) * out_len + j) * F;
+      scalar_t* cs = co + ((b * 3 + 0) * out_len + j) * F;
+      scalar_t* cm = co + ((b * 3 + 1) * out_len + j) * F;
+      scalar_t* ce = co + ((b * 3 + 2) * out_len + j) * F;
+      if (gf == 1) {
 #pragma omp simd
-      for (int64_t f = 0; f < F; ++f) {
-        cs[f] = ga[f] * M::exp(-fa[f]);
-        cm[f] = gm[f] * scale * M::exp(-fm[f]);
+        for (int64_t f = 0; f < F; ++f) {
+          cs[f] = ga[f] * M::exp(-fa[f]);
+          cm[f] = gm[f] * scale * M::exp(-fm[f]);
+          ce[f] = ge[f];
+        }
+      } else {
+#pragma omp simd
+        for (int64_t f = 0; f < F; ++f) {
+          cs[f] = ga[f * gf] * M::exp(-fa[f]);
+          cm[f] = gm[f * gf] * scale * M::exp(-fm[f]);
+          ce[f] = ge[f * gf];
+        }
       }
     }
   });
@@ -289,9 +305,9 @@ void backward_impl(const at::Tensor& grad_features, const at::Tensor& features, 
       const scalar_t* xr = x + i * F;
       const scalar_t* cr = c + t * F;
       scalar_t* gr = gx != nullptr ? gx + i * F : scratch.data();
-      const scalar_t* cs0 = co + ((b * 2 + 0) * out_len + k0) * F;
-      const scalar_t* cm0 = co + ((b * 2 + 1) * out_len + k0) * F;
-      const scalar_t* ge0 = g + ((b * 3 + 2) * out_len + k0) * F;
+      const scalar_t* cs0 = co + ((b * 3 + 0) * out_len + k0) * F;
+      const scalar_t* cm0 = co + ((b * 3 + 1) * out_len + k0) * F;
+      const scalar_t* ge0 = co + ((b * 3 + 2) * out_len + k0) * F;
       const int32_t* am0 = am + (b * out_len + k0) * F;
       const int32_t tag0 = static_cast<int32_t>(2 * t);
       const scalar_t a = w0[i];
@@ -308,9 +324,9 @@ void backward_impl(const at::Tensor& grad_features, const at::Tensor& features, 
         gw1[i] = 0;
         continue;
       }
-      const scalar_t* cs1 = co + ((b * 2 + 0) * out_len + k1) * F;
-      const scalar_t* cm1 = co + ((b * 2 + 1) * out_len + k1) * F;
-      const scalar_t* ge1 = g + ((b * 3 + 2) * out_len + k1) * F;
+      const scalar_t* cs1 = co + ((b * 3 + 0) * out_len + k1) * F;
+      const scalar_t* cm1 = co + ((b * 3 + 1) * out_len + k1) * F;
+      const scalar_t* ge1 = co + ((b * 3 + 2) * out_len + k1) * F;
       const int32_t* am1 = am + (b * out_len + k1) * F;
       const int32_t tag1 = tag0 + 1;
       const scalar_t bw = w1[i];
@@ -336,7 +352,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> merge_backward(
     const at::Tensor& second_weight, const at::Tensor& argmax, double max_scale, bool need_log_mel) {
   const int64_t out_len = features.size(2);
   check_inputs(log_mel, code, first_bin, second_bin, first_weight, second_weight, out_len);
-  TORCH_CHECK(grad_features.sizes() == features.sizes() && grad_features.is_contiguous() && features.is_contiguous(),
+  TORCH_CHECK(grad_features.sizes() == features.sizes() && features.is_contiguous(),
               "fused merge: gradient must match features");
   TORCH_CHECK(argmax.scalar_type() == at::kInt && argmax.is_contiguous(), "fused merge: argmax must be int32");
   auto grad_w0 = at::empty_like(first_weight);
