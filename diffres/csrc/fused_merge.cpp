@@ -32,18 +32,22 @@ namespace {
 
 constexpr double kLogEps = 1e-12;
 
+// exp and log must be inlined into the loops, or the loops stay scalar (gcc's inliner gives
+// up on them once the kernels grow).
+#define DIFFRES_ALWAYS_INLINE inline __attribute__((always_inline))
+
 template <typename scalar_t>
 struct Math;
 
 template <>
 struct Math<double> {
-  static inline double exp(double x) { return std::exp(x); }
-  static inline double log(double x) { return std::log(x); }
+  static DIFFRES_ALWAYS_INLINE double exp(double x) { return std::exp(x); }
+  static DIFFRES_ALWAYS_INLINE double log(double x) { return std::log(x); }
 };
 
 template <>
 struct Math<float> {
-  static inline float exp(float x) {
+  static DIFFRES_ALWAYS_INLINE float exp(float x) {
     x = x < 88.0f ? x : 88.0f;
     x = x > -87.0f ? x : -87.0f;
     const float n = std::floor(x * 1.44269504088896341f + 0.5f);
@@ -62,7 +66,7 @@ struct Math<float> {
   }
 
   // x > 0 and finite (callers add 1e-12 to non-negative values).
-  static inline float log(float x) {
+  static DIFFRES_ALWAYS_INLINE float log(float x) {
     int32_t bits;
     std::memcpy(&bits, &x, sizeof(bits));
     float e = static_cast<float>((bits >> 23) - 126);
@@ -262,6 +266,8 @@ void backward_impl(const at::Tensor& grad_features, const at::Tensor& features, 
   scalar_t* co = coef.data_ptr<scalar_t>();
   const scalar_t scale = static_cast<scalar_t>(max_scale);
   at::parallel_for(0, B * out_len, 64, [&](int64_t r0, int64_t r1) {
+    const int64_t nf = F;  // locals, not reloaded through the closure (keeps the loops vectorised)
+    const scalar_t sc = scale;
     for (int64_t row = r0; row < r1; ++row) {
       const int64_t b = row / out_len, j = row % out_len;
       const scalar_t* ga = g + b * gb + j * gj;
@@ -274,16 +280,23 @@ void backward_impl(const at::Tensor& grad_features, const at::Tensor& features, 
       scalar_t* ce = co + ((b * 3 + 2) * out_len + j) * F;
       if (gf == 1) {
 #pragma omp simd
-        for (int64_t f = 0; f < F; ++f) {
+        for (int64_t f = 0; f < nf; ++f) {
           cs[f] = ga[f] * M::exp(-fa[f]);
-          cm[f] = gm[f] * scale * M::exp(-fm[f]);
-          ce[f] = ge[f];
+          cm[f] = gm[f] * sc * M::exp(-fm[f]);
+        }
+        std::memcpy(ce, ge, nf * sizeof(scalar_t));
+      } else if (gf == 0) {  // one value along freq (e.g. the gradient of a sum)
+        const scalar_t va = ga[0], vm = gm[0] * sc, ve = ge[0];
+#pragma omp simd
+        for (int64_t f = 0; f < nf; ++f) {
+          cs[f] = va * M::exp(-fa[f]);
+          cm[f] = vm * M::exp(-fm[f]);
+          ce[f] = ve;
         }
       } else {
-#pragma omp simd
-        for (int64_t f = 0; f < F; ++f) {
+        for (int64_t f = 0; f < nf; ++f) {
           cs[f] = ga[f * gf] * M::exp(-fa[f]);
-          cm[f] = gm[f * gf] * scale * M::exp(-fm[f]);
+          cm[f] = gm[f * gf] * sc * M::exp(-fm[f]);
           ce[f] = ge[f * gf];
         }
       }
