@@ -28,13 +28,8 @@ TARGETS = {"events": 0.95, "digits": 0.95, "drums": 0.90, "instruments": 0.70}
 SHORTFALLS = {"instruments"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and a busy shared machine punishes two)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+#: Tiny models run fastest on one thread (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_model(**kw) -> AudioClassifier:

@@ -18,13 +18,8 @@ from test_training import toy_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and a busy shared machine punishes two)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+#: Tiny models run fastest on one thread (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_cli(*args: str, timeout: float = 180.0) -> subprocess.CompletedProcess:

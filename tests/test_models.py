@@ -10,13 +10,8 @@ from diffres import FRONTENDS, ParameterError
 from diffres.models import AudioClassifier, ModelConfig, Prediction, SmallCNN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and a busy shared machine punishes two)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+#: Tiny models run fastest on one thread (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model(frontend="diffres", **kw) -> AudioClassifier:

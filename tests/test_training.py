@@ -25,13 +25,8 @@ from diffres.training import (
 SR = 16000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and a busy shared machine punishes two)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+#: Tiny models run fastest on one thread (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_dataset(n_train: int = 32, n_eval: int = 12, *, seconds: float = 0.5, noise: float = 0.0, seed: int = 0,

@@ -11,6 +11,8 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect  # noqa: E402
 
+from browser_helpers import screenshot  # noqa: E402
+
 # A deep link first: on a fresh server Streamlit's legacy pages/ mode would run the page without app.py.
 PAGES = {
     "adaptive_resolution": "adaptive_resolution",
@@ -48,15 +50,6 @@ def wait_idle(page: Page) -> None:
 def open_page(page: Page, url: str, path: str) -> None:
     page.goto(f"{url}/{path}", timeout=TIMEOUT)
     wait_idle(page)
-
-
-def screenshot(page: Page, path) -> None:
-    """Whole-page screenshot: Streamlit scrolls inside its own container, so grow the viewport."""
-    height = page.evaluate("() => document.querySelector('[data-testid=\\'stMain\\']')?.scrollHeight || 1000")
-    page.set_viewport_size({"width": 1500, "height": min(6000, max(1000, int(height)))})
-    page.wait_for_timeout(1500)
-    page.screenshot(path=str(path))
-    page.set_viewport_size({"width": 1500, "height": 1000})
 
 
 def no_exception(page: Page) -> None:

@@ -18,6 +18,8 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect  # noqa: E402
 
+from browser_helpers import screenshot  # noqa: E402
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
@@ -42,14 +44,6 @@ def wait_idle(page: Page) -> None:
                            timeout=TIMEOUT)
     page.wait_for_timeout(300)
     page.wait_for_selector(IDLE, state="attached", timeout=TIMEOUT)
-
-
-def screenshot(page: Page, path) -> None:
-    height = page.evaluate("() => document.querySelector('[data-testid=\\'stMain\\']')?.scrollHeight || 1000")
-    page.set_viewport_size({"width": 1500, "height": min(7000, max(1000, int(height)))})
-    page.wait_for_timeout(1500)
-    page.screenshot(path=str(path))
-    page.set_viewport_size({"width": 1500, "height": 1000})
 
 
 def play_button(page: Page):
@@ -84,20 +78,20 @@ def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, 
     play_button(page).click()
     expect(play_button(page)).to_contain_text("Pause", timeout=TIMEOUT)
     play_latency = time.perf_counter() - t0
-    screenshot(page, artifacts / "train_running.png")
+    screenshot(page, artifacts / "train_running.png", max_height=7000)
 
     t0 = time.perf_counter()
     try:
         expect(play_button(page)).to_contain_text("Finished", timeout=TRAIN_TIMEOUT)
     except AssertionError:
-        screenshot(page, artifacts / "train_failure.png")
+        screenshot(page, artifacts / "train_failure.png", max_height=7000)
         raise
     finish_seconds = time.perf_counter() - t0
     wait_idle(page)
     expect(page.get_by_role("heading", name="Saved checkpoints")).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.locator(".st-key-train_probe .main-svg").first.wait_for(timeout=TIMEOUT)
-    screenshot(page, artifacts / "train_finished.png")
+    screenshot(page, artifacts / "train_finished.png", max_height=7000)
     (artifacts / "train_latency.json").write_text(json.dumps(
         {"pause_click_s": pause_latency, "play_click_s": play_latency, "rest_of_epoch_s": finish_seconds}))
     assert pause_latency < 10 and play_latency < 10
@@ -122,4 +116,4 @@ def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, 
     expect(page.get_by_role("heading", name="Confusion matrix")).to_be_visible(timeout=TIMEOUT)
     page.locator(".st-key-inspect_confusion .main-svg").first.wait_for(timeout=TIMEOUT)
     expect(page.get_by_test_id("stException")).to_have_count(0)
-    screenshot(page, artifacts / "inspect_run.png")
+    screenshot(page, artifacts / "inspect_run.png", max_height=7000)
