@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .errors import DiffResError
 
-__all__ = ["SOURCE", "build_directory", "build", "load", "is_loaded", "usable_for", "merge"]
+__all__ = ["SOURCE", "build_directory", "build", "load", "usable_for", "merge"]
 
 SOURCE = Path(__file__).with_name("csrc") / "fused_merge.cpp"
 _LIBRARY = "diffres_fused"
@@ -106,11 +106,6 @@ def load() -> bool:
             except (OSError, RuntimeError):
                 _loaded = False
     return _loaded
-
-
-def is_loaded() -> bool:
-    """Whether the fused kernel is loaded (after trying to load an existing build)."""
-    return load()
 
 
 def usable_for(log_mel: Tensor) -> bool:

@@ -24,7 +24,7 @@ def merge_path(request, monkeypatch):
     if request.param == "fused":
         from diffres import fused
 
-        assert fused.is_loaded(), "the fused kernel is not built: scripts/setup.sh runs `python -m diffres build-ext`"
+        assert fused.load(), "the fused kernel is not built: scripts/setup.sh runs `python -m diffres build-ext`"
     return request.param
 
 

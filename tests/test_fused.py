@@ -14,7 +14,7 @@ from oracle import dense_diffres
 @pytest.fixture(autouse=True)
 def kernel(monkeypatch):
     monkeypatch.setenv("DIFFRES_FUSED", "1")
-    assert fused.is_loaded(), "the fused kernel is not built: scripts/setup.sh runs `python -m diffres build-ext`"
+    assert fused.load(), "the fused kernel is not built: scripts/setup.sh runs `python -m diffres build-ext`"
 
 
 def importance_of(kind: str, batch: int, n_frames: int, out_len: int, generator) -> torch.Tensor:
