@@ -21,5 +21,15 @@ def one_thread():
 
 
 @pytest.fixture
+def fused_kernel(monkeypatch):
+    """Switch the fused CPU merge kernel on; fail when this machine has no build of it."""
+    from diffres import fused
+
+    monkeypatch.setenv("DIFFRES_FUSED", "1")
+    assert fused.load(), "the fused kernel is not built: scripts/setup.sh runs `python -m diffres build-ext`"
+    return fused
+
+
+@pytest.fixture
 def rng():
     return torch.Generator().manual_seed(1234)

@@ -20,11 +20,10 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 @pytest.fixture(params=["fused", "torch"])
 def merge_path(request, monkeypatch):
     """Run a test with the fused CPU kernel and with the PyTorch merge path."""
-    monkeypatch.setenv("DIFFRES_FUSED", "1" if request.param == "fused" else "0")
     if request.param == "fused":
-        from diffres import fused
-
-        assert fused.load(), "the fused kernel is not built: scripts/setup.sh runs `python -m diffres build-ext`"
+        request.getfixturevalue("fused_kernel")
+    else:
+        monkeypatch.setenv("DIFFRES_FUSED", "0")
     return request.param
 
 

@@ -11,10 +11,7 @@ from diffres.errors import DiffResError
 from oracle import dense_diffres
 
 
-@pytest.fixture(autouse=True)
-def kernel(monkeypatch):
-    monkeypatch.setenv("DIFFRES_FUSED", "1")
-    assert fused.load(), "the fused kernel is not built: scripts/setup.sh runs `python -m diffres build-ext`"
+pytestmark = pytest.mark.usefixtures("fused_kernel")  # conftest.py
 
 
 def importance_of(kind: str, batch: int, n_frames: int, out_len: int, generator) -> torch.Tensor:
