@@ -329,3 +329,33 @@ def test_zip_of_class_folders_trains():
     at.file_uploader(key="inspect_eval_zip").set_value(("pets.zip", other.getvalue(), "application/zip")).run()
     assert not at.exception, at.exception
     assert any("pets.zip" in e.value and "does not know" in e.value for e in at.error)
+
+
+def test_pause_stops_a_chunk_in_flight_after_its_current_step(runs_dir):
+    """A Pause click arrives in a new script run while a timer tick is inside a long chunk:
+    the chunk ends after its current step (not at the end of its time slice) and saves."""
+    import threading
+    import time
+
+    from ui import training as T
+
+    at = start(TRAIN)
+    at.selectbox(key="train_quick").select(40).run()
+    at.select_slider(key="train_batch").set_value(8).run()  # many steps per epoch: a chunk ends at an epoch end
+    at.button(key="train_play").click().run()
+    run = active(at)
+    assert run.playing and run.trainer is not None and run.trainer.steps_per_epoch >= 10
+    chunk = threading.Thread(target=T.train_chunk, args=(run, 120.0))  # a slice far longer than the test
+    chunk.start()
+    t0 = time.monotonic()
+    while run.trainer.global_step == 0 and time.monotonic() - t0 < 60:
+        time.sleep(0.01)
+    T.pause(run)
+    at_pause = run.trainer.global_step
+    chunk.join(timeout=30)
+    assert not chunk.is_alive(), "the chunk in flight did not stop on pause"
+    assert run.status == "paused"
+    assert run.trainer.global_step <= at_pause + 1 < run.trainer.steps_per_epoch  # only the step that was running
+    assert run.checkpoint is not None and run.saved_step == run.trainer.global_step  # saved when it stopped
+    steps = run.trainer.global_step
+    assert T.train_chunk(run, seconds=0.0) and run.trainer.global_step == steps + 1  # the stop was consumed once

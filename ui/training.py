@@ -451,8 +451,8 @@ def _save(run: Run, final: bool) -> Optional[Path]:
 
 
 def pause(run: Run) -> None:
-    """Stop playing and save, without waiting: when another script run is inside a step right
-    now, that run saves as soon as its step ends (it sees the status change)."""
+    """Stop playing and save, without waiting: when another script run is inside a chunk right
+    now, that chunk stops after its current step and saves (it sees the status change)."""
     if run.status == "playing":
         run.status = "paused"
     if run.lock.acquire(blocking=False):
@@ -460,6 +460,8 @@ def pause(run: Run) -> None:
             _save(run, False)
         finally:
             run.lock.release()
+    elif run.trainer is not None:
+        run.trainer.request_stop()  # the chunk in flight ends after its current step
 
 
 def train_chunk(run: Run, seconds: float = CHUNK_SECONDS, *, wait: bool = False) -> list:

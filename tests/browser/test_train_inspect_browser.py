@@ -71,6 +71,7 @@ def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, 
     play_button(page).click()
     expect(play_button(page)).to_contain_text("Play", timeout=TIMEOUT)
     pause_latency = time.perf_counter() - t0
+    wait_idle(page)  # the button redraws before the live view: read the step once the rerun is done
     step_text = page.locator("[data-testid='stMetricValue']").nth(1).inner_text()
     page.wait_for_timeout(1500)
     assert page.locator("[data-testid='stMetricValue']").nth(1).inner_text() == step_text, "paused training moved on"
