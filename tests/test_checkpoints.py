@@ -15,17 +15,17 @@ import torch
 
 from diffres import CheckpointError, load_checkpoint, save_checkpoint
 from diffres.checkpoints import CARD_FIELDS, FORMAT, VERSION
+from diffres.datasets import DATASET_INFO
 from diffres.models import AudioClassifier, ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints"
 #: Test-split accuracy each shipped built-in model must reach (DiffRes at rate 0.75).
 TARGETS = {"events": 0.95, "digits": 0.95, "drums": 0.90, "instruments": 0.70}
-#: Known shortfalls (docs/RESULTS.md): the instruments test split is rendered with a
-#: soundfont never used in training; our models reach ~0.97 on validation (the training
-#: soundfonts) but 0.685 on the held-out one.
-#: Strict: a model that meets the target turns this into a failure, so the note goes.
-SHORTFALLS = {"instruments"}
+#: Datasets whose shipped model is known to miss its target (say why in docs/RESULTS.md);
+#: none today.  Strict: a model that meets the target turns the xfail into a failure, so a
+#: stale entry goes.
+SHORTFALLS: set[str] = set()
 
 
 #: Tiny models run fastest on one thread (conftest.py).
@@ -170,6 +170,8 @@ def test_shipped_checkpoints_exist_with_cards_and_sizes():
         assert card["dataset"] in TARGETS
         assert set(card["metrics"]) >= {"val_accuracy", "test_accuracy"}
         assert card.get("data_source"), f"{p.name}: card does not say where the data came from"
+        assert card.get("dataset_version") == DATASET_INFO[card["dataset"]]["version"], (
+            f"{p.name} was trained on another version of the '{card['dataset']}' generator: retrain it")
         loaded = load_checkpoint(p)
         assert list(loaded.model.classes) == card["classes"]
         assert loaded.card == card
@@ -178,7 +180,7 @@ def test_shipped_checkpoints_exist_with_cards_and_sizes():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", [
-    pytest.param(d, marks=pytest.mark.xfail(reason="held-out GM programs: see docs/RESULTS.md", strict=True))
+    pytest.param(d, marks=pytest.mark.xfail(reason="known shortfall: see docs/RESULTS.md", strict=True))
     if d in SHORTFALLS else d for d in TARGETS])
 def test_shipped_diffres_checkpoint_meets_its_target_on_the_test_split(dataset):
     from diffres.training import evaluate_checkpoint

@@ -167,7 +167,9 @@ def test_instruments_test_split_holds_out_a_soundfont(built):
     held = soundfonts.INSTRUMENTS.TEST_SOUNDFONT
     test_fonts = {c["params"]["soundfont"] for c in clips if c["split"] == "test"}
     rest_fonts = {c["params"]["soundfont"] for c in clips if c["split"] != "test"}
-    assert test_fonts == {held} and held not in rest_fonts and rest_fonts <= set(soundfonts.SOUNDFONTS)
+    assert test_fonts == {held} and held not in rest_fonts
+    assert rest_fonts == set(soundfonts.INSTRUMENTS.TRAIN_SOUNDFONTS) == set(soundfonts.INSTRUMENT_SOUNDFONTS) - {held}
+    assert {"sf_GMbank", "OPL3_FM"} <= rest_fonts  # sample sources independent of FluidR3 are in training
     for fam, programs in soundfonts.FAMILIES.items():
         assert {c["params"]["program"] for c in clips if c["class"] == fam} <= set(programs)
 
@@ -177,7 +179,7 @@ def test_drums_test_split_holds_out_kits(built):
     test = {c["params"]["kit"] for c in clips if c["split"] == "test"}
     rest = {c["params"]["kit"] for c in clips if c["split"] != "test"}
     assert test <= set(soundfonts.TEST_KITS) and not (test & rest)
-    assert {c["params"]["soundfont"] for c in clips} <= set(soundfonts.SOUNDFONTS)
+    assert {c["params"]["soundfont"] for c in clips} <= set(soundfonts.DRUM_SOUNDFONTS)
 
 
 @pytest.mark.parametrize("name", ["drums", "digits", "events"])
@@ -223,6 +225,20 @@ def test_missing_system_package_names_apt_package(monkeypatch, tmp_path):
     monkeypatch.setitem(soundfonts.SOUNDFONTS, "TimGM6mb", ("/nonexistent/TimGM6mb.sf2", "timgm6mb-soundfont"))
     with pytest.raises(DatasetError, match="apt-get install timgm6mb-soundfont"):
         D.build_dataset("drums", tmp_path / "k", n_per_class=1)
+    monkeypatch.undo()
+    monkeypatch.setitem(soundfonts.SOUNDFONTS, "OPL3_FM", ("/nonexistent/OPL-3_FM_128M.sf2", "opl3-soundfont"))
+    with pytest.raises(DatasetError, match="apt-get install opl3-soundfont"):
+        D.build_dataset("instruments", tmp_path / "i", n_per_class=1)
+
+
+def test_each_soundfont_set_needs_only_its_own_packages():
+    drums = D.DATASET_INFO["drums"]["needs_system_packages"]
+    instruments = D.DATASET_INFO["instruments"]["needs_system_packages"]
+    assert "opl3-soundfont" not in drums and "csound-soundfont" not in drums
+    assert {"libfluidsynth3", "opl3-soundfont", "csound-soundfont", "timgm6mb-soundfont"} <= set(instruments)
+    setup = (Path(__file__).resolve().parents[1] / "scripts" / "setup.sh").read_text()
+    for package in set(drums) | set(instruments):
+        assert package in setup, f"scripts/setup.sh does not install {package}"
 
 
 def test_load_dataset_arrays_and_npz_cache(built):

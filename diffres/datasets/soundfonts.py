@@ -1,9 +1,10 @@
-"""``instruments`` and ``drums``: General MIDI notes rendered with FluidSynth from three
-soundfonts (FluidR3_GM, TimGM6mb, MuseScore_General_Lite), reverb and chorus off.
+"""``instruments`` and ``drums``: General MIDI notes rendered with FluidSynth from the
+soundfonts Debian ships, reverb and chorus off.
 
 Held-out test splits measure generalisation rather than memorised samples:
 ``instruments`` renders its test clips with a soundfont never used in training (TimGM6mb;
-training and validation use FluidR3_GM and MuseScore_General_Lite);
+training and validation use FluidR3_GM, MuseScore_General_Lite, csound's sf_GMbank and the
+OPL3 FM bank, four sample sources of which two are independent of FluidR3);
 ``drums`` holds out two whole drum kits (Power and Jazz, bank 128 presets 16 and 32) in
 every soundfont. Validation is a random 15 % of the remaining clips.
 
@@ -39,9 +40,17 @@ SOUNDFONTS: dict[str, tuple[str, str]] = {
     "FluidR3_GM": ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluid-soundfont-gm"),
     "TimGM6mb": ("/usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb-soundfont"),
     "MuseScore_General_Lite": ("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3", "musescore-general-soundfont-small"),
+    "sf_GMbank": ("/usr/share/sounds/sf2/sf_GMbank.sf2", "csound-soundfont"),
+    "OPL3_FM": ("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "opl3-soundfont"),
 }
-_SF_NAMES = list(SOUNDFONTS)
-_NEEDS = ["libfluidsynth3", "fluid-soundfont-gm", "timgm6mb-soundfont", "musescore-general-soundfont-small"]
+#: The drum set's soundfonts (its plan indexes this tuple; v1 clips depend on its order).
+DRUM_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite")
+#: The instrument set's soundfonts: the test split uses ``TimGM6mb`` only, training the rest.
+INSTRUMENT_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite", "sf_GMbank", "OPL3_FM")
+
+
+def _needs(fonts: tuple[str, ...]) -> list[str]:
+    return ["libfluidsynth3"] + [SOUNDFONTS[name][1] for name in fonts]
 
 FAMILIES: dict[str, list[int]] = {
     "bass": list(range(32, 40)),
@@ -95,9 +104,9 @@ def _mix_params(rng: np.random.Generator) -> dict:
     }
 
 class _Renderer:
-    """One FluidSynth instance with the three soundfonts loaded, float output."""
+    """One FluidSynth instance with the given soundfonts loaded, float output."""
 
-    def __init__(self) -> None:
+    def __init__(self, fonts: tuple[str, ...]) -> None:
         try:
             import fluidsynth  # pyfluidsynth
         except (ImportError, OSError) as exc:
@@ -117,7 +126,8 @@ class _Renderer:
         self.fs.setting("synth.reverb.active", 0)
         self.fs.setting("synth.chorus.active", 0)
         self.sfid: dict[str, int] = {}
-        for name, (path, pkg) in SOUNDFONTS.items():
+        for name in fonts:
+            path, pkg = SOUNDFONTS[name]
             sid = self.fs.sfload(path)
             if sid < 0:
                 raise DatasetError(f"FluidSynth could not load {path}; reinstall it: apt-get install --reinstall {pkg}")
@@ -158,7 +168,7 @@ class _Renderer:
         return np.concatenate(out)
 
 
-def _check() -> None:
+def _check(fonts: tuple[str, ...]) -> None:
     try:
         import fluidsynth  # noqa: F401
     except (ImportError, OSError) as exc:
@@ -166,7 +176,8 @@ def _check() -> None:
             "FluidSynth is not available: apt-get install libfluidsynth3 and pip install pyfluidsynth "
             f"({exc})"
         ) from exc
-    for name, (path, pkg) in SOUNDFONTS.items():
+    for name in fonts:
+        path, pkg = SOUNDFONTS[name]
         require_file(path, pkg, f"soundfont {name}")
 
 
@@ -184,7 +195,7 @@ def _render_all(gen: Any, specs: list[ClipSpec], out_dir: Path, progress: Progre
     """Render the *whole* plan in order (for determinism), writing only missing clips."""
     all_specs = gen.plan(specs[0].params["seed"], specs[0].params["n_per_class"]) if specs else []
     wanted = {s.clip_id for s in specs}
-    renderer = _Renderer()
+    renderer = _Renderer(gen.SOUNDFONTS)
     for spec in all_specs:
         x = gen.render_clip(renderer, spec)
         if spec.clip_id in wanted:
@@ -197,40 +208,43 @@ def _render_all(gen: Any, specs: list[ClipSpec], out_dir: Path, progress: Progre
 
 class _Instruments:
     NAME = "instruments"
-    VERSION = 2
+    VERSION = 3
     CLASSES = list(FAMILIES)
     CLIP_SECONDS = 2.0
     DEFAULT_N_PER_CLASS = 500
-    NEEDS = list(_NEEDS)
-    TEST_SOUNDFONT = "TimGM6mb"
+    SOUNDFONTS = INSTRUMENT_SOUNDFONTS
+    NEEDS = _needs(INSTRUMENT_SOUNDFONTS)
+    TEST_SOUNDFONT = INSTRUMENT_SOUNDFONTS[1]  # TimGM6mb
+    TRAIN_SOUNDFONTS = INSTRUMENT_SOUNDFONTS[:1] + INSTRUMENT_SOUNDFONTS[2:]
     SPLIT_POLICY = (f"test: every clip rendered with {TEST_SOUNDFONT}, a soundfont never used in training; "
-                    "train and val: the two other soundfonts, val a random 15%")
+                    f"train and val: the {len(TRAIN_SOUNDFONTS)} other soundfonts, val a random 15%")
     DESCRIPTION = (
         "General MIDI instrument families (11 classes) rendered note by note with FluidSynth from "
-        "three soundfonts; 2 s clips. Test uses a soundfont (other samples of every instrument) never "
+        "five soundfonts; 2 s clips. Test uses a soundfont (other samples of every instrument) never "
         "heard in training."
     )
 
-    @staticmethod
-    def check_requirements() -> None:
-        _check()
+    def check_requirements(self) -> None:
+        _check(self.SOUNDFONTS)
 
     def source_description(self, n_clips: int, seed: int) -> str:
         return (
             f"Synthetic: {n_clips} two-second single notes and short phrases rendered with FluidSynth "
             "(reverb and chorus off) from the soundfonts FluidR3_GM (MIT), MuseScore_General_Lite (MIT, "
-            "derived from FluidR3) and TimGM6mb (GPL-2). Classes are General MIDI program "
+            "derived from FluidR3), csound's sf_GMbank (LGPL-2.1), OPL-3_FM_128M (CC-BY-SA-4.0, "
+            "samples of an OPL3 FM chip) and TimGM6mb (GPL-2). Classes are General MIDI program "
             "families (keyboard 0-7, mallet 8-15, organ 16-23, guitar 24-31, bass 32-39, string 40-44 "
             "and 48-51, vocal 52-54, brass 56-63, reed 64-71, flute 72-79, synth_lead 80-87), every "
             "program of a family drawn alike; pitch, velocity, onset and duration vary per clip, with "
             f"light gain and noise augmentation. Test clips (seed {seed}) are all rendered with "
             f"{self.TEST_SOUNDFONT}, whose samples the model never heard (training and validation use "
-            "FluidR3_GM and MuseScore_General_Lite; validation is a random 15%). Rendered samples, not "
+            f"{', '.join(self.TRAIN_SOUNDFONTS)}, one drawn at random per clip; validation is a random "
+            "15%). Rendered samples, not "
             "performances: expect lower accuracy on real recordings."
         )
 
     def plan(self, seed: int, n_per_class: int) -> list[ClipSpec]:
-        train_fonts = [sf for sf in _SF_NAMES if sf != self.TEST_SOUNDFONT]
+        train_fonts = self.TRAIN_SOUNDFONTS
         specs = []
         for ci, fam in enumerate(self.CLASSES):
             splits = assign_random_splits(n_per_class, clip_rng(seed, 32, ci))
@@ -287,16 +301,16 @@ class _Drums:
     CLASSES = list(DRUM_NOTES)
     CLIP_SECONDS = 1.0
     DEFAULT_N_PER_CLASS = 150
-    NEEDS = list(_NEEDS)
+    SOUNDFONTS = DRUM_SOUNDFONTS
+    NEEDS = _needs(DRUM_SOUNDFONTS)
     SPLIT_POLICY = "test: held-out drum kits Power and Jazz (bank 128 presets 16, 32) in every soundfont; val: random 15% of the rest"
     DESCRIPTION = (
         "General MIDI percussion (kick, snare, clap, hihat, tom, cymbal) rendered with FluidSynth "
         "from three soundfonts and eight kits; 1 s clips. Test uses two kits never seen in training."
     )
 
-    @staticmethod
-    def check_requirements() -> None:
-        _check()
+    def check_requirements(self) -> None:
+        _check(self.SOUNDFONTS)
 
     def source_description(self, n_clips: int, seed: int) -> str:
         return (
@@ -330,7 +344,7 @@ class _Drums:
                 params = {
                     "seed": int(seed),
                     "n_per_class": int(n_per_class),
-                    "soundfont": _SF_NAMES[int(rng.integers(0, 3))],
+                    "soundfont": DRUM_SOUNDFONTS[int(rng.integers(0, len(DRUM_SOUNDFONTS)))],
                     "kit": kit,
                     "kit_name": DRUM_KITS[kit],
                     "hits": hits,
