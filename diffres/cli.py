@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=_positive_int, default=d.width, help=f"channels of the CNN's first block (default {d.width})")
     t.add_argument("--seed", type=_nonneg_int, default=d.seed, help=f"training seed (default {d.seed})")
     t.add_argument("--mixup", type=float, default=d.mixup_alpha, metavar="ALPHA", help="mixup Beta(alpha, alpha); 0 = off (default)")
+    t.add_argument("--reverb", type=float, default=d.reverb_probability, metavar="SHARE",
+                   help="share of training clips given a synthetic room's reverb, in [0, 1]; 0 = off (default)")
     t.add_argument("--no-spec-augment", action="store_true", help="switch SpecAugment off")
     t.add_argument("--max-files-per-class", type=_positive_int, default=None, help="use at most this many clips per class")
     t.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
@@ -175,6 +177,7 @@ def _cmd_train(args, out) -> dict:
         dataset=args.dataset, frontend=args.frontend, reduction_rate=args.reduction_rate, hop_ms=args.hop_ms,
         win_ms=args.win_ms, n_mels=args.n_mels, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, width=args.width, seed=args.seed, mixup_alpha=args.mixup,
+        reverb_probability=args.reverb,
         spec_augment=not args.no_spec_augment, max_files_per_class=args.max_files_per_class, device=args.device,
     )
     started = time.time()

@@ -101,6 +101,14 @@ class TrainConfig:
         eq_db: random equaliser (a sum of the first four cosines over the mel axis) whose
             largest boost or cut is uniform in [0, eq_db] dB (0 = off): other rooms,
             microphones and instrument bodies colour the spectrum smoothly.
+        reverb_probability: share of examples that get a synthetic room's late reverb
+            (0 = off): the mel power is convolved along time with an exponential decay
+            whose reverberation time (60 dB) is uniform in ``reverb_seconds`` at the lowest
+            mel band and 40 % shorter at the highest, at a direct-to-reverberant ratio
+            uniform in ``reverb_drr_db`` dB.  Synthetic sets are rendered dry; recordings
+            are not.
+        reverb_seconds: (low, high) reverberation time range in seconds.
+        reverb_drr_db: (low, high) direct-to-reverberant energy ratio range in dB.
         time_shift_ms: circular time shift uniform in [-shift, +shift] ms (0 = off).
         freq_shift_bins: shift along the mel axis by up to this many bins, edge bins
             repeated (roughly a pitch shift; 0 = off).
@@ -139,6 +147,9 @@ class TrainConfig:
     mask_fill: float = -14.5
     gain_db: float = 6.0
     eq_db: float = 0.0
+    reverb_probability: float = 0.0
+    reverb_seconds: tuple[float, float] = (0.2, 1.5)
+    reverb_drr_db: tuple[float, float] = (-3.0, 9.0)
     time_shift_ms: float = 200.0
     freq_shift_bins: int = 0
     noise_probability: float = 0.25
@@ -152,7 +163,11 @@ class TrainConfig:
     probe_index: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "noise_snr_db", tuple(float(v) for v in self.noise_snr_db))
+        for name in ("noise_snr_db", "reverb_seconds", "reverb_drr_db"):
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or len(value) != 2:
+                raise ParameterError(f"{name} must be a (low, high) pair, got {value!r}.")
+            object.__setattr__(self, name, tuple(float(v) for v in value))
         if self.dataset is not None and not isinstance(self.dataset, str):
             object.__setattr__(self, "dataset", str(self.dataset))
         if self.frontend not in FRONTENDS:
@@ -191,6 +206,13 @@ class TrainConfig:
         check("mask_fill", _FLOOR, -13.9)
         check("gain_db", 0.0, 40.0)
         check("eq_db", 0.0, 40.0)
+        check("reverb_probability", 0.0, 1.0)
+        lo, hi = self.reverb_seconds
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0.05 <= lo <= hi <= 5.0):
+            raise ParameterError(f"reverb_seconds must satisfy 0.05 <= low <= high <= 5, got {self.reverb_seconds!r}.")
+        lo, hi = self.reverb_drr_db
+        if not (math.isfinite(lo) and math.isfinite(hi) and -30.0 <= lo <= hi <= 40.0):
+            raise ParameterError(f"reverb_drr_db must satisfy -30 <= low <= high <= 40, got {self.reverb_drr_db!r}.")
         check("time_shift_ms", 0.0, 60000.0)
         check("freq_shift_bins", 0, 64, integer=True)
         check("noise_probability", 0.0, 1.0)
@@ -629,6 +651,8 @@ class Trainer:
             depth = torch.rand(batch, 1, 1, generator=g, device=dev) * cfg.eq_db * _LOG10_OVER_10
             curve = curve / curve.abs().amax(dim=2, keepdim=True).clamp(min=1e-6) * depth
             x = torch.where(x > _FLOOR + 1e-3, x + curve, x)
+        if cfg.reverb_probability > 0:
+            x = self._reverb(x, g)
         if cfg.mixup_alpha > 0 and cfg.mixup_probability > 0:
             if float(torch.rand((), generator=g, device=dev)) < cfg.mixup_probability:
                 lam = _beta_sample(cfg.mixup_alpha, batch, g, dev)
@@ -653,6 +677,35 @@ class Trainer:
                                  n_time_masks=cfg.n_time_masks, n_freq_masks=cfg.n_freq_masks, generator=g)
             x = x.masked_fill(probe < 0, cfg.mask_fill)
         return x, targets
+
+    def _reverb(self, x: Tensor, g: torch.Generator) -> Tensor:
+        """Late reverb on a share of the batch (``TrainConfig.reverb_*``); ``[B, T, F]`` log-mel in and out."""
+        cfg = self.config
+        batch, n_frames, n_mels = x.shape
+        dev, dtype = x.device, x.dtype
+        hop_s = cfg.hop_ms / 1000.0
+        lo, hi = cfg.reverb_seconds
+        rt = lo + torch.rand(batch, 1, 1, generator=g, device=dev, dtype=dtype) * (hi - lo)
+        rt = rt * (1.0 - 0.4 * torch.linspace(0, 1, n_mels, device=dev, dtype=dtype).view(1, 1, -1))  # [B, 1, F]
+        lo, hi = cfg.reverb_drr_db
+        drr = lo + torch.rand(batch, 1, 1, generator=g, device=dev, dtype=dtype) * (hi - lo)
+        on = (torch.rand(batch, generator=g, device=dev) < cfg.reverb_probability).nonzero().squeeze(1)
+        if on.numel() == 0:
+            return x
+        rt, drr, dry = rt[on], drr[on], x[on]  # only the examples that get a room
+        n_tail = min(n_frames, max(1, int(math.ceil(hi * 1.0 / hop_s))))  # the tail to -60 dB at the longest
+        lag = torch.arange(1, n_tail + 1, device=dev, dtype=dtype).view(1, -1, 1) * hop_s
+        decay = torch.exp(-math.log(1e6) * lag / rt)  # power envelope, [b, L, F]
+        decay = decay / decay.sum(dim=1, keepdim=True) * (10.0 ** (-drr / 10.0))
+        # float64: the FFT's round-off (about 1e-7 of the loudest cell in float32) would lift
+        # silent cells by 10 nats or more; in float64 it stays far below the quietest cell
+        power = torch.exp(dry.double())
+        n_fft = n_frames + n_tail + 1  # linear, not circular, convolution
+        kernel = F.pad(decay.double(), (0, 0, 1, 0))  # lag 0 (the direct sound) is not in the tail
+        tail = torch.fft.irfft(torch.fft.rfft(power, n=n_fft, dim=1) * torch.fft.rfft(kernel, n=n_fft, dim=1),
+                               n=n_fft, dim=1)[:, :n_frames]
+        wet = torch.log(power + tail.clamp(min=0.0)).to(dtype)
+        return x.index_copy(0, on, torch.maximum(wet, dry))
 
     def step(self) -> StepRecord:
         """One optimiser step on the next batch; finishes the epoch when it is the last."""

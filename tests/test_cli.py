@@ -50,7 +50,7 @@ TINY = ["--n-mels", "16", "--width", "8", "--batch-size", "8", "--epochs", "1", 
 def trained(toy_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     proc = run_cli("train", "--dataset", str(toy_folder), "--out", str(out), "--frontend", "diffres",
-                   "--reduction-rate", "0.5", "--hop-ms", "10", "--seed", "1", "--json", *TINY)
+                   "--reduction-rate", "0.5", "--hop-ms", "10", "--seed", "1", "--reverb", "0.5", "--json", *TINY)
     return proc, out
 
 
@@ -64,6 +64,7 @@ def test_train_json_last_line(trained):
     assert ckpt.name.endswith("_diffres_r50.pt")
     card = json.loads(ckpt.with_suffix(".json").read_text())
     assert card["reduction_rate"] == 0.5 and card["frontend"] == "diffres" and card["seed"] == 1
+    assert card["training"]["reverb_probability"] == 0.5
     assert "epoch 1/1" in proc.stderr  # progress goes to stderr
 
 
@@ -117,6 +118,8 @@ def test_library_errors_exit_1(tmp_path, capsys):
     assert "unknown built-in dataset" in capsys.readouterr().err
     assert main(["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet", "--n-mels", "600"]) == 1
     assert "n_mels" in capsys.readouterr().err
+    assert main(["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet", "--reverb", "2"]) == 1
+    assert "reverb_probability must be in [0, 1]" in capsys.readouterr().err
 
 
 def test_wrong_classes_are_reported(trained, tmp_path, capsys):

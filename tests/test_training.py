@@ -301,6 +301,45 @@ def test_random_equaliser_is_a_smooth_bounded_curve_that_spares_masks(toy):
     torch.testing.assert_close(fit.T, curve.double(), rtol=0, atol=1e-5)
 
 
+def test_reverb_tail_decays_at_its_reverberation_time_with_its_energy_ratio(toy):
+    """An impulse in every mel band: the tail after it falls 60 dB per reverberation time
+    (drawn in ``reverb_seconds`` at the lowest band, 40 % shorter at the highest) and holds
+    ``10^(-DRR/10)`` of the impulse's energy, DRR in ``reverb_drr_db``; nothing before it changes."""
+    rt_lo, rt_hi, drr_lo, drr_hi = 0.3, 0.6, 0.0, 6.0
+    tr = Trainer(tiny(reverb_probability=1.0, reverb_seconds=(rt_lo, rt_hi), reverb_drr_db=(drr_lo, drr_hi)), toy)
+    hop = tr.config.hop_ms / 1000.0
+    background = torch.full((6, 200, 16), -30.0)  # (its own reverb lifts it a little too)
+    x = background.clone()
+    x[:, 20] = 0.0  # unit power at frame 20
+    out = tr._reverb(x, torch.Generator().manual_seed(1))
+    out_background = tr._reverb(background, torch.Generator().manual_seed(1))  # the same room
+    torch.testing.assert_close(out[:, :20], out_background[:, :20], rtol=0, atol=1e-3)  # causal (30 nats down)
+    assert (out_background >= background).all() and (out_background - background).max() < math.log(2.0)
+    torch.testing.assert_close(out[:, 20], x[:, 20], rtol=0, atol=1e-6)  # the direct sound
+    tail = (torch.exp(out[:, 21:].double()) - torch.exp(out_background[:, 21:].double())).float()  # [B, T, F]
+    ratio_db = -10 * torch.log10(tail.sum(dim=1))  # direct-to-reverberant, per example and band
+    assert ratio_db.min() > drr_lo - 0.05 and ratio_db.max() < drr_hi + 0.05
+    slope = (torch.log(tail[:, 10]) - torch.log(tail[:, 0])) / (10 * hop)  # natural-log power per second
+    rt = -math.log(1e6) / slope  # [B, F]
+    assert rt[:, 0].min() > rt_lo - 1e-3 and rt[:, 0].max() < rt_hi + 1e-3
+    torch.testing.assert_close(rt[:, -1] / rt[:, 0], torch.full((6,), 0.6), rtol=1e-3, atol=0)
+    # the share of examples that get it
+    half = Trainer(tiny(reverb_probability=0.5), toy)
+    got = half._reverb(x[:1].expand(64, -1, -1).clone(), torch.Generator().manual_seed(2))
+    changed = (got - x[:1]).abs().amax(dim=(1, 2)) > 1e-3
+    assert 16 < int(changed.sum()) < 48
+
+
+def test_reverb_settings_are_checked():
+    with pytest.raises(ParameterError, match="reverb_probability must be in"):
+        TrainConfig(reverb_probability=1.5)
+    with pytest.raises(ParameterError, match="reverb_seconds must satisfy"):
+        TrainConfig(reverb_seconds=(1.0, 0.5))
+    with pytest.raises(ParameterError, match="reverb_drr_db must be a"):
+        TrainConfig(reverb_drr_db=3.0)
+    assert TrainConfig.from_dict(TrainConfig(reverb_probability=0.5).to_dict()).reverb_seconds == (0.2, 1.5)
+
+
 def test_empty_or_single_class_training_split_is_refused():
     ds = toy_dataset(n_train=4)
     ds.splits["train"] = Split(ds.splits["train"].waveforms[:1], ds.splits["train"].labels[:1], ["a"])
