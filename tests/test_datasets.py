@@ -5,6 +5,7 @@ with a few clips per class so the whole file runs in well under a minute."""
 from __future__ import annotations
 
 import hashlib
+import json
 import stat
 import time
 import zipfile
@@ -429,3 +430,46 @@ def test_not_a_zip(tmp_path):
     p.write_bytes(b"plain text")
     with pytest.raises(DatasetError, match="not a readable .zip"):
         D.load_folder_dataset(p)
+
+
+def test_a_new_generator_version_removes_older_cached_builds(tmp_path, monkeypatch):
+    from diffres.datasets import events
+
+    monkeypatch.setenv("DIFFRES_CACHE", str(tmp_path))
+    current = events.VERSION
+    old = [tmp_path / f"events-v{current - 1}-seed0", tmp_path / f"events-v{current - 1}-seed3-n7"]
+    for folder in old:
+        (folder / "alarm").mkdir(parents=True)
+        (folder / "alarm" / "a.wav").write_bytes(b"RIFF")
+        (folder / "manifest.json").write_text(json.dumps({"name": "events", "version": current - 1}))
+    keep = [
+        tmp_path / f"events-v{current + 1}-seed0",  # a newer generator's build (another install)
+        tmp_path / f"drums-v{current - 1}-seed0",  # another dataset
+        tmp_path / "user-zips",  # extracted user archives
+        tmp_path / f"events-v{current - 1}-seed0-notes",  # not a build's name
+        tmp_path / f"events-v{current - 1}-seed9",  # a build's name, but its manifest is another dataset's
+    ]
+    for folder in keep:
+        folder.mkdir()
+    (keep[-1] / "manifest.json").write_text(json.dumps({"name": "digits"}))
+    messages = []
+    out = D.build_dataset("events", seed=0, n_per_class=2, progress=lambda d, t, m: messages.append(m))
+    assert out.parent == tmp_path and out.name.startswith(f"events-v{current}-")
+    assert not any(f.exists() for f in old)
+    assert all(f.is_dir() for f in keep)
+    assert any(f"removed events-v{current - 1}-seed0 " in m for m in messages)
+    # a build into a folder of the caller's choosing never touches the cache
+    (old[0] / "alarm").mkdir(parents=True)
+    D.build_dataset("events", tmp_path / "elsewhere", seed=0, n_per_class=2)
+    assert old[0].is_dir()
+
+
+def test_finding_a_cached_build_also_removes_older_ones(tmp_path, monkeypatch):
+    from diffres.datasets import events
+
+    monkeypatch.setenv("DIFFRES_CACHE", str(tmp_path))
+    D.build_dataset("events", seed=0, n_per_class=2)
+    stale = tmp_path / f"events-v{events.VERSION - 1}-seed0"
+    stale.mkdir()
+    D.build_dataset("events", seed=0, n_per_class=2)  # cached: returns at once, and prunes
+    assert not stale.exists()

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import time
 from pathlib import Path
 from types import ModuleType
@@ -85,6 +87,37 @@ def _remove_stale_temporaries(out: Path, max_age_s: float = 600.0) -> None:
             pass
 
 
+def prune_older_versions(gen: ModuleType) -> list[Path]:
+    """Delete cached builds of ``gen`` made by older versions of its generator (any seed or
+    size): a version bump would otherwise leave gigabytes behind.  Only folders named
+    ``<name>-v<k>-seed<s>[-n<n>]`` with ``k`` below the current version whose manifest (when
+    present) names this dataset are removed.  Returns the removed folders."""
+    pattern = re.compile(rf"{re.escape(gen.NAME)}-v(\d+)-seed\d+(-n\d+)?")
+    removed = []
+    root = cache_root()
+    if not root.is_dir():
+        return removed
+    for folder in sorted(root.iterdir()):
+        m = pattern.fullmatch(folder.name)
+        if not m or int(m.group(1)) >= gen.VERSION or folder.is_symlink() or not folder.is_dir():
+            continue
+        manifest = folder / MANIFEST
+        if manifest.is_file():
+            try:
+                if json.loads(manifest.read_text(encoding="utf-8")).get("name") != gen.NAME:
+                    continue
+            except (OSError, ValueError):
+                continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _prune(gen: ModuleType, progress: ProgressFn, total: int) -> None:
+    for old_build in prune_older_versions(gen):
+        progress(total, total, f"{gen.NAME}: removed {old_build.name} (an older version of the generator)")
+
+
 def build(
     gen: ModuleType,
     out_dir: Optional[Path] = None,
@@ -96,7 +129,9 @@ def build(
     """Generate a built-in dataset (restartable) and return its directory.
 
     Clips already on disk are kept, so an interrupted build resumes where it stopped; the
-    manifest is written (atomically) only once every clip exists.
+    manifest is written (atomically) only once every clip exists.  A build into the cache
+    (``out_dir=None``), or finding one there, removes the cache's builds by older generator
+    versions.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ParameterError(f"seed must be an integer, got {seed!r}")
@@ -119,6 +154,8 @@ def build(
             and [c["id"] for c in old["clips"]] == [s.clip_id for s in specs]
             and all((out / s.relpath).is_file() for s in specs)
         ):
+            if out_dir is None:
+                _prune(gen, progress, total)
             progress(total, total, f"{gen.NAME}: cached in {out}")
             return out
     gen.check_requirements()
@@ -153,6 +190,8 @@ def build(
         "clips": [s.to_json() for s in specs],
     }
     write_json_atomic(manifest_path, manifest)
+    if out_dir is None:
+        _prune(gen, progress, total)
     progress(total, total, f"{gen.NAME}: done ({out})")
     return out
 
