@@ -359,3 +359,16 @@ def test_pause_stops_a_chunk_in_flight_after_its_current_step(runs_dir):
     assert run.checkpoint is not None and run.saved_step == run.trainer.global_step  # saved when it stopped
     steps = run.trainer.global_step
     assert T.train_chunk(run, seconds=0.0) and run.trainer.global_step == steps + 1  # the stop was consumed once
+
+
+def test_room_reverb_setting_reaches_the_training_config(runs_dir):
+    at = start(TRAIN)
+    at.selectbox(key="train_quick").select(10).run()
+    assert active(at).config.reverb_probability == 0.0  # off by default
+    at.toggle(key="train_reverb").set_value(True).run()
+    assert not at.exception, at.exception
+    run = active(at)
+    assert run.config.reverb_probability == 0.5
+    at.button(key="train_step").click().run()  # one step trains with it
+    assert not at.exception, at.exception
+    assert run.trainer is not None and run.trainer.global_step == 1
