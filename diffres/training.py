@@ -684,16 +684,16 @@ class Trainer:
         batch, n_frames, n_mels = x.shape
         dev, dtype = x.device, x.dtype
         hop_s = cfg.hop_ms / 1000.0
-        lo, hi = cfg.reverb_seconds
-        rt = lo + torch.rand(batch, 1, 1, generator=g, device=dev, dtype=dtype) * (hi - lo)
+        rt_lo, rt_hi = cfg.reverb_seconds
+        rt = rt_lo + torch.rand(batch, 1, 1, generator=g, device=dev, dtype=dtype) * (rt_hi - rt_lo)
         rt = rt * (1.0 - 0.4 * torch.linspace(0, 1, n_mels, device=dev, dtype=dtype).view(1, 1, -1))  # [B, 1, F]
-        lo, hi = cfg.reverb_drr_db
-        drr = lo + torch.rand(batch, 1, 1, generator=g, device=dev, dtype=dtype) * (hi - lo)
+        drr_lo, drr_hi = cfg.reverb_drr_db
+        drr = drr_lo + torch.rand(batch, 1, 1, generator=g, device=dev, dtype=dtype) * (drr_hi - drr_lo)
         on = (torch.rand(batch, generator=g, device=dev) < cfg.reverb_probability).nonzero().squeeze(1)
         if on.numel() == 0:
             return x
         rt, drr, dry = rt[on], drr[on], x[on]  # only the examples that get a room
-        n_tail = min(n_frames, max(1, int(math.ceil(hi * 1.0 / hop_s))))  # the tail to -60 dB at the longest
+        n_tail = min(n_frames, max(1, int(math.ceil(rt_hi / hop_s))))  # the tail to -60 dB at the longest
         lag = torch.arange(1, n_tail + 1, device=dev, dtype=dtype).view(1, -1, 1) * hop_s
         decay = torch.exp(-math.log(1e6) * lag / rt)  # power envelope, [b, L, F]
         decay = decay / decay.sum(dim=1, keepdim=True) * (10.0 ** (-drr / 10.0))

@@ -323,6 +323,14 @@ def test_reverb_tail_decays_at_its_reverberation_time_with_its_energy_ratio(toy)
     rt = -math.log(1e6) / slope  # [B, F]
     assert rt[:, 0].min() > rt_lo - 1e-3 and rt[:, 0].max() < rt_hi + 1e-3
     torch.testing.assert_close(rt[:, -1] / rt[:, 0], torch.full((6,), 0.6), rtol=1e-3, atol=0)
+    # the tail's length follows the reverberation time whatever the energy ratio
+    flat = Trainer(tiny(reverb_probability=1.0, reverb_seconds=(0.5, 0.5), reverb_drr_db=(0.0, 0.0)), toy)
+    out = flat._reverb(x, torch.Generator().manual_seed(3))
+    out_background = flat._reverb(background, torch.Generator().manual_seed(3))
+    tail = torch.exp(out[:, 21:, 0].double()) - torch.exp(out_background[:, 21:, 0].double())
+    assert tail[:, 48].min() > 0  # still sounding just before 0.5 s
+    slope = (torch.log(tail[:, 40]) - torch.log(tail[:, 0])) / (40 * hop)
+    torch.testing.assert_close(-math.log(1e6) / slope, torch.full((6,), 0.5, dtype=torch.float64), rtol=1e-3, atol=0)
     # the share of examples that get it
     half = Trainer(tiny(reverb_probability=0.5), toy)
     got = half._reverb(x[:1].expand(64, -1, -1).clone(), torch.Generator().manual_seed(2))
