@@ -87,6 +87,11 @@ def evaluate(checkpoint: Path) -> dict:
             "test_accuracy": card["metrics"].get("test_accuracy"), "n": len(rows), "accuracy": acc, "clips": rows}
 
 
+def _reading(top: list[tuple[str, float]], label: str) -> str:
+    """``ok``/``--`` for the first class, then the top classes with their probabilities."""
+    return ("ok " if top[0][0] == label else "-- ") + "  ".join(f"{c} {p:.2f}" for c, p in top)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", nargs="*", type=Path,
@@ -102,10 +107,8 @@ def main() -> None:
               f"{res['test_accuracy']}): {res['n']} real recordings from {PACKAGE}")
         print(f"{'clip':22s} {'label':9s} {'s':>5s}  {'onset window (top 2)':34s} whole clip (top 2)")
         for r in res["clips"]:
-            fmt = lambda top: "  ".join(f"{c} {p:.2f}" for c, p in top)  # noqa: E731
-            mark = lambda top: "ok" if top[0][0] == r["label"] else "--"  # noqa: E731
-            print(f"{r['clip']:22s} {r['label']:9s} {r['seconds']:5.1f}  {mark(r['window'])} {fmt(r['window']):31s} "
-                  f"{mark(r['whole'])} {fmt(r['whole'])}")
+            window, whole = (_reading(r[k], r["label"]) for k in ("window", "whole"))
+            print(f"{r['clip']:22s} {r['label']:9s} {r['seconds']:5.1f}  {window:34s} {whole}")
         print(f"accuracy: onset window {res['accuracy']['window']:.2f}, whole clip {res['accuracy']['whole']:.2f} "
               f"(n = {res['n']})")
 

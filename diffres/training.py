@@ -162,8 +162,11 @@ class TrainConfig:
     device: str = "auto"
     probe_index: int = 0
 
+    #: The (low, high) range fields and the bounds each end must lie within.
+    _RANGES = {"noise_snr_db": (-20.0, 100.0), "reverb_seconds": (0.05, 5.0), "reverb_drr_db": (-30.0, 40.0)}
+
     def __post_init__(self) -> None:
-        for name in ("noise_snr_db", "reverb_seconds", "reverb_drr_db"):
+        for name in self._RANGES:
             value = getattr(self, name)
             if not isinstance(value, (tuple, list)) or len(value) != 2:
                 raise ParameterError(f"{name} must be a (low, high) pair, got {value!r}.")
@@ -207,12 +210,6 @@ class TrainConfig:
         check("gain_db", 0.0, 40.0)
         check("eq_db", 0.0, 40.0)
         check("reverb_probability", 0.0, 1.0)
-        lo, hi = self.reverb_seconds
-        if not (math.isfinite(lo) and math.isfinite(hi) and 0.05 <= lo <= hi <= 5.0):
-            raise ParameterError(f"reverb_seconds must satisfy 0.05 <= low <= high <= 5, got {self.reverb_seconds!r}.")
-        lo, hi = self.reverb_drr_db
-        if not (math.isfinite(lo) and math.isfinite(hi) and -30.0 <= lo <= hi <= 40.0):
-            raise ParameterError(f"reverb_drr_db must satisfy -30 <= low <= high <= 40, got {self.reverb_drr_db!r}.")
         check("time_shift_ms", 0.0, 60000.0)
         check("freq_shift_bins", 0, 64, integer=True)
         check("noise_probability", 0.0, 1.0)
@@ -222,9 +219,10 @@ class TrainConfig:
         check("guide_loss_weight", 0.0, 100.0)
         check("width", 4, 256, integer=True)
         check("probe_index", 0, 10**9, integer=True)
-        lo, hi = self.noise_snr_db if len(self.noise_snr_db) == 2 else (None, None)
-        if lo is None or not (-20.0 <= lo <= hi <= 100.0):
-            raise ParameterError(f"noise_snr_db must be (low, high) dB with -20 <= low <= high <= 100, got {self.noise_snr_db!r}.")
+        for name, (bottom, top) in self._RANGES.items():
+            lo, hi = getattr(self, name)
+            if not (bottom <= lo <= hi <= top):  # also false for NaN
+                raise ParameterError(f"{name} must satisfy {bottom:g} <= low <= high <= {top:g}, got {getattr(self, name)!r}.")
         if not isinstance(self.spec_augment, bool):
             raise ParameterError(f"spec_augment must be True or False, got {self.spec_augment!r}.")
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
@@ -232,13 +230,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["noise_snr_db"] = list(self.noise_snr_db)
+        for name in self._RANGES:
+            d[name] = list(d[name])
         return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: (tuple(v) if k == "noise_snr_db" else v) for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in known})  # range lists become tuples in __post_init__
 
 
 def resolve_device(device: str) -> torch.device:

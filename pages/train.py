@@ -245,8 +245,9 @@ def _settings() -> TrainConfig | None:
         augment = a[3].toggle("SpecAugment", True, key="train_specaug", on_change=_skip_chunk,
                               help="Random time and frequency masks (helps generalisation).", **PERSIST)
         reverb = a[3].toggle("Room reverb", False, key="train_reverb", on_change=_skip_chunk,
-                             help="Give half the training clips a random room's reverb (0.2-1.5 s): the built-in "
-                                  "sets are rendered dry, recordings are not.", **PERSIST)
+                             help="Give half the training clips a random room's reverb ({:g}-{:g} s): the built-in "
+                                  "sets are rendered dry, recordings are not.".format(*TrainConfig.reverb_seconds),
+                             **PERSIST)
     try:
         return TrainConfig(dataset=source.path if source and source.kind == "builtin" else None, frontend=frontend,
                            reduction_rate=0.0 if frontend == "full" else float(rate), hop_ms=float(hop),

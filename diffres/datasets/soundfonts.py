@@ -45,8 +45,10 @@ SOUNDFONTS: dict[str, tuple[str, str]] = {
 }
 #: The drum set's soundfonts (its plan indexes this tuple; v1 clips depend on its order).
 DRUM_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite")
-#: The instrument set's soundfonts: the test split uses ``TimGM6mb`` only, training the rest.
+#: The instrument set's soundfonts: the test split uses the held-out one only, training the rest.
 INSTRUMENT_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite", "sf_GMbank", "OPL3_FM")
+INSTRUMENT_TEST_SOUNDFONT = "TimGM6mb"
+INSTRUMENT_TRAIN_SOUNDFONTS = tuple(sf for sf in INSTRUMENT_SOUNDFONTS if sf != INSTRUMENT_TEST_SOUNDFONT)
 
 
 def _needs(fonts: tuple[str, ...]) -> list[str]:
@@ -214,8 +216,8 @@ class _Instruments:
     DEFAULT_N_PER_CLASS = 500
     SOUNDFONTS = INSTRUMENT_SOUNDFONTS
     NEEDS = _needs(INSTRUMENT_SOUNDFONTS)
-    TEST_SOUNDFONT = INSTRUMENT_SOUNDFONTS[1]  # TimGM6mb
-    TRAIN_SOUNDFONTS = INSTRUMENT_SOUNDFONTS[:1] + INSTRUMENT_SOUNDFONTS[2:]
+    TEST_SOUNDFONT = INSTRUMENT_TEST_SOUNDFONT
+    TRAIN_SOUNDFONTS = INSTRUMENT_TRAIN_SOUNDFONTS
     SPLIT_POLICY = (f"test: every clip rendered with {TEST_SOUNDFONT}, a soundfont never used in training; "
                     f"train and val: the {len(TRAIN_SOUNDFONTS)} other soundfonts, val a random 15%")
     DESCRIPTION = (
@@ -244,7 +246,6 @@ class _Instruments:
         )
 
     def plan(self, seed: int, n_per_class: int) -> list[ClipSpec]:
-        train_fonts = self.TRAIN_SOUNDFONTS
         specs = []
         for ci, fam in enumerate(self.CLASSES):
             splits = assign_random_splits(n_per_class, clip_rng(seed, 32, ci))
@@ -266,7 +267,7 @@ class _Instruments:
                     "seed": int(seed),
                     "n_per_class": int(n_per_class),
                     "soundfont": (self.TEST_SOUNDFONT if splits[i] == "test"
-                                  else train_fonts[int(rng.integers(0, len(train_fonts)))]),
+                                  else self.TRAIN_SOUNDFONTS[int(rng.integers(0, len(self.TRAIN_SOUNDFONTS)))]),
                     "program": program,
                     "notes": notes,
                     **_mix_params(rng),
