@@ -37,6 +37,8 @@ class FrontendOutput:
             ends (multiply by the hop for seconds).
         guide_loss: 0-dim; mean importance of empty frames when above ``(1 - rate) / 2``.
         activeness: 0-dim; std of importance over non-empty frames (diagnostic).
+        empty: ``[B, T]`` bool, the frames the guide loss counts as carrying nothing
+            (all False for the baselines).
     """
 
     features: Tensor
@@ -47,6 +49,7 @@ class FrontendOutput:
     bin_edges: Tensor
     guide_loss: Tensor
     activeness: Tensor
+    empty: Tensor
 
     @property
     def out_len(self) -> int:
@@ -200,4 +203,5 @@ def merge(log_mel: Tensor, importance: Tensor, reduction_rate: float) -> Fronten
         bin_edges=Fn.bin_edges(importance.detach(), out_len),
         guide_loss=Fn.guide_loss(importance, empty, reduction_rate),
         activeness=Fn.activeness(importance.detach(), empty),
+        empty=empty,
     )

@@ -55,6 +55,7 @@ def _uniform_output(log_mel: Tensor, reduced: Tensor, importance: Tensor) -> Fro
         bin_edges=edges.expand(batch, -1),
         guide_loss=zero,
         activeness=zero,
+        empty=torch.zeros(log_mel.shape[:2], dtype=torch.bool, device=log_mel.device),
     )
 
 

@@ -434,22 +434,43 @@ def empty_frames(energy: Tensor, *, tolerance: float = EMPTY_ENERGY) -> Tensor:
     return (energy - floor <= tolerance) & (energy <= tolerance)
 
 
-def guide_loss(importance: Tensor, empty: Tensor, reduction_rate: float) -> Tensor:
-    """Mean importance of an example's empty frames, counted when above ``(1 - rate) / 2``;
-    summed over the batch and divided by ``B`` (DIFFRES.md section 5).
+def guide_loss(importance: Tensor, empty: Tensor, reduction_rate: float, *, relative: bool = False) -> Tensor:
+    """Mean importance of an example's empty frames, counted only when large; batch mean.
+
+    Two forms (DIFFRES.md sections 5 and 8):
+
+    - ``relative=False`` (the published package): the mean importance of the empty
+      frames, counted when above ``(1 - rate) / 2``;
+    - ``relative=True`` (the authors' later revision): the same mean divided by
+      ``1 - rate`` (in units of the average share ``T'/T``), counted when above 0.5.  At
+      rate 0.75 it is 4x the first form, at 0.5 2x.
+
+    Either way the counted terms are summed over the batch and divided by ``B``.
 
     Args:
         importance: ``[B, T]`` normalised importance.
         empty: ``[B, T]`` bool from :func:`empty_frames`.
         reduction_rate: the module's rate.
+        relative: which form (above).
 
     Returns:
         0-dim tensor; 0 when no example has an empty frame.  Differentiable in importance.
+
+    Example:
+        >>> imp = torch.tensor([[0.5, 0.5, 0.0, 1.0]])
+        >>> empty = torch.tensor([[True, False, False, False]])
+        >>> float(guide_loss(imp, empty, 0.5)), float(guide_loss(imp, empty, 0.5, relative=True))
+        (0.5, 1.0)
     """
     mask = empty.to(importance.dtype)
     count = mask.sum(dim=1)
     mean_empty = (importance * mask).sum(dim=1) / count.clamp(min=1.0)
-    gate = (count > 0) & (mean_empty > 0.5 * (1.0 - float(reduction_rate)))
+    if relative:
+        mean_empty = mean_empty / (1.0 - float(reduction_rate))
+        threshold = 0.5
+    else:
+        threshold = 0.5 * (1.0 - float(reduction_rate))
+    gate = (count > 0) & (mean_empty > threshold)
     return (mean_empty * gate.to(importance.dtype)).sum() / importance.shape[0]
 
 

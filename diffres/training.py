@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import functional as Fn
 from .checkpoints import load_checkpoint, save_checkpoint
 from .errors import CheckpointError, DatasetError, ParameterError
 from .features import LOG_FLOOR, spec_augment
@@ -118,6 +119,16 @@ class TrainConfig:
         mixup_probability: share of batches that are mixed.
         label_smoothing: cross-entropy label smoothing.
         guide_loss_weight: weight of DiffRes's guide loss (paper: 1).
+        guide_loss_relative: the authors' later guide loss (the empty frames' mean
+            importance divided by ``1 - rate``, counted above 0.5; see
+            :func:`diffres.functional.guide_loss`) instead of the published package's.
+        rate_warmup_fraction: share of all steps over which the *training* reduction rate
+            rises linearly from 0 to ``reduction_rate`` (0 = off).  The classifier first
+            learns from full resolution; as frames start to be merged, the loss tells the
+            score network which ones it cannot afford to lose.  Validation always runs at
+            ``reduction_rate``.
+        score_learning_rate_scale: the DiffRes score network's learning rate as a multiple
+            of ``learning_rate``.
         width: channels of the classifier CNN's first block.
         dropout: not used by the model (fixed at 0.2); kept out on purpose.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
@@ -158,6 +169,11 @@ class TrainConfig:
     mixup_probability: float = 0.5
     label_smoothing: float = 0.0
     guide_loss_weight: float = 1.0
+    guide_loss_relative: bool = False
+    rate_warmup_fraction: float = 0.0
+    score_learning_rate_scale: float = 1.0
+    score_freeze_fraction: float = 0.0
+    score_prior_steps: int = 0
     width: int = 16
     device: str = "auto"
     probe_index: int = 0
@@ -217,14 +233,19 @@ class TrainConfig:
         check("mixup_probability", 0.0, 1.0)
         check("label_smoothing", 0.0, 0.5)
         check("guide_loss_weight", 0.0, 100.0)
+        check("rate_warmup_fraction", 0.0, 1.0)
+        check("score_learning_rate_scale", 0.0, 100.0, lo_open=True)
+        check("score_freeze_fraction", 0.0, 1.0)
+        check("score_prior_steps", 0, 100000, integer=True)
         check("width", 4, 256, integer=True)
         check("probe_index", 0, 10**9, integer=True)
         for name, (bottom, top) in self._RANGES.items():
             lo, hi = getattr(self, name)
             if not (bottom <= lo <= hi <= top):  # also false for NaN
                 raise ParameterError(f"{name} must satisfy {bottom:g} <= low <= high <= {top:g}, got {getattr(self, name)!r}.")
-        if not isinstance(self.spec_augment, bool):
-            raise ParameterError(f"spec_augment must be True or False, got {self.spec_augment!r}.")
+        for flag in ("spec_augment", "guide_loss_relative"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ParameterError(f"{flag} must be True or False, got {getattr(self, flag)!r}.")
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}.")
 
@@ -525,7 +546,7 @@ class Trainer:
         with torch.random.fork_rng(devices=_rng_devices(self.device)):
             torch.manual_seed(config.seed)
             self.model = AudioClassifier(self.model_config).to(self.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
+        self.optimizer = torch.optim.AdamW(self._parameter_groups(), lr=config.learning_rate,
                                            weight_decay=config.weight_decay, foreach=True)
         # log-mel cache: the mel front-end is fixed, so compute every clip once
         if progress is not None:
@@ -563,6 +584,34 @@ class Trainer:
         self._perm: Optional[Tensor] = None
         self._perm_epoch = -1
         self.prepare_seconds = time.perf_counter() - t0
+
+    def _parameter_groups(self) -> list[dict]:
+        """AdamW groups; each carries ``lr_scale``, its learning rate over the schedule's."""
+        scores = getattr(self.model.frontend, "score_network", None)
+        if scores is None:
+            return [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
+        own = {id(p) for p in scores.parameters()}
+        rest = [p for p in self.model.parameters() if id(p) not in own]
+        return [{"params": rest, "lr_scale": 1.0},
+                {"params": list(scores.parameters()), "lr_scale": self.config.score_learning_rate_scale, "scores": True}]
+
+    def _fit_score_prior(self, n_steps: int) -> None:
+        """Fit the score network's logits to an energy prior (frames above the clip's noise
+        floor score high) before end-to-end training."""
+        scores = self.model.frontend.score_network
+        opt = torch.optim.Adam(scores.parameters(), lr=3e-3)
+        x_all = self._features["train"]
+        g = _derived_generator(self.config.seed, 5, 0, torch.device("cpu"))
+        for k in range(n_steps):
+            idx = torch.randint(0, x_all.shape[0], (self.batch_size,), generator=g).to(self.device)
+            x = x_all[idx]
+            energy = torch.logsumexp(x, dim=2)  # ln of summed power, [B, T]
+            floor = torch.quantile(energy, 0.2, dim=1, keepdim=True)
+            target = ((energy - floor) / 1.5 - 2.0).clamp(-4.0, 4.0)
+            loss = F.mse_loss(scores(x), target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
 
     # -- read-outs --------------------------------------------------------------------
     @property
@@ -613,6 +662,15 @@ class Trainer:
             return peak * (step + 1) / warm
         t = (step - warm) / max(1, total - warm)
         return peak * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t))))
+
+    def reduction_rate_at(self, step: int) -> float:
+        """Training reduction rate at ``step``: ``reduction_rate`` after the warm-up
+        (``rate_warmup_fraction``), rising linearly from 0 during it."""
+        target = self.config.reduction_rate
+        warm = self.config.rate_warmup_fraction * self.total_steps
+        if warm <= 0 or step >= warm:
+            return target
+        return target * step / warm
 
     # -- one step ---------------------------------------------------------------------
     def _batch_indices(self, step: int) -> Tensor:
@@ -717,14 +775,22 @@ class Trainer:
         x, y = self._features["train"][idx], self._labels["train"][idx]
         x, targets = self.augment(x, y, step)
         lr = self.learning_rate_at(step)
+        frozen = step < cfg.score_freeze_fraction * self.total_steps
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            scale = group.get("lr_scale", 1.0)
+            group["lr"] = 0.0 if (frozen and group.get("scores")) else lr * scale
+        if step == 0 and cfg.score_prior_steps > 0:
+            self._fit_score_prior(cfg.score_prior_steps)
+        rate = self.reduction_rate_at(step)
         self.model.train()
         with torch.random.fork_rng(devices=_rng_devices(self.device)):
             torch.manual_seed((cfg.seed * 31 + step * 17 + 3) % (2**63 - 1))  # dropout
-            logits, out = self.model.forward_with_frontend(x)
+            logits, out = self.model.forward_with_frontend(x, reduction_rate=rate)
             ce = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
-            loss = ce + cfg.guide_loss_weight * out.guide_loss if cfg.guide_loss_weight > 0 else ce
+            guide = out.guide_loss
+            if cfg.guide_loss_relative and self.model.config.frontend == "diffres":
+                guide = Fn.guide_loss(out.importance, out.empty, rate, relative=True)
+            loss = ce + cfg.guide_loss_weight * guide if cfg.guide_loss_weight > 0 else ce
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
@@ -736,7 +802,7 @@ class Trainer:
         self._elapsed += seconds
         self._epoch_seconds += seconds
         rec = StepRecord(self.global_step, step // self._steps_per_epoch, float(loss.detach()), acc,
-                         float(out.guide_loss.detach()), float(out.activeness), lr, seconds)
+                         float(guide.detach()), float(out.activeness), lr, seconds)
         self._epoch_acc.append((rec.loss, rec.accuracy, rec.guide_loss, rec.activeness))
         epoch_rec = None
         if self.global_step % self._steps_per_epoch == 0:

@@ -1,4 +1,5 @@
-"""Datasets: the generated built-ins (``events``, ``digits``, ``instruments``, ``drums``),
+"""Datasets: the generated built-ins (``events``, ``digits``, ``instruments``, ``drums``,
+``rhythms``),
 user folders and zips, fixed train/val/test splits, and the on-disk cache.
 
 Typical use::
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from ..errors import DatasetError, ParameterError
-from . import digits, events, soundfonts
+from . import digits, events, rhythms, soundfonts
 from ._common import SAMPLE_RATE, ProgressFn
 from .base import AudioDataset, Split
 from .cache import MANIFEST, build, cache_root, dataset_dir, load_built, read_manifest
@@ -55,6 +56,7 @@ _GENERATORS: dict[str, Any] = {
     "digits": digits,
     "instruments": soundfonts.INSTRUMENTS,
     "drums": soundfonts.DRUMS,
+    "rhythms": rhythms,
 }
 
 BUILTIN_DATASETS: dict[str, list[str]] = {name: list(g.CLASSES) for name, g in _GENERATORS.items()}
