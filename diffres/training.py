@@ -997,17 +997,13 @@ class Trainer:
 
 
 def _beta_sample(alpha: float, n: int, g: torch.Generator, device) -> Tensor:
-    """Beta(alpha, alpha) samples from a generator (via two Gamma draws by Marsaglia-Tsang
-    would need loops; use the normal approximation for alpha >= 1 and a uniform power
-    trick below)."""
-    if alpha >= 1.0:
-        sd = math.sqrt(1.0 / (4.0 * (2.0 * alpha + 1.0)))
-        return (0.5 + sd * torch.randn(n, generator=g, device=device)).clamp(0.01, 0.99)
-    u = torch.rand(n, generator=g, device=device)
-    v = torch.rand(n, generator=g, device=device)
-    a = u ** (1.0 / alpha)
-    b = v ** (1.0 / alpha)
-    return (a / (a + b).clamp(min=1e-12)).clamp(0.01, 0.99)
+    """``n`` draws from Beta(alpha, alpha), exactly: the inverse of its CDF (scipy's
+    ``betaincinv``) at uniforms from ``g``, so the draws are reproducible from the
+    generator alone and need no rejection loop.  ``[n]`` float32 on ``device``."""
+    from scipy.special import betaincinv
+
+    u = torch.rand(n, generator=g, device=device, dtype=torch.float64).cpu().numpy()
+    return torch.from_numpy(betaincinv(alpha, alpha, u)).to(device=device, dtype=torch.float32)
 
 
 # ---------------------------------------------------------------------------------------

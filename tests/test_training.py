@@ -268,7 +268,37 @@ def test_baseline_frontends_train(toy):
         assert tr.evaluate("val").mean_importance is None
 
 
-def test_augmentation_is_vectorised_and_keeps_shapes(toy):
+@pytest.mark.parametrize("alpha", [0.4, 1.0, 3.0])
+def test_mixup_weights_follow_beta_alpha_alpha(alpha):
+    """Moments and the whole distribution of the mixup draws against Beta(alpha, alpha)."""
+    from scipy import stats
+
+    from diffres.training import _beta_sample
+
+    lam = _beta_sample(alpha, 200_000, torch.Generator().manual_seed(0), "cpu").double().numpy()
+    assert lam.min() >= 0.0 and lam.max() <= 1.0
+    variance = 1.0 / (4.0 * (2.0 * alpha + 1.0))  # Beta(a, a): mean 1/2, variance 1 / (4 (2a + 1))
+    se_var = variance * math.sqrt(2.0 / lam.size) * 3  # generous: the 4th moment is below 3 sigma^4 here
+    assert abs(lam.mean() - 0.5) < 4 * math.sqrt(variance / lam.size)
+    assert abs(lam.var() - variance) < se_var + 1e-4
+    assert stats.kstest(lam, stats.beta(alpha, alpha).cdf).statistic < 0.005
+
+
+def test_mixup_targets_carry_the_dominant_beta_weight(toy):
+    """With mixup on every batch, each soft target's larger weight is max(lam, 1 - lam) for
+    lam ~ Beta(1, 1), i.e. uniform on [0.5, 1] (mean 3/4, variance 1/48)."""
+    tr = Trainer(tiny(mixup_alpha=1.0, mixup_probability=1.0, spec_augment=False, gain_db=0.0, time_shift_ms=0.0), toy)
+    x, y = tr.features("train")
+    reps = 4096 // x.shape[0]
+    _, targets = tr.augment(x.repeat(reps, 1, 1), y.repeat(reps), step=5)
+    top = targets.max(dim=1).values.double()
+    mixed = top < 1.0 - 1e-6  # a clip mixed with one of its own class keeps a one-hot target
+    assert mixed.float().mean() > 0.3
+    top = top[mixed].numpy()
+    assert abs(top.mean() - 0.75) < 0.01 and abs(top.var() - 1 / 48) < 0.003
+
+
+def test_augmentation_keeps_shapes_and_repeats_for_the_same_seed_and_step(toy):
     tr = Trainer(tiny(mixup_alpha=0.4, mixup_probability=1.0, noise_probability=1.0, freq_shift_bins=2), toy)
     x, y = tr.features("train")
     xa, targets = tr.augment(x[:8], y[:8], step=0)
