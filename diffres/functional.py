@@ -46,6 +46,13 @@ EMPTY_ENERGY = 1e-6
 
 _SNAP = 1e-9  # absorbs float error in T * (1 - rate), e.g. 1000 * (1 - 0.9) = 99.999...
 
+# PyTorch flags its sparse CSR tensors "beta" with a one-time UserWarning; the matrix built in
+# ``_PieceSum`` is valid by construction.  The filter is installed once, here, and matches
+# only that message: a ``warnings.catch_warnings()`` inside the forward pass would change the
+# process-wide warning state on every call, from whichever thread trains (the app trains in
+# Streamlit's script threads).
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+
 
 def output_length(n_frames: int, reduction_rate: float) -> int:
     """Number of output bins ``T' = max(1, floor(T * (1 - reduction_rate)))``.
@@ -217,11 +224,9 @@ class _PieceSum(torch.autograd.Function):
         rows = frame.new_empty(nnz).index_copy_(0, first, k0).index_copy_(0, second, k1.index_select(0, cross))
         crow = torch.zeros(n_out + 1, dtype=torch.long, device=device)
         crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_out), 0)
-        with warnings.catch_warnings():  # CSR support is flagged "beta"; the structure is valid by construction
-            warnings.simplefilter("ignore", UserWarning)
-            matrix = torch.sparse_csr_tensor(crow, cols, values.to(v.dtype), size=(n_out, v.shape[0]),
-                                             check_invariants=False)
-            out = torch.sparse.mm(matrix, v)
+        matrix = torch.sparse_csr_tensor(crow, cols, values.to(v.dtype), size=(n_out, v.shape[0]),
+                                         check_invariants=False)
+        out = torch.sparse.mm(matrix, v)
         ctx.shared = shared
         ctx.save_for_backward(v, w0, w1, k0, k1, cross)
         return out
@@ -254,8 +259,11 @@ class _PieceSum(torch.autograd.Function):
 class _PieceMax(torch.autograd.Function):
     """``out[j] = max over pieces (n, k) with k = j and w > 0 of w * v_n``; empty bins are 0.
 
-    The gradient goes to every piece that attains the maximum (which pieces do is recorded
-    in the forward pass as a boolean mask, cheaper than recomputing it).
+    The gradient goes to one piece per output cell: the earliest in time among those that
+    attain the maximum (the crossing piece from the previous bin, then first pieces in frame
+    order), as the fused kernel chooses.  Giving every tied piece the full upstream gradient
+    would make the gradient ``k`` times the derivative when ``k`` pieces tie.  Which pieces
+    win is recorded in the forward pass as boolean masks, cheaper than recomputing it.
     """
 
     @staticmethod
@@ -263,16 +271,24 @@ class _PieceMax(torch.autograd.Function):
         src0 = v * w0.unsqueeze(1)
         idle = (w0 <= 0).nonzero().squeeze(1)  # frames with no first piece (zero importance)
         src0.index_fill_(0, idle, -math.inf)
+        index0 = k0.unsqueeze(1).expand_as(src0)
         out = torch.full((n_out, v.shape[1]), -math.inf, dtype=v.dtype, device=v.device)
-        with warnings.catch_warnings():  # index_reduce works but PyTorch still calls it "beta"
-            warnings.simplefilter("ignore", UserWarning)
-            out.index_reduce_(0, k0, src0, "amax", include_self=True)
+        out.scatter_reduce_(0, index0, src0, "amax", include_self=True)
         kc = k1.index_select(0, cross)  # unique bins: one crossing frame per boundary at most
         src1 = v.index_select(0, cross) * w1.index_select(0, cross).unsqueeze(1)
         out.index_copy_(0, kc, torch.maximum(out.index_select(0, kc), src1))
         out.masked_fill_(~torch.isfinite(out), 0.0)
-        miss0 = src0 != out.index_select(0, k0)
-        missc = src1 != out.index_select(0, kc)
+        # ties: the crossing piece (earliest in its bin) wins, else the earliest first piece
+        win_c = src1 == out.index_select(0, kc)
+        taken = torch.zeros(out.shape, dtype=torch.bool, device=v.device).index_copy_(0, kc, win_c)
+        candidate = (src0 == out.index_select(0, k0)) & ~taken.index_select(0, k0)
+        never = torch.iinfo(torch.int32).max
+        frame = torch.arange(src0.shape[0], dtype=torch.int32, device=v.device).unsqueeze(1)
+        rank = torch.where(candidate, frame, never)
+        first = torch.full(out.shape, never, dtype=torch.int32, device=v.device)
+        first.scatter_reduce_(0, index0, rank, "amin", include_self=True)
+        miss0 = ~candidate | (rank != first.index_select(0, k0))
+        missc = ~win_c
         ctx.save_for_backward(v, w0, w1, k0, kc, cross, miss0, missc)
         return out
 

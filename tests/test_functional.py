@@ -220,3 +220,46 @@ def test_activeness_is_std_over_non_empty_frames():
     importance = torch.tensor([[0.0, 0.2, 0.4, 0.6]])
     empty = torch.tensor([[True, False, False, False]])
     torch.testing.assert_close(Fn.activeness(importance, empty), torch.tensor([0.2, 0.4, 0.6]).std())
+
+
+# --- process-wide state, tied maxima ----------------------------------------------------
+def test_merges_never_touch_the_warning_state(rng, monkeypatch):
+    """``warnings.catch_warnings()`` swaps the process-wide filter list; inside an autograd
+    forward it races with every other thread (the app trains in Streamlit's threads)."""
+    import warnings
+
+    calls = []
+
+    class Spy(warnings.catch_warnings):
+        def __init__(self, *args, **kwargs):
+            calls.append(args)
+            super().__init__(*args, **kwargs)
+
+    before = list(warnings.filters)
+    monkeypatch.setattr(warnings, "catch_warnings", Spy)
+    values = torch.rand(2, 12, 3, generator=rng, dtype=torch.float64, requires_grad=True)
+    importance = random_importance(2, 12, 5, rng).requires_grad_(True)
+    (Fn.warp(values, importance, 5).sum() + Fn.warp_max(values, importance, 5).sum()).backward()
+    monkeypatch.undo()
+    assert not calls, "warnings.catch_warnings() was called inside a merge"
+    assert warnings.filters == before
+
+
+@pytest.mark.parametrize("importance, out_len", [([0.25, 0.25, 0.25, 0.25], 1),  # four first pieces tie
+                                                 ([0.5, 1.0, 0.5], 2)])  # a crossing frame's pieces tie too
+def test_warp_max_gradient_on_tied_maxima_matches_finite_differences(importance, out_len):
+    """Equal pieces in a bin: moving every value by ``eps`` moves each bin's max by
+    ``w * eps``, so the gradient summed over the frames must equal that finite difference
+    (the old path gave every tied piece the full upstream gradient: 4x too large)."""
+    imp = torch.tensor([importance], dtype=torch.float64)
+    values = torch.ones(1, imp.shape[1], 2, dtype=torch.float64, requires_grad=True)
+    Fn.warp_max(values, imp, out_len).sum().backward()
+    eps = 1e-6
+    with torch.no_grad():
+        up = Fn.warp_max(values + eps, imp, out_len).sum()
+        down = Fn.warp_max(values - eps, imp, out_len).sum()
+    directional = float((up - down) / (2 * eps))
+    assert float(values.grad.sum()) == pytest.approx(directional, rel=1e-6)
+    # one winner per output cell, the earliest piece in time (as the fused kernel picks it)
+    assert int((values.grad != 0).sum()) == out_len * 2
+    assert (values.grad[0, 0] != 0).all()

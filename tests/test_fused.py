@@ -92,6 +92,19 @@ def test_max_merge_gradient_goes_to_the_winning_piece(monkeypatch):
     assert log_mel.grad[0, :, 0].tolist() == pytest.approx([0.0, 1.0, 1.0, 0.0])
 
 
+@pytest.mark.parametrize("importance", [[0.25] * 8, [0.5, 1.0, 0.5, 0.5, 1.0, 0.5]])
+def test_both_paths_give_tied_maxima_the_same_gradient(monkeypatch, importance):
+    """Equal pieces in a bin (a constant clip): both merge paths send the max's gradient to
+    the earliest attaining piece, so they agree exactly where the max is not differentiable."""
+    imp = torch.tensor([importance], dtype=torch.float64)
+    log_mel = torch.zeros(1, imp.shape[1], 3, dtype=torch.float64)
+    rate = 1.0 - imp.sum().item() / imp.shape[1]
+    _, kernel_x, kernel_imp = run(log_mel, imp, rate, True, monkeypatch)
+    _, torch_x, torch_imp = run(log_mel, imp, rate, False, monkeypatch)
+    torch.testing.assert_close(kernel_x, torch_x, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(kernel_imp, torch_imp, rtol=1e-12, atol=1e-12)
+
+
 def test_usable_only_where_it_applies(monkeypatch):
     x = torch.zeros(1, 4, 3)
     assert fused.usable_for(x) and fused.usable_for(x.double())
