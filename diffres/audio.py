@@ -38,7 +38,7 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import TYPE_CHECKING, BinaryIO, TypeVar, Union
 
 import numpy as np
 
@@ -51,13 +51,21 @@ __all__ = [
     "save_wav",
     "wav_bytes",
     "resample",
+    "fit_length",
+    "SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
     "MAX_SAMPLE_RATE",
     "SILENCE_PEAK",
 ]
 
-AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+if TYPE_CHECKING:
+    import torch
 
+AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
+
+#: Sample rate (Hz) of the project's models, built-in datasets and app: the one home of 16 kHz.
+SAMPLE_RATE = 16000
 #: Lowest native or requested sample rate accepted, in Hz.
 MIN_SAMPLE_RATE = 1000
 #: Highest native or requested sample rate accepted, in Hz.
@@ -432,6 +440,45 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     else:
         out = fft_resample(samples.astype(np.float64), -(-len(samples) * up // down))
     return np.asarray(out, dtype=np.float32)
+
+
+def fit_length(samples: ArrayT, n_samples: int) -> ArrayT:
+    """Centre-crop or centre-pad (with zeros) the last axis to exactly ``n_samples``.
+
+    The one clip-fitting rule of the project: datasets fit their clips with it for training
+    and :meth:`diffres.models.AudioClassifier.fit_length` fits a clip to classify, so a
+    short clip sits in the middle of the window in both.
+
+    Args:
+        samples: ``np.ndarray`` or ``torch.Tensor`` ``[..., n]`` (e.g. ``[n]`` or
+            ``[batch, n]``).
+        n_samples: target length in samples, int >= 1.
+
+    Returns:
+        The same type, ``[..., n_samples]``: the middle ``n_samples`` of a longer clip (a
+        view), or a shorter clip with ``(n_samples - n) // 2`` zeros before it and the
+        rest after.
+
+    Example:
+        >>> fit_length(np.array([1.0, 2.0]), 5).tolist()
+        [0.0, 1.0, 2.0, 0.0, 0.0]
+        >>> fit_length(np.arange(5.0), 2).tolist()
+        [1.0, 2.0]
+    """
+    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
+        raise ParameterError(f"n_samples must be a whole number >= 1, got {n_samples!r}.")
+    n_samples = int(n_samples)
+    n = samples.shape[-1]
+    if n > n_samples:
+        start = (n - n_samples) // 2
+        return samples[..., start : start + n_samples]
+    if n == n_samples:
+        return samples
+    shape = (*samples.shape[:-1], n_samples)
+    out = np.zeros(shape, samples.dtype) if isinstance(samples, np.ndarray) else samples.new_zeros(shape)
+    left = (n_samples - n) // 2
+    out[..., left : left + n] = samples
+    return out
 
 
 # --------------------------------------------------------------------------- public API

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .audio import fit_length
 from .core import FrontendOutput
 from .errors import ParameterError
 from .features import MelFrontend
@@ -158,18 +159,12 @@ class AudioClassifier(nn.Module):
         return self.forward_with_frontend(log_mel, reduction_rate=reduction_rate)[0]
 
     def fit_length(self, waveform: np.ndarray | Tensor) -> Tensor:
-        """Centre-crop or zero-pad a ``[n]`` or ``[B, n]`` waveform to the trained clip length."""
+        """A ``[n]`` or ``[B, n]`` waveform as ``[B, clip_samples]``, centre-cropped or
+        centre-padded by :func:`diffres.audio.fit_length` (the rule the datasets use too)."""
         w = torch.as_tensor(np.asarray(waveform, dtype=np.float32) if not isinstance(waveform, Tensor) else waveform)
         if w.dim() == 1:
             w = w.unsqueeze(0)
-        n, target = w.shape[1], self.clip_samples
-        if n > target:
-            start = (n - target) // 2
-            return w[:, start : start + target]
-        if n < target:
-            left = (target - n) // 2
-            return F.pad(w, (left, target - n - left))
-        return w
+        return fit_length(w, self.clip_samples)
 
     @torch.no_grad()
     def predict(self, waveform: np.ndarray | Tensor, *, reduction_rate: float | None = None, fit: bool = True) -> Prediction:

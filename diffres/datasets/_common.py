@@ -7,7 +7,6 @@ the package ``__init__``.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import tempfile
@@ -17,12 +16,11 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE, save_wav
 from ..errors import DatasetError
 
 ProgressFn = Callable[[int, int, str], None]
 
-SAMPLE_RATE = 16000
-"""Sample rate (Hz) of every generated clip on disk."""
 
 SPLITS = ("train", "val", "test")
 
@@ -120,18 +118,6 @@ def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
 
 
-def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Anti-aliased polyphase resampling (scipy); float32 out."""
-    if sr_in == sr_out:
-        return x.astype(np.float32, copy=False)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(int(sr_in), int(sr_out))
-    return resample_poly(x.astype(np.float64), sr_out // g, sr_in // g).astype(np.float32)
-
-
 def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
     """Play ``x`` ``factor`` times faster (pitch and tempo both scale), by resampling."""
     if abs(factor - 1.0) < 1e-4:
@@ -201,18 +187,6 @@ def finish(x: np.ndarray, peak_db: float) -> np.ndarray:
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-def fit_length(x: np.ndarray, n_samples: int) -> np.ndarray:
-    """Zero-pad at the end or centre-crop to exactly ``n_samples``."""
-    if len(x) == n_samples:
-        return x
-    if len(x) < n_samples:
-        out = np.zeros(n_samples, dtype=np.float32)
-        out[: len(x)] = x
-        return out
-    start = (len(x) - n_samples) // 2
-    return x[start : start + n_samples]
-
-
 # ---------------------------------------------------------------------------- I/O
 
 
@@ -236,58 +210,7 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write a 16-bit PCM WAV atomically (see :func:`write_atomic`)."""
-    write_atomic(path, lambda tmp: _save_wav(tmp, samples, sample_rate))
-
-
-def _save_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    try:
-        from ..audio import save_wav  # type: ignore[attr-defined]
-    except ImportError:  # audio.py not there yet: private fallback
-        save_wav = None
-    if save_wav is not None:
-        save_wav(path, np.asarray(samples, dtype=np.float32), sample_rate)
-        return
-    import soundfile as sf
-
-    sf.write(str(path), np.asarray(samples, dtype=np.float32), int(sample_rate), subtype="PCM_16", format="WAV")
-
-
-def read_audio(source: Any, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
-    """Decode with :func:`diffres.audio.load_audio` when available (soundfile otherwise).
-
-    Raises whatever ``load_audio`` raises (``AudioError``) for unreadable input.
-    """
-    try:
-        from ..audio import load_audio  # type: ignore[attr-defined]
-    except ImportError:
-        load_audio = None
-    if load_audio is not None:
-        x, sr = load_audio(source, sample_rate)
-        return np.asarray(x, dtype=np.float32), int(sr)
-    import soundfile as sf
-
-    from ..errors import AudioError
-
-    try:
-        if isinstance(source, (bytes, bytearray)):
-            source = io.BytesIO(source)
-        data, sr = sf.read(source, dtype="float32", always_2d=True)
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is an unreadable file
-        raise AudioError(f"could not decode audio: {exc}") from exc
-    x = data.mean(axis=1)
-    if x.size == 0:
-        raise AudioError("the audio file holds no samples")
-    if not np.all(np.isfinite(x)):
-        raise AudioError("the audio holds NaN or infinite samples")
-    return resample(x, int(sr), sample_rate), sample_rate
-
-
-def read_wav_raw(path: Path) -> tuple[np.ndarray, int]:
-    """Read a WAV written by a TTS tool at its native rate (float32 mono)."""
-    import soundfile as sf
-
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return data.mean(axis=1), int(sr)
+    write_atomic(path, lambda tmp: save_wav(tmp, np.asarray(samples, dtype=np.float32), sample_rate))
 
 
 def require_tool(executable: str, apt_package: str) -> str:

@@ -14,7 +14,8 @@ class Split:
 
     Attributes:
         waveforms: float32 ``[N, n_samples]``, mono in [-1, 1] at the dataset's
-            ``sample_rate``; every clip padded at the end or centre-cropped to ``clip_seconds``.
+            ``sample_rate``; every clip centre-padded or centre-cropped to ``clip_seconds``
+            (:func:`diffres.audio.fit_length`).
         labels: int64 ``[N]``, indices into ``AudioDataset.classes``.
         paths: ``N`` source file paths (absolute where the file exists on disk; for a zip,
             ``archive.zip:inner/path``).

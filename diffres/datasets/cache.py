@@ -26,7 +26,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import DatasetError, ParameterError
-from ._common import SAMPLE_RATE, SPLITS, ClipSpec, ProgressFn, fit_length, noop_progress, read_audio, write_atomic
+from ..audio import fit_length, load_audio
+from ._common import SAMPLE_RATE, SPLITS, ClipSpec, ProgressFn, noop_progress, write_atomic
 from .base import AudioDataset, Split, empty_split
 
 MANIFEST = "manifest.json"
@@ -300,7 +301,7 @@ def load_built(
         for k, i in enumerate(todo):
             path = directory / clips[i]["path"]
             try:
-                x, _ = read_audio(path, sample_rate)
+                x, _ = load_audio(path, sample_rate)
             except (OSError, ValueError) as exc:
                 raise DatasetError(
                     f"cached clip {path} is unreadable ({exc}); delete {directory} and rebuild"

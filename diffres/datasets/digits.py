@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..audio import load_audio, resample
 from ..errors import DatasetError
 from ._common import (
     SAMPLE_RATE,
@@ -33,9 +34,7 @@ from ._common import (
     db_to_gain,
     finish,
     place,
-    read_wav_raw,
     require_tool,
-    resample,
     rms,
     speed_perturb,
     trim_silence,
@@ -235,7 +234,7 @@ def render(specs: list[ClipSpec], out_dir: Path, progress: ProgressFn) -> None:
         others = [s for s in specs if s.params["engine"] != "festival"]
 
         def finish_clip(spec: ClipSpec, raw_path: Path) -> None:
-            raw, sr = read_wav_raw(raw_path)
+            raw, sr = load_audio(raw_path, sample_rate=None)  # the TTS tool's own rate
             write_wav(out_dir / spec.relpath, postprocess(raw, sr, spec.params))
             raw_path.unlink(missing_ok=True)
 

@@ -21,7 +21,8 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import DatasetError, ParameterError
-from ._common import SAMPLE_RATE, SPLITS, ProgressFn, assign_random_splits, clip_rng, fit_length, noop_progress, read_audio, stable_int
+from ..audio import fit_length, load_audio
+from ._common import SAMPLE_RATE, SPLITS, ProgressFn, assign_random_splits, clip_rng, noop_progress, stable_int
 from .base import AudioDataset, Split, empty_split
 
 DEFAULT_MAX_ENTRIES = 20_000
@@ -227,7 +228,8 @@ def load_folder_dataset(
 
     Returns:
         :class:`AudioDataset` with ``clip_seconds`` = median clip length clamped to
-        [0.5, 10] s; longer clips centre-cropped, shorter ones zero-padded at the end;
+        [0.5, 10] s; longer clips centre-cropped, shorter ones zero-padded on both sides
+        (:func:`diffres.audio.fit_length`, the rule the model applies at inference);
         ``skipped`` lists ``(path, reason)`` for unreadable files.
 
     Raises:
@@ -289,11 +291,7 @@ def load_folder_dataset(
     for c in classes:
         for f in files[c]:
             try:
-                x, _ = read_audio(f, sample_rate)
-                if x.size == 0:
-                    raise ValueError("no samples")
-                if not np.all(np.isfinite(x)):
-                    raise ValueError("NaN or infinite samples")
+                x, _ = load_audio(f, sample_rate)  # AudioError (a ValueError): empty, NaN, truncated...
                 audio[c].append((f, x))
             except (ValueError, OSError, RuntimeError, EOFError, MemoryError) as exc:
                 reason = str(exc).strip() or type(exc).__name__
@@ -333,7 +331,7 @@ def load_folder_dataset(
         f"User-supplied audio from the {kind}: {n} clips in {len(classes)} classes "
         f"({', '.join(f'{c}: {len(audio[c])}' for c in classes)}). Its origin and licence are "
         "whatever the user's files carry; DiffRes Explorer did not generate it. "
-        f"Clips resampled to {sample_rate} Hz mono and padded/centre-cropped to {clip_seconds:g} s "
+        f"Clips resampled to {sample_rate} Hz mono and centre-padded/cropped to {clip_seconds:g} s "
         f"(median length). Split: stratified random {'/'.join(f'{v:g}' for v in split_fractions)} "
         f"(train/val/test) with seed {seed}."
         + (f" {len(skipped)} unreadable files were skipped." if skipped else "")
