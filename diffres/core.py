@@ -148,9 +148,8 @@ class DiffRes(nn.Module):
 
     def __init__(self, n_mels: int, reduction_rate: float) -> None:
         super().__init__()
-        Fn.output_length(1, reduction_rate)  # validates the rate
         self.n_mels = int(n_mels)
-        self.reduction_rate = float(reduction_rate)
+        self.reduction_rate = Fn.check_rate(reduction_rate)
         self.score_network = ScoreNetwork(self.n_mels)
 
     def extra_repr(self) -> str:
@@ -163,10 +162,30 @@ class DiffRes(nn.Module):
 
     def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
         """Merge ``log_mel`` ``[B, T, F]``; ``reduction_rate`` overrides the module's rate."""
-        rate = self.reduction_rate if reduction_rate is None else float(reduction_rate)
-        raw = self.scores(log_mel)
-        out_len = Fn.output_length(log_mel.shape[1], rate)
-        importance = Fn.normalize_importance(raw, out_len)
+        return self.merge_scores(log_mel, self.scores(log_mel), reduction_rate=reduction_rate)
+
+    def merge_scores(self, log_mel: Tensor, raw_scores: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
+        """Merge ``log_mel`` ``[B, T, F]`` with raw scores ``[B, T]`` in (0, 1) computed before.
+
+        The score network does not depend on the rate, so a caller that shows one clip at
+        many rates (the app's rate slider) scores it once with :meth:`scores` and merges it
+        here per rate; ``forward`` is ``merge_scores(x, scores(x))``.  Normalises the scores
+        to the rate's ``T'`` (:func:`~diffres.functional.normalize_importance`) and merges
+        (:func:`merge`).  Differentiable in both inputs.
+
+        Example:
+            >>> module = DiffRes(n_mels=8, reduction_rate=0.5).eval()
+            >>> x = torch.randn(1, 10, 8)
+            >>> raw = module.scores(x)
+            >>> module.merge_scores(x, raw, reduction_rate=0.75).features.shape
+            torch.Size([1, 3, 2, 8])
+        """
+        rate = self.reduction_rate if reduction_rate is None else Fn.check_rate(reduction_rate)
+        _check_log_mel(log_mel, self.n_mels)
+        if raw_scores.shape != log_mel.shape[:2]:
+            raise ParameterError(f"raw_scores {tuple(raw_scores.shape)} must match log_mel's [batch, time] "
+                                 f"{tuple(log_mel.shape[:2])}.")
+        importance = Fn.normalize_importance(raw_scores, Fn.output_length(log_mel.shape[1], rate))
         return merge(log_mel, importance, rate)
 
 

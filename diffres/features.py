@@ -14,6 +14,7 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
+from .audio import SAMPLE_RATE
 from .errors import ParameterError
 
 __all__ = ["LOG_FLOOR", "MelFrontend", "MelConfig", "spec_augment", "next_power_of_two"]
@@ -33,9 +34,23 @@ def next_power_of_two(n: int) -> int:
 
 @dataclass(frozen=True)
 class MelConfig:
-    """Settings of a :class:`MelFrontend`, in the units people use (Hz, ms)."""
+    """Settings of a :class:`MelFrontend`, in the units people use (Hz, ms).
 
-    sample_rate: int = 16000
+    Attributes:
+        sample_rate: Hz of the waveform.
+        n_mels: mel bands.  With 128 bands at 16 kHz and a 25 ms window (512-point FFT) the
+            lowest band is narrower than the FFT's bin spacing and holds no bin: it always
+            reads ``ln(1e-10)`` (64 or 96 bands, or a 50 ms window, do not have this).
+        hop_ms, win_ms: hop and window in milliseconds.
+        f_min, f_max: the mel range in Hz (``f_max`` None = Nyquist).
+
+    Example:
+        >>> c = MelConfig(hop_ms=10.0, win_ms=25.0)
+        >>> c.hop_length, c.win_length, c.n_fft
+        (160, 400, 512)
+    """
+
+    sample_rate: int = SAMPLE_RATE
     n_mels: int = 128
     hop_ms: float = 10.0
     win_ms: float = 25.0
@@ -87,7 +102,7 @@ class MelFrontend(nn.Module):
 
     def __init__(
         self,
-        sample_rate: int = 16000,
+        sample_rate: int = SAMPLE_RATE,
         n_mels: int = 128,
         hop_ms: float = 10.0,
         win_ms: float = 25.0,
@@ -112,6 +127,11 @@ class MelFrontend(nn.Module):
             mel_scale="htk",
             norm=None,
         )
+
+    @classmethod
+    def from_config(cls, config: MelConfig) -> MelFrontend:
+        """The front-end of a :class:`MelConfig`."""
+        return cls(config.sample_rate, config.n_mels, config.hop_ms, config.win_ms, config.f_min, config.f_max)
 
     # Convenience read-outs -------------------------------------------------------------
     @property

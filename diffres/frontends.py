@@ -68,16 +68,15 @@ class Frontend(nn.Module):
 
     def __init__(self, n_mels: int, reduction_rate: float) -> None:
         super().__init__()
-        Fn.output_length(1, reduction_rate)
         self.n_mels = int(n_mels)
-        self.reduction_rate = float(reduction_rate)
+        self.reduction_rate = Fn.check_rate(reduction_rate)
 
     def extra_repr(self) -> str:
         return f"n_mels={self.n_mels}, reduction_rate={self.reduction_rate}"
 
     def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
         _check_log_mel(log_mel, self.n_mels)
-        rate = self.reduction_rate if reduction_rate is None else float(reduction_rate)
+        rate = self.reduction_rate if reduction_rate is None else Fn.check_rate(reduction_rate)
         out_len = Fn.output_length(log_mel.shape[1], rate)
         reduced = self.reduce(log_mel, out_len)
         uniform = log_mel.new_full(log_mel.shape[:2], out_len / log_mel.shape[1])
@@ -134,7 +133,7 @@ class ChangeHop(Frontend):
 
     def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
         _check_log_mel(log_mel, self.n_mels)
-        rate = self.reduction_rate if reduction_rate is None else float(reduction_rate)
+        rate = self.reduction_rate if reduction_rate is None else Fn.check_rate(reduction_rate)
         n_frames = log_mel.shape[1]
         out_len = Fn.output_length(n_frames, rate)
         index = self.kept_frames(n_frames, out_len).to(log_mel.device)

@@ -26,6 +26,7 @@ from torch import Tensor
 from .errors import ParameterError
 
 __all__ = [
+    "check_rate",
     "output_length",
     "normalize_importance",
     "warp_pieces",
@@ -54,6 +55,38 @@ _SNAP = 1e-9  # absorbs float error in T * (1 - rate), e.g. 1000 * (1 - 0.9) = 9
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 
 
+def check_rate(reduction_rate: float, name: str = "reduction_rate") -> float:
+    """The one check of a reduction rate: a real number in ``[0, 1)``, returned as float.
+
+    Args:
+        reduction_rate: fraction of frames removed (0.75 keeps a quarter).
+        name: what to call it in the error message.
+
+    Returns:
+        ``float(reduction_rate)``.
+
+    Raises:
+        ParameterError: not a number, NaN, or outside ``[0, 1)``.
+
+    Example:
+        >>> check_rate(0.75)
+        0.75
+        >>> check_rate(1.0)
+        Traceback (most recent call last):
+        ...
+        diffres.errors.ParameterError: reduction_rate must be in [0, 1) (the fraction of frames removed), got 1.0.
+    """
+    if isinstance(reduction_rate, bool):
+        raise ParameterError(f"{name} must be a number in [0, 1), got {reduction_rate!r}.")
+    try:
+        rate = float(reduction_rate)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number in [0, 1), got {reduction_rate!r}.") from None
+    if not (0.0 <= rate < 1.0):  # also false for NaN
+        raise ParameterError(f"{name} must be in [0, 1) (the fraction of frames removed), got {reduction_rate!r}.")
+    return rate
+
+
 def output_length(n_frames: int, reduction_rate: float) -> int:
     """Number of output bins ``T' = max(1, floor(T * (1 - reduction_rate)))``.
 
@@ -64,14 +97,14 @@ def output_length(n_frames: int, reduction_rate: float) -> int:
     Returns:
         ``T'`` in ``[1, T]``.  Unlike the reference's ``int(T * (1 - rate))``, float error
         is absorbed, so ``output_length(1000, 0.9) == 100`` (not 99).
+
+    Example:
+        >>> output_length(1000, 0.9), output_length(301, 0.75), output_length(3, 0.9)
+        (100, 75, 1)
     """
     if isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 1:
         raise ParameterError(f"n_frames must be a whole number >= 1, got {n_frames!r}.")
-    rate = float(reduction_rate)
-    if not (0.0 <= rate < 1.0) or math.isnan(rate):
-        raise ParameterError(
-            f"reduction_rate must be in [0, 1) (the fraction of frames removed), got {reduction_rate!r}."
-        )
+    rate = check_rate(reduction_rate)
     return max(1, min(int(n_frames), math.floor(int(n_frames) * (1.0 - rate) + _SNAP)))
 
 

@@ -7,7 +7,8 @@ any reduction rate and clip length.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -17,10 +18,18 @@ from torch import Tensor, nn
 from .audio import fit_length
 from .core import FrontendOutput
 from .errors import ParameterError
-from .features import MelFrontend
+from .features import MelConfig, MelFrontend
 from .frontends import FRONTENDS, make_frontend
+from .functional import check_rate
 
-__all__ = ["ModelConfig", "SmallCNN", "AudioClassifier", "Prediction"]
+__all__ = ["DEFAULT_MEL", "ModelConfig", "SmallCNN", "AudioClassifier", "Prediction", "top_classes"]
+
+
+#: Mel settings of a model unless told otherwise (64 bands; :class:`MelFrontend`'s own default
+#: is 128).  :class:`diffres.training.TrainConfig` takes its defaults from here too.
+DEFAULT_MEL = MelConfig(n_mels=64)
+
+_MEL_FIELDS = tuple(f.name for f in fields(MelConfig))
 
 
 @dataclass(frozen=True)
@@ -31,27 +40,26 @@ class ModelConfig:
         classes: class names in output order.
         frontend: a name from :data:`diffres.frontends.FRONTENDS`.
         reduction_rate: fraction of frames removed, in [0, 1).
-        sample_rate: Hz.
-        n_mels: mel bins.
-        hop_ms: mel hop in milliseconds.
-        win_ms: mel window in milliseconds.
-        f_min: lowest mel frequency, Hz.
-        f_max: highest mel frequency, Hz (None = Nyquist).
+        mel: the mel front-end's settings (sample rate in Hz, bands, hop and window in ms,
+            frequency range in Hz); default :data:`DEFAULT_MEL`.
         clip_seconds: length the model was trained on (inputs are padded/cropped to it).
         width: channels of the CNN's first block (later blocks scale from it).
+
+    The mel settings read as attributes too (``config.n_mels``, ``config.hop_ms``...), and
+    :meth:`to_dict` writes them flat, as the model cards have always held them.
+
+    Example:
+        >>> cfg = ModelConfig.from_dict({"classes": ["a", "b"], "hop_ms": 5.0})
+        >>> cfg.n_mels, cfg.hop_ms, cfg.to_dict()["sample_rate"]
+        (64, 5.0, 16000)
     """
 
     classes: tuple[str, ...]
     frontend: str = "diffres"
     reduction_rate: float = 0.75
-    sample_rate: int = 16000
-    n_mels: int = 64
-    hop_ms: float = 10.0
-    win_ms: float = 25.0
-    f_min: float = 0.0
-    f_max: float | None = None
+    mel: MelConfig = DEFAULT_MEL
     clip_seconds: float = 2.0
-    width: int = 24
+    width: int = 16
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -61,22 +69,58 @@ class ModelConfig:
             raise ParameterError(f"class names must be unique, got {list(self.classes)}.")
         if self.frontend not in FRONTENDS:
             raise ParameterError(f"unknown front-end {self.frontend!r}; choose one of: {', '.join(FRONTENDS)}.")
-        if not (0.0 <= float(self.reduction_rate) < 1.0):
-            raise ParameterError(f"reduction_rate must be in [0, 1), got {self.reduction_rate!r}.")
+        check_rate(self.reduction_rate)
+        if not isinstance(self.mel, MelConfig):
+            raise ParameterError(f"mel must be a MelConfig, got {type(self.mel).__name__}.")
+        self.mel.validate()
         if not (0.05 <= float(self.clip_seconds) <= 60.0):
             raise ParameterError(f"clip_seconds must be in [0.05, 60], got {self.clip_seconds!r}.")
         if not (4 <= int(self.width) <= 256):
             raise ParameterError(f"width must be in [4, 256], got {self.width!r}.")
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["classes"] = list(self.classes)
+    # the mel settings, read through (every caller used to find them here)
+    @property
+    def sample_rate(self) -> int:
+        """Hz."""
+        return self.mel.sample_rate
+
+    @property
+    def n_mels(self) -> int:
+        return self.mel.n_mels
+
+    @property
+    def hop_ms(self) -> float:
+        return self.mel.hop_ms
+
+    @property
+    def win_ms(self) -> float:
+        return self.mel.win_ms
+
+    @property
+    def f_min(self) -> float:
+        """Hz."""
+        return self.mel.f_min
+
+    @property
+    def f_max(self) -> float | None:
+        """Hz (None = Nyquist)."""
+        return self.mel.f_max
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON-safe fields (the model card's layout: mel settings at the top level)."""
+        d: dict[str, Any] = {"classes": list(self.classes), "frontend": self.frontend,
+                             "reduction_rate": self.reduction_rate}
+        d.update(asdict(self.mel))
+        d.update(clip_seconds=self.clip_seconds, width=self.width)
         return d
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Rebuild from :meth:`to_dict`'s layout (unknown keys are ignored; missing mel
+        settings take :data:`DEFAULT_MEL`'s)."""
+        mel = replace(DEFAULT_MEL, **{k: data[k] for k in _MEL_FIELDS if k in data})
+        known = {f.name for f in fields(cls)} - {"mel"}
+        return cls(mel=mel, **{k: v for k, v in data.items() if k in known})
 
 
 class SmallCNN(nn.Module):
@@ -121,8 +165,20 @@ class Prediction:
     log_mel: Tensor
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
-        order = np.argsort(-self.probabilities)[:k]
-        return [(self.classes[i], float(self.probabilities[i])) for i in order]
+        """The ``k`` most probable classes, most probable first."""
+        return top_classes(self.probabilities, self.classes, k)
+
+
+def top_classes(probabilities: np.ndarray, classes: Sequence[str], k: int = 5) -> list[tuple[str, float]]:
+    """``(class, probability)`` of the ``k`` most probable classes, most probable first.
+
+    Example:
+        >>> top_classes(np.array([0.2, 0.7, 0.1]), ["a", "b", "c"], 2)
+        [('b', 0.7), ('a', 0.2)]
+    """
+    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    order = np.argsort(-p, kind="stable")[: max(0, int(k))]
+    return [(str(classes[i]), float(p[i])) for i in order]
 
 
 class AudioClassifier(nn.Module):
@@ -135,7 +191,7 @@ class AudioClassifier(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.mel = MelFrontend(config.sample_rate, config.n_mels, config.hop_ms, config.win_ms, config.f_min, config.f_max)
+        self.mel = MelFrontend.from_config(config.mel)
         self.frontend = make_frontend(config.frontend, config.n_mels, config.reduction_rate)
         self.classifier = SmallCNN(self.frontend.n_channels, len(config.classes), config.width)
 
@@ -157,6 +213,24 @@ class AudioClassifier(nn.Module):
 
     def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> Tensor:
         return self.forward_with_frontend(log_mel, reduction_rate=reduction_rate)[0]
+
+    @torch.no_grad()
+    def classify(self, features: Tensor) -> Tensor:
+        """Class probabilities ``[B, n_classes]`` of front-end ``features`` ``[B, C, T', F]``
+        (a :attr:`FrontendOutput.features`), in eval mode; the module's mode is restored.
+
+        The app merges a clip once per rate and reuses the features, so a rate change only
+        runs this classifier.
+        """
+        if features.dim() != 4 or features.shape[1] != self.frontend.n_channels:
+            raise ParameterError(f"features must be [batch, {self.frontend.n_channels}, frames, mels], "
+                                 f"got shape {tuple(features.shape)}.")
+        was_training = self.training
+        self.eval()
+        try:
+            return torch.softmax(self.classifier(features), dim=1)
+        finally:
+            self.train(was_training)
 
     def fit_length(self, waveform: np.ndarray | Tensor) -> Tensor:
         """A ``[n]`` or ``[B, n]`` waveform as ``[B, clip_samples]``, centre-cropped or

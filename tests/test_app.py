@@ -202,11 +202,11 @@ def shipped_like(no_checkpoints):
     from diffres.models import AudioClassifier, ModelConfig
 
     torch.manual_seed(0)
-    model = AudioClassifier(ModelConfig(classes=("alarm_clock", "siren", "other"), frontend="diffres",
-                                        reduction_rate=0.75, n_mels=64, hop_ms=20.0)).eval()
+    model = AudioClassifier(ModelConfig.from_dict(dict(classes=("alarm_clock", "siren", "other"), frontend="diffres",
+                                                       reduction_rate=0.75, n_mels=64, hop_ms=20.0))).eval()
     diffres.save_checkpoint(no_checkpoints / "tiny_diffres.pt", model,
                             card={"dataset": "events", "metrics": {"test_accuracy": 0.5}})
-    base = AudioClassifier(ModelConfig(classes=("a", "b"), frontend="avgpool", n_mels=64)).eval()
+    base = AudioClassifier(ModelConfig(classes=("a", "b"), frontend="avgpool")).eval()
     diffres.save_checkpoint(no_checkpoints / "avg.pt", base, card={"dataset": "events"})
     (no_checkpoints / "zz_broken.pt").write_bytes(b"not a checkpoint")
     (no_checkpoints / "zz_broken.json").write_text(json.dumps({"frontend": "diffres", "hop_ms": 10}))

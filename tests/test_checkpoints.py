@@ -36,7 +36,7 @@ def small_model(**kw) -> AudioClassifier:
     torch.manual_seed(0)
     cfg = dict(classes=("a", "b", "c"), n_mels=16, width=8, clip_seconds=0.5)
     cfg.update(kw)
-    return AudioClassifier(ModelConfig(**cfg)).eval()
+    return AudioClassifier(ModelConfig.from_dict(cfg)).eval()
 
 
 class _Boom:

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from diffres import FRONTENDS, ParameterError
-from diffres.models import AudioClassifier, ModelConfig, Prediction, SmallCNN
+from diffres.models import DEFAULT_MEL, AudioClassifier, ModelConfig, Prediction, SmallCNN
+from diffres.training import TrainConfig
 
 
 #: Tiny models run fastest on one thread (conftest.py).
@@ -18,7 +19,7 @@ def model(frontend="diffres", **kw) -> AudioClassifier:
     torch.manual_seed(0)
     cfg = dict(classes=("a", "b", "c"), frontend=frontend, n_mels=16, width=8, clip_seconds=0.5)
     cfg.update(kw)
-    return AudioClassifier(ModelConfig(**cfg)).eval()
+    return AudioClassifier(ModelConfig.from_dict(cfg)).eval()
 
 
 def test_config_validation_and_round_trip():
@@ -32,9 +33,15 @@ def test_config_validation_and_round_trip():
         ModelConfig(classes=("a", "b"), reduction_rate=1.0)
     with pytest.raises(ParameterError, match="width"):
         ModelConfig(classes=("a", "b"), width=2)
-    cfg = ModelConfig(classes=["x", "y"], hop_ms=3.0)
-    assert cfg.classes == ("x", "y")
-    assert ModelConfig.from_dict({**cfg.to_dict(), "unrelated": 1}) == cfg
+    with pytest.raises(ParameterError, match="hop_ms"):
+        ModelConfig.from_dict({"classes": ("a", "b"), "hop_ms": 0.1})
+    cfg = ModelConfig.from_dict({"classes": ["x", "y"], "hop_ms": 3.0})
+    assert cfg.classes == ("x", "y") and cfg.hop_ms == 3.0 and cfg.mel.hop_ms == 3.0
+    assert cfg.n_mels == DEFAULT_MEL.n_mels == TrainConfig().n_mels  # one home for the defaults
+    assert cfg.width == TrainConfig().width and cfg.mel.win_ms == TrainConfig().win_ms
+    flat = cfg.to_dict()  # the card's flat layout
+    assert {"sample_rate", "n_mels", "hop_ms", "win_ms", "f_min", "f_max"} <= set(flat) and "mel" not in flat
+    assert ModelConfig.from_dict({**flat, "unrelated": 1}) == cfg
 
 
 @pytest.mark.parametrize("frontend", list(FRONTENDS))

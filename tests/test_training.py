@@ -207,6 +207,69 @@ def test_resume_with_more_epochs_and_without_optimizer(toy, tmp_path):
     assert b.epoch == 2 and [h.epoch for h in b.history] == [1, 2]
 
 
+def test_resume_restarts_moments_when_the_optimizer_groups_differ(toy, tmp_path):
+    """A checkpoint whose optimiser has one parameter group (as DiffRes runs saved before
+    the score network got its own group) resumes with fresh moments and says so."""
+    from diffres import save_checkpoint
+
+    a = Trainer(tiny(epochs=2), toy)
+    assert [len(g["params"]) for g in a.optimizer.param_groups][1:]  # DiffRes: two groups
+    a.step()
+    single = torch.optim.AdamW(a.model.parameters(), lr=1e-3)  # the old layout: one group
+    a.model(a.features("train")[0][:4]).sum().backward()
+    single.step()
+    state = a.training_state()
+    state["optimizer"] = single.state_dict()
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, a.model, card=a.card(evaluate=False), training_state=state)
+    with pytest.warns(RuntimeWarning, match=r"moments restart from zero"):
+        b = Trainer.resume(path, toy)
+    assert b.global_step == 1 and not b.optimizer.state  # weights and step kept, moments fresh
+    for va, vb in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+        torch.testing.assert_close(va, vb, rtol=0, atol=0)
+    b.step()  # and it trains on
+    assert b.global_step == 2
+    # the same layout loads without a word
+    a.save(tmp_path / "same.pt", evaluate=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        c = Trainer.resume(tmp_path / "same.pt", toy)
+    assert len(c.optimizer.state) == len(a.optimizer.state)
+
+
+def test_release_cache_frees_the_log_mel_and_keeps_the_run_showable(toy, tmp_path):
+    import gc
+    import weakref
+
+    tr = Trainer(tiny(epochs=2), toy)
+    tr.step()
+    refs = [weakref.ref(tr.features(split)[0]) for split in ("train", "val", "test")]
+    tr.release_cache()
+    gc.collect()
+    assert all(r() is None for r in refs), "a split's log-mel is still referenced"
+    assert tr.cache_released
+    with pytest.raises(ParameterError, match="released its log-mel cache"):
+        tr.step()
+    with pytest.raises(ParameterError, match="released its log-mel cache"):
+        tr.evaluate("val")
+    imp, merged, edges = tr.probe()  # the probe clip and the model stay
+    assert imp.shape[0] == tr.probe_log_mel.shape[1] and edges[-1] == imp.shape[0]
+    card = tr.save(tmp_path / "after.pt", evaluate=False)
+    assert card["metrics"]["test_accuracy"] is None and card["global_step"] == 1
+
+
+def test_quick_and_full_cards_come_from_one_builder(toy):
+    tr = Trainer(tiny(epochs=1), toy)
+    tr.fit()
+    full, quick = tr.card({"run": "x"}), tr.card({"run": "x"}, evaluate=False)
+    assert set(full) == set(quick) and full["run"] == quick["run"] == "x"
+    assert quick["metrics"]["val_accuracy"] == round(tr.history[-1].val_accuracy, 4)
+    assert full["metrics"]["val_accuracy"] == quick["metrics"]["val_accuracy"]  # no training since the epoch end
+    assert full["metrics"]["n_test"] == 12 and quick["metrics"]["test_accuracy"] is None
+
+
 def test_seed_reproduces_weights_and_leaves_global_rng_alone(toy):
     torch.manual_seed(123)
     before = torch.get_rng_state()
@@ -268,36 +331,6 @@ def test_baseline_frontends_train(toy):
         assert tr.evaluate("val").mean_importance is None
 
 
-@pytest.mark.parametrize("alpha", [0.4, 1.0, 3.0])
-def test_mixup_weights_follow_beta_alpha_alpha(alpha):
-    """Moments and the whole distribution of the mixup draws against Beta(alpha, alpha)."""
-    from scipy import stats
-
-    from diffres.training import _beta_sample
-
-    lam = _beta_sample(alpha, 200_000, torch.Generator().manual_seed(0), "cpu").double().numpy()
-    assert lam.min() >= 0.0 and lam.max() <= 1.0
-    variance = 1.0 / (4.0 * (2.0 * alpha + 1.0))  # Beta(a, a): mean 1/2, variance 1 / (4 (2a + 1))
-    se_var = variance * math.sqrt(2.0 / lam.size) * 3  # generous: the 4th moment is below 3 sigma^4 here
-    assert abs(lam.mean() - 0.5) < 4 * math.sqrt(variance / lam.size)
-    assert abs(lam.var() - variance) < se_var + 1e-4
-    assert stats.kstest(lam, stats.beta(alpha, alpha).cdf).statistic < 0.005
-
-
-def test_mixup_targets_carry_the_dominant_beta_weight(toy):
-    """With mixup on every batch, each soft target's larger weight is max(lam, 1 - lam) for
-    lam ~ Beta(1, 1), i.e. uniform on [0.5, 1] (mean 3/4, variance 1/48)."""
-    tr = Trainer(tiny(mixup_alpha=1.0, mixup_probability=1.0, spec_augment=False, gain_db=0.0, time_shift_ms=0.0), toy)
-    x, y = tr.features("train")
-    reps = 4096 // x.shape[0]
-    _, targets = tr.augment(x.repeat(reps, 1, 1), y.repeat(reps), step=5)
-    top = targets.max(dim=1).values.double()
-    mixed = top < 1.0 - 1e-6  # a clip mixed with one of its own class keeps a one-hot target
-    assert mixed.float().mean() > 0.3
-    top = top[mixed].numpy()
-    assert abs(top.mean() - 0.75) < 0.01 and abs(top.var() - 1 / 48) < 0.003
-
-
 def test_augmentation_keeps_shapes_and_repeats_for_the_same_seed_and_step(toy):
     tr = Trainer(tiny(mixup_alpha=0.4, mixup_probability=1.0, noise_probability=1.0, freq_shift_bins=2), toy)
     x, y = tr.features("train")
@@ -307,65 +340,6 @@ def test_augmentation_keeps_shapes_and_repeats_for_the_same_seed_and_step(toy):
     assert torch.isfinite(xa).all()
     xb, _ = tr.augment(x[:8], y[:8], step=0)
     torch.testing.assert_close(xa, xb, rtol=0, atol=0)  # derived from (seed, step)
-
-
-def test_random_equaliser_is_a_smooth_bounded_curve_that_spares_masks(toy):
-    eq_db = 10.0
-    plain = Trainer(tiny(eq_db=0.0, gain_db=0.0, time_shift_ms=0.0, spec_augment=False), toy)
-    tr = Trainer(tiny(eq_db=eq_db, gain_db=0.0, time_shift_ms=0.0, spec_augment=False), toy)
-    x, y = tr.features("train")
-    x = torch.randn(x[:8].shape, generator=torch.Generator().manual_seed(0)) - 3.0  # no silent cell
-    x[:, :5] = -23.02585  # a masked stretch (ln 1e-10) must stay masked
-    base, _ = plain.augment(x, y[:8], step=3)
-    out, _ = tr.augment(x, y[:8], step=3)
-    delta = out - base  # [B, T, F]: one curve over mel bins per example, the same in every frame
-    curve = delta[:, 10]
-    torch.testing.assert_close(delta[:, 10:], curve.unsqueeze(1).expand_as(delta[:, 10:]), rtol=0, atol=1e-5)
-    assert (delta[:, :5] == 0).all()
-    bound = eq_db * math.log(10.0) / 10.0  # dB in natural-log power
-    assert curve.abs().max() <= bound + 1e-5 and curve.abs().amax(dim=1).min() > 0
-    # smooth: each curve lies in the span of the first four cosines over the mel axis
-    pos = torch.linspace(0, 1, curve.shape[1], dtype=torch.float64)
-    basis = torch.stack([torch.cos(math.pi * k * pos) for k in range(1, 5)], dim=1)  # [F, 4]
-    fit = basis @ torch.linalg.lstsq(basis, curve.double().T).solution
-    torch.testing.assert_close(fit.T, curve.double(), rtol=0, atol=1e-5)
-
-
-def test_reverb_tail_decays_at_its_reverberation_time_with_its_energy_ratio(toy):
-    """An impulse in every mel band: the tail after it falls 60 dB per reverberation time
-    (drawn in ``reverb_seconds`` at the lowest band, 40 % shorter at the highest) and holds
-    ``10^(-DRR/10)`` of the impulse's energy, DRR in ``reverb_drr_db``; nothing before it changes."""
-    rt_lo, rt_hi, drr_lo, drr_hi = 0.3, 0.6, 0.0, 6.0
-    tr = Trainer(tiny(reverb_probability=1.0, reverb_seconds=(rt_lo, rt_hi), reverb_drr_db=(drr_lo, drr_hi)), toy)
-    hop = tr.config.hop_ms / 1000.0
-    background = torch.full((6, 200, 16), -30.0)  # (its own reverb lifts it a little too)
-    x = background.clone()
-    x[:, 20] = 0.0  # unit power at frame 20
-    out = tr._reverb(x, torch.Generator().manual_seed(1))
-    out_background = tr._reverb(background, torch.Generator().manual_seed(1))  # the same room
-    torch.testing.assert_close(out[:, :20], out_background[:, :20], rtol=0, atol=1e-3)  # causal (30 nats down)
-    assert (out_background >= background).all() and (out_background - background).max() < math.log(2.0)
-    torch.testing.assert_close(out[:, 20], x[:, 20], rtol=0, atol=1e-6)  # the direct sound
-    tail = (torch.exp(out[:, 21:].double()) - torch.exp(out_background[:, 21:].double())).float()  # [B, T, F]
-    ratio_db = -10 * torch.log10(tail.sum(dim=1))  # direct-to-reverberant, per example and band
-    assert ratio_db.min() > drr_lo - 0.05 and ratio_db.max() < drr_hi + 0.05
-    slope = (torch.log(tail[:, 10]) - torch.log(tail[:, 0])) / (10 * hop)  # natural-log power per second
-    rt = -math.log(1e6) / slope  # [B, F]
-    assert rt[:, 0].min() > rt_lo - 1e-3 and rt[:, 0].max() < rt_hi + 1e-3
-    torch.testing.assert_close(rt[:, -1] / rt[:, 0], torch.full((6,), 0.6), rtol=1e-3, atol=0)
-    # the tail's length follows the reverberation time whatever the energy ratio
-    flat = Trainer(tiny(reverb_probability=1.0, reverb_seconds=(0.5, 0.5), reverb_drr_db=(0.0, 0.0)), toy)
-    out = flat._reverb(x, torch.Generator().manual_seed(3))
-    out_background = flat._reverb(background, torch.Generator().manual_seed(3))
-    tail = torch.exp(out[:, 21:, 0].double()) - torch.exp(out_background[:, 21:, 0].double())
-    assert tail[:, 48].min() > 0  # still sounding just before 0.5 s
-    slope = (torch.log(tail[:, 40]) - torch.log(tail[:, 0])) / (40 * hop)
-    torch.testing.assert_close(-math.log(1e6) / slope, torch.full((6,), 0.5, dtype=torch.float64), rtol=1e-3, atol=0)
-    # the share of examples that get it
-    half = Trainer(tiny(reverb_probability=0.5), toy)
-    got = half._reverb(x[:1].expand(64, -1, -1).clone(), torch.Generator().manual_seed(2))
-    changed = (got - x[:1]).abs().amax(dim=(1, 2)) > 1e-3
-    assert 16 < int(changed.sum()) < 48
 
 
 def test_reverb_settings_are_checked():

@@ -1,0 +1,227 @@
+"""The settings of a training run: :class:`TrainConfig` (stored in checkpoints for resume).
+
+The model's defaults (front-end, rate, mel settings, width) come from
+:class:`~diffres.models.ModelConfig` and :data:`~diffres.models.DEFAULT_MEL`, so a model
+built by hand and one trained with default settings agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+
+from ..errors import ParameterError
+from ..frontends import FRONTENDS
+from ..functional import check_rate
+from ..models import DEFAULT_MEL, ModelConfig
+from .augment import FLOOR
+
+__all__ = ["TrainConfig", "resolve_device"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (stored in checkpoints for ``resume``).
+
+    Attributes:
+        dataset: built-in name (``events``...), a dataset folder or ``.zip``; may be None
+            when an :class:`~diffres.datasets.AudioDataset` is passed to :class:`Trainer`.
+        frontend: a name from :data:`diffres.FRONTENDS`.
+        reduction_rate: fraction of frames removed, in [0, 1).
+        hop_ms, win_ms: mel hop and window in milliseconds.
+        n_mels: mel bins.
+        epochs: passes over the training split.
+        batch_size: clips per optimiser step.
+        learning_rate: peak learning rate of AdamW (linear warm-up, cosine decay).
+        weight_decay: AdamW decoupled weight decay.
+        warmup_fraction: share of all steps spent warming up the learning rate.
+        seed: seeds model initialisation, batch order, augmentation and dropout.
+        dataset_seed: generation / split seed of the dataset (0 = the shipped splits).
+        max_files_per_class: keep at most this many clips per class (quick runs).
+        spec_augment: apply SpecAugment masks (after the other augmentations).
+        time_mask_ms: longest time mask in ms (lengths uniform in [max/8, max)).
+        freq_mask_bins: longest frequency mask in mel bins.
+        n_time_masks, n_freq_masks: masks per example.
+        mask_fill: natural-log power written into masked cells.  At most ``ln(1e-6)``
+            (about -13.8) so DiffRes's guide loss sees masked frames as empty (mean linear
+            energy within 1e-6 of zero); -14.5 sits just below the quietest cells of the
+            built-in sets, where ``spec_augment``'s own ``ln(1e-10) = -23`` fill is an
+            outlier 10 nats below the data that dominates the classifier's input
+            BatchNorm and slowed learning about threefold in our runs.
+        gain_db: random gain uniform in [-gain_db, +gain_db] dB (0 = off).
+        eq_db: random equaliser (a sum of the first four cosines over the mel axis) whose
+            largest boost or cut is uniform in [0, eq_db] dB (0 = off): other rooms,
+            microphones and instrument bodies colour the spectrum smoothly.
+        reverb_probability: share of examples that get a synthetic room's late reverb
+            (0 = off): the mel power is convolved along time with an exponential decay
+            whose reverberation time (60 dB) is uniform in ``reverb_seconds`` at the lowest
+            mel band and 40 % shorter at the highest, at a direct-to-reverberant ratio
+            uniform in ``reverb_drr_db`` dB.  Synthetic sets are rendered dry; recordings
+            are not.
+        reverb_seconds: (low, high) reverberation time range in seconds.
+        reverb_drr_db: (low, high) direct-to-reverberant energy ratio range in dB.
+        time_shift_ms: circular time shift uniform in [-shift, +shift] ms (0 = off).
+        freq_shift_bins: shift along the mel axis by up to this many bins, edge bins
+            repeated (roughly a pitch shift; 0 = off).
+        noise_probability: share of examples that get background noise (0 = off).
+        noise_snr_db: (low, high) SNR range in dB for the background noise.
+        mixup_alpha: Beta(alpha, alpha) mixup in the power domain (0 = off).
+        mixup_probability: share of batches that are mixed.
+        label_smoothing: cross-entropy label smoothing.
+        guide_loss_weight: weight of DiffRes's guide loss (paper: 1).
+        guide_loss_relative: the authors' later guide loss (the empty frames' mean
+            importance divided by ``1 - rate``, counted above 0.5; see
+            :func:`diffres.functional.guide_loss`) instead of the published package's.
+        rate_warmup_fraction: share of all steps over which the *training* reduction rate
+            rises linearly from 0 to ``reduction_rate`` (0 = off).  The classifier first
+            learns from full resolution; as frames start to be merged, the loss tells the
+            score network which ones it cannot afford to lose.  Validation always runs at
+            ``reduction_rate``.
+        score_learning_rate_scale: the DiffRes score network's learning rate as a multiple
+            of ``learning_rate``.
+        score_freeze_fraction: share of all steps, from the start, during which the score
+            network's learning rate is 0 (the classifier learns on the initial importance).
+        score_prior_steps: before the first step, this many Adam steps fit the score
+            network's logits to an energy prior (frames above the clip's noise floor score
+            high); 0 = off.
+        width: channels of the classifier CNN's first block (its dropout is fixed at 0.2).
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+        probe_index: index into the validation split of the clip whose importance curve
+            and merged spectrogram are saved every epoch.
+    """
+
+    dataset: str | None = None
+    frontend: str = ModelConfig.frontend
+    reduction_rate: float = ModelConfig.reduction_rate
+    hop_ms: float = DEFAULT_MEL.hop_ms
+    win_ms: float = DEFAULT_MEL.win_ms
+    n_mels: int = DEFAULT_MEL.n_mels
+    epochs: int = 15
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-3
+    warmup_fraction: float = 0.05
+    seed: int = 0
+    dataset_seed: int = 0
+    max_files_per_class: int | None = None
+    spec_augment: bool = True
+    time_mask_ms: float = 150.0
+    freq_mask_bins: int = 6
+    n_time_masks: int = 1
+    n_freq_masks: int = 1
+    mask_fill: float = -14.5
+    gain_db: float = 6.0
+    eq_db: float = 0.0
+    reverb_probability: float = 0.0
+    reverb_seconds: tuple[float, float] = (0.2, 1.5)
+    reverb_drr_db: tuple[float, float] = (-3.0, 9.0)
+    time_shift_ms: float = 200.0
+    freq_shift_bins: int = 0
+    noise_probability: float = 0.25
+    noise_snr_db: tuple[float, float] = (15.0, 40.0)
+    mixup_alpha: float = 0.0
+    mixup_probability: float = 0.5
+    label_smoothing: float = 0.0
+    guide_loss_weight: float = 1.0
+    guide_loss_relative: bool = False
+    rate_warmup_fraction: float = 0.0
+    score_learning_rate_scale: float = 1.0
+    score_freeze_fraction: float = 0.0
+    score_prior_steps: int = 0
+    width: int = ModelConfig.width
+    device: str = "auto"
+    probe_index: int = 0
+
+    #: The (low, high) range fields and the bounds each end must lie within.
+    _RANGES: ClassVar[dict[str, tuple[float, float]]] = {"noise_snr_db": (-20.0, 100.0), "reverb_seconds": (0.05, 5.0), "reverb_drr_db": (-30.0, 40.0)}
+
+    def __post_init__(self) -> None:
+        for name in self._RANGES:
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or len(value) != 2:
+                raise ParameterError(f"{name} must be a (low, high) pair, got {value!r}.")
+            object.__setattr__(self, name, tuple(float(v) for v in value))
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            object.__setattr__(self, "dataset", str(self.dataset))
+        if self.frontend not in FRONTENDS:
+            raise ParameterError(f"frontend must be one of {', '.join(FRONTENDS)}; got {self.frontend!r}.")
+
+        def check(name: str, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False, hi_open: bool = False) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+                kind = "a whole number" if integer else "a number"
+                raise ParameterError(f"{name} must be {kind}, got {value!r}.")
+            if not math.isfinite(float(value)):
+                raise ParameterError(f"{name} must be finite, got {value!r}.")
+            too_low = value <= lo if lo_open else value < lo
+            too_high = value >= hi if hi_open else value > hi
+            if too_low or too_high:
+                lb, hb = ("(" if lo_open else "["), (")" if hi_open else "]")
+                raise ParameterError(f"{name} must be in {lb}{lo:g}, {hi:g}{hb}, got {value!r}.")
+
+        check_rate(self.reduction_rate)
+        check("hop_ms", 0.5, 100.0)
+        check("win_ms", 1.0, 200.0)
+        check("n_mels", 4, 256, integer=True)
+        check("epochs", 1, 10000, integer=True)
+        check("batch_size", 2, 4096, integer=True)
+        check("learning_rate", 0.0, 1.0, lo_open=True)
+        check("weight_decay", 0.0, 1.0)
+        check("warmup_fraction", 0.0, 0.5)
+        check("seed", 0, 2**31 - 1, integer=True)
+        check("dataset_seed", 0, 2**31 - 1, integer=True)
+        if self.max_files_per_class is not None:
+            check("max_files_per_class", 2, 10**7, integer=True)
+        check("time_mask_ms", 0.0, 60000.0)
+        check("freq_mask_bins", 0, 512, integer=True)
+        check("n_time_masks", 0, 16, integer=True)
+        check("n_freq_masks", 0, 16, integer=True)
+        check("mask_fill", FLOOR, -13.9)
+        check("gain_db", 0.0, 40.0)
+        check("eq_db", 0.0, 40.0)
+        check("reverb_probability", 0.0, 1.0)
+        check("time_shift_ms", 0.0, 60000.0)
+        check("freq_shift_bins", 0, 64, integer=True)
+        check("noise_probability", 0.0, 1.0)
+        check("mixup_alpha", 0.0, 100.0)
+        check("mixup_probability", 0.0, 1.0)
+        check("label_smoothing", 0.0, 0.5)
+        check("guide_loss_weight", 0.0, 100.0)
+        check("rate_warmup_fraction", 0.0, 1.0)
+        check("score_learning_rate_scale", 0.0, 100.0, lo_open=True)
+        check("score_freeze_fraction", 0.0, 1.0)
+        check("score_prior_steps", 0, 100000, integer=True)
+        check("width", 4, 256, integer=True)
+        check("probe_index", 0, 10**9, integer=True)
+        for name, (bottom, top) in self._RANGES.items():
+            lo, hi = getattr(self, name)
+            if not (bottom <= lo <= hi <= top):  # also false for NaN
+                raise ParameterError(f"{name} must satisfy {bottom:g} <= low <= high <= {top:g}, got {getattr(self, name)!r}.")
+        for flag in ("spec_augment", "guide_loss_relative"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ParameterError(f"{flag} must be True or False, got {getattr(self, flag)!r}.")
+        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for name in self._RANGES:
+            d[name] = list(d[name])
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})  # range lists become tuples in __post_init__
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device (checked)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(f"device {device!r} was asked for but no CUDA GPU is available; use 'cpu' or 'auto'.")
+    return torch.device(device)

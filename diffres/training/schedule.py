@@ -1,0 +1,45 @@
+"""Schedules over the optimiser steps of a run: learning rate and training reduction rate.
+
+Pure functions of the step number, so a resumed run follows the schedule of the run it
+continues.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["learning_rate_at", "reduction_rate_at"]
+
+
+def learning_rate_at(step: int, total_steps: int, *, peak: float, warmup_fraction: float) -> float:
+    """Linear warm-up over ``warmup_fraction`` of the steps, then cosine decay to 2 % of ``peak``.
+
+    Args:
+        step: 0-based optimiser step.
+        total_steps: steps of the whole run.
+        peak: the largest learning rate.
+        warmup_fraction: share of all steps spent warming up (at least one step).
+
+    Example:
+        >>> [round(learning_rate_at(s, 100, peak=1.0, warmup_fraction=0.1), 3) for s in (0, 9, 10, 55, 99)]
+        [0.1, 1.0, 1.0, 0.51, 0.02]
+    """
+    warm = max(1, int(round(warmup_fraction * total_steps)))
+    if step < warm:
+        return peak * (step + 1) / warm
+    t = (step - warm) / max(1, total_steps - warm)
+    return peak * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t))))
+
+
+def reduction_rate_at(step: int, total_steps: int, *, target: float, warmup_fraction: float) -> float:
+    """The training reduction rate at ``step``: rising linearly from 0 to ``target`` over the
+    first ``warmup_fraction`` of the steps, ``target`` after (and always when the fraction is 0).
+
+    Example:
+        >>> [reduction_rate_at(s, 100, target=0.75, warmup_fraction=0.2) for s in (0, 10, 20, 50)]
+        [0.0, 0.375, 0.75, 0.75]
+    """
+    warm = warmup_fraction * total_steps
+    if warm <= 0 or step >= warm:
+        return target
+    return target * step / warm
