@@ -17,6 +17,8 @@ power domain; results that compare them should say so.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -25,17 +27,50 @@ from . import functional as Fn
 from .core import DiffRes, FrontendOutput, ResidualBlock, _check_log_mel
 from .errors import ParameterError
 
-__all__ = ["FRONTENDS", "Frontend", "PoolingFrontend", "ChangeHop", "FullResolution", "ConvAvgPool", "make_frontend"]
+__all__ = ["FRONTENDS", "Frontend", "FixedFrontend", "PoolingFrontend", "ChangeHop", "FullResolution", "ConvAvgPool",
+           "make_frontend"]
 
+#: The one table of front-ends: name -> what it does, in a sentence for people (the command
+#: line's ``--help`` and the app's pages read it).
 FRONTENDS: dict[str, str] = {
-    "diffres": "DiffRes: learned importance, frames merged in the power domain",
-    "avgpool": "Average pooling over time (log domain)",
-    "maxpool": "Max pooling over time (log domain)",
-    "avgmaxpool": "Mean of average and max pooling (log domain)",
-    "convavgpool": "Learned residual conv stack + average pooling",
-    "changehop": "Evenly spaced frames (a larger hop)",
-    "full": "Full resolution (no reduction)",
+    "diffres": "DiffRes: learns which frames matter and merges the rest, in the power domain "
+               "(the method this project is about).",
+    "avgpool": "Average pooling over time (log domain): a fixed, uniform reduction at the same frame budget.",
+    "maxpool": "Max pooling over time (log domain) at the same frame budget.",
+    "avgmaxpool": "The mean of average and max pooling over time (log domain).",
+    "convavgpool": "A learned residual convolution stack added to the input, then average pooling.",
+    "changehop": "Evenly spaced frames: a larger hop, the usual way to save compute.",
+    "full": "No reduction: every frame goes to the classifier (the accuracy ceiling, most compute).",
 }
+
+
+@runtime_checkable
+class Frontend(Protocol):
+    """What every time-reduction front-end is: DiffRes and the fixed-budget baselines alike.
+
+    ``module(log_mel, reduction_rate=None)`` maps natural-log mel ``[B, T, n_mels]`` to a
+    :class:`FrontendOutput` with ``T' = output_length(T, rate)`` output frames (the module's
+    ``reduction_rate`` unless one is given; ``full`` keeps ``T``).
+
+    Attributes:
+        name: the key in :data:`FRONTENDS`.
+        n_mels: mel bands it was built for.
+        reduction_rate: its default fraction of frames removed, in [0, 1).
+        n_channels: channels ``C`` of ``FrontendOutput.features`` ``[B, C, T', F]``.
+        learnable: whether it has trainable parameters.
+
+    Example:
+        >>> all(isinstance(make_frontend(name, 16, 0.5), Frontend) for name in FRONTENDS)
+        True
+    """
+
+    name: str
+    n_mels: int
+    reduction_rate: float
+    n_channels: int
+    learnable: bool
+
+    def __call__(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput: ...
 
 
 def _uniform_output(log_mel: Tensor, reduced: Tensor, importance: Tensor) -> FrontendOutput:
@@ -59,7 +94,7 @@ def _uniform_output(log_mel: Tensor, reduced: Tensor, importance: Tensor) -> Fro
     )
 
 
-class Frontend(nn.Module):
+class FixedFrontend(nn.Module):
     """Base of the fixed-budget baselines: ``[B, T, F]`` log-mel -> :class:`FrontendOutput`."""
 
     name = "frontend"
@@ -86,7 +121,7 @@ class Frontend(nn.Module):
         raise NotImplementedError
 
 
-class PoolingFrontend(Frontend):
+class PoolingFrontend(FixedFrontend):
     """Adaptive ``avg``, ``max`` or ``avgmax`` pooling over time in the log domain."""
 
     def __init__(self, n_mels: int, reduction_rate: float, mode: str) -> None:
@@ -107,7 +142,7 @@ class PoolingFrontend(Frontend):
         return y.transpose(1, 2)
 
 
-class ConvAvgPool(Frontend):
+class ConvAvgPool(FixedFrontend):
     """Residual conv stack (3 blocks F -> F, kernel 5) added to the input, then average pooling.
 
     Learnable but with a fixed, uniform resolution: it controls for DiffRes's extra
@@ -126,7 +161,7 @@ class ConvAvgPool(Frontend):
         return F.adaptive_avg_pool1d(x + self.blocks(x), out_len).transpose(1, 2)
 
 
-class ChangeHop(Frontend):
+class ChangeHop(FixedFrontend):
     """Keep ``T'`` evenly spaced frames, indices ``floor(linspace(0, T - 1, T'))``."""
 
     name = "changehop"
@@ -150,7 +185,7 @@ class ChangeHop(Frontend):
         return torch.floor(torch.linspace(0, n_frames - 1, out_len, dtype=torch.float64) + 1e-9).long()
 
 
-class FullResolution(Frontend):
+class FullResolution(FixedFrontend):
     """No reduction: ``T' = T`` whatever the rate (the fixed-hop reference)."""
 
     name = "full"
@@ -161,12 +196,18 @@ class FullResolution(Frontend):
         return _uniform_output(log_mel, log_mel, ones)
 
 
-def make_frontend(name: str, n_mels: int, reduction_rate: float) -> nn.Module:
+def make_frontend(name: str, n_mels: int, reduction_rate: float) -> Frontend:
     """Build a front-end by name (see :data:`FRONTENDS`).
 
-    Every returned module has ``name``, ``n_mels``, ``reduction_rate``, ``n_channels`` (of
-    ``features``) and ``learnable``, and maps ``[B, T, n_mels]`` log-mel to a
-    :class:`FrontendOutput`; ``forward(x, reduction_rate=r)`` overrides the rate.
+    The returned ``nn.Module`` satisfies :class:`Frontend`: it has ``name``, ``n_mels``,
+    ``reduction_rate``, ``n_channels`` (of ``features``) and ``learnable``, and maps
+    ``[B, T, n_mels]`` log-mel to a :class:`FrontendOutput`; ``module(x, reduction_rate=r)``
+    overrides the rate.
+
+    Example:
+        >>> fe = make_frontend("avgpool", n_mels=8, reduction_rate=0.75)
+        >>> fe(torch.zeros(2, 100, 8)).features.shape
+        torch.Size([2, 1, 25, 8])
     """
     if not isinstance(n_mels, int) or n_mels < 1:
         raise ParameterError(f"n_mels must be a whole number >= 1, got {n_mels!r}.")

@@ -11,7 +11,7 @@ import diffres
 from diffres import functional as Fn
 from diffres.core import ScoreNetwork, score_channel_plan
 from diffres.features import LOG_FLOOR, MelFrontend, spec_augment
-from diffres.frontends import FRONTENDS, ChangeHop, make_frontend
+from diffres.frontends import FRONTENDS, ChangeHop, Frontend, make_frontend
 from oracle import dense_diffres
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -66,6 +66,27 @@ def test_any_length_and_rate_override(rng):
         out = module(log_mel_batch(rng, 2, n_frames, 16))
         assert out.out_len == diffres.output_length(n_frames, 0.75)
     assert module(log_mel_batch(rng, 2, 100, 16), reduction_rate=0.5).out_len == 50
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5, 0.9])
+def test_merge_scores_of_the_module_own_scores_is_its_forward(rng, rate):
+    """Scoring once and merging per rate (the app's slider) gives what forward gives, and
+    the gradient reaches given scores."""
+    module = diffres.DiffRes(16, 0.75).eval()
+    x = log_mel_batch(rng, 2, 99, 16)
+    with torch.no_grad():
+        raw = module.scores(x)
+        direct = module(x, reduction_rate=rate)
+        merged = module.merge_scores(x, raw, reduction_rate=rate)
+    for field in ("features", "importance", "bin_edges", "guide_loss", "activeness", "empty"):
+        torch.testing.assert_close(getattr(merged, field), getattr(direct, field), rtol=0, atol=0, msg=field)
+    given = raw.clone().requires_grad_(True)
+    module.merge_scores(x, given, reduction_rate=0.5).avg.sum().backward()
+    assert given.grad is not None and given.grad.abs().sum() > 0
+    with pytest.raises(diffres.ParameterError, match="raw_scores"):
+        module.merge_scores(x, raw[:, :-1])
+    with pytest.raises(diffres.ParameterError, match="reduction_rate"):
+        module.merge_scores(x, raw, reduction_rate=1.0)
 
 
 def test_eval_mode_deterministic_and_batch_independent(rng, merge_path):
@@ -136,6 +157,7 @@ def test_wrong_mel_count_is_a_clear_error(rng):
 @pytest.mark.parametrize("n_frames", [1, 37, 100])
 def test_every_frontend_has_the_common_interface(rng, name, n_frames):
     frontend = make_frontend(name, 12, 0.75).eval()
+    assert isinstance(frontend, Frontend) and frontend.name == name and FRONTENDS[name]  # the Protocol, described
     x = log_mel_batch(rng, 2, n_frames, 12)
     out = frontend(x)
     out_len = n_frames if name == "full" else diffres.output_length(n_frames, 0.75)

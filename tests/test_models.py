@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from diffres import FRONTENDS, ParameterError
-from diffres.models import DEFAULT_MEL, AudioClassifier, ModelConfig, Prediction, SmallCNN
+from diffres.models import DEFAULT_MEL, AudioClassifier, ModelConfig, Prediction, SmallCNN, top_classes
 from diffres.training import TrainConfig
 
 
@@ -76,6 +76,26 @@ def test_predict_crops_pads_and_keeps_mode():
     whole = m.predict(long, fit=False)
     assert whole.log_mel.shape[1] == m.mel.n_frames(40000)
     assert [c for c, _ in p.top(2)] == [m.classes[i] for i in np.argsort(-p.probabilities)[:2]]
+
+
+def test_classify_features_equals_the_whole_model():
+    """Probabilities of a front-end's features are what the whole forward pass gives, in
+    eval mode, with the mode restored; wrong shapes say what is expected."""
+    m = model()
+    m.train()
+    x = torch.randn(3, 51, 16) - 5
+    with torch.no_grad():
+        m.eval()
+        logits, out = m.forward_with_frontend(x, reduction_rate=0.5)
+        m.train()
+    probs = m.classify(out.features)
+    assert m.training
+    torch.testing.assert_close(probs, torch.softmax(logits, dim=1), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ParameterError, match=r"features must be \[batch, 3, frames, mels\]"):
+        m.classify(out.avg)
+    top = top_classes(probs[0].numpy(), m.classes, 2)
+    assert [c for c, _ in top] == [m.classes[i] for i in np.argsort(-probs[0].numpy())[:2]]
+    assert top[0][1] >= top[1][1]
 
 
 def test_batch_consistency_in_eval_mode():

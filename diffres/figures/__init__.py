@@ -1,31 +1,33 @@
 """Figures the app and scripts draw: plotly figures from arrays (and PNG export via matplotlib).
 
-Never imports Streamlit.  ``spectrogram`` holds the spectrogram and DiffRes views;
-training figures live in ``training`` (added separately).
+Never imports Streamlit.  One module per kind of view:
+
+- :mod:`~diffres.figures.spectrogram`: a clip's spectrogram, a grid of hop settings;
+- :mod:`~diffres.figures.merged`: the DiffRes views (merged spectrogram on the true time axis,
+  the classifier's view, the fixed front-ends at the same budget);
+- :mod:`~diffres.figures.png`: the DiffRes view as a static PNG (matplotlib);
+- :mod:`~diffres.figures.training`: training curves, the probe clip, confusion, per-class and
+  rate-sweep figures, thumbnails;
+- :mod:`~diffres.figures.display` (pooling to the pixel budget, axes, hover data) and
+  :mod:`~diffres.figures.style` (the palette, colour scales, dB) serve them all.
 """
 
 from __future__ import annotations
 
-from .spectrogram import (
-    COLORMAPS,
-    DB_PER_NEPER,
+from .display import (
     MAX_DISPLAY_COLUMNS,
-    colorscale,
-    compact_figure,
-    diffres_figure,
-    diffres_png,
     effective_hop_ms,
-    frontend_comparison_figure,
-    hop_grid_figure,
     mel_ticks,
     merged_customdata,
     pool_columns,
     pool_edges,
-    spectrogram_figure,
-    to_db,
     waveform_envelope,
     window_indices,
 )
+from .merged import compact_figure, diffres_figure, frontend_comparison_figure
+from .png import diffres_png
+from .spectrogram import hop_grid_figure, spectrogram_figure
+from .style import COLORMAPS, DB_PER_NEPER, PALETTE, colorscale, to_db
 from .training import (
     accuracy_vs_rate_figure,
     confusion_figure,
@@ -42,6 +44,7 @@ __all__ = [
     "COLORMAPS",
     "DB_PER_NEPER",
     "MAX_DISPLAY_COLUMNS",
+    "PALETTE",
     "colorscale",
     "compact_figure",
     "diffres_figure",

@@ -27,7 +27,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .spectrogram import MAX_DISPLAY_COLUMNS, colorscale, mel_ticks, merged_customdata, pool_columns, pool_edges, to_db
+from .display import MAX_DISPLAY_COLUMNS, mel_ticks, merged_customdata, pool_columns, pool_edges
+from .style import BLUE, GREEN, GREY, ORANGE, PAPER, PALETTE, RED, colorscale, to_db
 
 __all__ = [
     "training_curves_figure",
@@ -40,20 +41,6 @@ __all__ = [
     "topk_figure",
     "thumbnail_rgb",
 ]
-
-_PAPER = "rgba(0,0,0,0)"
-_BLUE = "rgb(31,119,180)"
-_ORANGE = "rgb(230,120,20)"
-_GREEN = "rgb(30,160,80)"
-_RED = "rgb(214,39,40)"
-_GREY = "rgb(140,140,140)"
-#: Qualitative colours for several runs / classes (no hex, see the module docstring).
-PALETTE = (
-    "rgb(31,119,180)", "rgb(255,127,14)", "rgb(44,160,44)", "rgb(214,39,40)", "rgb(148,103,189)",
-    "rgb(140,86,75)", "rgb(227,119,194)", "rgb(127,127,127)", "rgb(188,189,34)", "rgb(23,190,207)",
-    "rgb(57,59,121)", "rgb(173,73,74)",
-)
-
 
 def _get(rec, name: str, default=float("nan")):
     if isinstance(rec, Mapping):
@@ -69,7 +56,7 @@ def _layout(fig: go.Figure, height: int, *, title: str | None = None, legend: bo
     fig.update_layout(
         height=height,
         margin=dict(l=60, r=20, t=70 if title else 45, b=45),
-        paper_bgcolor=_PAPER,
+        paper_bgcolor=PAPER,
         title=dict(text=title) if title else None,
         legend=dict(orientation="h", yanchor="bottom", y=1.06, xanchor="right", x=1.0) if legend else None,
         showlegend=legend,
@@ -123,12 +110,12 @@ def training_curves_figure(
                                      hovertemplate="epoch %{x:.2f}<br>%{y:.3f}<extra>" + name + "</extra>"),
                           row=row, col=col)
     series = (
-        ((1, 1), "train_loss", 1.0, "train", _BLUE, True),
-        ((1, 1), "val_loss", 1.0, "validation", _ORANGE, True),
-        ((1, 2), "train_accuracy", 100.0, "train", _BLUE, False),
-        ((1, 2), "val_accuracy", 100.0, "validation", _ORANGE, False),
-        ((2, 1), "guide_loss", 1.0, "guide loss", _GREEN, False),
-        ((2, 2), "activeness", 1.0, "activeness", _GREEN, False),
+        ((1, 1), "train_loss", 1.0, "train", BLUE, True),
+        ((1, 1), "val_loss", 1.0, "validation", ORANGE, True),
+        ((1, 2), "train_accuracy", 100.0, "train", BLUE, False),
+        ((1, 2), "val_accuracy", 100.0, "validation", ORANGE, False),
+        ((2, 1), "guide_loss", 1.0, "guide loss", GREEN, False),
+        ((2, 2), "activeness", 1.0, "activeness", GREEN, False),
     )
     for (row, col), field, scale, name, colour, legend in series:
         ys = [float(_get(h, field)) * scale for h in history]
@@ -142,7 +129,7 @@ def training_curves_figure(
     if selected_epoch is not None:
         for row in (1, 2):
             for col in (1, 2):
-                fig.add_vline(x=selected_epoch, line=dict(color=_GREY, dash="dot", width=1), row=row, col=col)
+                fig.add_vline(x=selected_epoch, line=dict(color=GREY, dash="dot", width=1), row=row, col=col)
     fig.update_yaxes(range=[0, 101], row=1, col=2)
     fig.update_xaxes(title_text="Epoch", row=2, col=1)
     fig.update_xaxes(title_text="Epoch", row=2, col=2)
@@ -237,11 +224,11 @@ def probe_figure(
     ip, ib = pool_columns(imp, max_columns, "mean")
     centres = ((ib[:-1] + ib[1:]) / 2.0 * hop).astype(np.float32)
     fig.add_trace(go.Scatter(x=centres, y=ip.astype(np.float32), mode="lines", fill="tozeroy", name="importance",
-                             line=dict(color=_ORANGE, width=1.4),
+                             line=dict(color=ORANGE, width=1.4),
                              hovertemplate="t = %{x:.3f} s<br>importance %{y:.3f}<extra></extra>"), row=2, col=1)
     uniform = out_len / max(1, n_frames)
     fig.add_trace(go.Scatter(x=[0.0, duration], y=[uniform, uniform], mode="lines", name=f"uniform share {uniform:.2f}",
-                             line=dict(color=_GREY, dash="dot", width=1), hoverinfo="skip"), row=2, col=1)
+                             line=dict(color=GREY, dash="dot", width=1), hoverinfo="skip"), row=2, col=1)
     mp, mb = pool_columns(mdb, max_columns, "max")
     m_edges = pool_edges(edges, mb)
     fig.add_trace(go.Heatmap(
@@ -274,7 +261,7 @@ def topk_figure(top: Sequence[tuple[str, float]], *, title: str | None = None, h
     ``highlight``: a class name drawn in green (e.g. the true class)."""
     names = [str(n) for n, _ in top][::-1]
     probs = [float(p) * 100.0 for _, p in top][::-1]
-    colours = [_GREEN if n == highlight else _BLUE for n in names]
+    colours = [GREEN if n == highlight else BLUE for n in names]
     fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,
                            text=[f"{p:.1f}%" for p in probs], textposition="auto",
                            hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
@@ -320,7 +307,7 @@ def per_class_figure(per_class: Mapping[str, float], *, counts: Mapping[str, int
     vals = _finite_or_none([float(v) * 100.0 for v in per_class.values()])
     hover = [f"{n}: " + ("no clips" if v is None else f"{v:.1f}%") + (f" of {counts[n]} clips" if counts and n in counts else "")
              for n, v in zip(names, vals)]
-    colours = [_GREY if v is None else (_GREEN if v >= 90 else _BLUE if v >= 60 else _RED) for v in vals]
+    colours = [GREY if v is None else (GREEN if v >= 90 else BLUE if v >= 60 else RED) for v in vals]
     fig = go.Figure(go.Bar(x=names, y=[0 if v is None else v for v in vals], marker_color=colours,
                            text=["-" if v is None else f"{v:.0f}%" for v in vals], textposition="auto",
                            hovertext=hover, hoverinfo="text"))
@@ -344,7 +331,7 @@ def mean_importance_figure(mean_importance: Mapping[str, np.ndarray], hop_second
                                  hovertemplate="t = %{x:.3f} s<br>mean importance %{y:.3f}<extra>" + str(name) + "</extra>"))
     if out_share is not None and duration > 0:
         fig.add_trace(go.Scatter(x=[0.0, duration], y=[out_share, out_share], mode="lines", name=f"uniform share {out_share:.2f}",
-                                 line=dict(color=_GREY, dash="dot", width=1), hoverinfo="skip"))
+                                 line=dict(color=GREY, dash="dot", width=1), hoverinfo="skip"))
     fig.update_xaxes(title_text="Time (s)")
     fig.update_yaxes(title_text="Mean importance", rangemode="tozero")
     _layout(fig, height, title=title)
@@ -366,15 +353,15 @@ def accuracy_vs_rate_figure(curve: Sequence[tuple[float, float]], *, trained_rat
     rates = [float(r) for r, _ in curve]
     accs = [float(a) * 100.0 for _, a in curve]
     fig = go.Figure(go.Scatter(x=rates, y=_finite_or_none(accs), mode="lines+markers", name=label,
-                               line=dict(color=_BLUE, width=2),
+                               line=dict(color=BLUE, width=2),
                                hovertemplate="rate %{x:.2f}<br>accuracy %{y:.1f}%<extra>" + label + "</extra>"))
     if trained_rate is not None:
-        fig.add_vline(x=float(trained_rate), line=dict(color=_GREY, dash="dot", width=1))
+        fig.add_vline(x=float(trained_rate), line=dict(color=GREY, dash="dot", width=1))
         if rates:
             k = int(np.argmin(np.abs(np.asarray(rates) - float(trained_rate))))
             if abs(rates[k] - float(trained_rate)) < 1e-6:
                 fig.add_trace(go.Scatter(x=[rates[k]], y=[accs[k]], mode="markers", name=f"trained rate {float(trained_rate):g}",
-                                         marker=dict(symbol="star", size=16, color=_ORANGE),
+                                         marker=dict(symbol="star", size=16, color=ORANGE),
                                          hovertemplate="trained rate %{x:.2f}<br>%{y:.1f}%<extra></extra>"))
     symbols = ("diamond", "square", "triangle-up", "circle-open", "x")
     for i, (name, (r, a)) in enumerate((baselines or {}).items()):

@@ -1,0 +1,211 @@
+"""Display helpers shared by the figures: pooling to the pixel budget, axes, hover data.
+
+Only the *display* is reduced: heatmaps wider than ``max_columns`` (default
+:data:`MAX_DISPLAY_COLUMNS`) are max-pooled over time (loud events stay visible), curves are
+mean-pooled; all values are sent as float32.  Time is in seconds; spectrograms come as
+``[T, F]`` natural-log mel power.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .style import PAPER, colorscale
+
+__all__ = ["MAX_DISPLAY_COLUMNS", "pool_columns", "pool_edges", "waveform_envelope", "mel_ticks", "merged_customdata",
+           "window_indices", "effective_hop_ms"]
+
+#: Most columns a heatmap sends to the browser (about the pixel width of a wide plot).
+MAX_DISPLAY_COLUMNS = 2000
+
+
+def _group_bounds(n: int, max_groups: int) -> np.ndarray:
+    """Boundaries ``[M + 1]`` (indices 0..n) of ``M <= max_groups`` nearly equal groups."""
+    if n <= max_groups:
+        return np.arange(n + 1)
+    factor = int(math.ceil(n / max_groups))
+    m = int(math.ceil(n / factor))
+    return np.minimum(np.arange(m + 1) * factor, n)
+
+
+def pool_columns(z: np.ndarray, max_columns: int = MAX_DISPLAY_COLUMNS, how: str = "max") -> tuple[np.ndarray, np.ndarray]:
+    """Pool the last axis of ``z`` into at most ``max_columns`` groups of consecutive columns.
+
+    Args:
+        z: ``[..., N]`` array (a ``[F, T]`` spectrogram or a ``[T]`` curve).
+        max_columns: most columns kept (>= 1).
+        how: ``"max"`` (spectrogram energy: short loud events survive) or ``"mean"``
+            (curves such as importance).
+
+    Returns:
+        ``(pooled [..., M], bounds [M + 1])``: ``bounds`` are the groups' first input
+        column and the end (``bounds[-1] == N``); with ``N <= max_columns`` it is
+        ``arange(N + 1)`` and ``pooled`` is ``z`` itself (as float32).
+    """
+    z = np.asarray(z, dtype=np.float32)
+    n = z.shape[-1]
+    bounds = _group_bounds(n, max(1, int(max_columns)))
+    if len(bounds) == n + 1:
+        return z, bounds
+    starts = bounds[:-1]
+    if how == "max":
+        pooled = np.maximum.reduceat(z, starts, axis=-1)
+    elif how == "mean":
+        pooled = np.add.reduceat(z, starts, axis=-1) / np.diff(bounds).astype(np.float32)
+    else:
+        raise ValueError(f"how must be 'max' or 'mean', got {how!r}.")
+    return pooled.astype(np.float32), bounds
+
+
+def pool_edges(edges: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Cell edges ``[N + 1]`` reduced to the pooled groups' edges ``[M + 1]``."""
+    return np.asarray(edges)[np.asarray(bounds)]
+
+
+def waveform_envelope(samples: np.ndarray, sample_rate: int, max_points: int = MAX_DISPLAY_COLUMNS):
+    """Min/max envelope of a waveform for display.
+
+    Returns:
+        ``(t [M], lo [M], hi [M])`` float32: bucket centre times in seconds and each
+        bucket's minimum and maximum sample.
+    """
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if x.size == 0:
+        z = np.zeros(1, np.float32)
+        return z, z, z
+    bounds = _group_bounds(x.size, max(1, max_points))
+    starts = bounds[:-1]
+    hi = np.maximum.reduceat(x, starts)
+    lo = np.minimum.reduceat(x, starts)
+    t = ((bounds[:-1] + bounds[1:]) / 2.0 / sample_rate).astype(np.float32)
+    return t, lo.astype(np.float32), hi.astype(np.float32)
+
+
+_NICE_HZ = (50, 100, 200, 300, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 20000)
+
+
+def mel_ticks(mel_frequencies: np.ndarray, max_ticks: int = 7, min_gap: float = 0.09) -> tuple[list[float], list[str]]:
+    """Tick positions (fractional mel-band index) and labels in Hz for a mel-band y axis.
+
+    Ticks are "nice" frequencies at least ``min_gap`` of the axis height apart (so the
+    crowded low end of a mel axis does not stack labels on each other).
+    """
+    f = np.asarray(mel_frequencies, dtype=np.float64)
+    if f.size < 2:
+        return [0.0], [f"{f[0]:.0f} Hz" if f.size else ""]
+    lo, hi = f[0], f[-1]
+    gap = min_gap * (f.size - 1)
+    vals: list[float] = []
+    hz_kept: list[int] = []
+    for hz in sorted((h for h in _NICE_HZ if lo <= h <= hi), reverse=True):
+        v = float(np.interp(hz, f, np.arange(f.size)))
+        if not vals or vals[-1] - v >= gap:
+            vals.append(v)
+            hz_kept.append(hz)
+        if len(vals) >= max_ticks:
+            break
+    vals, hz_kept = vals[::-1], hz_kept[::-1]
+    text = [f"{hz / 1000:g} kHz" if hz >= 1000 else f"{hz} Hz" for hz in hz_kept]
+    return vals, text
+
+
+def merged_customdata(bin_edges: np.ndarray, hop_seconds: float, n_rows: int | None = None) -> np.ndarray:
+    """Hover data of merged columns: ``[T', 3]`` (start s, end s, input frames merged).
+
+    With ``n_rows`` the array is broadcast to ``[n_rows, T', 3]`` (one row per mel band, the
+    shape ``go.Heatmap.customdata`` needs).
+    """
+    e = np.asarray(bin_edges, dtype=np.float64)
+    data = np.stack([e[:-1] * hop_seconds, e[1:] * hop_seconds, e[1:] - e[:-1]], axis=-1).astype(np.float32)
+    if n_rows is not None:
+        data = np.ascontiguousarray(np.broadcast_to(data, (n_rows,) + data.shape))
+    return data
+
+
+def effective_hop_ms(bin_edges: np.ndarray, hop_seconds: float) -> np.ndarray:
+    """Milliseconds of input covered by each output frame, ``[T']``."""
+    e = np.asarray(bin_edges, dtype=np.float64)
+    return ((e[1:] - e[:-1]) * hop_seconds * 1000.0).astype(np.float32)
+
+
+def window_indices(edges_seconds: np.ndarray, time_range: tuple[float, float] | None) -> tuple[int, int]:
+    """Cells ``[lo, hi)`` (of ``len(edges_seconds) - 1``) that overlap ``time_range`` (seconds); all when None."""
+    e = np.asarray(edges_seconds, dtype=np.float64)
+    n = len(e) - 1
+    if time_range is None or n <= 0:
+        return 0, max(n, 0)
+    t0, t1 = float(min(time_range)), float(max(time_range))
+    lo = int(np.clip(np.searchsorted(e, t0, side="right") - 1, 0, n - 1))
+    hi = int(np.clip(np.searchsorted(e, t1, side="left"), lo + 1, n))
+    return lo, hi
+
+
+def _wave_window(samples, sample_rate: int, time_range, max_points: int):
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
+    offset = 0
+    if time_range is not None and x.size:
+        offset = int(np.clip(np.floor(min(time_range) * sample_rate), 0, x.size - 1))
+        end = int(np.clip(np.ceil(max(time_range) * sample_rate), offset + 1, x.size))
+        x = x[offset:end]
+    t, lo, hi = waveform_envelope(x, int(sample_rate), max_points)
+    return (t + np.float32(offset / sample_rate)).astype(np.float32), lo, hi
+
+
+def _vlines(xs: Sequence[float], y0: float, y1: float) -> tuple[list, list]:
+    """x, y lists drawing vertical segments separated by ``None`` (one trace, many lines)."""
+    x: list = []
+    y: list = []
+    for v in xs:
+        x += [float(v), float(v), None]
+        y += [y0, y1, None]
+    return x, y
+
+
+def _db_limits(db: np.ndarray, db_range: float) -> tuple[float, float]:
+    finite = db[np.isfinite(db)]
+    top = float(finite.max()) if finite.size else 0.0
+    return top - float(db_range), top
+
+
+def _style_time_axes(fig: go.Figure, rows: int, cols: int = 1) -> None:
+    for c in range(1, cols + 1):
+        fig.update_xaxes(title_text="Time (s)", row=rows, col=c)
+
+
+def _heatmap(z_ft: np.ndarray, x_edges: np.ndarray, *, name: str, coloraxis: str = "coloraxis",
+             customdata=None, hovertemplate: str | None = None) -> go.Heatmap:
+    n_rows = z_ft.shape[0]
+    return go.Heatmap(
+        z=np.asarray(z_ft, dtype=np.float32),
+        x=np.asarray(x_edges, dtype=np.float32),
+        y=np.arange(n_rows, dtype=np.float32),
+        coloraxis=coloraxis,
+        name=name,
+        customdata=customdata,
+        hovertemplate=hovertemplate
+        or "t = %{x:.3f} s<br>mel band %{y}<br>%{z:.1f} dB<extra>" + name + "</extra>",
+    )
+
+
+def _apply_mel_axis(fig: go.Figure, mel_frequencies, row: int, col: int = 1, title: str = "Frequency (mel)") -> None:
+    vals, text = mel_ticks(mel_frequencies)
+    fig.update_yaxes(tickvals=vals, ticktext=text, title_text=title, row=row, col=col)
+
+
+def _base_layout(fig: go.Figure, height: int, colormap: str, zmin: float, zmax: float, title: str | None = None) -> None:
+    # the legend goes under the time axis: at the top right it would sit under plotly's modebar
+    bottom = 110
+    plot_height = max(100, height - bottom - (60 if title else 40))
+    fig.update_layout(
+        height=height,
+        margin=dict(l=70, r=20, t=60 if title else 40, b=bottom),
+        coloraxis=dict(colorscale=colorscale(colormap), cmin=zmin, cmax=zmax,
+                       colorbar=dict(title=dict(text="dB"), thickness=12, len=0.5, y=0.5)),
+        legend=dict(orientation="h", yanchor="top", y=-62 / plot_height, xanchor="left", x=0.0),
+        paper_bgcolor=PAPER,
+        title=dict(text=title) if title else None,
+    )
