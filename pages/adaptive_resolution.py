@@ -7,8 +7,9 @@ import streamlit as st
 
 import diffres
 import ui
-from diffres import export, figures
+from diffres import figures
 from diffres.examples import frames_near_events
+from ui import adaptive as A
 from ui import cache
 from ui.frame import ensure_entrypoint
 from ui.view import time_window
@@ -16,24 +17,6 @@ from ui.view import time_window
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
 HOP_OPTIONS = [1.0, 2.0, 5.0, 10.0, 20.0, 40.0]
-DEFAULT_N_MELS = 64
-
-
-def _model_label(entries: dict, model_id: str) -> str:
-    if model_id == cache.UNTRAINED_ID:
-        return "Untrained DiffRes (random weights, demo only)"
-    card = entries[model_id]["card"]
-    acc = (card.get("metrics") or {}).get("test_accuracy", (card.get("metrics") or {}).get("val_accuracy"))
-    extra = f", accuracy {acc:.0%}" if isinstance(acc, (int, float)) else ""
-    return f"{entries[model_id]['name']} ({card.get('dataset', '?')}, {card.get('hop_ms', '?')} ms hop{extra})"
-
-
-def _on_model_change(entries: dict) -> None:
-    model_id = st.session_state.get("adapt_model")
-    card = entries.get(model_id, {}).get("card", {}) if model_id != cache.UNTRAINED_ID else {}
-    st.session_state["adapt_hop"] = float(card.get("hop_ms", 10.0))
-    st.session_state["adapt_rate"] = float(round(card.get("reduction_rate", 0.5) * 20) / 20)
-
 
 st.title("Adaptive resolution")
 st.markdown("DiffRes scores every input frame's **importance**, then merges frames so that important moments keep "
@@ -44,19 +27,16 @@ clip = ui.current_clip()
 ui.clip_notices(clip)
 
 # ------------------------------------------------------------------ model choice
-index = cache.checkpoint_index()
-# the events model first: it was trained on sounds like the default example (alarm clock, siren)
-usable = {e["id"]: e for e in sorted(index, key=lambda e: (e["card"].get("dataset") != "events", e["name"]))
-          if e["card"].get("frontend") == "diffres"}
+usable = A.diffres_checkpoints()
 options = list(usable) + [cache.UNTRAINED_ID]
 if st.session_state.get("adapt_model") not in options:
     st.session_state["adapt_model"] = options[0]
-    _on_model_change(usable)
+    A.on_model_change(usable)
 
 c1, c2, c3 = st.columns([2, 2, 1])
 with c1:
-    model_id = st.selectbox("Model", options, key="adapt_model", format_func=lambda m: _model_label(usable, m),
-                            on_change=_on_model_change, args=(usable,),
+    model_id = st.selectbox("Model", options, key="adapt_model", format_func=lambda m: A.model_label(usable, m),
+                            on_change=A.on_model_change, args=(usable,),
                             help="A shipped DiffRes checkpoint (checkpoints/*.pt); its hop and mel bins set the "
                                  "front-end. The untrained model is only a fallback that shows the mechanics.")
 with c2:
@@ -83,7 +63,7 @@ if model_id == cache.UNTRAINED_ID:
     else:
         st.warning("Untrained DiffRes: its importance scores are random, shown only to illustrate the mechanics.",
                    icon=":material/warning:")
-    n_mels, win_ms, f_min, f_max = DEFAULT_N_MELS, 25.0, 0.0, None
+    n_mels, win_ms, f_min, f_max = A.DEFAULT_N_MELS, 25.0, 0.0, None
 else:
     try:
         loaded = cache.load_model(model_id)
@@ -107,22 +87,22 @@ except diffres.DiffResError as err:
     st.error(f"DiffRes could not run on this sound: {err}", icon=":material/error:")
     st.stop()
 
-T, Tp = res["n_frames"], res["out_len"]
+T, Tp = res.n_frames, res.out_len
 hop_s = mel.hop_seconds
-widths = figures.effective_hop_ms(res["bin_edges"], hop_s)
+widths = figures.effective_hop_ms(res.bin_edges, hop_s)
 m = st.columns(5)
 m[0].metric("Input frames T", f"{T:,}", help=f"{clip.seconds:.2f} s at a {hop_s * 1000:g} ms hop.")
 m[1].metric("Output frames T'", f"{Tp:,}", delta=f"-{(1 - Tp / T):.0%} frames", delta_color="off",
             help="What the classifier processes: floor(T x (1 - rate)). Its cost scales with T'.")
 m[2].metric("Finest effective hop", f"{widths.min():.1f} ms", help="Smallest span of input covered by one output frame.")
 m[3].metric("Coarsest effective hop", f"{widths.max():.0f} ms", help="Largest span of input merged into one output frame.")
-m[4].metric("Activeness", f"{res['activeness']:.3f}",
+m[4].metric("Activeness", f"{res.activeness:.3f}",
             help="Standard deviation of the importance over non-silent frames: 0 means DiffRes treats every frame "
                  "alike (it then behaves like average pooling).")
 
 if clip.event_times.size:
     # the preset's known answer: do output frames crowd around the events?
-    near_frames, near_time = frames_near_events(res["bin_edges"], hop_s, clip.event_times)
+    near_frames, near_time = frames_near_events(res.bin_edges, hop_s, clip.event_times)
     st.info(f"**Known answer:** {near_frames:.0%} of the {Tp} output frames sit within 50 ms of the preset's "
             f"{clip.event_times.size} event{'s' if clip.event_times.size != 1 else ''}, which fill {near_time:.0%} of the clip "
             f"({'more' if near_frames > near_time + 0.02 else 'no more'} than a fixed hop would give them).",
@@ -133,45 +113,28 @@ with left:
     window = time_window("adapt_view", clip.seconds, clip.digest, T, figures.MAX_DISPLAY_COLUMNS)
     fig = figures.diffres_figure(
         samples=clip.samples, sample_rate=clip.sample_rate, log_mel=mel.log_mel, hop_seconds=hop_s,
-        mel_frequencies=mel.mel_frequencies, importance=res["importance"], bin_edges=res["bin_edges"],
-        merged=res["avg"], db_range=db_range, colormap=cmap,
+        mel_frequencies=mel.mel_frequencies, importance=res.importance, bin_edges=res.bin_edges,
+        merged=res.avg, db_range=db_range, colormap=cmap,
         event_times=clip.event_times if clip.event_times.size else None, time_range=window,
     )
     st.plotly_chart(fig, key="adapt_main", width="stretch",
                     config={"toImageButtonOptions": {"format": "png", "filename": "diffres_view"}})
 with right:
     top_db = float(np.max(mel.log_mel)) * figures.DB_PER_NEPER
-    st.plotly_chart(figures.compact_figure(res["avg"], res["encoding"], mel.mel_frequencies, db_range=db_range,
+    st.plotly_chart(figures.compact_figure(res.avg, res.encoding, mel.mel_frequencies, db_range=db_range,
                                            db_top=top_db, colormap=cmap, height=460),
                     key="adapt_compact", width="stretch")
     st.caption("Left, the same merged frames side by side as the classifier receives them (uniform columns); "
                "the resolution encoding tells it how wide and where each frame was.")
     if model_id != cache.UNTRAINED_ID:
-        with st.expander("Model card", expanded=False):
-            metrics = card.get("metrics") or {}
-            st.markdown(f"**{usable[model_id]['name']}**: front-end `{card.get('frontend')}`, trained on "
-                        f"`{card.get('dataset')}` at reduction rate {card.get('reduction_rate')}, "
-                        f"{card.get('hop_ms')} ms hop, {card.get('n_mels')} mel bands; "
-                        f"{card.get('params', 0):,} parameters.")
-            if metrics:
-                st.markdown(", ".join(f"{k.replace('_', ' ')}: {v:.1%}" if isinstance(v, float) and v <= 1 else
-                                      f"{k.replace('_', ' ')}: {v}" for k, v in metrics.items()))
-            if card.get("data_source"):
-                st.caption(card["data_source"])
-        st.markdown(f"**Prediction** ({card.get('dataset', '')} classes, whole clip, rate {rate:.2f}, "
-                    f"{card.get('hop_ms', '?')} ms hop)")
-        try:
-            for name, p in cache.predict(clip.digest, model_id, clip.samples, clip.sample_rate, float(rate)):
-                st.progress(float(p), text=f"{name}: {p:.0%}")
-        except diffres.DiffResError as err:
-            st.error(f"Prediction failed: {err}")
+        A.model_card_and_prediction(usable, model_id, card, clip, float(rate))
 
 # ------------------------------------------------------------------ baselines
 st.subheader("Same frame budget, fixed front-ends")
 st.caption(f"All three keep {Tp} frames. Average pooling merges equal-width groups (in the log domain); "
            "changing the hop keeps every k-th frame and drops the rest; DiffRes decides where to spend the frames "
            "(and merges in the power domain).")
-rows = [{"title": f"DiffRes: {Tp} frames placed by importance", "merged": res["avg"], "bin_edges": res["bin_edges"]}]
+rows = [{"title": f"DiffRes: {Tp} frames placed by importance", "merged": res.avg, "bin_edges": res.bin_edges}]
 for name, title in (("avgpool", "Average pooling"), ("changehop", "Change hop (evenly spaced frames)")):
     b = cache.baseline(clip.digest, name, *args, float(rate), float(f_min), f_max)
     rows.append({"title": f"{title}: {Tp} frames", "merged": b["avg"], "bin_edges": b["bin_edges"]})
@@ -184,58 +147,7 @@ listen = st.toggle("Resynthesise audio from the spectrograms", value=False, key=
                    help="Turns the mel spectrograms back into sound with Griffin-Lim (phase is guessed, so both "
                         "versions sound rougher than the original). Takes a few seconds; cached afterwards.")
 if listen:
-    st.caption("**Approximations**: Griffin-Lim inversion of the mel spectrogram (16 iterations). The merged version "
-               "expands each output frame back over the input frames it covers, so merged stretches sound frozen.")
-    a1, a2, a3 = st.columns(3)
-    a1.markdown("Original")
-    a1.audio(cache.wav_for(clip.digest, clip.samples, clip.sample_rate), format="audio/wav")
-    gl = (clip.sample_rate, mel.n_fft, mel.hop_length, mel.win_length, float(f_min), f_max)
-    y_full = cache.resynthesise(clip.digest, f"full:{n_mels}:{hop_ms}:{win_ms}", mel.log_mel, *gl)
-    a2.markdown("From the full mel spectrogram")
-    a2.audio(y_full, sample_rate=clip.sample_rate)
-    expanded = cache.expand_to_input_grid(res["avg"], res["bin_edges"], T)
-    y_merged = cache.resynthesise(clip.digest, f"merged:{model_id}:{n_mels}:{hop_ms}:{win_ms}:{rate}", expanded, *gl)
-    a3.markdown(f"From the DiffRes-merged spectrogram ({Tp} frames)")
-    a3.audio(y_merged, sample_rate=clip.sample_rate)
+    A.listen(clip, mel, res, f"{model_id}:{n_mels}:{hop_ms}:{win_ms}:{rate}")
 
-# ------------------------------------------------------------------ downloads
 st.subheader("Download")
-stem = f"diffres_{clip.title.replace(' ', '_')[:30]}_rate{rate:.2f}_hop{hop_ms:g}ms"
-
-
-def _png() -> bytes:
-    return figures.diffres_png(samples=clip.samples, sample_rate=clip.sample_rate, log_mel=mel.log_mel, hop_seconds=hop_s,
-                               mel_frequencies=mel.mel_frequencies, importance=res["importance"],
-                               bin_edges=res["bin_edges"], merged=res["avg"], db_range=db_range, colormap=cmap,
-                               title=f"{clip.title}: DiffRes at rate {rate:.2f}, {T} -> {Tp} frames")
-
-
-def _importance_csv() -> str:
-    return export.importance_csv(res["importance"], res["bin_edges"], hop_s)
-
-
-def _edges_csv() -> str:
-    return export.bin_edges_csv(res["bin_edges"], hop_s)
-
-
-def _npz() -> bytes:
-    return export.merged_npz(merged_avg=res["avg"], merged_max=res["max"], resolution_encoding=res["encoding"],
-                             importance=res["importance"], bin_edges=res["bin_edges"], log_mel=mel.log_mel,
-                             hop_seconds=np.float64(hop_s), mel_frequencies=mel.mel_frequencies,
-                             reduction_rate=np.float64(rate), sample_rate=np.int64(clip.sample_rate))
-
-
-d = st.columns(4)
-d[0].download_button("PNG figure", _png, file_name=f"{stem}.png", mime="image/png", key="adapt_png",
-                     on_click="ignore", icon=":material/image:",
-                     help="The linked view as a static image (drawn on the server with matplotlib).")
-d[1].download_button("Importance (CSV)", _importance_csv, file_name=f"{stem}_importance.csv", mime="text/csv",
-                     key="adapt_csv", on_click="ignore", icon=":material/table:",
-                     help="One row per input frame: its times, importance and the output frame it went into.")
-d[2].download_button("Bin edges (CSV)", _edges_csv, file_name=f"{stem}_bin_edges.csv", mime="text/csv",
-                     key="adapt_edges_csv", on_click="ignore", icon=":material/table:",
-                     help="One row per output frame: the input span it covers (frames and seconds) and its effective hop.")
-d[3].download_button("Merged spectrogram (NPZ)", _npz, file_name=f"{stem}.npz", mime="application/octet-stream",
-                     key="adapt_npz", on_click="ignore", icon=":material/download:",
-                     help="NumPy archive: merged avg/max log-mel [T', F], resolution encoding, importance [T], "
-                          "bin edges [T'+1], the original log-mel and the axis facts.")
+A.downloads(clip, mel, res, rate=float(rate), hop_ms=float(hop_ms), db_range=float(db_range), cmap=cmap)

@@ -53,8 +53,8 @@ with left:
     rate = max(0.0, min(0.99, 1.0 - n_coarse / max(1, fine_mel.log_mel.shape[0])))
     res = cache.diffres_merge(clip.digest, model_id, clip.samples, clip.sample_rate, 64, float(fine),
                               max(25.0, float(fine)), float(rate))
-    panels.append({"title": f"DiffRes from {fine} ms: {res['out_len']} frames", "log_mel": res["avg"],
-                   "bin_edges": res["bin_edges"], "hop_seconds": fine_mel.hop_seconds,
+    panels.append({"title": f"DiffRes from {fine} ms: {res.out_len} frames", "log_mel": res.avg,
+                   "bin_edges": res.bin_edges, "hop_seconds": fine_mel.hop_seconds,
                    "mel_frequencies": fine_mel.mel_frequencies})
     fig = figures.hop_grid_figure(panels, n_cols=len(panels), height_per_row=330)
     st.plotly_chart(fig, key="home_hops_chart", width="stretch")

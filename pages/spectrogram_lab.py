@@ -93,12 +93,12 @@ except diffres.DiffResError as err:
 n_frames = mel.log_mel.shape[0]
 hop_s = mel.hop_seconds
 ref_frames = 1 + len(clip.samples) // int(round(REF_HOP_MS * clip.sample_rate / 1000))
-fft_step = clip.sample_rate / mel.n_fft
+fft_step = clip.sample_rate / mel.config.n_fft
 spacing = np.diff(mel.mel_frequencies)
 m = st.columns(6)
-m[0].metric("Time step", f"{hop_s * 1000:.3g} ms", help=f"hop = {mel.hop_length} samples / {clip.sample_rate} Hz.")
+m[0].metric("Time step", f"{hop_s * 1000:.3g} ms", help=f"hop = {mel.config.hop_length} samples / {clip.sample_rate} Hz.")
 m[1].metric("FFT bin step", f"{fft_step:.1f} Hz",
-            help=f"sample rate / n_fft = {clip.sample_rate} / {mel.n_fft} (window {mel.win_length} samples, "
+            help=f"sample rate / n_fft = {clip.sample_rate} / {mel.config.n_fft} (window {mel.config.win_length} samples, "
                  "zero-padded to the next power of two).")
 m[2].metric("Mel band spacing", f"{spacing.min():.0f}-{spacing.max():.0f} Hz" if spacing.size else "n/a",
             help="Distance between neighbouring mel band centres: narrow at low frequencies, wide at high ones.")
@@ -116,8 +116,8 @@ st.caption(f"A classifier pays for every frame: at {hop_s * 1000:.3g} ms this cl
 if hop_ms > win_ms:
     st.warning(f"The hop ({hop_ms} ms) is longer than the window ({win_ms} ms): some samples fall between windows "
                "and are never analysed.", icon=":material/warning:")
-if n_mels > mel.n_fft // 4:
-    st.warning(f"{n_mels} mel bands from a {mel.n_fft}-point FFT: the lowest bands get fewer FFT bins than they need "
+if n_mels > mel.config.n_fft // 4:
+    st.warning(f"{n_mels} mel bands from a {mel.config.n_fft}-point FFT: the lowest bands get fewer FFT bins than they need "
                "and some come out empty (dark stripes). Lengthen the window or use fewer mel bins.",
                icon=":material/warning:")
 

@@ -190,9 +190,13 @@ def test_adaptive_listen_and_downloads():
     at = start("pages/adaptive_resolution.py")
     at.toggle(key="adapt_listen").set_value(True).run()
     assert not at.exception
-    assert len(at.get("audio")) >= 3  # sidebar player, original, two resyntheses
-    for key in ("adapt_png", "adapt_csv", "adapt_edges_csv", "adapt_npz"):
-        assert at.download_button(key=key) is not None
+    players = at.get("audio")
+    assert len(players) == 4  # sidebar player, original, two resyntheses
+    labels = {key: at.download_button(key=key).label for key in ("adapt_png", "adapt_csv", "adapt_edges_csv", "adapt_npz")}
+    assert labels == {"adapt_png": "PNG figure", "adapt_csv": "Importance (CSV)", "adapt_edges_csv": "Bin edges (CSV)",
+                      "adapt_npz": "Merged spectrogram (NPZ)"}
+    at.toggle(key="adapt_listen").set_value(False).run()
+    assert len(at.get("audio")) == 1  # only the sidebar's player without listening
 
 
 @pytest.fixture
@@ -299,7 +303,7 @@ def test_cached_merge_equals_the_module_forward(rate):
     mel = cache.log_mel("test:siren", x, 16000, 64, 10.0, 25.0)
     with torch.no_grad():
         out = cache.untrained_diffres(64)(torch.from_numpy(mel.log_mel).unsqueeze(0), reduction_rate=rate)
-    np.testing.assert_allclose(res["avg"], out.avg[0].numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(res["bin_edges"], out.bin_edges[0].numpy(), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(res["importance"], out.importance[0].numpy(), rtol=1e-6, atol=1e-6)
-    assert res["out_len"] == diffres.output_length(mel.log_mel.shape[0], rate)
+    np.testing.assert_allclose(res.avg, out.avg[0].numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(res.bin_edges, out.bin_edges[0].numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(res.importance, out.importance[0].numpy(), rtol=1e-6, atol=1e-6)
+    assert res.out_len == diffres.output_length(mel.log_mel.shape[0], rate)

@@ -17,8 +17,10 @@ import streamlit as st
 import torch
 
 import diffres
-from diffres import functional as Fn
-from diffres.core import merge as _merge
+from diffres.audio import SAMPLE_RATE
+from diffres.features import MelConfig
+from diffres.inverse import mel_to_audio
+from diffres.models import top_classes
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"
@@ -35,21 +37,21 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @st.cache_data(max_entries=32, show_spinner=False)
 def decode_upload(digest: str, _data: bytes, max_seconds: float = 30.0) -> diffres.audio.Clip:
     """Decode uploaded or recorded bytes (16 kHz mono, first ``max_seconds`` kept)."""
-    return diffres.load_clip(_data, 16000, max_seconds=max_seconds, trim=True)
+    return diffres.load_clip(_data, SAMPLE_RATE, max_seconds=max_seconds, trim=True)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def example_clip(key: str) -> diffres.audio.Clip:
     from diffres.examples import get_example
 
-    return diffres.load_clip(get_example(key).path, 16000, max_seconds=30.0, trim=True)
+    return diffres.load_clip(get_example(key).path, SAMPLE_RATE, max_seconds=30.0, trim=True)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def preset_samples(name: str, seconds: float) -> np.ndarray:
     from diffres.examples import make_preset
 
-    return make_preset(name, 16000, seconds)
+    return make_preset(name, SAMPLE_RATE, seconds)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -69,9 +71,7 @@ class MelResult:
     log_mel: np.ndarray  # [T, F] float32, natural-log power
     hop_seconds: float
     mel_frequencies: np.ndarray  # [F] Hz
-    n_fft: int
-    win_length: int
-    hop_length: int
+    config: MelConfig  # the settings it was computed with
 
 
 # Bounded by bytes as well as entries: one 30 s clip at a 1 ms hop with 256 mel bands is ~30 MB.
@@ -82,8 +82,7 @@ def log_mel(digest: str, _samples: np.ndarray, sample_rate: int, n_mels: int, ho
     fe = diffres.MelFrontend(sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
     with torch.no_grad():
         lm = fe(torch.from_numpy(np.asarray(_samples, dtype=np.float32)))[0].numpy().astype(np.float32)
-    c = fe.config
-    return MelResult(lm, fe.hop_seconds, fe.mel_frequencies().numpy(), c.n_fft, c.win_length, c.hop_length)
+    return MelResult(lm, fe.hop_seconds, fe.mel_frequencies().numpy(), fe.config)
 
 
 # --------------------------------------------------------------------------- models
@@ -146,27 +145,54 @@ def diffres_scores(digest: str, model_id: str, _samples: np.ndarray, sample_rate
     return raw[0].numpy().astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Merged:
+    """DiffRes on one clip at one rate, as arrays (``st.cache_data`` pickles them).
+
+    Attributes:
+        features: ``[3, T', F]`` what the classifier sees (average, max, encoding).
+        importance: ``[T]``; bin_edges: ``[T' + 1]`` input-frame positions.
+        activeness: the module's diagnostic; n_frames, out_len: ``T``, ``T'``.
+    """
+
+    features: np.ndarray
+    importance: np.ndarray
+    bin_edges: np.ndarray
+    activeness: float
+    n_frames: int
+    out_len: int
+
+    @property
+    def avg(self) -> np.ndarray:
+        """``[T', F]`` merged log-mel (power-domain mean)."""
+        return self.features[0]
+
+    @property
+    def max(self) -> np.ndarray:
+        """``[T', F]`` log of ``T/T'`` times the weighted max."""
+        return self.features[1]
+
+    @property
+    def encoding(self) -> np.ndarray:
+        """``[T', F]`` merged position code."""
+        return self.features[2]
+
+
 @st.cache_data(max_entries=64, max_size="400MB", show_spinner=False)
 def diffres_merge(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float,
-                  win_ms: float, reduction_rate: float, f_min: float = 0.0, f_max: float | None = None) -> dict:
-    """DiffRes at ``reduction_rate``: importance, bin edges, merged avg/max, encoding (numpy)."""
+                  win_ms: float, reduction_rate: float, f_min: float = 0.0, f_max: float | None = None) -> Merged:
+    """DiffRes at ``reduction_rate`` on the clip ``digest``: the scores are cached per clip and
+    model (they do not depend on the rate) and merged here (:meth:`diffres.DiffRes.merge_scores`)."""
     mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
     raw = diffres_scores(digest, model_id, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
     x = torch.from_numpy(mel.log_mel).unsqueeze(0)
     with torch.no_grad():
-        out_len = Fn.output_length(x.shape[1], reduction_rate)
-        importance = Fn.normalize_importance(torch.from_numpy(raw).unsqueeze(0), out_len)
-        out = _merge(x, importance, reduction_rate)
-    return {
-        "importance": out.importance[0].numpy().astype(np.float32),
-        "bin_edges": out.bin_edges[0].numpy().astype(np.float64),
-        "avg": out.avg[0].numpy().astype(np.float32),
-        "max": out.max[0].numpy().astype(np.float32),
-        "encoding": out.resolution_encoding[0].numpy().astype(np.float32),
-        "activeness": float(out.activeness),
-        "n_frames": int(x.shape[1]),
-        "out_len": int(out_len),
-    }
+        out = diffres_module(model_id, n_mels).merge_scores(x, torch.from_numpy(raw).unsqueeze(0),
+                                                            reduction_rate=reduction_rate)
+    return Merged(features=out.features[0].numpy().astype(np.float32),
+                  importance=out.importance[0].numpy().astype(np.float32),
+                  bin_edges=out.bin_edges[0].numpy().astype(np.float64), activeness=float(out.activeness),
+                  n_frames=int(x.shape[1]), out_len=int(out.out_len))
 
 
 @st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)
@@ -184,56 +210,19 @@ def baseline(digest: str, name: str, _samples: np.ndarray, sample_rate: int, n_m
 def predict(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, reduction_rate: float) -> list[tuple[str, float]]:
     """Top classes of a shipped checkpoint on the whole clip, at the model's own mel settings.
 
-    Reuses the cached log-mel and DiffRes merge (the same numbers the figures show), so a
-    rate change only runs the classifier CNN.
+    Reuses the cached DiffRes merge (the same numbers the figures show), so a rate change
+    only runs the classifier CNN (:meth:`diffres.models.AudioClassifier.classify`).
     """
     loaded = load_model(model_id)
     cfg = loaded.config
     res = diffres_merge(digest, model_id, _samples, sample_rate, cfg.n_mels, float(cfg.hop_ms), float(cfg.win_ms),
                         float(reduction_rate), float(cfg.f_min), cfg.f_max)
-    features = torch.from_numpy(np.stack([res["avg"], res["max"], res["encoding"]])).unsqueeze(0)
-    classifier = loaded.model.classifier
-    with torch.no_grad():
-        probs = torch.softmax(classifier(features), dim=1)[0].numpy()
-    order = np.argsort(-probs)[: min(5, len(probs))]
-    return [(cfg.classes[i], float(probs[i])) for i in order]
-
-
-# --------------------------------------------------------------------------- resynthesis
-
-
-def expand_to_input_grid(merged: np.ndarray, bin_edges: np.ndarray, n_frames: int) -> np.ndarray:
-    """``[T', F]`` merged log power -> ``[T, F]``: each input frame takes its output bin's value.
-
-    Input frame ``i`` (centre ``i + 0.5`` on the frame axis) belongs to the bin whose edges
-    enclose its centre.
-    """
-    edges = np.asarray(bin_edges, dtype=np.float64)
-    centres = np.arange(n_frames) + 0.5
-    j = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, merged.shape[0] - 1)
-    return np.asarray(merged)[j]
+    probs = loaded.model.classify(torch.from_numpy(res.features).unsqueeze(0))[0].numpy()
+    return top_classes(probs, cfg.classes, 5)
 
 
 @st.cache_data(max_entries=16, show_spinner="Resynthesising (Griffin-Lim)...")
-def resynthesise(digest: str, kind: str, _log_mel: np.ndarray, sample_rate: int, n_fft: int, hop_length: int,
-                 win_length: int, f_min: float, f_max: float | None, n_iter: int = 16) -> np.ndarray:
-    """Approximate audio from a log-mel power spectrogram ``[T, F]``.
-
-    The mel filterbank (HTK, unnormalised, as :class:`diffres.MelFrontend`) is inverted with
-    its pseudo-inverse (clipped at 0; librosa's NNLS inversion is far slower), then the phase
-    is estimated with ``n_iter`` Griffin-Lim iterations.  ``kind`` and ``digest`` only key
-    the cache (e.g. ``"merged:rate=0.75"``).
-    """
-    import librosa
-
-    power = np.exp(np.asarray(_log_mel, dtype=np.float64)).T  # [F, T]
-    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=power.shape[0], fmin=f_min,
-                             fmax=f_max if f_max is not None else sample_rate / 2.0, htk=True, norm=None)
-    stft_power = np.maximum(np.linalg.pinv(fb) @ power, 0.0)
-    magnitude = np.sqrt(stft_power).astype(np.float32)
-    y = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=hop_length, win_length=win_length, n_fft=n_fft,
-                           window="hann", center=True, pad_mode="constant", random_state=0)
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
-    if peak > 0:
-        y = y / peak * 0.9
-    return y.astype(np.float32)
+def resynthesise(digest: str, kind: str, _log_mel: np.ndarray, mel: MelConfig) -> np.ndarray:
+    """:func:`diffres.inverse.mel_to_audio` of a log-mel ``[T, F]``; ``kind`` and ``digest``
+    only key the cache (e.g. ``"merged:rate=0.75"``)."""
+    return mel_to_audio(_log_mel, mel)
