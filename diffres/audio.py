@@ -52,6 +52,7 @@ __all__ = [
     "wav_bytes",
     "resample",
     "fit_length",
+    "split_clip",
     "SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
     "MAX_SAMPLE_RATE",
@@ -479,6 +480,36 @@ def fit_length(samples: ArrayT, n_samples: int) -> ArrayT:
     left = (n_samples - n) // 2
     out[..., left : left + n] = samples
     return out
+
+
+def split_clip(samples: np.ndarray, n_samples: int, *, min_peak: float = 1e-4) -> list[np.ndarray]:
+    """Cut a long clip into ``n_samples``-long pieces; drop (nearly) silent ones.
+
+    A clip that holds at least two pieces is cut (the remainder shorter than a piece is
+    dropped), and pieces whose absolute peak is at most ``min_peak`` go; a shorter clip comes
+    back whole (an empty one as no piece).  The app cuts a long recording of one class into
+    training examples this way.
+
+    Args:
+        samples: ``[n]`` mono samples.
+        n_samples: piece length in samples, int >= 1.
+        min_peak: pieces with ``max |x| <= min_peak`` are left out (default about -80 dBFS).
+
+    Returns:
+        A list of ``[n_samples]`` float32 arrays (views), or ``[samples]`` for a short clip.
+
+    Example:
+        >>> x = np.r_[np.ones(4), np.zeros(4), np.ones(5)].astype(np.float32)
+        >>> [p.tolist() for p in split_clip(x, 4)]
+        [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
+        >>> len(split_clip(x[:7], 4))  # shorter than two pieces: whole
+        1
+    """
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if x.size < 2 * n_samples:
+        return [x] if x.size else []
+    pieces = [x[i : i + n_samples] for i in range(0, x.size - n_samples + 1, n_samples)]
+    return [p for p in pieces if float(np.max(np.abs(p))) > min_peak]
 
 
 # --------------------------------------------------------------------------- public API

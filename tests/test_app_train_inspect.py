@@ -337,7 +337,7 @@ def test_pause_stops_a_chunk_in_flight_after_its_current_step(runs_dir):
     import threading
     import time
 
-    from ui import training as T
+    from ui import runs as T
 
     at = start(TRAIN)
     at.selectbox(key="train_quick").select(40).run()

@@ -19,9 +19,11 @@ import streamlit as st
 import torch
 
 import diffres
-from diffres.training import accuracy_vs_rate, evaluate_model, log_mel_of
+from diffres.training import accuracy_vs_rate, class_index_map, evaluate_model, log_mel_of
 from ui import cache
-from ui import training as T
+from ui import data_sources as D
+from ui import runs as R
+from ui.session import session_dir, slug
 
 #: Inference rates of the sweep.
 SWEEP_RATES = tuple(round(0.1 * k, 1) for k in range(10))
@@ -75,7 +77,7 @@ def shipped_entries() -> list[Entry]:
 
 def run_entries() -> list[Entry]:
     out = []
-    for r in T.saved_runs():
+    for r in R.saved_runs():
         card_file = Path(r.checkpoint).with_suffix(".json")
         try:
             card = json.loads(card_file.read_text()) if card_file.is_file() else {}
@@ -97,9 +99,9 @@ def add_upload(data: bytes, name: str) -> Entry:
     Raises :class:`diffres.CheckpointError` with a message for people."""
     loaded = diffres.load_checkpoint(data)  # raises CheckpointError for anything but our checkpoints
     digest = hashlib.sha1(data).hexdigest()[:16]
-    folder = T.session_dir() / "uploads"
+    folder = session_dir() / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}-{T.slug(Path(name).stem)}.pt"
+    path = folder / f"{digest}-{slug(Path(name).stem)}.pt"
     if not path.is_file():
         path.write_bytes(data)
     card = loaded.card
@@ -135,7 +137,7 @@ def eval_data_for(entry: Entry, card: dict) -> tuple[Optional[EvalData], str]:
     from diffres.datasets import BUILTIN_DATASETS
 
     classes = list(card.get("classes") or [])
-    run = T.runs().get(entry.run_id) if entry.run_id else None
+    run = R.runs().get(entry.run_id) if entry.run_id else None
     if run is not None and run.trainer is not None and run.source.kind != "builtin":
         ds = run.trainer.dataset
         desc = f"the validation split of {run.source.name} (this session's run {run.label})"
@@ -147,7 +149,7 @@ def eval_data_for(entry: Entry, card: dict) -> tuple[Optional[EvalData], str]:
                           "validation data to evaluate on here. Models trained on built-in sets or in this session can be "
                           "evaluated.")
         try:
-            ds = T.builtin_dataset(name, None)
+            ds = D.builtin_dataset(name, None)
         except diffres.DiffResError as err:
             return None, f"The built-in dataset {name!r} could not be loaded: {err}"
         desc = f"the held-out validation split of the built-in '{name}' set"
@@ -155,13 +157,12 @@ def eval_data_for(entry: Entry, card: dict) -> tuple[Optional[EvalData], str]:
     split = ds.splits["val"] if len(ds.splits["val"]) else ds.splits["train"]
     if not len(split):
         return None, "The dataset has no validation clips."
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = [c for c in ds.classes if c not in index]
-    if unknown:
-        return None, f"The data has classes the model does not know ({', '.join(unknown)})."
+    try:
+        remap = class_index_map(ds.classes, classes)
+    except diffres.DatasetError as err:
+        return None, f"{err}"
     if int(ds.sample_rate) != int(card.get("sample_rate", ds.sample_rate)):
         return None, f"The data is at {ds.sample_rate} Hz but the model expects {card.get('sample_rate')} Hz."
-    remap = np.array([index[c] for c in ds.classes], dtype=np.int64)
     return EvalData(key, desc, split.waveforms, remap[split.labels], list(split.paths), int(ds.sample_rate)), ""
 
 
@@ -176,18 +177,13 @@ def eval_data_from_zip(data: bytes, name: str, card: dict) -> EvalData:
     """Every clip of an uploaded zip of class folders, mapped to the model's classes by name.
 
     Raises :class:`diffres.DiffResError` (DatasetError) with a message for people."""
-    digest, path = T.save_zip(data, name)
+    digest, path = D.save_zip(data, name)
     ds = _zip_dataset(digest, str(path))
     classes = list(card.get("classes") or [])
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = [c for c in ds.classes if c not in index]
-    if unknown:
-        raise diffres.DatasetError(f"{name} has class folders the model does not know: {', '.join(unknown)}; the model's "
-                                   f"classes are: {', '.join(classes)}.")
+    remap = class_index_map(ds.classes, classes, what=name)
     if int(ds.sample_rate) != int(card.get("sample_rate", ds.sample_rate)):
         raise diffres.DatasetError(f"{name} was read at {ds.sample_rate} Hz but the model expects {card.get('sample_rate')} Hz.")
     parts = [sp for sp in ds.splits.values() if len(sp)]
-    remap = np.array([index[c] for c in ds.classes], dtype=np.int64)
     return EvalData(f"zip:{digest}", f"every clip of your {name}", np.concatenate([sp.waveforms for sp in parts]),
                     remap[np.concatenate([sp.labels for sp in parts])], [q for sp in parts for q in sp.paths],
                     int(ds.sample_rate))

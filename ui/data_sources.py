@@ -1,0 +1,71 @@
+"""Where a training run's clips come from: a built-in set, the user's buckets, or a zip.
+
+Datasets are ``st.cache_resource`` (read-only arrays; trainers never mutate them): built-ins
+shared across sessions, user zips and bucket folders per session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from diffres.datasets import AudioDataset
+from ui.session import session_dir, slug
+
+
+@dataclass
+class DataSource:
+    """Where a run's clips come from.
+
+    Attributes:
+        kind: ``"builtin"``, ``"zip"`` or ``"buckets"``.
+        name: built-in name, zip file name or ``"my classes"``.
+        key: cache key (name + options, or content digest).
+        path: built-in name, or the zip / folder on disk that ``load_folder_dataset`` reads.
+        max_files_per_class: quick-run subset (built-ins).
+        description: one line for people.
+    """
+
+    kind: str
+    name: str
+    key: str
+    path: str
+    max_files_per_class: int | None = None
+    description: str = ""
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def builtin_dataset(name: str, max_files_per_class: int | None) -> AudioDataset:
+    """A built-in dataset (read-only arrays, shared across sessions; trainers never mutate it)."""
+    from diffres.datasets import load_dataset
+
+    return load_dataset(name, max_files_per_class=max_files_per_class)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False, scope="session")
+def folder_dataset(key: str, path: str) -> AudioDataset:
+    """A user zip or bucket folder, read once per content digest (per session)."""
+    from diffres.datasets import load_folder_dataset
+
+    return load_folder_dataset(path)
+
+
+def load_source(source: DataSource) -> AudioDataset:
+    """The dataset of ``source`` (cached)."""
+    if source.kind == "builtin":
+        return builtin_dataset(source.path, source.max_files_per_class)
+    return folder_dataset(source.key, source.path)
+
+
+def save_zip(data: bytes, name: str) -> tuple[str, Path]:
+    """Store an uploaded zip in the session folder; returns (digest, path)."""
+    digest = hashlib.sha1(data).hexdigest()[:16]
+    folder = session_dir() / "uploads"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{digest}-{slug(Path(name).stem)}.zip"
+    if not path.is_file():
+        path.write_bytes(data)
+    return digest, path

@@ -1,0 +1,318 @@
+"""Training runs of this session: lifecycle (prepare, play, pause, step, reset, archive),
+checkpoints, and the table of runs.
+
+A :class:`Run` holds one :class:`diffres.training.Trainer` (the model, optimiser, cached
+log-mel and per-epoch history) in ``st.session_state``, so training survives reruns and page
+switches within the session and is never re-created by a rerun.  Every run writes its
+checkpoints into the session folder (:mod:`ui.session`): after every finished epoch, on
+pause, and with a full model card (validation and test accuracy) when training finishes.
+Stopping therefore loses at most the steps since the last epoch end or pause.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from diffres.datasets import AudioDataset
+from diffres.training import EpochRecord, StepRecord, TrainConfig, Trainer
+from ui.data_sources import DataSource, load_source
+from ui.session import session_dir, slug
+
+MAX_STEP_RECORDS = 4000
+#: Longest stretch of training between two checkpoint writes (a closed tab loses at most this).
+AUTOSAVE_SECONDS = 30.0
+#: Seconds of training per fragment tick.
+CHUNK_SECONDS = 0.3
+
+KEY_RUNS = "train_runs"
+KEY_ACTIVE = "train_active"
+
+
+@dataclass(eq=False)
+class Run:
+    """One training run of this session (held in ``st.session_state``)."""
+
+    run_id: str
+    number: int
+    config: TrainConfig
+    source: DataSource
+    folder: Path
+    trainer: Trainer | None = None
+    status: str = "ready"  # ready | playing | paused | finished | failed
+    steps: list[tuple[int, float, float, float, float]] = field(default_factory=list)
+    checkpoint: Path | None = None
+    saved_step: int = -1
+    final_card: dict[str, Any] | None = None
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    #: Held while the model is trained, saved or probed.  Streamlit may start a new script run
+    #: (a click) while the previous one is still inside an optimiser step; two threads must
+    #: never touch the model at once (an in-place update during another thread's backward
+    #: pass breaks autograd).
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: ``(global_step, (importance, merged, bin_edges))`` of the last live probe.
+    last_probe: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(default=None, repr=False, compare=False)
+    saved_at: float = 0.0
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        fe = c.frontend if c.frontend in ("full",) else f"{c.frontend} {c.reduction_rate:g}"
+        return f"#{self.number} {self.source.name} · {fe} · {c.hop_ms:g} ms"
+
+    @property
+    def history(self) -> list:
+        return self.trainer.history if self.trainer is not None else []
+
+    @property
+    def playing(self) -> bool:
+        return self.status == "playing"
+
+    @property
+    def started(self) -> bool:
+        return self.trainer is not None and self.trainer.global_step > 0
+
+    @property
+    def finished(self) -> bool:
+        return self.trainer is not None and self.trainer.finished
+
+    @property
+    def dataset(self):
+        return self.trainer.dataset if self.trainer is not None else None
+
+
+def runs() -> dict[str, Run]:
+    return st.session_state.setdefault(KEY_RUNS, {})
+
+
+def active_run() -> Run | None:
+    rid = st.session_state.get(KEY_ACTIVE)
+    return runs().get(rid) if rid else None
+
+
+def config_signature(config: TrainConfig, source: DataSource) -> str:
+    return json.dumps([config.to_dict(), source.key], sort_keys=True)
+
+
+def new_run(config: TrainConfig, source: DataSource) -> Run:
+    """Register a fresh (not yet prepared) run and make it active."""
+    reg = runs()
+    number = 1 + max((r.number for r in reg.values()), default=0)
+    rid = f"run{number:02d}-{uuid.uuid4().hex[:6]}"
+    run = Run(rid, number, config, source, session_dir() / rid)
+    reg[rid] = run
+    st.session_state[KEY_ACTIVE] = rid
+    return run
+
+
+def archive(run: Run) -> None:
+    """A run that is no longer active keeps its model, history and checkpoint for the table,
+    the comparison chart and Inspect, but not the trainer's log-mel cache (about 60 MB for
+    ``events``): archived runs are never trained again (their settings start a new run)."""
+    pause(run)
+    tr = run.trainer
+    if tr is not None:
+        with locked(run, timeout=30.0) as got:
+            if got:
+                tr.release_cache()
+    run.last_probe = None
+
+
+def ensure_active(config: TrainConfig, source: DataSource) -> Run:
+    """The active run for these settings; a change of settings starts a new run (the old one
+    is kept, saved, for comparison if it trained at all, else dropped)."""
+    run = active_run()
+    if run is not None and config_signature(run.config, run.source) == config_signature(config, source):
+        return run
+    if run is not None:
+        if run.started:
+            archive(run)
+        else:
+            runs().pop(run.run_id, None)
+    return new_run(config, source)
+
+
+def prepare(run: Run) -> Trainer:
+    """Build the run's trainer (loads data, computes log-mel) once."""
+    if run.trainer is None:
+        with locked(run, timeout=600.0):
+            if run.trainer is None:  # another thread may have built it while we waited
+                dataset = load_source(run.source)
+                run.trainer = Trainer(run.config, dataset)
+                run.folder.mkdir(parents=True, exist_ok=True)
+                run.saved_at = time.time()
+    return run.trainer
+
+
+def reset(run: Run) -> Run:
+    """A fresh run with the same settings (the old one stays in the table if it trained)."""
+    if run.started:
+        archive(run)
+    else:
+        runs().pop(run.run_id, None)
+    st.session_state[KEY_ACTIVE] = None
+    return new_run(run.config, run.source)
+
+
+@contextmanager
+def locked(run: Run, timeout: float = 60.0):
+    """Hold the run's lock (waiting up to ``timeout`` seconds for a step in another thread);
+    yields whether it was acquired."""
+    got = run.lock.acquire(timeout=timeout)
+    try:
+        yield got
+    finally:
+        if got:
+            run.lock.release()
+
+
+def checkpoint_path(run: Run) -> Path:
+    return run.folder / f"{slug(run.source.name)}-{run.config.frontend}-{run.number:02d}.pt"
+
+
+def _card_extra(run: Run) -> dict[str, Any]:
+    """What the app adds to the trainer's card: the run's label and ids, and for the user's
+    own data its name (the trainer only knows the folder it was read from)."""
+    extra: dict[str, Any] = {"run": run.label, "session_run_id": run.run_id, "data_kind": run.source.kind,
+                             "complete": bool(run.finished)}
+    if run.source.kind != "builtin":
+        extra["dataset"] = run.source.name
+    return extra
+
+
+def save(run: Run, *, final: bool = False) -> Path | None:
+    """Write the run's checkpoint (+ model card JSON) if it changed since the last save.
+
+    ``final`` evaluates validation and test splits for the card (a few seconds); otherwise
+    the card carries the last epoch's validation accuracy."""
+    with locked(run) as got:
+        return _save(run, final) if got else run.checkpoint
+
+
+def _save(run: Run, final: bool) -> Path | None:
+    tr = run.trainer
+    if tr is None or tr.global_step == 0:
+        return run.checkpoint
+    if tr.global_step == run.saved_step and not (final and run.final_card is None):
+        return run.checkpoint
+    path = checkpoint_path(run)
+    card = tr.save(path, card_extra=_card_extra(run), evaluate=final and not tr.cache_released)
+    if final:
+        run.final_card = card
+    run.checkpoint = path
+    run.saved_step = tr.global_step
+    run.saved_at = time.time()
+    return path
+
+
+def pause(run: Run) -> None:
+    """Stop playing and save, without waiting: when another script run is inside a chunk right
+    now, that chunk stops after its current step and saves (it sees the status change)."""
+    if run.status == "playing":
+        run.status = "paused"
+    if run.lock.acquire(blocking=False):
+        try:
+            _save(run, False)
+        finally:
+            run.lock.release()
+    elif run.trainer is not None:
+        run.trainer.request_stop()  # the chunk in flight ends after its current step
+
+
+def train_chunk(run: Run, seconds: float = CHUNK_SECONDS, *, wait: bool = False) -> list:
+    """Run about ``seconds`` of training (at least one step); save at epoch ends, on pause
+    and every :data:`AUTOSAVE_SECONDS`; finish (and save the final card) at the last step.
+
+    ``wait``: when another script run of this session is inside a step, wait for it (Step
+    button) instead of skipping this chunk (timer ticks).  Returns the step records."""
+    tr = prepare(run)
+    if not run.lock.acquire(timeout=60.0) if wait else not run.lock.acquire(blocking=False):
+        return []  # another script run of this session is training right now
+    try:
+        return _train_chunk(run, tr, seconds)
+    finally:
+        run.lock.release()
+
+
+def _train_chunk(run: Run, tr: Trainer, seconds: float) -> list:
+    if tr.finished:
+        run.status = "finished"
+        return []
+    recs = tr.run_for(seconds)
+    run.steps.extend((r.global_step, r.loss, r.accuracy, r.guide_loss, r.activeness) for r in recs)
+    if len(run.steps) > MAX_STEP_RECORDS:  # keep the curve light: thin the older half
+        half = len(run.steps) // 2
+        run.steps[:half] = run.steps[:half:2]
+    if tr.finished:
+        run.status = "finished"
+        _save(run, True)
+    elif (any(r.epoch_end is not None for r in recs) or run.status != "playing"
+          or time.time() - run.saved_at > AUTOSAVE_SECONDS):
+        _save(run, False)  # an epoch ended, a pause arrived during this chunk, or it is time to autosave
+    return recs
+
+
+def probe(run: Run):
+    """The probe clip's importance, merged log-mel and bin edges under the current weights,
+    or the last ones computed while another script run is inside a step (never waits, so a
+    click is answered at once)."""
+    if run.lock.acquire(blocking=False):
+        try:
+            run.last_probe = (run.trainer.global_step, run.trainer.probe())
+        finally:
+            run.lock.release()
+    if run.last_probe is None:
+        return None
+    return run.last_probe
+
+
+def step_dicts(run: Run) -> list[dict]:
+    return [dict(global_step=s[0], loss=s[1], accuracy=s[2], guide_loss=s[3], activeness=s[4]) for s in run.steps]
+
+
+def run_table(reg: dict[str, Run] | None = None) -> list[dict]:
+    """One row per run that has a trainer: settings, progress and accuracy."""
+    rows = []
+    for run in (reg or runs()).values():
+        tr = run.trainer
+        if tr is None:
+            continue
+        h = tr.history
+        vals = [r.val_accuracy for r in h if np.isfinite(r.val_accuracy)]
+        test = ((run.final_card or {}).get("metrics") or {}).get("test_accuracy")
+        per_epoch = (sum(r.seconds for r in h) / len(h)) if h else float("nan")
+        rows.append({
+            "run": run.label,
+            "status": run.status,
+            "data": run.source.name,
+            "front-end": run.config.frontend,
+            "rate": run.config.reduction_rate,
+            "hop (ms)": run.config.hop_ms,
+            "lr": run.config.learning_rate,
+            "seed": run.config.seed,
+            "epochs": f"{tr.epoch}/{run.config.epochs}",
+            "val acc (last)": vals[-1] if vals else float("nan"),
+            "val acc (best)": max(vals) if vals else float("nan"),
+            "test acc": float(test) if isinstance(test, (int, float)) else float("nan"),
+            "s / epoch": round(per_epoch, 1) if np.isfinite(per_epoch) else float("nan"),
+            "train s": round(tr.elapsed_seconds, 1),
+            "params": tr.model.n_parameters(),
+        })
+    return rows
+
+
+def saved_runs() -> list[Run]:
+    """Runs of this session that have a checkpoint on disk (newest first)."""
+    return sorted((r for r in runs().values() if r.checkpoint is not None and Path(r.checkpoint).is_file()),
+                  key=lambda r: -r.number)
