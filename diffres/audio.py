@@ -130,7 +130,7 @@ def _check_sample_rate(sample_rate) -> int | None:
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise ParameterError(
             f"sample_rate must be in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, got {rate}. "
-            "Use 16000 for the models in this project."
+            f"Use {SAMPLE_RATE} for the models in this project."
         )
     return rate
 
@@ -517,7 +517,7 @@ def split_clip(samples: np.ndarray, n_samples: int, *, min_peak: float = 1e-4) -
 
 def load_clip(
     source: AudioSource,
-    sample_rate: int | None = 16000,
+    sample_rate: int | None = SAMPLE_RATE,
     max_seconds: float | None = None,
     *,
     trim: bool = False,
@@ -529,7 +529,7 @@ def load_clip(
             (``.read()`` returning bytes; read from its current position, which is
             restored afterwards when the object is seekable).
         sample_rate: rate of the returned samples in Hz, int in [1000, 768000], or ``None``
-            to keep the file's native rate.  Default 16000.
+            to keep the file's native rate.  Default :data:`SAMPLE_RATE` (16000).
         max_seconds: longest clip accepted, in seconds (float > 0), or ``None`` for no
             limit.  A longer clip raises :class:`AudioError` naming its length, the limit
             and what to do, unless ``trim=True``.
@@ -636,7 +636,7 @@ def load_clip(
 
 def load_audio(
     source: AudioSource,
-    sample_rate: int | None = 16000,
+    sample_rate: int | None = SAMPLE_RATE,
     max_seconds: float | None = None,
     *,
     trim: bool = False,
@@ -646,7 +646,7 @@ def load_audio(
     Args:
         source: path, ``bytes`` or binary file object.
         sample_rate: output rate in Hz (int in [1000, 768000]) or ``None`` for the native
-            rate.  Default 16000.
+            rate.  Default :data:`SAMPLE_RATE` (16000).
         max_seconds: longest clip accepted, in seconds, or ``None``.  Longer clips raise
             :class:`AudioError` (saying the length, the limit and what to do) unless
             ``trim=True``, which keeps the first ``max_seconds``; use :func:`load_clip` to

@@ -64,13 +64,12 @@ class ProgressBar:
 
 
 def _rate(value: str) -> float:
+    from .functional import check_rate
+
     try:
-        r = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"reduction rate must be a number in [0, 1), got {value!r}") from None
-    if not (0.0 <= r < 1.0) or math.isnan(r):
-        raise argparse.ArgumentTypeError(f"reduction rate must be in [0, 1), got {value!r}")
-    return r
+        return check_rate(value, "reduction rate")
+    except DiffResError as exc:
+        raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
 
 
 def _checked(value: str, cast, ok, expected: str):
@@ -97,6 +96,7 @@ def _positive_float(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .datasets import BUILTIN_DATASETS
     from .frontends import FRONTENDS
     from .training import TrainConfig
 
@@ -108,9 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a classifier; writes a checkpoint and its model card into --out",
                        description="Train a classifier on a built-in dataset or a folder with one sub-folder per class.")
-    t.add_argument("--dataset", required=True, help="built-in name (events, digits, instruments, drums), a folder of class sub-folders, or a .zip")
+    builtins = ", ".join(BUILTIN_DATASETS)
+    t.add_argument("--dataset", required=True, help=f"built-in name ({builtins}), a folder of class sub-folders, or a .zip")
     t.add_argument("--out", required=True, help="output folder for <name>.pt and <name>.json")
-    t.add_argument("--frontend", default=d.frontend, choices=list(FRONTENDS), help=f"time-reduction front-end (default {d.frontend})")
+    t.add_argument("--frontend", default=d.frontend, choices=list(FRONTENDS), metavar="NAME",
+                   help="time-reduction front-end (default %(default)s): "
+                        + "; ".join(f"{k}: {v.rstrip('.')}" for k, v in FRONTENDS.items()).replace("%", "%%"))
     t.add_argument("--reduction-rate", type=_rate, default=d.reduction_rate, help=f"fraction of frames removed, in [0, 1) (default {d.reduction_rate})")
     t.add_argument("--hop-ms", type=_positive_float, default=d.hop_ms, help=f"mel hop in ms (default {d.hop_ms:g})")
     t.add_argument("--win-ms", type=_positive_float, default=d.win_ms, help=f"mel window in ms (default {d.win_ms:g})")
@@ -143,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = ds.add_subparsers(dest="datasets_command", metavar="ACTION")
     dsub.required = True
     b = dsub.add_parser("build", help="write a built-in dataset as DIR/<class>/<clip>.wav")
-    b.add_argument("name", help="events, digits, instruments or drums")
+    b.add_argument("name", help=builtins)
     b.add_argument("--out", required=True, help="target folder")
     b.add_argument("--split", choices=["train", "val", "test"], default=None, help="write only this split")
     b.add_argument("--seed", type=_nonneg_int, default=0, help="generation seed (default 0: the shipped splits)")

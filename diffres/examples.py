@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import load_audio
+from .audio import SAMPLE_RATE, load_audio
 from .errors import ParameterError
 
 __all__ = [
@@ -147,7 +147,7 @@ def get_example(key: str) -> Example:
     raise ParameterError(f"Unknown example {key!r}. Choose one of: {keys}.")
 
 
-def load_example(key: str = DEFAULT_EXAMPLE, sample_rate: int | None = 16000) -> np.ndarray:
+def load_example(key: str = DEFAULT_EXAMPLE, sample_rate: int | None = SAMPLE_RATE) -> np.ndarray:
     """Load a shipped clip.
 
     Args:
@@ -234,7 +234,7 @@ def preset_event_times(name: str, seconds: float = DEFAULT_PRESET_SECONDS) -> np
     Returns:
         ``np.ndarray [shape=(n_events,), dtype=float64]`` in seconds, ascending.
     """
-    _, sec, _ = _check_preset_args(name, 16000, seconds)
+    _, sec, _ = _check_preset_args(name, SAMPLE_RATE, seconds)  # times do not depend on the rate
     if name == "click_train":
         return np.arange(CLICK_PERIOD_S / 2, sec, CLICK_PERIOD_S)
     if name == "tone_bursts":
@@ -252,7 +252,7 @@ PRESET_NOISE_FLOOR_DB = -50.0
 
 def make_preset(
     name: str,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     seconds: float = DEFAULT_PRESET_SECONDS,
     *,
     noise_floor_db: float | None = PRESET_NOISE_FLOOR_DB,
@@ -262,7 +262,7 @@ def make_preset(
     Args:
         name: a key of :data:`PRESETS`: ``"chirp"``, ``"click_train"``, ``"tone_bursts"``
             or ``"two_tones"``.
-        sample_rate: Hz, int in [4000, 768000].  Default 16000.
+        sample_rate: Hz, int in [4000, 768000].  Default :data:`~diffres.audio.SAMPLE_RATE`.
         seconds: length in seconds, float in [0.5, 600].  Default 3.0.
 
     Returns:

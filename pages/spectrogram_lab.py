@@ -8,6 +8,7 @@ import streamlit as st
 import diffres
 import ui
 from diffres import figures
+from diffres.audio import SAMPLE_RATE as SR
 from ui import cache
 from ui.sound import KEY_EXAMPLE
 from ui.view import time_window
@@ -15,7 +16,6 @@ from ui.frame import ensure_entrypoint
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
-SR = 16000
 REF_HOP_MS = 10.0
 
 DEFAULTS = {"lab_hop": 10, "lab_win": 25, "lab_mels": 64, "lab_frange": (0, SR // 2), "lab_db": 80, "lab_cmap": "magma"}

@@ -152,3 +152,17 @@ def test_datasets_build_writes_class_folders(tmp_path, capsys, monkeypatch):
     assert calls == {"name": "events", "split": "test"} and result["n"] == 2
     assert main(["datasets", "list"]) == 0
     assert "alarm_clock" in capsys.readouterr().out
+
+
+def test_help_reads_the_frontend_table_and_the_dataset_registry(capsys):
+    """The command line describes front-ends and names built-ins from the library's own tables."""
+    from diffres.cli import main
+    from diffres.datasets import BUILTIN_DATASETS
+    from diffres.frontends import FRONTENDS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for name, description in FRONTENDS.items():
+        assert f"{name}: {' '.join(description.rstrip('.').split())}" in text
+    assert all(name in text for name in BUILTIN_DATASETS)

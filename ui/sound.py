@@ -14,13 +14,13 @@ import numpy as np
 import streamlit as st
 
 import diffres
+from diffres.audio import SAMPLE_RATE
 from diffres.examples import DEFAULT_EXAMPLE, DEFAULT_PRESET_SECONDS, PRESETS, list_examples, preset_event_times
 
 from . import cache
 
 MAX_UPLOAD_MB = 20
 MAX_SECONDS = 30.0
-SAMPLE_RATE = 16000
 UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3"]
 
 #: Widget keys (tests and other pages may read them).
