@@ -19,8 +19,10 @@ def run() -> None:
     page = st.navigation(app_pages(), position=POSITION)
     with st.sidebar:
         st.markdown("### DiffRes Explorer")
-        st.caption("Learned temporal resolution for spectrograms: keep detail where the sound changes, "
-                   "merge frames where it does not.")
+        st.caption(
+            "Learned temporal resolution for spectrograms: keep detail where the sound changes, "
+            "merge frames where it does not."
+        )
         ui.sound_picker()
     with entrypoint_active():
         page.run()

@@ -121,9 +121,7 @@ def _check_sample_rate(sample_rate) -> int | None:
     if sample_rate is None:
         return None
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
-        raise ParameterError(
-            f"sample_rate must be a whole number of Hz or None, got {sample_rate!r}."
-        )
+        raise ParameterError(f"sample_rate must be a whole number of Hz or None, got {sample_rate!r}.")
     if not float(sample_rate).is_integer():
         raise ParameterError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}.")
     rate = int(sample_rate)
@@ -200,9 +198,7 @@ def _open_source(source) -> tuple[BinaryIO, str | None, str, bool]:
         except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing error
             raise AudioError(f"Could not read {desc}: {err}.") from None
         if isinstance(data, str):
-            raise AudioError(
-                f"{desc} was opened in text mode; open audio files in binary mode ('rb')."
-            )
+            raise AudioError(f"{desc} was opened in text mode; open audio files in binary mode ('rb').")
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise AudioError(f"Reading {desc} did not return bytes (got {type(data).__name__}).")
         data = bytes(data)
@@ -214,10 +210,7 @@ def _open_source(source) -> tuple[BinaryIO, str | None, str, bool]:
         if not data:
             raise AudioError(f"{desc[0].upper()}{desc[1:]} is empty (0 bytes). Choose a non-empty audio file.")
         return io.BytesIO(data), None, desc, True
-    raise ParameterError(
-        "source must be a file path, bytes, or a binary file object, "
-        f"got {type(source).__name__}."
-    )
+    raise ParameterError(f"source must be a file path, bytes, or a binary file object, got {type(source).__name__}.")
 
 
 def _sniff(head: bytes) -> tuple[str, bool]:
@@ -559,9 +552,7 @@ def load_clip(
         head = fh.read(4096)
         kind, maybe_audio = _sniff(head)
         if not maybe_audio:
-            raise AudioError(
-                f"{Desc} is {kind}, not audio. Choose an audio file ({_SUPPORTED_HINT})."
-            )
+            raise AudioError(f"{Desc} is {kind}, not audio. Choose an audio file ({_SUPPORTED_HINT}).")
         _check_wav_complete(fh, desc)
         reason = ""
         try:
@@ -596,9 +587,7 @@ def load_clip(
             fh.close()
 
     if data.shape[0] == 0:
-        raise AudioError(
-            f"{Desc} contains no audio samples (0 frames). Choose a clip with sound in it."
-        )
+        raise AudioError(f"{Desc} contains no audio samples (0 frames). Choose a clip with sound in it.")
     finite = np.isfinite(data)
     if not finite.all():
         n_nan = int(np.isnan(data).sum())
@@ -672,9 +661,7 @@ def _as_pcm_input(samples, sample_rate) -> tuple[np.ndarray, int]:
     if x.ndim == 2 and 1 in x.shape:
         x = x.reshape(-1)
     if x.ndim != 1:
-        raise ParameterError(
-            f"samples must be a mono 1-D array [n], got shape {tuple(x.shape)}."
-        )
+        raise ParameterError(f"samples must be a mono 1-D array [n], got shape {tuple(x.shape)}.")
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise ParameterError(f"samples must be real numbers, got dtype {x.dtype}.")
     x = x.astype(np.float64)

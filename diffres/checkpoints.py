@@ -23,14 +23,33 @@ import torch
 from .errors import CheckpointError, DiffResError
 from .models import AudioClassifier, ModelConfig
 
-__all__ = ["FORMAT", "VERSION", "MAX_CHECKPOINT_BYTES", "LoadedCheckpoint", "save_checkpoint", "load_checkpoint", "card_path"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "MAX_CHECKPOINT_BYTES",
+    "LoadedCheckpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "card_path",
+]
 
 FORMAT = "diffres-explorer-checkpoint"
 VERSION = 1
 #: Files larger than this are refused before reading (shipped ones are under 5 MB).
 MAX_CHECKPOINT_BYTES = 200 * 1024 * 1024
 #: Card fields every checkpoint carries (CONTRACT.md).
-CARD_FIELDS = ("dataset", "frontend", "reduction_rate", "hop_ms", "n_mels", "sample_rate", "classes", "metrics", "params", "train_seconds")
+CARD_FIELDS = (
+    "dataset",
+    "frontend",
+    "reduction_rate",
+    "hop_ms",
+    "n_mels",
+    "sample_rate",
+    "classes",
+    "metrics",
+    "params",
+    "train_seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -123,8 +142,10 @@ def _read_bytes(source) -> bytes:
         if not p.is_file():
             raise CheckpointError(f"checkpoint file not found: {p}.")
         if p.stat().st_size > MAX_CHECKPOINT_BYTES:
-            raise CheckpointError(f"{p.name} is {p.stat().st_size / 1e6:.0f} MB; checkpoints larger than "
-                                  f"{MAX_CHECKPOINT_BYTES / 1e6:.0f} MB are refused.")
+            raise CheckpointError(
+                f"{p.name} is {p.stat().st_size / 1e6:.0f} MB; checkpoints larger than "
+                f"{MAX_CHECKPOINT_BYTES / 1e6:.0f} MB are refused."
+            )
         data = p.read_bytes()
     elif hasattr(source, "read"):
         data = source.read(MAX_CHECKPOINT_BYTES + 1)
@@ -137,7 +158,9 @@ def _read_bytes(source) -> bytes:
     return data
 
 
-def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
+def load_checkpoint(
+    source: str | os.PathLike | bytes | BinaryIO, *, map_location: str | torch.device = "cpu"
+) -> LoadedCheckpoint:
     """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
 
     Never unpickles arbitrary objects.  Raises :class:`CheckpointError` (a ``ValueError``)
@@ -147,22 +170,30 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, map_locatio
     """
     data = _read_bytes(source)
     if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise CheckpointError("this is not a DiffRes Explorer checkpoint (not a PyTorch archive); "
-                              "choose a .pt file saved by this app or `python -m diffres train`.")
+        raise CheckpointError(
+            "this is not a DiffRes Explorer checkpoint (not a PyTorch archive); "
+            "choose a .pt file saved by this app or `python -m diffres train`."
+        )
     try:
         payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "Unpickling" in type(exc).__name__:
-            raise CheckpointError("the file contains objects other than weights and settings and was refused "
-                                  "without being run (it may be unsafe).") from None
+            raise CheckpointError(
+                "the file contains objects other than weights and settings and was refused "
+                "without being run (it may be unsafe)."
+            ) from None
         raise CheckpointError(f"the checkpoint is corrupt or truncated and cannot be read ({text}).") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError("this PyTorch file is not a DiffRes Explorer checkpoint (no model card inside); "
-                              "choose a .pt file saved by this app or `python -m diffres train`.")
+        raise CheckpointError(
+            "this PyTorch file is not a DiffRes Explorer checkpoint (no model card inside); "
+            "choose a .pt file saved by this app or `python -m diffres train`."
+        )
     version = payload.get("version")
     if not isinstance(version, int) or version > VERSION:
-        raise CheckpointError(f"checkpoint format version {version!r} is newer than this program understands ({VERSION}); update DiffRes Explorer.")
+        raise CheckpointError(
+            f"checkpoint format version {version!r} is newer than this program understands ({VERSION}); update DiffRes Explorer."
+        )
     try:
         card = json.loads(payload["card"])
         config = ModelConfig.from_dict(card)

@@ -101,43 +101,94 @@ def build_parser() -> argparse.ArgumentParser:
     from .training import TrainConfig
 
     d = TrainConfig()
-    parser = argparse.ArgumentParser(prog="python -m diffres",
-                                     description="DiffRes Explorer: train and evaluate audio classifiers with learned temporal resolution.")
+    parser = argparse.ArgumentParser(
+        prog="python -m diffres",
+        description="DiffRes Explorer: train and evaluate audio classifiers with learned temporal resolution.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    t = sub.add_parser("train", help="train a classifier; writes a checkpoint and its model card into --out",
-                       description="Train a classifier on a built-in dataset or a folder with one sub-folder per class.")
+    t = sub.add_parser(
+        "train",
+        help="train a classifier; writes a checkpoint and its model card into --out",
+        description="Train a classifier on a built-in dataset or a folder with one sub-folder per class.",
+    )
     builtins = ", ".join(BUILTIN_DATASETS)
-    t.add_argument("--dataset", required=True, help=f"built-in name ({builtins}), a folder of class sub-folders, or a .zip")
+    t.add_argument(
+        "--dataset", required=True, help=f"built-in name ({builtins}), a folder of class sub-folders, or a .zip"
+    )
     t.add_argument("--out", required=True, help="output folder for <name>.pt and <name>.json")
-    t.add_argument("--frontend", default=d.frontend, choices=list(FRONTENDS), metavar="NAME",
-                   help="time-reduction front-end (default %(default)s): "
-                        + "; ".join(f"{k}: {v.rstrip('.')}" for k, v in FRONTENDS.items()).replace("%", "%%"))
-    t.add_argument("--reduction-rate", type=_rate, default=d.reduction_rate, help=f"fraction of frames removed, in [0, 1) (default {d.reduction_rate})")
+    t.add_argument(
+        "--frontend",
+        default=d.frontend,
+        choices=list(FRONTENDS),
+        metavar="NAME",
+        help="time-reduction front-end (default %(default)s): "
+        + "; ".join(f"{k}: {v.rstrip('.')}" for k, v in FRONTENDS.items()).replace("%", "%%"),
+    )
+    t.add_argument(
+        "--reduction-rate",
+        type=_rate,
+        default=d.reduction_rate,
+        help=f"fraction of frames removed, in [0, 1) (default {d.reduction_rate})",
+    )
     t.add_argument("--hop-ms", type=_positive_float, default=d.hop_ms, help=f"mel hop in ms (default {d.hop_ms:g})")
     t.add_argument("--win-ms", type=_positive_float, default=d.win_ms, help=f"mel window in ms (default {d.win_ms:g})")
     t.add_argument("--n-mels", type=_positive_int, default=d.n_mels, help=f"mel bins (default {d.n_mels})")
-    t.add_argument("--epochs", type=_positive_int, default=d.epochs, help=f"passes over the training split (default {d.epochs})")
-    t.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help=f"clips per step (default {d.batch_size})")
-    t.add_argument("--lr", type=_positive_float, default=d.learning_rate, help=f"peak learning rate (default {d.learning_rate:g})")
-    t.add_argument("--width", type=_positive_int, default=d.width, help=f"channels of the CNN's first block (default {d.width})")
+    t.add_argument(
+        "--epochs", type=_positive_int, default=d.epochs, help=f"passes over the training split (default {d.epochs})"
+    )
+    t.add_argument(
+        "--batch-size", type=_positive_int, default=d.batch_size, help=f"clips per step (default {d.batch_size})"
+    )
+    t.add_argument(
+        "--lr", type=_positive_float, default=d.learning_rate, help=f"peak learning rate (default {d.learning_rate:g})"
+    )
+    t.add_argument(
+        "--width", type=_positive_int, default=d.width, help=f"channels of the CNN's first block (default {d.width})"
+    )
     t.add_argument("--seed", type=_nonneg_int, default=d.seed, help=f"training seed (default {d.seed})")
-    t.add_argument("--mixup", type=float, default=d.mixup_alpha, metavar="ALPHA", help="mixup Beta(alpha, alpha); 0 = off (default)")
-    t.add_argument("--reverb", type=float, default=d.reverb_probability, metavar="SHARE",
-                   help="share of training clips given a synthetic room's reverb, in [0, 1]; 0 = off (default)")
+    t.add_argument(
+        "--mixup",
+        type=float,
+        default=d.mixup_alpha,
+        metavar="ALPHA",
+        help="mixup Beta(alpha, alpha); 0 = off (default)",
+    )
+    t.add_argument(
+        "--reverb",
+        type=float,
+        default=d.reverb_probability,
+        metavar="SHARE",
+        help="share of training clips given a synthetic room's reverb, in [0, 1]; 0 = off (default)",
+    )
     t.add_argument("--no-spec-augment", action="store_true", help="switch SpecAugment off")
-    t.add_argument("--max-files-per-class", type=_positive_int, default=None, help="use at most this many clips per class")
+    t.add_argument(
+        "--max-files-per-class", type=_positive_int, default=None, help="use at most this many clips per class"
+    )
     t.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
-    t.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch (default: torch's choice)")
-    t.add_argument("--name", default=None, help="checkpoint file name without .pt (default <dataset>_<frontend>_r<rate>)")
+    t.add_argument(
+        "--threads", type=_positive_int, default=None, help="CPU threads for torch (default: torch's choice)"
+    )
+    t.add_argument(
+        "--name", default=None, help="checkpoint file name without .pt (default <dataset>_<frontend>_r<rate>)"
+    )
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     t.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a folder with one sub-folder per class")
     e.add_argument("--checkpoint", required=True, help="a .pt file from `train` or checkpoints/")
-    e.add_argument("--data", required=True, help="a folder (or .zip) with one sub-folder of audio per class, or a built-in name (its test split)")
-    e.add_argument("--reduction-rate", type=_rate, default=None, help="run the front-end at another rate (default: the trained one)")
+    e.add_argument(
+        "--data",
+        required=True,
+        help="a folder (or .zip) with one sub-folder of audio per class, or a built-in name (its test split)",
+    )
+    e.add_argument(
+        "--reduction-rate",
+        type=_rate,
+        default=None,
+        help="run the front-end at another rate (default: the trained one)",
+    )
     e.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch")
     e.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     e.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -154,9 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress on stderr")
     dsub.add_parser("list", help="list the built-in datasets and their classes")
 
-    k = sub.add_parser("build-ext", help="compile the fused CPU merge kernel for this machine (optional; about 20 s)",
-                       description="Compile diffres/csrc/fused_merge.cpp into ~/.cache/diffres-explorer/ext/. "
-                                   "Without it DiffRes runs its PyTorch merge path (same results, slower on CPU).")
+    k = sub.add_parser(
+        "build-ext",
+        help="compile the fused CPU merge kernel for this machine (optional; about 20 s)",
+        description="Compile diffres/csrc/fused_merge.cpp into ~/.cache/diffres-explorer/ext/. "
+        "Without it DiffRes runs its PyTorch merge path (same results, slower on CPU).",
+    )
     k.add_argument("--verbose", action="store_true", help="show the compiler's output")
     k.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     return parser
@@ -177,16 +231,29 @@ def _cmd_train(args, out) -> dict:
         torch.set_num_threads(args.threads)
     bar = ProgressBar(enabled=not args.quiet)
     config = TrainConfig(
-        dataset=args.dataset, frontend=args.frontend, reduction_rate=args.reduction_rate, hop_ms=args.hop_ms,
-        win_ms=args.win_ms, n_mels=args.n_mels, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, width=args.width, seed=args.seed, mixup_alpha=args.mixup,
+        dataset=args.dataset,
+        frontend=args.frontend,
+        reduction_rate=args.reduction_rate,
+        hop_ms=args.hop_ms,
+        win_ms=args.win_ms,
+        n_mels=args.n_mels,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        width=args.width,
+        seed=args.seed,
+        mixup_alpha=args.mixup,
         reverb_probability=args.reverb,
-        spec_augment=not args.no_spec_augment, max_files_per_class=args.max_files_per_class, device=args.device,
+        spec_augment=not args.no_spec_augment,
+        max_files_per_class=args.max_files_per_class,
+        device=args.device,
     )
     started = time.time()
     trainer = Trainer(config, progress=bar)
-    bar.note(f"{trainer.n_train} training clips, {len(trainer.model_config.classes)} classes, "
-             f"{trainer.steps_per_epoch} steps per epoch on {trainer.device}")
+    bar.note(
+        f"{trainer.n_train} training clips, {len(trainer.model_config.classes)} classes, "
+        f"{trainer.steps_per_epoch} steps per epoch on {trainer.device}"
+    )
 
     class Report(Callback):
         def on_step(self, tr, rec):
@@ -194,8 +261,10 @@ def _cmd_train(args, out) -> dict:
             bar(pos, tr.steps_per_epoch, f"epoch {rec.epoch + 1}/{tr.config.epochs} loss {rec.loss:.3f}")
 
         def on_epoch(self, tr, rec):
-            bar.note(f"epoch {rec.epoch}/{tr.config.epochs}: train loss {rec.train_loss:.3f} acc {rec.train_accuracy:.3f} | "
-                     f"val loss {rec.val_loss:.3f} acc {rec.val_accuracy:.3f} | {rec.seconds:.1f} s")
+            bar.note(
+                f"epoch {rec.epoch}/{tr.config.epochs}: train loss {rec.train_loss:.3f} acc {rec.train_accuracy:.3f} | "
+                f"val loss {rec.val_loss:.3f} acc {rec.val_accuracy:.3f} | {rec.seconds:.1f} s"
+            )
 
     try:
         trainer.fit(callbacks=[Report()])
@@ -217,8 +286,11 @@ def _cmd_train(args, out) -> dict:
         "dataset": card["dataset"],
         "params": card["params"],
     }
-    print(f"saved {path} (val accuracy {result['val_accuracy']}, test accuracy {result['test_accuracy']}, "
-          f"{result['train_seconds']:.1f} s training)", file=out)
+    print(
+        f"saved {path} (val accuracy {result['val_accuracy']}, test accuracy {result['test_accuracy']}, "
+        f"{result['train_seconds']:.1f} s training)",
+        file=out,
+    )
     return result
 
 

@@ -164,7 +164,9 @@ class DiffRes(nn.Module):
         """Merge ``log_mel`` ``[B, T, F]``; ``reduction_rate`` overrides the module's rate."""
         return self.merge_scores(log_mel, self.scores(log_mel), reduction_rate=reduction_rate)
 
-    def merge_scores(self, log_mel: Tensor, raw_scores: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
+    def merge_scores(
+        self, log_mel: Tensor, raw_scores: Tensor, *, reduction_rate: float | None = None
+    ) -> FrontendOutput:
         """Merge ``log_mel`` ``[B, T, F]`` with raw scores ``[B, T]`` in (0, 1) computed before.
 
         The score network does not depend on the rate, so a caller that shows one clip at
@@ -183,8 +185,9 @@ class DiffRes(nn.Module):
         rate = self.reduction_rate if reduction_rate is None else Fn.check_rate(reduction_rate)
         _check_log_mel(log_mel, self.n_mels)
         if raw_scores.shape != log_mel.shape[:2]:
-            raise ParameterError(f"raw_scores {tuple(raw_scores.shape)} must match log_mel's [batch, time] "
-                                 f"{tuple(log_mel.shape[:2])}.")
+            raise ParameterError(
+                f"raw_scores {tuple(raw_scores.shape)} must match log_mel's [batch, time] {tuple(log_mel.shape[:2])}."
+            )
         importance = Fn.normalize_importance(raw_scores, Fn.output_length(log_mel.shape[1], rate))
         return merge(log_mel, importance, rate)
 

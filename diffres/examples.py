@@ -80,48 +80,103 @@ class Example:
 _SONIC = "Debian sonic-pi-samples, "
 _GALLERY: tuple[tuple[str, str, str, str, str, str], ...] = (
     # key, title, description, licence, source, category
-    ("alarm_clock", "Alarm clock",
-     "Groups of four 40 ms beeps 30 ms apart: the detail sits in fast on/off changes, so "
-     "it needs fine (10 ms) temporal resolution at the beeps and little between groups.",
-     "CC0-1.0", "procedural render (numpy, examples/make_gallery.py)", "event"),
-    ("siren", "Siren",
-     "A slow up-down 'wail' sweep: it changes smoothly, so a coarse (40 ms) hop loses "
-     "almost nothing.",
-     "CC0-1.0", "procedural render (numpy, examples/make_gallery.py)", "event"),
-    ("bell", "Bell",
-     "Two short bell dings in silence: an event-like sound with long quiet stretches.",
-     "CC-BY-3.0", "freedesktop.org sound theme (Debian sound-theme-freedesktop), "
-     "stereo/bell.oga by Dr. Richard Boulanger et al.", "event"),
-    ("crow", "Crow",
-     "Three crow caws separated by silence.",
-     "CC0-1.0", _SONIC + "misc_crow.flac (freesound.org user davidworksonline)", "event"),
-    ("speech_go_forward", "Speech: 'go forward ten meters'",
-     "A real recorded sentence: fast formant and onset changes between pauses.",
-     "BSD-2-Clause", "Debian pocketsphinx-testdata, test/data/goforward.raw "
-     "(Carnegie Mellon University)", "speech"),
-    ("speech_numbers", "Speech: numbers",
-     "A real recording of spoken numbers.",
-     "BSD-2-Clause", "Debian pocketsphinx-testdata, test/data/numbers.raw "
-     "(Carnegie Mellon University)", "speech"),
-    ("digit_seven", "Spoken digit 'seven'",
-     "The word 'seven' from a speech synthesiser, as in the digits dataset.",
-     "CC0-1.0", "rendered with espeak-ng (examples/make_gallery.py)", "speech"),
-    ("piano", "Ambient piano",
-     "A few sustained piano notes: onsets matter, sustains change slowly.",
-     "CC0-1.0", _SONIC + "ambi_piano.flac (freesound.org user RutgerMuller)", "music"),
-    ("guitar", "Guitar chord (Em9)",
-     "A strummed chord ringing out: one onset, then a long smooth decay.",
-     "CC0-1.0", _SONIC + "guit_em9.flac (freesound.org user Sub-d)", "music"),
-    ("drum_pattern", "Drum pattern",
-     "Two bars of kick, snare and cymbal at 120 bpm: sharp transients on a grid.",
-     "CC0-1.0", _SONIC + "bd_808.flac (EKVelika), drum_snare_hard.flac and "
-     "drum_cymbal_open.flac (menegass), arranged", "percussion"),
-    ("tabla", "Tabla",
-     "Tabla 'na' strokes in an uneven rhythm.",
-     "CC0-1.0", _SONIC + "tabla_na.flac (freesound.org user dio_333), arranged", "percussion"),
-    ("bell_percussion", "Percussion bell",
-     "A struck bell ringing out for seconds.",
-     "CC0-1.0", _SONIC + "perc_bell.flac (freesound.org user AlaskaRobotics)", "percussion"),
+    (
+        "alarm_clock",
+        "Alarm clock",
+        "Groups of four 40 ms beeps 30 ms apart: the detail sits in fast on/off changes, so "
+        "it needs fine (10 ms) temporal resolution at the beeps and little between groups.",
+        "CC0-1.0",
+        "procedural render (numpy, examples/make_gallery.py)",
+        "event",
+    ),
+    (
+        "siren",
+        "Siren",
+        "A slow up-down 'wail' sweep: it changes smoothly, so a coarse (40 ms) hop loses almost nothing.",
+        "CC0-1.0",
+        "procedural render (numpy, examples/make_gallery.py)",
+        "event",
+    ),
+    (
+        "bell",
+        "Bell",
+        "Two short bell dings in silence: an event-like sound with long quiet stretches.",
+        "CC-BY-3.0",
+        "freedesktop.org sound theme (Debian sound-theme-freedesktop), stereo/bell.oga by Dr. Richard Boulanger et al.",
+        "event",
+    ),
+    (
+        "crow",
+        "Crow",
+        "Three crow caws separated by silence.",
+        "CC0-1.0",
+        _SONIC + "misc_crow.flac (freesound.org user davidworksonline)",
+        "event",
+    ),
+    (
+        "speech_go_forward",
+        "Speech: 'go forward ten meters'",
+        "A real recorded sentence: fast formant and onset changes between pauses.",
+        "BSD-2-Clause",
+        "Debian pocketsphinx-testdata, test/data/goforward.raw (Carnegie Mellon University)",
+        "speech",
+    ),
+    (
+        "speech_numbers",
+        "Speech: numbers",
+        "A real recording of spoken numbers.",
+        "BSD-2-Clause",
+        "Debian pocketsphinx-testdata, test/data/numbers.raw (Carnegie Mellon University)",
+        "speech",
+    ),
+    (
+        "digit_seven",
+        "Spoken digit 'seven'",
+        "The word 'seven' from a speech synthesiser, as in the digits dataset.",
+        "CC0-1.0",
+        "rendered with espeak-ng (examples/make_gallery.py)",
+        "speech",
+    ),
+    (
+        "piano",
+        "Ambient piano",
+        "A few sustained piano notes: onsets matter, sustains change slowly.",
+        "CC0-1.0",
+        _SONIC + "ambi_piano.flac (freesound.org user RutgerMuller)",
+        "music",
+    ),
+    (
+        "guitar",
+        "Guitar chord (Em9)",
+        "A strummed chord ringing out: one onset, then a long smooth decay.",
+        "CC0-1.0",
+        _SONIC + "guit_em9.flac (freesound.org user Sub-d)",
+        "music",
+    ),
+    (
+        "drum_pattern",
+        "Drum pattern",
+        "Two bars of kick, snare and cymbal at 120 bpm: sharp transients on a grid.",
+        "CC0-1.0",
+        _SONIC + "bd_808.flac (EKVelika), drum_snare_hard.flac and drum_cymbal_open.flac (menegass), arranged",
+        "percussion",
+    ),
+    (
+        "tabla",
+        "Tabla",
+        "Tabla 'na' strokes in an uneven rhythm.",
+        "CC0-1.0",
+        _SONIC + "tabla_na.flac (freesound.org user dio_333), arranged",
+        "percussion",
+    ),
+    (
+        "bell_percussion",
+        "Percussion bell",
+        "A struck bell ringing out for seconds.",
+        "CC0-1.0",
+        _SONIC + "perc_bell.flac (freesound.org user AlaskaRobotics)",
+        "percussion",
+    ),
 )
 
 
@@ -132,8 +187,7 @@ def list_examples() -> list[Example]:
         list of :class:`Example`; each ``path`` exists in the repository.
     """
     return [
-        Example(key=k, title=t, description=d, path=EXAMPLES_DIR / f"{k}.wav",
-                licence=lic, source=src, category=cat)
+        Example(key=k, title=t, description=d, path=EXAMPLES_DIR / f"{k}.wav", licence=lic, source=src, category=cat)
         for k, t, d, lic, src, cat in _GALLERY
     ]
 
@@ -194,18 +248,29 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("chirp", "Linear chirp 100 Hz -> 7 kHz",
-               "Frequency rises steadily the whole time, so no moment matters more: DiffRes "
-               "should spread its frames evenly."),
-        Preset("click_train", "Click train (every 250 ms)",
-               "Short clicks every 250 ms in silence: DiffRes should keep frames at each "
-               "click and drop the silence between them."),
-        Preset("tone_bursts", "1 kHz tone bursts",
-               "Four short 1 kHz bursts at irregular times in silence: DiffRes should keep "
-               "frames only around the bursts."),
-        Preset("two_tones", "Two tones (500 Hz then 2 kHz)",
-               "A steady 500 Hz tone that switches to 2 kHz halfway: DiffRes should keep "
-               "frames around the switch and merge the steady parts."),
+        Preset(
+            "chirp",
+            "Linear chirp 100 Hz -> 7 kHz",
+            "Frequency rises steadily the whole time, so no moment matters more: DiffRes "
+            "should spread its frames evenly.",
+        ),
+        Preset(
+            "click_train",
+            "Click train (every 250 ms)",
+            "Short clicks every 250 ms in silence: DiffRes should keep frames at each "
+            "click and drop the silence between them.",
+        ),
+        Preset(
+            "tone_bursts",
+            "1 kHz tone bursts",
+            "Four short 1 kHz bursts at irregular times in silence: DiffRes should keep frames only around the bursts.",
+        ),
+        Preset(
+            "two_tones",
+            "Two tones (500 Hz then 2 kHz)",
+            "A steady 500 Hz tone that switches to 2 kHz halfway: DiffRes should keep "
+            "frames around the switch and merge the steady parts.",
+        ),
     )
 }
 
@@ -213,13 +278,18 @@ PRESETS: dict[str, Preset] = {
 def _check_preset_args(name, sample_rate, seconds) -> tuple[int, float, int]:
     if name not in PRESETS:
         raise ParameterError(f"Unknown preset {name!r}. Choose one of: {', '.join(PRESETS)}.")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) \
-            or not 4000 <= int(sample_rate) <= 768_000:
-        raise ParameterError(
-            f"sample_rate must be a whole number of Hz in [4000, 768000], got {sample_rate!r}."
-        )
-    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) \
-            or not np.isfinite(seconds) or not 0.5 <= float(seconds) <= 600:
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, numbers.Integral)
+        or not 4000 <= int(sample_rate) <= 768_000
+    ):
+        raise ParameterError(f"sample_rate must be a whole number of Hz in [4000, 768000], got {sample_rate!r}.")
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, numbers.Real)
+        or not np.isfinite(seconds)
+        or not 0.5 <= float(seconds) <= 600
+    ):
         raise ParameterError(f"seconds must be in [0.5, 600], got {seconds!r}.")
     sr, sec = int(sample_rate), float(seconds)
     return sr, sec, int(round(sr * sec))

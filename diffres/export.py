@@ -33,8 +33,11 @@ def bin_edges_csv(bin_edges: np.ndarray, hop_seconds: float) -> str:
     """One row per output frame: the input span it covers (frames, seconds), frames merged, effective hop (ms)."""
     e = np.asarray(bin_edges, dtype=np.float64)
     lines = ["output_frame,start_frame,end_frame,start_s,end_s,frames_merged,effective_hop_ms"]
-    lines += [f"{j},{e[j]:.6f},{e[j + 1]:.6f},{e[j] * hop_seconds:.6f},{e[j + 1] * hop_seconds:.6f},"
-              f"{e[j + 1] - e[j]:.6f},{(e[j + 1] - e[j]) * hop_seconds * 1000:.4f}" for j in range(len(e) - 1)]
+    lines += [
+        f"{j},{e[j]:.6f},{e[j + 1]:.6f},{e[j] * hop_seconds:.6f},{e[j + 1] * hop_seconds:.6f},"
+        f"{e[j + 1] - e[j]:.6f},{(e[j + 1] - e[j]) * hop_seconds * 1000:.4f}"
+        for j in range(len(e) - 1)
+    ]
     return "\n".join(lines) + "\n"
 
 

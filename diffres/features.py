@@ -77,7 +77,9 @@ class MelConfig:
 
     def validate(self) -> None:
         if not isinstance(self.sample_rate, int) or not (1000 <= self.sample_rate <= 768000):
-            raise ParameterError(f"sample_rate must be a whole number of Hz in [1000, 768000], got {self.sample_rate!r}.")
+            raise ParameterError(
+                f"sample_rate must be a whole number of Hz in [1000, 768000], got {self.sample_rate!r}."
+            )
         if not (HOP_MS_RANGE[0] <= self.hop_ms <= HOP_MS_RANGE[1]):
             raise ParameterError(f"hop_ms must be in [{HOP_MS_RANGE[0]}, {HOP_MS_RANGE[1]}] ms, got {self.hop_ms!r}.")
         if not (WIN_MS_RANGE[0] <= self.win_ms <= WIN_MS_RANGE[1]):

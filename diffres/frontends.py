@@ -27,14 +27,22 @@ from . import functional as Fn
 from .core import DiffRes, FrontendOutput, ResidualBlock, _check_log_mel
 from .errors import ParameterError
 
-__all__ = ["FRONTENDS", "Frontend", "FixedFrontend", "PoolingFrontend", "ChangeHop", "FullResolution", "ConvAvgPool",
-           "make_frontend"]
+__all__ = [
+    "FRONTENDS",
+    "Frontend",
+    "FixedFrontend",
+    "PoolingFrontend",
+    "ChangeHop",
+    "FullResolution",
+    "ConvAvgPool",
+    "make_frontend",
+]
 
 #: The one table of front-ends: name -> what it does, in a sentence for people (the command
 #: line's ``--help`` and the app's pages read it).
 FRONTENDS: dict[str, str] = {
     "diffres": "DiffRes: learns which frames matter and merges the rest, in the power domain "
-               "(the method this project is about).",
+    "(the method this project is about).",
     "avgpool": "Average pooling over time (log domain): a fixed, uniform reduction at the same frame budget.",
     "maxpool": "Max pooling over time (log domain) at the same frame budget.",
     "avgmaxpool": "The mean of average and max pooling over time (log domain).",

@@ -257,8 +257,9 @@ class _PieceSum(torch.autograd.Function):
         rows = frame.new_empty(nnz).index_copy_(0, first, k0).index_copy_(0, second, k1.index_select(0, cross))
         crow = torch.zeros(n_out + 1, dtype=torch.long, device=device)
         crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_out), 0)
-        matrix = torch.sparse_csr_tensor(crow, cols, values.to(v.dtype), size=(n_out, v.shape[0]),
-                                         check_invariants=False)
+        matrix = torch.sparse_csr_tensor(
+            crow, cols, values.to(v.dtype), size=(n_out, v.shape[0]), check_invariants=False
+        )
         out = torch.sparse.mm(matrix, v)
         ctx.shared = shared
         ctx.save_for_backward(v, w0, w1, k0, k1, cross)

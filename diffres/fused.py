@@ -47,8 +47,13 @@ def _cpu_flags() -> str:
 def build_directory() -> Path:
     """Where this machine's build lives: one folder per source, torch, Python, flags and CPU."""
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), torch.__version__.encode(), sys.version.encode(),
-                 " ".join(_CFLAGS).encode(), _cpu_flags().encode()):
+    for part in (
+        SOURCE.read_bytes(),
+        torch.__version__.encode(),
+        sys.version.encode(),
+        " ".join(_CFLAGS).encode(),
+        _cpu_flags().encode(),
+    ):
         key.update(part)
     return Path.home() / ".cache" / "diffres-explorer" / "ext" / f"fused-{key.hexdigest()[:16]}"
 
@@ -74,8 +79,15 @@ def build(verbose: bool = False, force: bool = False) -> Path:
     try:
         from torch.utils import cpp_extension
 
-        cpp_extension.load(name=_LIBRARY, sources=[str(SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=["-fopenmp"],
-                           build_directory=str(directory), is_python_module=False, verbose=verbose)
+        cpp_extension.load(
+            name=_LIBRARY,
+            sources=[str(SOURCE)],
+            extra_cflags=_CFLAGS,
+            extra_ldflags=["-fopenmp"],
+            build_directory=str(directory),
+            is_python_module=False,
+            verbose=verbose,
+        )
     except (RuntimeError, OSError, SystemExit) as exc:  # compiler or ninja missing, or a compile error
         raise DiffResError(f"building the fused merge kernel failed ({exc}); the PyTorch path stays in use") from exc
     finally:
@@ -120,7 +132,8 @@ class _FusedMerge(torch.autograd.Function):
     @staticmethod
     def forward(ctx, log_mel, first_weight, second_weight, first_bin, second_bin, code, out_len, max_scale):
         features, argmax, energy = torch.ops.diffres_fused.merge_forward(
-            log_mel, code, first_bin, second_bin, first_weight, second_weight, out_len, max_scale)
+            log_mel, code, first_bin, second_bin, first_weight, second_weight, out_len, max_scale
+        )
         ctx.mark_non_differentiable(energy)
         ctx.max_scale = max_scale
         ctx.save_for_backward(features, log_mel, code, first_bin, second_bin, first_weight, second_weight, argmax)
@@ -134,10 +147,28 @@ class _FusedMerge(torch.autograd.Function):
         if grad_features is None:
             return (None,) * 8
         grad_log_mel, grad_w0, grad_w1 = torch.ops.diffres_fused.merge_backward(
-            grad_features, features, log_mel, code, first_bin, second_bin, first_weight, second_weight,
-            argmax, ctx.max_scale, bool(need_log_mel))
-        return (grad_log_mel if need_log_mel else None, grad_w0 if need_w0 else None,
-                grad_w1 if need_w1 else None, None, None, None, None, None)
+            grad_features,
+            features,
+            log_mel,
+            code,
+            first_bin,
+            second_bin,
+            first_weight,
+            second_weight,
+            argmax,
+            ctx.max_scale,
+            bool(need_log_mel),
+        )
+        return (
+            grad_log_mel if need_log_mel else None,
+            grad_w0 if need_w0 else None,
+            grad_w1 if need_w1 else None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 def merge(log_mel: Tensor, pieces, code: Tensor, out_len: int) -> tuple[Tensor, Tensor]:
@@ -151,6 +182,12 @@ def merge(log_mel: Tensor, pieces, code: Tensor, out_len: int) -> tuple[Tensor, 
     """
     dtype = log_mel.dtype
     return _FusedMerge.apply(
-        log_mel.contiguous(), pieces.first_weight.to(dtype).contiguous(), pieces.second_weight.to(dtype).contiguous(),
-        pieces.first_bin.contiguous(), pieces.second_bin.contiguous(), code.to(dtype).contiguous(), int(out_len),
-        float(log_mel.shape[1]) / float(out_len))
+        log_mel.contiguous(),
+        pieces.first_weight.to(dtype).contiguous(),
+        pieces.second_weight.to(dtype).contiguous(),
+        pieces.first_bin.contiguous(),
+        pieces.second_bin.contiguous(),
+        code.to(dtype).contiguous(),
+        int(out_len),
+        float(log_mel.shape[1]) / float(out_len),
+    )

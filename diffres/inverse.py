@@ -42,8 +42,9 @@ def expand_to_input_grid(merged: np.ndarray, bin_edges: np.ndarray, n_frames: in
     return merged[j]
 
 
-def mel_to_audio(log_mel: np.ndarray, mel: MelConfig, *, n_iter: int = 16, peak: float = 0.9,
-                 seed: int = 0) -> np.ndarray:
+def mel_to_audio(
+    log_mel: np.ndarray, mel: MelConfig, *, n_iter: int = 16, peak: float = 0.9, seed: int = 0
+) -> np.ndarray:
     """Approximate audio from a natural-log mel power spectrogram ``[T, F]``.
 
     The mel filterbank (HTK, unnormalised: :class:`~diffres.MelFrontend`'s) is inverted with
@@ -77,12 +78,22 @@ def mel_to_audio(log_mel: np.ndarray, mel: MelConfig, *, n_iter: int = 16, peak:
     if log_mel.ndim != 2 or log_mel.shape[1] != mel.n_mels:
         raise ParameterError(f"log_mel must be [frames, {mel.n_mels}], got shape {log_mel.shape}.")
     power = np.exp(log_mel).T  # [F, T]
-    fb = librosa.filters.mel(sr=mel.sample_rate, n_fft=mel.n_fft, n_mels=mel.n_mels, fmin=mel.f_min,
-                             fmax=mel.f_max_hz, htk=True, norm=None)
+    fb = librosa.filters.mel(
+        sr=mel.sample_rate, n_fft=mel.n_fft, n_mels=mel.n_mels, fmin=mel.f_min, fmax=mel.f_max_hz, htk=True, norm=None
+    )
     stft_power = np.maximum(np.linalg.pinv(fb) @ power, 0.0)
     magnitude = np.sqrt(stft_power).astype(np.float32)
-    y = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=mel.hop_length, win_length=mel.win_length,
-                           n_fft=mel.n_fft, window="hann", center=True, pad_mode="constant", random_state=seed)
+    y = librosa.griffinlim(
+        magnitude,
+        n_iter=n_iter,
+        hop_length=mel.hop_length,
+        win_length=mel.win_length,
+        n_fft=mel.n_fft,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        random_state=seed,
+    )
     top = float(np.max(np.abs(y))) if y.size else 0.0
     if top > 0:
         y = y / top * peak

@@ -108,8 +108,11 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Flat JSON-safe fields (the model card's layout: mel settings at the top level)."""
-        d: dict[str, Any] = {"classes": list(self.classes), "frontend": self.frontend,
-                             "reduction_rate": self.reduction_rate}
+        d: dict[str, Any] = {
+            "classes": list(self.classes),
+            "frontend": self.frontend,
+            "reduction_rate": self.reduction_rate,
+        }
         d.update(asdict(self.mel))
         d.update(clip_seconds=self.clip_seconds, width=self.width)
         return d
@@ -206,7 +209,9 @@ class AudioClassifier(nn.Module):
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def forward_with_frontend(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> tuple[Tensor, FrontendOutput]:
+    def forward_with_frontend(
+        self, log_mel: Tensor, *, reduction_rate: float | None = None
+    ) -> tuple[Tensor, FrontendOutput]:
         """``[B, T, F]`` -> (logits ``[B, n_classes]``, front-end output)."""
         out = self.frontend(log_mel, reduction_rate=reduction_rate)
         return self.classifier(out.features), out
@@ -223,8 +228,10 @@ class AudioClassifier(nn.Module):
         runs this classifier.
         """
         if features.dim() != 4 or features.shape[1] != self.frontend.n_channels:
-            raise ParameterError(f"features must be [batch, {self.frontend.n_channels}, frames, mels], "
-                                 f"got shape {tuple(features.shape)}.")
+            raise ParameterError(
+                f"features must be [batch, {self.frontend.n_channels}, frames, mels], "
+                f"got shape {tuple(features.shape)}."
+            )
         was_training = self.training
         self.eval()
         try:
@@ -241,7 +248,9 @@ class AudioClassifier(nn.Module):
         return fit_length(w, self.clip_samples)
 
     @torch.no_grad()
-    def predict(self, waveform: np.ndarray | Tensor, *, reduction_rate: float | None = None, fit: bool = True) -> Prediction:
+    def predict(
+        self, waveform: np.ndarray | Tensor, *, reduction_rate: float | None = None, fit: bool = True
+    ) -> Prediction:
         """Classify one clip (float samples at ``config.sample_rate``) in eval mode.
 
         ``fit=True`` crops/pads to the training length; ``fit=False`` keeps the whole clip
@@ -251,7 +260,11 @@ class AudioClassifier(nn.Module):
         self.eval()
         try:
             device = next(self.parameters()).device
-            w = self.fit_length(waveform) if fit else torch.as_tensor(np.asarray(waveform, dtype=np.float32)).reshape(1, -1)
+            w = (
+                self.fit_length(waveform)
+                if fit
+                else torch.as_tensor(np.asarray(waveform, dtype=np.float32)).reshape(1, -1)
+            )
             log_mel = self.mel(w.to(device))
             logits, out = self.forward_with_frontend(log_mel, reduction_rate=reduction_rate)
             probs = torch.softmax(logits, dim=1)[0].cpu().numpy()

@@ -19,10 +19,12 @@ ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 HOP_OPTIONS = [1.0, 2.0, 5.0, 10.0, 20.0, 40.0]
 
 st.title("Adaptive resolution")
-st.markdown("DiffRes scores every input frame's **importance**, then merges frames so that important moments keep "
-            "fine resolution and steady stretches are summarised by a few wide frames. Below, the merged spectrogram "
-            "is drawn **at the times it really covers**: narrow columns where DiffRes kept detail, wide ones where it "
-            "merged. Zoom any row and the others follow.")
+st.markdown(
+    "DiffRes scores every input frame's **importance**, then merges frames so that important moments keep "
+    "fine resolution and steady stretches are summarised by a few wide frames. Below, the merged spectrogram "
+    "is drawn **at the times it really covers**: narrow columns where DiffRes kept detail, wide ones where it "
+    "merged. Zoom any row and the others follow."
+)
 clip = ui.current_clip()
 ui.clip_notices(clip)
 
@@ -35,34 +37,62 @@ if st.session_state.get("adapt_model") not in options:
 
 c1, c2, c3 = st.columns([2, 2, 1])
 with c1:
-    model_id = st.selectbox("Model", options, key="adapt_model", format_func=lambda m: A.model_label(usable, m),
-                            on_change=A.on_model_change, args=(usable,),
-                            help="A shipped DiffRes checkpoint (checkpoints/*.pt); its hop and mel bins set the "
-                                 "front-end. The untrained model is only a fallback that shows the mechanics.")
+    model_id = st.selectbox(
+        "Model",
+        options,
+        key="adapt_model",
+        format_func=lambda m: A.model_label(usable, m),
+        on_change=A.on_model_change,
+        args=(usable,),
+        help="A shipped DiffRes checkpoint (checkpoints/*.pt); its hop and mel bins set the "
+        "front-end. The untrained model is only a fallback that shows the mechanics.",
+    )
 with c2:
-    rate = st.slider("Reduction rate", 0.0, 0.95, step=0.05, key="adapt_rate",
-                     help="Fraction of frames removed: 0.75 keeps a quarter of them. Applied at inference, "
-                          "so one model can be tried at any budget.")
+    rate = st.slider(
+        "Reduction rate",
+        0.0,
+        0.95,
+        step=0.05,
+        key="adapt_rate",
+        help="Fraction of frames removed: 0.75 keeps a quarter of them. Applied at inference, "
+        "so one model can be tried at any budget.",
+    )
 with c3:
-    hop_ms = st.select_slider("Input hop (ms)", HOP_OPTIONS, key="adapt_hop",
-                              help="Hop of the input spectrogram. The model was trained at its card's hop; other hops "
-                                   "work (DiffRes accepts any length) but are outside its training conditions.")
+    hop_ms = st.select_slider(
+        "Input hop (ms)",
+        HOP_OPTIONS,
+        key="adapt_hop",
+        help="Hop of the input spectrogram. The model was trained at its card's hop; other hops "
+        "work (DiffRes accepts any length) but are outside its training conditions.",
+    )
 
 with st.expander("Display settings", expanded=False):
     d1, d2 = st.columns(2)
-    db_range = d1.slider("Dynamic range (dB)", 20, 120, 80, step=5, key="adapt_db",
-                         help="How many dB below the loudest cell are still coloured.")
+    db_range = d1.slider(
+        "Dynamic range (dB)",
+        20,
+        120,
+        80,
+        step=5,
+        key="adapt_db",
+        help="How many dB below the loudest cell are still coloured.",
+    )
     cmap = d2.selectbox("Colour map", figures.COLORMAPS, key="adapt_cmap", help="Colour map of the spectrograms.")
 
 if model_id == cache.UNTRAINED_ID:
     card: dict = {}
     if not usable:
-        st.warning("No trained DiffRes checkpoint was found in `checkpoints/` yet (they are being trained). "
-                   "This view uses an **untrained** DiffRes in eval mode: the mechanics (merging, true-time drawing, "
-                   "effective hop) are real, but its importance scores are not meaningful.", icon=":material/warning:")
+        st.warning(
+            "No trained DiffRes checkpoint was found in `checkpoints/` yet (they are being trained). "
+            "This view uses an **untrained** DiffRes in eval mode: the mechanics (merging, true-time drawing, "
+            "effective hop) are real, but its importance scores are not meaningful.",
+            icon=":material/warning:",
+        )
     else:
-        st.warning("Untrained DiffRes: its importance scores are random, shown only to illustrate the mechanics.",
-                   icon=":material/warning:")
+        st.warning(
+            "Untrained DiffRes: its importance scores are random, shown only to illustrate the mechanics.",
+            icon=":material/warning:",
+        )
     n_mels, win_ms, f_min, f_max = A.DEFAULT_N_MELS, 25.0, 0.0, None
 else:
     try:
@@ -74,8 +104,10 @@ else:
     cfg = loaded.config
     n_mels, win_ms, f_min, f_max = cfg.n_mels, cfg.win_ms, cfg.f_min, cfg.f_max
     if float(hop_ms) != float(cfg.hop_ms):
-        st.info(f"This model was trained at a {cfg.hop_ms:g} ms hop; at {hop_ms:g} ms its scores are an extrapolation.",
-                icon=":material/info:")
+        st.info(
+            f"This model was trained at a {cfg.hop_ms:g} ms hop; at {hop_ms:g} ms its scores are an extrapolation.",
+            icon=":material/info:",
+        )
 win_ms = max(float(win_ms), float(hop_ms))
 
 # ------------------------------------------------------------------ compute (cached)
@@ -92,60 +124,103 @@ hop_s = mel.hop_seconds
 widths = figures.effective_hop_ms(res.bin_edges, hop_s)
 m = st.columns(5)
 m[0].metric("Input frames T", f"{T:,}", help=f"{clip.seconds:.2f} s at a {hop_s * 1000:g} ms hop.")
-m[1].metric("Output frames T'", f"{Tp:,}", delta=f"-{(1 - Tp / T):.0%} frames", delta_color="off",
-            help="What the classifier processes: floor(T x (1 - rate)). Its cost scales with T'.")
-m[2].metric("Finest effective hop", f"{widths.min():.1f} ms", help="Smallest span of input covered by one output frame.")
-m[3].metric("Coarsest effective hop", f"{widths.max():.0f} ms", help="Largest span of input merged into one output frame.")
-m[4].metric("Activeness", f"{res.activeness:.3f}",
-            help="Standard deviation of the importance over non-silent frames: 0 means DiffRes treats every frame "
-                 "alike (it then behaves like average pooling).")
+m[1].metric(
+    "Output frames T'",
+    f"{Tp:,}",
+    delta=f"-{(1 - Tp / T):.0%} frames",
+    delta_color="off",
+    help="What the classifier processes: floor(T x (1 - rate)). Its cost scales with T'.",
+)
+m[2].metric(
+    "Finest effective hop", f"{widths.min():.1f} ms", help="Smallest span of input covered by one output frame."
+)
+m[3].metric(
+    "Coarsest effective hop", f"{widths.max():.0f} ms", help="Largest span of input merged into one output frame."
+)
+m[4].metric(
+    "Activeness",
+    f"{res.activeness:.3f}",
+    help="Standard deviation of the importance over non-silent frames: 0 means DiffRes treats every frame "
+    "alike (it then behaves like average pooling).",
+)
 
 if clip.event_times.size:
     # the preset's known answer: do output frames crowd around the events?
     near_frames, near_time = frames_near_events(res.bin_edges, hop_s, clip.event_times)
-    st.info(f"**Known answer:** {near_frames:.0%} of the {Tp} output frames sit within 50 ms of the preset's "
-            f"{clip.event_times.size} event{'s' if clip.event_times.size != 1 else ''}, which fill {near_time:.0%} of the clip "
-            f"({'more' if near_frames > near_time + 0.02 else 'no more'} than a fixed hop would give them).",
-            icon=":material/target:")
+    st.info(
+        f"**Known answer:** {near_frames:.0%} of the {Tp} output frames sit within 50 ms of the preset's "
+        f"{clip.event_times.size} event{'s' if clip.event_times.size != 1 else ''}, which fill {near_time:.0%} of the clip "
+        f"({'more' if near_frames > near_time + 0.02 else 'no more'} than a fixed hop would give them).",
+        icon=":material/target:",
+    )
 
 left, right = st.columns([3, 1.25])
 with left:
     window = time_window("adapt_view", clip.seconds, clip.digest, T, figures.MAX_DISPLAY_COLUMNS)
     fig = figures.diffres_figure(
-        samples=clip.samples, sample_rate=clip.sample_rate, log_mel=mel.log_mel, hop_seconds=hop_s,
-        mel_frequencies=mel.mel_frequencies, importance=res.importance, bin_edges=res.bin_edges,
-        merged=res.avg, db_range=db_range, colormap=cmap,
-        event_times=clip.event_times if clip.event_times.size else None, time_range=window,
+        samples=clip.samples,
+        sample_rate=clip.sample_rate,
+        log_mel=mel.log_mel,
+        hop_seconds=hop_s,
+        mel_frequencies=mel.mel_frequencies,
+        importance=res.importance,
+        bin_edges=res.bin_edges,
+        merged=res.avg,
+        db_range=db_range,
+        colormap=cmap,
+        event_times=clip.event_times if clip.event_times.size else None,
+        time_range=window,
     )
-    st.plotly_chart(fig, key="adapt_main", width="stretch",
-                    config={"toImageButtonOptions": {"format": "png", "filename": "diffres_view"}})
+    st.plotly_chart(
+        fig,
+        key="adapt_main",
+        width="stretch",
+        config={"toImageButtonOptions": {"format": "png", "filename": "diffres_view"}},
+    )
 with right:
     top_db = float(np.max(mel.log_mel)) * figures.DB_PER_NEPER
-    st.plotly_chart(figures.compact_figure(res.avg, res.encoding, mel.mel_frequencies, db_range=db_range,
-                                           db_top=top_db, colormap=cmap, height=460),
-                    key="adapt_compact", width="stretch")
-    st.caption("Left, the same merged frames side by side as the classifier receives them (uniform columns); "
-               "the resolution encoding tells it how wide and where each frame was.")
+    st.plotly_chart(
+        figures.compact_figure(
+            res.avg, res.encoding, mel.mel_frequencies, db_range=db_range, db_top=top_db, colormap=cmap, height=460
+        ),
+        key="adapt_compact",
+        width="stretch",
+    )
+    st.caption(
+        "Left, the same merged frames side by side as the classifier receives them (uniform columns); "
+        "the resolution encoding tells it how wide and where each frame was."
+    )
     if model_id != cache.UNTRAINED_ID:
         A.model_card_and_prediction(usable, model_id, card, clip, float(rate))
 
 # ------------------------------------------------------------------ baselines
 st.subheader("Same frame budget, fixed front-ends")
-st.caption(f"All three keep {Tp} frames. Average pooling merges equal-width groups (in the log domain); "
-           "changing the hop keeps every k-th frame and drops the rest; DiffRes decides where to spend the frames "
-           "(and merges in the power domain).")
+st.caption(
+    f"All three keep {Tp} frames. Average pooling merges equal-width groups (in the log domain); "
+    "changing the hop keeps every k-th frame and drops the rest; DiffRes decides where to spend the frames "
+    "(and merges in the power domain)."
+)
 rows = [{"title": f"DiffRes: {Tp} frames placed by importance", "merged": res.avg, "bin_edges": res.bin_edges}]
 for name, title in (("avgpool", "Average pooling"), ("changehop", "Change hop (evenly spaced frames)")):
     b = cache.baseline(clip.digest, name, *args, float(rate), float(f_min), f_max)
     rows.append({"title": f"{title}: {Tp} frames", "merged": b["avg"], "bin_edges": b["bin_edges"]})
-st.plotly_chart(figures.frontend_comparison_figure(rows, hop_s, mel.mel_frequencies, db_range=db_range, db_top=top_db,
-                                                   colormap=cmap), key="adapt_compare", width="stretch")
+st.plotly_chart(
+    figures.frontend_comparison_figure(
+        rows, hop_s, mel.mel_frequencies, db_range=db_range, db_top=top_db, colormap=cmap
+    ),
+    key="adapt_compare",
+    width="stretch",
+)
 
 # ------------------------------------------------------------------ listen
 st.subheader("Listen to what the merged representation keeps")
-listen = st.toggle("Resynthesise audio from the spectrograms", value=False, key="adapt_listen",
-                   help="Turns the mel spectrograms back into sound with Griffin-Lim (phase is guessed, so both "
-                        "versions sound rougher than the original). Takes a few seconds; cached afterwards.")
+listen = st.toggle(
+    "Resynthesise audio from the spectrograms",
+    value=False,
+    key="adapt_listen",
+    help="Turns the mel spectrograms back into sound with Griffin-Lim (phase is guessed, so both "
+    "versions sound rougher than the original). Takes a few seconds; cached afterwards.",
+)
 if listen:
     A.listen(clip, mel, res, f"{model_id}:{n_mels}:{hop_ms}:{win_ms}:{rate}")
 

@@ -28,10 +28,13 @@ with right:
     if clip.description:
         st.caption(clip.description)
     hops = st.select_slider(
-        "Fine and coarse hop (ms)", options=[1, 2, 5, 10, 20, 40, 80], value=(10, 40), key="home_hops",
+        "Fine and coarse hop (ms)",
+        options=[1, 2, 5, 10, 20, 40, 80],
+        value=(10, 40),
+        key="home_hops",
         help="The same sound at a fine and a coarse hop (the time between frames). "
-             "The paper's opening figure uses 10 ms and 40 ms. DiffRes starts from the fine hop and keeps "
-             "as many frames as the coarse hop has.",
+        "The paper's opening figure uses 10 ms and 40 ms. DiffRes starts from the fine hop and keeps "
+        "as many frames as the coarse hop has.",
     )
     fine, coarse = int(hops[0]), int(hops[1])
     n_fine = int(clip.seconds * 1000 / fine) + 1
@@ -42,38 +45,59 @@ with left:
     panels = []
     for hop in (fine, coarse):
         mel = cache.log_mel(clip.digest, clip.samples, clip.sample_rate, 64, float(hop), max(25.0, float(hop)))
-        panels.append({"title": f"hop {hop} ms: {mel.log_mel.shape[0]} frames", "log_mel": mel.log_mel,
-                       "hop_seconds": mel.hop_seconds, "mel_frequencies": mel.mel_frequencies})
+        panels.append(
+            {
+                "title": f"hop {hop} ms: {mel.log_mel.shape[0]} frames",
+                "log_mel": mel.log_mel,
+                "hop_seconds": mel.hop_seconds,
+                "mel_frequencies": mel.mel_frequencies,
+            }
+        )
     # DiffRes from the fine hop down to the coarse hop's frame budget, drawn at the true times
-    shipped = [e for e in cache.checkpoint_index() if e["card"].get("frontend") == "diffres"
-               and e["card"].get("n_mels") == 64]
+    shipped = [
+        e for e in cache.checkpoint_index() if e["card"].get("frontend") == "diffres" and e["card"].get("n_mels") == 64
+    ]
     shipped.sort(key=lambda e: e["card"].get("dataset") != "events")
     model_id = shipped[0]["id"] if shipped else cache.UNTRAINED_ID
     fine_mel = cache.log_mel(clip.digest, clip.samples, clip.sample_rate, 64, float(fine), max(25.0, float(fine)))
     rate = max(0.0, min(0.99, 1.0 - n_coarse / max(1, fine_mel.log_mel.shape[0])))
-    res = cache.diffres_merge(clip.digest, model_id, clip.samples, clip.sample_rate, 64, float(fine),
-                              max(25.0, float(fine)), float(rate))
-    panels.append({"title": f"DiffRes from {fine} ms: {res.out_len} frames", "log_mel": res.avg,
-                   "bin_edges": res.bin_edges, "hop_seconds": fine_mel.hop_seconds,
-                   "mel_frequencies": fine_mel.mel_frequencies})
+    res = cache.diffres_merge(
+        clip.digest, model_id, clip.samples, clip.sample_rate, 64, float(fine), max(25.0, float(fine)), float(rate)
+    )
+    panels.append(
+        {
+            "title": f"DiffRes from {fine} ms: {res.out_len} frames",
+            "log_mel": res.avg,
+            "bin_edges": res.bin_edges,
+            "hop_seconds": fine_mel.hop_seconds,
+            "mel_frequencies": fine_mel.mel_frequencies,
+        }
+    )
     fig = figures.hop_grid_figure(panels, n_cols=len(panels), height_per_row=330)
     st.plotly_chart(fig, key="home_hops_chart", width="stretch")
     which = ("the " + shipped[0]["name"] + " model") if shipped else "an untrained DiffRes (no checkpoint yet)"
-    st.caption(f"Right: {which} starts from the {fine} ms spectrogram and keeps only as many frames as the {coarse} ms "
-               "hop has; each column is drawn over the time it covers, so narrow columns mark where it kept detail.")
+    st.caption(
+        f"Right: {which} starts from the {fine} ms spectrogram and keeps only as many frames as the {coarse} ms "
+        "hop has; each column is drawn over the time it covers, so narrow columns mark where it kept detail."
+    )
 
 st.subheader("Where to go next")
 c1, c2, c3 = st.columns(3)
 with c1:
     st.page_link("pages/spectrogram_lab.py", label="Spectrogram lab", icon=":material/graphic_eq:")
-    st.caption("Hop, window, mel bins and dB range with live readouts of time and frequency steps and the "
-               "classifier's cost.")
+    st.caption(
+        "Hop, window, mel bins and dB range with live readouts of time and frequency steps and the classifier's cost."
+    )
 with c2:
     st.page_link("pages/adaptive_resolution.py", label="Adaptive resolution", icon=":material/compress:")
-    st.caption("A trained DiffRes on your sound: importance, the merged spectrogram at its true times, "
-               "the effective hop, baselines at the same budget, and listening.")
+    st.caption(
+        "A trained DiffRes on your sound: importance, the merged spectrogram at its true times, "
+        "the effective hop, baselines at the same budget, and listening."
+    )
 with c3:
     st.page_link("pages/train.py", label="Train", icon=":material/model_training:")
     st.caption("Train a small classifier with DiffRes and watch what it learns to keep.")
-st.caption("Sound comes from the sidebar: shipped examples, synthetic presets with known answers, your own "
-           "file, or the microphone. The choice follows you to every page.")
+st.caption(
+    "Sound comes from the sidebar: shipped examples, synthetic presets with known answers, your own "
+    "file, or the microphone. The choice follows you to every page."
+)

@@ -20,9 +20,11 @@ from ui.frame import ensure_entrypoint
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
 st.title("Inspect")
-st.markdown("Open a trained model and look inside: its **model card**, its predictions and the frames DiffRes kept "
-            "**for the current sound** (sidebar), its **confusion matrix and mistakes** on validation data, and how its "
-            "accuracy holds up when you **change the reduction rate at inference**.")
+st.markdown(
+    "Open a trained model and look inside: its **model card**, its predictions and the frames DiffRes kept "
+    "**for the current sound** (sidebar), its **confusion matrix and mistakes** on validation data, and how its "
+    "accuracy holds up when you **change the reduction rate at inference**."
+)
 
 entry = V.choose()
 if entry is None:

@@ -20,16 +20,36 @@ REF_HOP_MS = 10.0
 
 DEFAULTS = {"lab_hop": 10, "lab_win": 25, "lab_mels": 64, "lab_frange": (0, SR // 2), "lab_db": 80, "lab_cmap": "magma"}
 LESSONS = {
-    "beeps": ("Alarm beeps at 10 ms", "example:alarm_clock", {"lab_hop": 10, "lab_win": 25},
-              "At a 10 ms hop each 50 ms beep spans about five frames: the four beeps of a group stay apart."),
-    "coarse": ("Alarm beeps at 40 ms", "example:alarm_clock", {"lab_hop": 40, "lab_win": 40},
-               "At 40 ms the beeps of a group blur into one block: a quarter of the frames, but the rhythm is gone."),
-    "siren": ("Siren at 40 ms", "example:siren", {"lab_hop": 40, "lab_win": 40},
-              "The siren changes slowly, so a 40 ms hop loses almost nothing: fixed hops waste frames on it."),
-    "clicks": ("Clicks, 5 ms window", "preset:click_train", {"lab_hop": 2, "lab_win": 5},
-               "A short window pins each click to a thin vertical line but blurs frequency (wide FFT bins)."),
-    "tones": ("Two tones, 100 ms window", "preset:two_tones", {"lab_hop": 20, "lab_win": 100},
-              "A long window separates frequencies finely (narrow bins) but smears the moment the tone switches."),
+    "beeps": (
+        "Alarm beeps at 10 ms",
+        "example:alarm_clock",
+        {"lab_hop": 10, "lab_win": 25},
+        "At a 10 ms hop each 50 ms beep spans about five frames: the four beeps of a group stay apart.",
+    ),
+    "coarse": (
+        "Alarm beeps at 40 ms",
+        "example:alarm_clock",
+        {"lab_hop": 40, "lab_win": 40},
+        "At 40 ms the beeps of a group blur into one block: a quarter of the frames, but the rhythm is gone.",
+    ),
+    "siren": (
+        "Siren at 40 ms",
+        "example:siren",
+        {"lab_hop": 40, "lab_win": 40},
+        "The siren changes slowly, so a 40 ms hop loses almost nothing: fixed hops waste frames on it.",
+    ),
+    "clicks": (
+        "Clicks, 5 ms window",
+        "preset:click_train",
+        {"lab_hop": 2, "lab_win": 5},
+        "A short window pins each click to a thin vertical line but blurs frequency (wide FFT bins).",
+    ),
+    "tones": (
+        "Two tones, 100 ms window",
+        "preset:two_tones",
+        {"lab_hop": 20, "lab_win": 100},
+        "A long window separates frequencies finely (narrow bins) but smears the moment the tone switches.",
+    ),
 }
 
 
@@ -51,9 +71,11 @@ for k, v in DEFAULTS.items():
     st.session_state.setdefault(k, v)
 
 st.title("Spectrogram lab")
-st.markdown("One spectrogram, every knob. A smaller **hop** gives more frames per second (finer time) and a "
-            "proportionally larger bill for any classifier; a longer **window** gives finer frequency but blurs "
-            "time. DiffRes exists because one fixed hop cannot be right for every moment of a sound.")
+st.markdown(
+    "One spectrogram, every knob. A smaller **hop** gives more frames per second (finer time) and a "
+    "proportionally larger bill for any classifier; a longer **window** gives finer frequency but blurs "
+    "time. DiffRes exists because one fixed hop cannot be right for every moment of a sound."
+)
 clip = ui.current_clip()
 ui.clip_notices(clip)
 
@@ -61,31 +83,67 @@ st.markdown("**Try an experiment with a known answer** (sets the sound and the c
 row = st.container(horizontal=True)
 for name, (label, _, _, text) in LESSONS.items():
     row.button(label, key=f"lab_lesson_{name}", on_click=_apply_lesson, args=(name,), help=text)
-row.button("Reset controls", key="lab_reset", on_click=_reset, icon=":material/restart_alt:",
-           help="Back to 10 ms hop, 25 ms window, 64 mel bins, full frequency range, 80 dB, magma.")
+row.button(
+    "Reset controls",
+    key="lab_reset",
+    on_click=_reset,
+    icon=":material/restart_alt:",
+    help="Back to 10 ms hop, 25 ms window, 64 mel bins, full frequency range, 80 dB, magma.",
+)
 if st.session_state.get("lab_lesson_text"):
     st.info(st.session_state["lab_lesson_text"], icon=":material/school:")
 
 c1, c2, c3 = st.columns(3)
 with c1:
-    hop_ms = st.slider("Hop (ms)", 1, 50, key="lab_hop",
-                       help="Time between the starts of consecutive frames. Smaller = finer time steps and more frames.")
-    win_ms = st.slider("Window (ms)", 5, 100, key="lab_win",
-                       help="Length of each analysis window (Hann). Longer = finer frequency resolution, blurrier time.")
+    hop_ms = st.slider(
+        "Hop (ms)",
+        1,
+        50,
+        key="lab_hop",
+        help="Time between the starts of consecutive frames. Smaller = finer time steps and more frames.",
+    )
+    win_ms = st.slider(
+        "Window (ms)",
+        5,
+        100,
+        key="lab_win",
+        help="Length of each analysis window (Hann). Longer = finer frequency resolution, blurrier time.",
+    )
 with c2:
-    n_mels = st.select_slider("Mel bins", options=[16, 32, 40, 64, 80, 128, 256], key="lab_mels",
-                              help="Number of mel-spaced frequency bands (rows of the image).")
-    f_lo, f_hi = st.slider("Frequency range (Hz)", 0, SR // 2, step=50, key="lab_frange",
-                           help="Lowest and highest frequency covered by the mel bands (Nyquist is 8000 Hz at 16 kHz).")
+    n_mels = st.select_slider(
+        "Mel bins",
+        options=[16, 32, 40, 64, 80, 128, 256],
+        key="lab_mels",
+        help="Number of mel-spaced frequency bands (rows of the image).",
+    )
+    f_lo, f_hi = st.slider(
+        "Frequency range (Hz)",
+        0,
+        SR // 2,
+        step=50,
+        key="lab_frange",
+        help="Lowest and highest frequency covered by the mel bands (Nyquist is 8000 Hz at 16 kHz).",
+    )
 with c3:
-    db_range = st.slider("Dynamic range (dB)", 20, 120, step=5, key="lab_db",
-                         help="How many dB below the loudest cell are still coloured; quieter cells are black.")
-    cmap = st.selectbox("Colour map", figures.COLORMAPS, key="lab_cmap",
-                        help="Colour map of the spectrogram (perceptually uniform except gray_r).")
+    db_range = st.slider(
+        "Dynamic range (dB)",
+        20,
+        120,
+        step=5,
+        key="lab_db",
+        help="How many dB below the loudest cell are still coloured; quieter cells are black.",
+    )
+    cmap = st.selectbox(
+        "Colour map",
+        figures.COLORMAPS,
+        key="lab_cmap",
+        help="Colour map of the spectrogram (perceptually uniform except gray_r).",
+    )
 
 try:
-    mel = cache.log_mel(clip.digest, clip.samples, clip.sample_rate, int(n_mels), float(hop_ms), float(win_ms),
-                        float(f_lo), float(f_hi))
+    mel = cache.log_mel(
+        clip.digest, clip.samples, clip.sample_rate, int(n_mels), float(hop_ms), float(win_ms), float(f_lo), float(f_hi)
+    )
 except diffres.DiffResError as err:
     st.error(f"These settings do not make a spectrogram: {err}", icon=":material/error:")
     st.stop()
@@ -96,65 +154,125 @@ ref_frames = 1 + len(clip.samples) // int(round(REF_HOP_MS * clip.sample_rate / 
 fft_step = clip.sample_rate / mel.config.n_fft
 spacing = np.diff(mel.mel_frequencies)
 m = st.columns(6)
-m[0].metric("Time step", f"{hop_s * 1000:.3g} ms", help=f"hop = {mel.config.hop_length} samples / {clip.sample_rate} Hz.")
-m[1].metric("FFT bin step", f"{fft_step:.1f} Hz",
-            help=f"sample rate / n_fft = {clip.sample_rate} / {mel.config.n_fft} (window {mel.config.win_length} samples, "
-                 "zero-padded to the next power of two).")
-m[2].metric("Mel band spacing", f"{spacing.min():.0f}-{spacing.max():.0f} Hz" if spacing.size else "n/a",
-            help="Distance between neighbouring mel band centres: narrow at low frequencies, wide at high ones.")
+m[0].metric(
+    "Time step", f"{hop_s * 1000:.3g} ms", help=f"hop = {mel.config.hop_length} samples / {clip.sample_rate} Hz."
+)
+m[1].metric(
+    "FFT bin step",
+    f"{fft_step:.1f} Hz",
+    help=f"sample rate / n_fft = {clip.sample_rate} / {mel.config.n_fft} (window {mel.config.win_length} samples, "
+    "zero-padded to the next power of two).",
+)
+m[2].metric(
+    "Mel band spacing",
+    f"{spacing.min():.0f}-{spacing.max():.0f} Hz" if spacing.size else "n/a",
+    help="Distance between neighbouring mel band centres: narrow at low frequencies, wide at high ones.",
+)
 m[3].metric("Frames per second", f"{1 / hop_s:.0f}", help="1 / hop.")
 m[4].metric("Total frames", f"{n_frames:,}", help=f"For this {clip.seconds:.2f} s clip: 1 + samples // hop.")
-m[5].metric("Classifier cost", f"{n_frames / ref_frames:.2f}x",
-            delta=f"{n_frames - ref_frames:+,} frames vs 10 ms" if n_frames != ref_frames else None,
-            delta_color="inverse",
-            help="A CNN's compute and memory grow in proportion to the number of frames; 1.00x is a 10 ms hop.")
+m[5].metric(
+    "Classifier cost",
+    f"{n_frames / ref_frames:.2f}x",
+    delta=f"{n_frames - ref_frames:+,} frames vs 10 ms" if n_frames != ref_frames else None,
+    delta_color="inverse",
+    help="A CNN's compute and memory grow in proportion to the number of frames; 1.00x is a 10 ms hop.",
+)
 
 budget = diffres.output_length(n_frames, 0.75)
-st.caption(f"A classifier pays for every frame: at {hop_s * 1000:.3g} ms this clip is {n_frames:,} frames. DiffRes at a "
-           f"0.75 reduction rate would hand it {budget:,} frames (as many as a {hop_s * 4000:.3g} ms hop) while keeping "
-           "the fine hop where the sound changes: see **Adaptive resolution**.")
+st.caption(
+    f"A classifier pays for every frame: at {hop_s * 1000:.3g} ms this clip is {n_frames:,} frames. DiffRes at a "
+    f"0.75 reduction rate would hand it {budget:,} frames (as many as a {hop_s * 4000:.3g} ms hop) while keeping "
+    "the fine hop where the sound changes: see **Adaptive resolution**."
+)
 if hop_ms > win_ms:
-    st.warning(f"The hop ({hop_ms} ms) is longer than the window ({win_ms} ms): some samples fall between windows "
-               "and are never analysed.", icon=":material/warning:")
+    st.warning(
+        f"The hop ({hop_ms} ms) is longer than the window ({win_ms} ms): some samples fall between windows "
+        "and are never analysed.",
+        icon=":material/warning:",
+    )
 if n_mels > mel.config.n_fft // 4:
-    st.warning(f"{n_mels} mel bands from a {mel.config.n_fft}-point FFT: the lowest bands get fewer FFT bins than they need "
-               "and some come out empty (dark stripes). Lengthen the window or use fewer mel bins.",
-               icon=":material/warning:")
+    st.warning(
+        f"{n_mels} mel bands from a {mel.config.n_fft}-point FFT: the lowest bands get fewer FFT bins than they need "
+        "and some come out empty (dark stripes). Lengthen the window or use fewer mel bins.",
+        icon=":material/warning:",
+    )
 
 window = time_window("lab_view", clip.seconds, clip.digest, n_frames, figures.MAX_DISPLAY_COLUMNS)
-fig = figures.spectrogram_figure(mel.log_mel, hop_s, mel.mel_frequencies, samples=clip.samples,
-                                 sample_rate=clip.sample_rate, db_range=db_range, colormap=cmap,
-                                 event_times=clip.event_times if clip.event_times.size else None, time_range=window)
-st.plotly_chart(fig, key="lab_chart", width="stretch",
-                config={"toImageButtonOptions": {"format": "png", "filename": "spectrogram"}})
+fig = figures.spectrogram_figure(
+    mel.log_mel,
+    hop_s,
+    mel.mel_frequencies,
+    samples=clip.samples,
+    sample_rate=clip.sample_rate,
+    db_range=db_range,
+    colormap=cmap,
+    event_times=clip.event_times if clip.event_times.size else None,
+    time_range=window,
+)
+st.plotly_chart(
+    fig, key="lab_chart", width="stretch", config={"toImageButtonOptions": {"format": "png", "filename": "spectrogram"}}
+)
 if clip.event_times.size:
     st.caption(f"Green dashed lines: the preset's known events ({clip.event_times.size}).")
 
 st.subheader("The same sound at several hops")
-hops = st.multiselect("Hops to compare (ms)", [1, 2, 5, 10, 20, 40, 80], default=[10, 40], key="lab_compare_hops",
-                      max_selections=4,
-                      help="Each panel is the current sound at that hop, with the window set to max(window, hop).")
+hops = st.multiselect(
+    "Hops to compare (ms)",
+    [1, 2, 5, 10, 20, 40, 80],
+    default=[10, 40],
+    key="lab_compare_hops",
+    max_selections=4,
+    help="Each panel is the current sound at that hop, with the window set to max(window, hop).",
+)
 if hops:
     panels = []
     for h in sorted(hops):
-        mh = cache.log_mel(clip.digest, clip.samples, clip.sample_rate, int(n_mels), float(h), float(max(win_ms, h)),
-                           float(f_lo), float(f_hi))
-        panels.append({"title": f"hop {h} ms: {mh.log_mel.shape[0]} frames", "log_mel": mh.log_mel,
-                       "hop_seconds": mh.hop_seconds, "mel_frequencies": mh.mel_frequencies})
-    st.plotly_chart(figures.hop_grid_figure(panels, db_range=db_range, colormap=cmap, height_per_row=300),
-                    key="lab_compare_chart", width="stretch")
+        mh = cache.log_mel(
+            clip.digest,
+            clip.samples,
+            clip.sample_rate,
+            int(n_mels),
+            float(h),
+            float(max(win_ms, h)),
+            float(f_lo),
+            float(f_hi),
+        )
+        panels.append(
+            {
+                "title": f"hop {h} ms: {mh.log_mel.shape[0]} frames",
+                "log_mel": mh.log_mel,
+                "hop_seconds": mh.hop_seconds,
+                "mel_frequencies": mh.mel_frequencies,
+            }
+        )
+    st.plotly_chart(
+        figures.hop_grid_figure(panels, db_range=db_range, colormap=cmap, height_per_row=300),
+        key="lab_compare_chart",
+        width="stretch",
+    )
 else:
     st.info("Pick at least one hop to compare.")
 
 with st.expander("The paper's opening figure: alarm clock and siren at 10 ms and 40 ms", expanded=False):
-    st.caption("The alarm needs the fine hop to resolve its beeps; the siren looks the same at both. "
-               "A fixed hop is either wasteful or lossy; DiffRes adapts it per moment.")
+    st.caption(
+        "The alarm needs the fine hop to resolve its beeps; the siren looks the same at both. "
+        "A fixed hop is either wasteful or lossy; DiffRes adapts it per moment."
+    )
     grid = []
     for key in ("alarm_clock", "siren"):
         c = cache.example_clip(key)
         for h in (10, 40):
             mh = cache.log_mel(f"example:{key}", c.samples, c.sample_rate, 64, float(h), float(max(25, h)))
-            grid.append({"title": f"{key.replace('_', ' ')}, hop {h} ms ({mh.log_mel.shape[0]} frames)",
-                         "log_mel": mh.log_mel, "hop_seconds": mh.hop_seconds, "mel_frequencies": mh.mel_frequencies})
-    st.plotly_chart(figures.hop_grid_figure(grid, n_cols=2, colormap=cmap, height_per_row=260),
-                    key="lab_paper_chart", width="stretch")
+            grid.append(
+                {
+                    "title": f"{key.replace('_', ' ')}, hop {h} ms ({mh.log_mel.shape[0]} frames)",
+                    "log_mel": mh.log_mel,
+                    "hop_seconds": mh.hop_seconds,
+                    "mel_frequencies": mh.mel_frequencies,
+                }
+            )
+    st.plotly_chart(
+        figures.hop_grid_figure(grid, n_cols=2, colormap=cmap, height_per_row=260),
+        key="lab_paper_chart",
+        width="stretch",
+    )

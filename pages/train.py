@@ -19,11 +19,13 @@ from ui.frame import ensure_entrypoint
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
 st.title("Train")
-st.markdown("Train a small sound classifier with a DiffRes front-end and **watch what it learns to keep**: the "
-            "importance curve and the merged spectrogram of one validation clip are redrawn as training proceeds. "
-            "**Play** trains in short slices (the page stays usable), **Step** does one batch, **Reset** starts over. "
-            "Changing a setting starts a new run; earlier runs stay below for comparison. Your runs live for this "
-            "session: on another page training waits, and carries on when you come back.")
+st.markdown(
+    "Train a small sound classifier with a DiffRes front-end and **watch what it learns to keep**: the "
+    "importance curve and the merged spectrogram of one validation clip are redrawn as training proceeds. "
+    "**Play** trains in short slices (the page stays usable), **Step** does one batch, **Reset** starts over. "
+    "Changing a setting starts a new run; earlier runs stay below for comparison. Your runs live for this "
+    "session: on another page training waits, and carries on when you come back."
+)
 
 with st.container(border=True):
     source = train_data.data_source()

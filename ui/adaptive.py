@@ -25,8 +25,11 @@ def diffres_checkpoints() -> dict[str, dict[str, Any]]:
     """Shipped DiffRes checkpoints by id, the ``events`` ones first (trained on sounds like
     the default example)."""
     index = cache.checkpoint_index()
-    return {e["id"]: e for e in sorted(index, key=lambda e: (e["card"].get("dataset") != "events", e["name"]))
-            if e["card"].get("frontend") == "diffres"}
+    return {
+        e["id"]: e
+        for e in sorted(index, key=lambda e: (e["card"].get("dataset") != "events", e["name"]))
+        if e["card"].get("frontend") == "diffres"
+    }
 
 
 def model_label(entries: dict[str, dict[str, Any]], model_id: str) -> str:
@@ -47,22 +50,33 @@ def on_model_change(entries: dict[str, dict[str, Any]]) -> None:
     st.session_state["adapt_rate"] = float(round(card.get("reduction_rate", 0.5) * 20) / 20)
 
 
-def model_card_and_prediction(entries: dict[str, dict[str, Any]], model_id: str, card: dict[str, Any],
-                              clip: CurrentClip, rate: float) -> None:
+def model_card_and_prediction(
+    entries: dict[str, dict[str, Any]], model_id: str, card: dict[str, Any], clip: CurrentClip, rate: float
+) -> None:
     """The chosen checkpoint's card (in an expander) and its top classes for the clip."""
     with st.expander("Model card", expanded=False):
         metrics = card.get("metrics") or {}
-        st.markdown(f"**{entries[model_id]['name']}**: front-end `{card.get('frontend')}`, trained on "
-                    f"`{card.get('dataset')}` at reduction rate {card.get('reduction_rate')}, "
-                    f"{card.get('hop_ms')} ms hop, {card.get('n_mels')} mel bands; "
-                    f"{card.get('params', 0):,} parameters.")
+        st.markdown(
+            f"**{entries[model_id]['name']}**: front-end `{card.get('frontend')}`, trained on "
+            f"`{card.get('dataset')}` at reduction rate {card.get('reduction_rate')}, "
+            f"{card.get('hop_ms')} ms hop, {card.get('n_mels')} mel bands; "
+            f"{card.get('params', 0):,} parameters."
+        )
         if metrics:
-            st.markdown(", ".join(f"{k.replace('_', ' ')}: {v:.1%}" if isinstance(v, float) and v <= 1 else
-                                  f"{k.replace('_', ' ')}: {v}" for k, v in metrics.items()))
+            st.markdown(
+                ", ".join(
+                    f"{k.replace('_', ' ')}: {v:.1%}"
+                    if isinstance(v, float) and v <= 1
+                    else f"{k.replace('_', ' ')}: {v}"
+                    for k, v in metrics.items()
+                )
+            )
         if card.get("data_source"):
             st.caption(card["data_source"])
-    st.markdown(f"**Prediction** ({card.get('dataset', '')} classes, whole clip, rate {rate:.2f}, "
-                f"{card.get('hop_ms', '?')} ms hop)")
+    st.markdown(
+        f"**Prediction** ({card.get('dataset', '')} classes, whole clip, rate {rate:.2f}, "
+        f"{card.get('hop_ms', '?')} ms hop)"
+    )
     try:
         for name, p in cache.predict(clip.digest, model_id, clip.samples, clip.sample_rate, float(rate)):
             st.progress(float(p), text=f"{name}: {p:.0%}")
@@ -72,51 +86,104 @@ def model_card_and_prediction(entries: dict[str, dict[str, Any]], model_id: str,
 
 def listen(clip: CurrentClip, mel: cache.MelResult, res: cache.Merged, key: str) -> None:
     """Original, full-mel and merged-mel resyntheses side by side (Griffin-Lim)."""
-    st.caption("**Approximations**: Griffin-Lim inversion of the mel spectrogram (16 iterations). The merged version "
-               "expands each output frame back over the input frames it covers, so merged stretches sound frozen.")
+    st.caption(
+        "**Approximations**: Griffin-Lim inversion of the mel spectrogram (16 iterations). The merged version "
+        "expands each output frame back over the input frames it covers, so merged stretches sound frozen."
+    )
     a1, a2, a3 = st.columns(3)
     a1.markdown("Original")
     a1.audio(cache.wav_for(clip.digest, clip.samples, clip.sample_rate), format="audio/wav")
     a2.markdown("From the full mel spectrogram")
-    a2.audio(cache.resynthesise(clip.digest, f"full:{mel.config}", mel.log_mel, mel.config),
-             sample_rate=clip.sample_rate)
+    a2.audio(
+        cache.resynthesise(clip.digest, f"full:{mel.config}", mel.log_mel, mel.config), sample_rate=clip.sample_rate
+    )
     expanded = expand_to_input_grid(res.avg, res.bin_edges, res.n_frames)
     a3.markdown(f"From the DiffRes-merged spectrogram ({res.out_len} frames)")
     a3.audio(cache.resynthesise(clip.digest, f"merged:{key}", expanded, mel.config), sample_rate=clip.sample_rate)
 
 
-def downloads(clip: CurrentClip, mel: cache.MelResult, res: cache.Merged, *, rate: float, hop_ms: float,
-              db_range: float, cmap: str) -> None:
+def downloads(
+    clip: CurrentClip,
+    mel: cache.MelResult,
+    res: cache.Merged,
+    *,
+    rate: float,
+    hop_ms: float,
+    db_range: float,
+    cmap: str,
+) -> None:
     """The view as PNG, importance and bin edges as CSV, the merged arrays as NPZ."""
     hop_s = mel.hop_seconds
     stem = f"diffres_{clip.title.replace(' ', '_')[:30]}_rate{rate:.2f}_hop{hop_ms:g}ms"
 
     def png() -> bytes:
-        return figures.diffres_png(samples=clip.samples, sample_rate=clip.sample_rate, log_mel=mel.log_mel,
-                                   hop_seconds=hop_s, mel_frequencies=mel.mel_frequencies, importance=res.importance,
-                                   bin_edges=res.bin_edges, merged=res.avg, db_range=db_range, colormap=cmap,
-                                   title=f"{clip.title}: DiffRes at rate {rate:.2f}, {res.n_frames} -> {res.out_len} frames")
+        return figures.diffres_png(
+            samples=clip.samples,
+            sample_rate=clip.sample_rate,
+            log_mel=mel.log_mel,
+            hop_seconds=hop_s,
+            mel_frequencies=mel.mel_frequencies,
+            importance=res.importance,
+            bin_edges=res.bin_edges,
+            merged=res.avg,
+            db_range=db_range,
+            colormap=cmap,
+            title=f"{clip.title}: DiffRes at rate {rate:.2f}, {res.n_frames} -> {res.out_len} frames",
+        )
 
     def npz() -> bytes:
-        return export.merged_npz(merged_avg=res.avg, merged_max=res.max, resolution_encoding=res.encoding,
-                                 importance=res.importance, bin_edges=res.bin_edges, log_mel=mel.log_mel,
-                                 hop_seconds=np.float64(hop_s), mel_frequencies=mel.mel_frequencies,
-                                 reduction_rate=np.float64(rate), sample_rate=np.int64(clip.sample_rate))
+        return export.merged_npz(
+            merged_avg=res.avg,
+            merged_max=res.max,
+            resolution_encoding=res.encoding,
+            importance=res.importance,
+            bin_edges=res.bin_edges,
+            log_mel=mel.log_mel,
+            hop_seconds=np.float64(hop_s),
+            mel_frequencies=mel.mel_frequencies,
+            reduction_rate=np.float64(rate),
+            sample_rate=np.int64(clip.sample_rate),
+        )
 
     d = st.columns(4)
-    d[0].download_button("PNG figure", png, file_name=f"{stem}.png", mime="image/png", key="adapt_png",
-                         on_click="ignore", icon=":material/image:",
-                         help="The linked view as a static image (drawn on the server with matplotlib).")
-    d[1].download_button("Importance (CSV)", lambda: export.importance_csv(res.importance, res.bin_edges, hop_s),
-                         file_name=f"{stem}_importance.csv", mime="text/csv", key="adapt_csv", on_click="ignore",
-                         icon=":material/table:",
-                         help="One row per input frame: its times, importance and the output frame it went into.")
-    d[2].download_button("Bin edges (CSV)", lambda: export.bin_edges_csv(res.bin_edges, hop_s),
-                         file_name=f"{stem}_bin_edges.csv", mime="text/csv", key="adapt_edges_csv", on_click="ignore",
-                         icon=":material/table:",
-                         help="One row per output frame: the input span it covers (frames and seconds) and its "
-                              "effective hop.")
-    d[3].download_button("Merged spectrogram (NPZ)", npz, file_name=f"{stem}.npz", mime="application/octet-stream",
-                         key="adapt_npz", on_click="ignore", icon=":material/download:",
-                         help="NumPy archive: merged avg/max log-mel [T', F], resolution encoding, importance [T], "
-                              "bin edges [T'+1], the original log-mel and the axis facts.")
+    d[0].download_button(
+        "PNG figure",
+        png,
+        file_name=f"{stem}.png",
+        mime="image/png",
+        key="adapt_png",
+        on_click="ignore",
+        icon=":material/image:",
+        help="The linked view as a static image (drawn on the server with matplotlib).",
+    )
+    d[1].download_button(
+        "Importance (CSV)",
+        lambda: export.importance_csv(res.importance, res.bin_edges, hop_s),
+        file_name=f"{stem}_importance.csv",
+        mime="text/csv",
+        key="adapt_csv",
+        on_click="ignore",
+        icon=":material/table:",
+        help="One row per input frame: its times, importance and the output frame it went into.",
+    )
+    d[2].download_button(
+        "Bin edges (CSV)",
+        lambda: export.bin_edges_csv(res.bin_edges, hop_s),
+        file_name=f"{stem}_bin_edges.csv",
+        mime="text/csv",
+        key="adapt_edges_csv",
+        on_click="ignore",
+        icon=":material/table:",
+        help="One row per output frame: the input span it covers (frames and seconds) and its effective hop.",
+    )
+    d[3].download_button(
+        "Merged spectrogram (NPZ)",
+        npz,
+        file_name=f"{stem}.npz",
+        mime="application/octet-stream",
+        key="adapt_npz",
+        on_click="ignore",
+        icon=":material/download:",
+        help="NumPy archive: merged avg/max log-mel [T', F], resolution encoding, importance [T], "
+        "bin edges [T'+1], the original log-mel and the axis facts.",
+    )

@@ -94,8 +94,11 @@ def buckets_ready(b: list[Bucket] | None = None) -> tuple[bool, str]:
         return False, "Two classes have the same name; give every class its own name."
     short = [f"'{x.name}' needs {MIN_PER_CLASS - len(x.samples)} more" for x in b if len(x.samples) < MIN_PER_CLASS]
     if short:
-        return False, (f"Every class needs at least {MIN_PER_CLASS} clips before training ("
-                       + ", ".join(short) + f"). {GOOD_PER_CLASS}+ per class work better.")
+        return False, (
+            f"Every class needs at least {MIN_PER_CLASS} clips before training ("
+            + ", ".join(short)
+            + f"). {GOOD_PER_CLASS}+ per class work better."
+        )
     return True, ""
 
 
@@ -117,4 +120,6 @@ def buckets_source(b: list[Bucket] | None = None) -> DataSource:
                 (d / f"{s.digest}.wav").write_bytes(wav_bytes(s.samples, SAMPLE_RATE))
         (root / ".complete").write_text("ok")
     counts = ", ".join(f"{x.name}: {len(x.samples)}" for x in b)
-    return DataSource("buckets", "my classes", f"buckets:{digest}", str(root), None, f"Your recordings and uploads ({counts}).")
+    return DataSource(
+        "buckets", "my classes", f"buckets:{digest}", str(root), None, f"Your recordings and uploads ({counts})."
+    )

@@ -76,8 +76,16 @@ class MelResult:
 
 # Bounded by bytes as well as entries: one 30 s clip at a 1 ms hop with 256 mel bands is ~30 MB.
 @st.cache_data(max_entries=48, max_size="400MB", show_spinner=False)
-def log_mel(digest: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float, win_ms: float,
-            f_min: float = 0.0, f_max: float | None = None) -> MelResult:
+def log_mel(
+    digest: str,
+    _samples: np.ndarray,
+    sample_rate: int,
+    n_mels: int,
+    hop_ms: float,
+    win_ms: float,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+) -> MelResult:
     """Log-mel ``[T, F]`` of the clip ``digest`` (computed once per parameter set)."""
     fe = diffres.MelFrontend(sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
     with torch.no_grad():
@@ -135,8 +143,17 @@ def diffres_module(model_id: str, n_mels: int) -> diffres.DiffRes:
 
 
 @st.cache_data(max_entries=24, show_spinner=False)
-def diffres_scores(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float,
-                   win_ms: float, f_min: float = 0.0, f_max: float | None = None) -> np.ndarray:
+def diffres_scores(
+    digest: str,
+    model_id: str,
+    _samples: np.ndarray,
+    sample_rate: int,
+    n_mels: int,
+    hop_ms: float,
+    win_ms: float,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+) -> np.ndarray:
     """Raw importance scores ``[T]`` (sigmoid of the score network; independent of the rate)."""
     mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
     module = diffres_module(model_id, n_mels)
@@ -179,25 +196,50 @@ class Merged:
 
 
 @st.cache_data(max_entries=64, max_size="400MB", show_spinner=False)
-def diffres_merge(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float,
-                  win_ms: float, reduction_rate: float, f_min: float = 0.0, f_max: float | None = None) -> Merged:
+def diffres_merge(
+    digest: str,
+    model_id: str,
+    _samples: np.ndarray,
+    sample_rate: int,
+    n_mels: int,
+    hop_ms: float,
+    win_ms: float,
+    reduction_rate: float,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+) -> Merged:
     """DiffRes at ``reduction_rate`` on the clip ``digest``: the scores are cached per clip and
     model (they do not depend on the rate) and merged here (:meth:`diffres.DiffRes.merge_scores`)."""
     mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
     raw = diffres_scores(digest, model_id, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
     x = torch.from_numpy(mel.log_mel).unsqueeze(0)
     with torch.no_grad():
-        out = diffres_module(model_id, n_mels).merge_scores(x, torch.from_numpy(raw).unsqueeze(0),
-                                                            reduction_rate=reduction_rate)
-    return Merged(features=out.features[0].numpy().astype(np.float32),
-                  importance=out.importance[0].numpy().astype(np.float32),
-                  bin_edges=out.bin_edges[0].numpy().astype(np.float64), activeness=float(out.activeness),
-                  n_frames=int(x.shape[1]), out_len=int(out.out_len))
+        out = diffres_module(model_id, n_mels).merge_scores(
+            x, torch.from_numpy(raw).unsqueeze(0), reduction_rate=reduction_rate
+        )
+    return Merged(
+        features=out.features[0].numpy().astype(np.float32),
+        importance=out.importance[0].numpy().astype(np.float32),
+        bin_edges=out.bin_edges[0].numpy().astype(np.float64),
+        activeness=float(out.activeness),
+        n_frames=int(x.shape[1]),
+        out_len=int(out.out_len),
+    )
 
 
 @st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)
-def baseline(digest: str, name: str, _samples: np.ndarray, sample_rate: int, n_mels: int, hop_ms: float, win_ms: float,
-             reduction_rate: float, f_min: float = 0.0, f_max: float | None = None) -> dict:
+def baseline(
+    digest: str,
+    name: str,
+    _samples: np.ndarray,
+    sample_rate: int,
+    n_mels: int,
+    hop_ms: float,
+    win_ms: float,
+    reduction_rate: float,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+) -> dict:
     """A fixed front-end (``avgpool``, ``changehop``, ...) at the same frame budget."""
     mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
     fe = diffres.make_frontend(name, n_mels, reduction_rate)
@@ -207,7 +249,9 @@ def baseline(digest: str, name: str, _samples: np.ndarray, sample_rate: int, n_m
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def predict(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, reduction_rate: float) -> list[tuple[str, float]]:
+def predict(
+    digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, reduction_rate: float
+) -> list[tuple[str, float]]:
     """Top classes of a shipped checkpoint on the whole clip, at the model's own mel settings.
 
     Reuses the cached DiffRes merge (the same numbers the figures show), so a rate change
@@ -215,8 +259,18 @@ def predict(digest: str, model_id: str, _samples: np.ndarray, sample_rate: int, 
     """
     loaded = load_model(model_id)
     cfg = loaded.config
-    res = diffres_merge(digest, model_id, _samples, sample_rate, cfg.n_mels, float(cfg.hop_ms), float(cfg.win_ms),
-                        float(reduction_rate), float(cfg.f_min), cfg.f_max)
+    res = diffres_merge(
+        digest,
+        model_id,
+        _samples,
+        sample_rate,
+        cfg.n_mels,
+        float(cfg.hop_ms),
+        float(cfg.win_ms),
+        float(reduction_rate),
+        float(cfg.f_min),
+        cfg.f_max,
+    )
     probs = loaded.model.classify(torch.from_numpy(res.features).unsqueeze(0))[0].numpy()
     return top_classes(probs, cfg.classes, 5)
 

@@ -47,8 +47,9 @@ class entrypoint_active:  # noqa: N801 - used as ``with entrypoint_active():``, 
         _local.active = True
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
         _local.active = False
         return False
 

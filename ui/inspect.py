@@ -69,8 +69,10 @@ def shipped_entries() -> list[Entry]:
     for e in cache.checkpoint_index():
         card = e["card"]
         rate = card.get("reduction_rate")
-        label = (f"{e['name']} ({card.get('dataset', '?')}, {card.get('frontend', '?')}"
-                 f"{'' if rate is None else f' {rate:g}'}, {card.get('hop_ms', '?')} ms{_metric(card)})")
+        label = (
+            f"{e['name']} ({card.get('dataset', '?')}, {card.get('frontend', '?')}"
+            f"{'' if rate is None else f' {rate:g}'}, {card.get('hop_ms', '?')} ms{_metric(card)})"
+        )
         out.append(Entry(e["id"], e["path"], label, "shipped", card))
     return out
 
@@ -84,8 +86,16 @@ def run_entries() -> list[Entry]:
         except (OSError, json.JSONDecodeError):
             card = {}
         done = "complete" if r.finished else f"epoch {r.saved_step // max(1, r.trainer.steps_per_epoch)}"
-        out.append(Entry(model_id_for(r.checkpoint), str(r.checkpoint), f"{r.label} ({done}{_metric(card)})", "run", card,
-                         r.run_id))
+        out.append(
+            Entry(
+                model_id_for(r.checkpoint),
+                str(r.checkpoint),
+                f"{r.label} ({done}{_metric(card)})",
+                "run",
+                card,
+                r.run_id,
+            )
+        )
     return out
 
 
@@ -105,8 +115,13 @@ def add_upload(data: bytes, name: str) -> Entry:
     if not path.is_file():
         path.write_bytes(data)
     card = loaded.card
-    entry = Entry(model_id_for(path), str(path), f"{name} (uploaded; {card.get('dataset', '?')}, {card.get('frontend', '?')})",
-                  "upload", card)
+    entry = Entry(
+        model_id_for(path),
+        str(path),
+        f"{name} (uploaded; {card.get('dataset', '?')}, {card.get('frontend', '?')})",
+        "upload",
+        card,
+    )
     st.session_state.setdefault(KEY_UPLOADED, {})[digest] = entry
     return entry
 
@@ -145,9 +160,11 @@ def eval_data_for(entry: Entry, card: dict) -> tuple[Optional[EvalData], str]:
     else:
         name = card.get("dataset")
         if name not in BUILTIN_DATASETS:
-            return None, (f"The model card names the dataset {name!r}, which is not a built-in set, so there is no "
-                          "validation data to evaluate on here. Models trained on built-in sets or in this session can be "
-                          "evaluated.")
+            return None, (
+                f"The model card names the dataset {name!r}, which is not a built-in set, so there is no "
+                "validation data to evaluate on here. Models trained on built-in sets or in this session can be "
+                "evaluated."
+            )
         try:
             ds = D.builtin_dataset(name, None)
         except diffres.DiffResError as err:
@@ -182,11 +199,18 @@ def eval_data_from_zip(data: bytes, name: str, card: dict) -> EvalData:
     classes = list(card.get("classes") or [])
     remap = class_index_map(ds.classes, classes, what=name)
     if int(ds.sample_rate) != int(card.get("sample_rate", ds.sample_rate)):
-        raise diffres.DatasetError(f"{name} was read at {ds.sample_rate} Hz but the model expects {card.get('sample_rate')} Hz.")
+        raise diffres.DatasetError(
+            f"{name} was read at {ds.sample_rate} Hz but the model expects {card.get('sample_rate')} Hz."
+        )
     parts = [sp for sp in ds.splits.values() if len(sp)]
-    return EvalData(f"zip:{digest}", f"every clip of your {name}", np.concatenate([sp.waveforms for sp in parts]),
-                    remap[np.concatenate([sp.labels for sp in parts])], [q for sp in parts for q in sp.paths],
-                    int(ds.sample_rate))
+    return EvalData(
+        f"zip:{digest}",
+        f"every clip of your {name}",
+        np.concatenate([sp.waveforms for sp in parts]),
+        remap[np.concatenate([sp.labels for sp in parts])],
+        [q for sp in parts for q in sp.paths],
+        int(ds.sample_rate),
+    )
 
 
 @st.cache_data(max_entries=24, show_spinner="Evaluating on the validation split...")
@@ -196,9 +220,16 @@ def evaluation(model_id: str, data_key: str, _data: EvalData, reduction_rate: Op
     x = log_mel_of(model, _data.waveforms)
     res = evaluate_model(model, x, _data.labels, reduction_rate=reduction_rate)
     return {
-        "accuracy": res.accuracy, "loss": res.loss, "n": res.n, "per_class": res.per_class,
-        "confusion": res.confusion, "predictions": res.predictions, "labels": res.labels,
-        "probabilities": res.probabilities, "classes": res.classes, "reduction_rate": res.reduction_rate,
+        "accuracy": res.accuracy,
+        "loss": res.loss,
+        "n": res.n,
+        "per_class": res.per_class,
+        "confusion": res.confusion,
+        "predictions": res.predictions,
+        "labels": res.labels,
+        "probabilities": res.probabilities,
+        "classes": res.classes,
+        "reduction_rate": res.reduction_rate,
         "mean_importance": res.mean_importance,
     }
 
@@ -215,7 +246,11 @@ def baselines_for(card: dict, *, exclude: str = "") -> list[Entry]:
     out = []
     for e in shipped_entries():
         c = e.card
-        if e.model_id == exclude or c.get("dataset") != card.get("dataset") or c.get("frontend") not in BASELINE_FRONTENDS:
+        if (
+            e.model_id == exclude
+            or c.get("dataset") != card.get("dataset")
+            or c.get("frontend") not in BASELINE_FRONTENDS
+        ):
             continue
         if c.get("classes") and card.get("classes") and list(c["classes"]) != list(card["classes"]):
             continue

@@ -44,22 +44,41 @@ def choose() -> I.Entry | None:
     shipped, runs_, uploads = I.shipped_entries(), I.run_entries(), I.uploaded_entries()
     if "inspect_source" not in ss:
         ss["inspect_source"] = "shipped" if shipped else ("run" if runs_ else "upload")
-    kind = st.segmented_control("Model", list(SOURCES), format_func=SOURCES.get, key="inspect_source",
-                                help="Shipped checkpoints live in checkpoints/; runs are the ones you trained on the "
-                                     "Train page in this session; an uploaded .pt is loaded as weights only (nothing "
-                                     "in it is run).") or "shipped"
+    kind = (
+        st.segmented_control(
+            "Model",
+            list(SOURCES),
+            format_func=SOURCES.get,
+            key="inspect_source",
+            help="Shipped checkpoints live in checkpoints/; runs are the ones you trained on the "
+            "Train page in this session; an uploaded .pt is loaded as weights only (nothing "
+            "in it is run).",
+        )
+        or "shipped"
+    )
     entries = {"shipped": shipped, "run": runs_, "upload": uploads}[kind]
     if kind == "upload":
-        st.file_uploader("Checkpoint (.pt)", type=["pt"], key="inspect_upload", on_change=_on_upload, max_upload_size=200,
-                         help="A checkpoint saved by this app's Train page or `python -m diffres train`.")
+        st.file_uploader(
+            "Checkpoint (.pt)",
+            type=["pt"],
+            key="inspect_upload",
+            on_change=_on_upload,
+            max_upload_size=200,
+            help="A checkpoint saved by this app's Train page or `python -m diffres train`.",
+        )
         if ss.get("_inspect_upload_error"):
             st.error(ss["_inspect_upload_error"], icon=":material/error:")
     if not entries:
-        st.info({"shipped": "No shipped checkpoints were found in checkpoints/ yet. Train one on the Train page, or "
-                            "upload a .pt.",
-                 "run": "No saved runs in this session yet: train on the Train page (a checkpoint is written after "
-                        "every epoch and on pause).",
-                 "upload": "Upload a checkpoint to inspect it."}[kind], icon=":material/info:")
+        st.info(
+            {
+                "shipped": "No shipped checkpoints were found in checkpoints/ yet. Train one on the Train page, or "
+                "upload a .pt.",
+                "run": "No saved runs in this session yet: train on the Train page (a checkpoint is written after "
+                "every epoch and on pause).",
+                "upload": "Upload a checkpoint to inspect it.",
+            }[kind],
+            icon=":material/info:",
+        )
         return None
     # choose by path (stable while a run keeps re-saving); the cache key adds the file's mtime
     paths = [e.path for e in entries]
@@ -75,17 +94,18 @@ def choose() -> I.Entry | None:
     if ss.get(pick_key) not in paths:  # default: a DiffRes model, on the events set when there is one
         rank = lambda e: (e.card.get("frontend") != "diffres", e.card.get("dataset") != "events")  # noqa: E731
         ss[pick_key] = min(entries, key=rank).path if kind == "shipped" else paths[0]
-    path = st.selectbox("Checkpoint", paths, key=pick_key, format_func=lambda p: by_path[p].label,
-                        help="Which model to inspect.")
+    path = st.selectbox(
+        "Checkpoint", paths, key=pick_key, format_func=lambda p: by_path[p].label, help="Which model to inspect."
+    )
     return by_path[path]
 
 
 def model_card(loaded: LoadedCheckpoint, entry: I.Entry) -> None:
     """The card's key figures, the full card and the training curves saved with it."""
     card, model, cfg = loaded.card, loaded.model, loaded.model.config
+
     def _pct(v: Any) -> str:
         return f"{v:.1%}" if isinstance(v, (int, float)) and math.isfinite(v) else "-"
-
 
     metrics = card.get("metrics") or {}
     st.subheader("Model card")
@@ -94,44 +114,67 @@ def model_card(loaded: LoadedCheckpoint, entry: I.Entry) -> None:
     m[1].metric("Front-end", cfg.frontend, help="How frames are reduced before the classifier.")
     m[2].metric("Reduction rate", f"{cfg.reduction_rate:g}", help="Fraction of frames removed during training.")
     m[3].metric("Hop", f"{cfg.hop_ms:g} ms", help="Hop of the input spectrogram.")
-    m[4].metric("Val accuracy", _pct(metrics.get("val_accuracy")), help="On the held-out validation split (from the card).")
+    m[4].metric(
+        "Val accuracy", _pct(metrics.get("val_accuracy")), help="On the held-out validation split (from the card)."
+    )
     m[5].metric("Test accuracy", _pct(metrics.get("test_accuracy")), help="On the held-out test split (from the card).")
     m[6].metric("Parameters", f"{model.n_parameters():,}")
-    st.caption(f"Classes ({len(cfg.classes)}): {', '.join(cfg.classes)} · {cfg.n_mels} mel bins · {cfg.clip_seconds:g} s clips · "
-               f"trained {card.get('epochs', '?')} epochs in {card.get('train_seconds', '?')} s"
-               + (f" · {card['data_source']}" if card.get("data_source") else ""))
+    st.caption(
+        f"Classes ({len(cfg.classes)}): {', '.join(cfg.classes)} · {cfg.n_mels} mel bins · {cfg.clip_seconds:g} s clips · "
+        f"trained {card.get('epochs', '?')} epochs in {card.get('train_seconds', '?')} s"
+        + (f" · {card['data_source']}" if card.get("data_source") else "")
+    )
     with st.expander("Full model card and training curves"):
         hist = I.history_of(entry.model_id)
         if hist:
-            st.plotly_chart(figures.training_curves_figure(hist, total_epochs=max(h["epoch"] for h in hist)),
-                            key="inspect_history", width="stretch")
+            st.plotly_chart(
+                figures.training_curves_figure(hist, total_epochs=max(h["epoch"] for h in hist)),
+                key="inspect_history",
+                width="stretch",
+            )
         st.json(card, expanded=False)
 
-def clip_view(entry: I.Entry, cfg: Any, model_id: str, clip: CurrentClip, key: str, *, height: int = 480,
-              title: str | None = None) -> None:
+
+def clip_view(
+    entry: I.Entry, cfg: Any, model_id: str, clip: CurrentClip, key: str, *, height: int = 480, title: str | None = None
+) -> None:
     """Top classes of ``clip`` and the frames the model ``model_id`` kept for it."""
     if clip.sample_rate != cfg.sample_rate and model_id == entry.model_id:
         st.error(f"The sound is at {clip.sample_rate} Hz but the model expects {cfg.sample_rate} Hz.")
         return
     p = I.predict_clip(model_id, clip.digest, clip.samples)
     st.plotly_chart(figures.topk_figure(p["top"], title=title or "Top classes"), key=f"{key}_top", width="stretch")
-    st.plotly_chart(figures.probe_figure(p["log_mel"], p["hop_seconds"], importance=p["importance"],
-                                         bin_edges=p["bin_edges"], merged=p["merged"],
-                                         mel_frequencies=p["mel_frequencies"], height=height,
-                                         title="Which frames the model kept for this decision"),
-                    key=f"{key}_probe", width="stretch")
+    st.plotly_chart(
+        figures.probe_figure(
+            p["log_mel"],
+            p["hop_seconds"],
+            importance=p["importance"],
+            bin_edges=p["bin_edges"],
+            merged=p["merged"],
+            mel_frequencies=p["mel_frequencies"],
+            height=height,
+            title="Which frames the model kept for this decision",
+        ),
+        key=f"{key}_probe",
+        width="stretch",
+    )
 
 
 def this_sound(entry: I.Entry, cfg: Any) -> None:
     """The "This sound" tab: the current clip through the chosen model."""
     clip = ui.current_clip()
     ui.clip_notices(clip)
-    st.caption(f"**{clip.title}** ({clip.seconds:.2f} s). The whole clip is classified at the model's {cfg.hop_ms:g} ms hop "
-               f"(it was trained on {cfg.clip_seconds:g} s clips; the classifier pools over time, so any length works). "
-               "Change the sound in the sidebar.")
+    st.caption(
+        f"**{clip.title}** ({clip.seconds:.2f} s). The whole clip is classified at the model's {cfg.hop_ms:g} ms hop "
+        f"(it was trained on {cfg.clip_seconds:g} s clips; the classifier pools over time, so any length works). "
+        "Change the sound in the sidebar."
+    )
     if cfg.frontend != "diffres":
-        st.info(f"This model uses the fixed '{cfg.frontend}' front-end: its 'importance' is the same for every frame "
-                "(it cannot choose).", icon=":material/info:")
+        st.info(
+            f"This model uses the fixed '{cfg.frontend}' front-end: its 'importance' is the same for every frame "
+            "(it cannot choose).",
+            icon=":material/info:",
+        )
     try:
         clip_view(entry, cfg, entry.model_id, clip, "inspect_clip")
     except (diffres.DiffResError, RuntimeError) as err:
@@ -150,44 +193,72 @@ def _mistakes(entry: I.Entry, data: I.EvalData, res: dict[str, Any]) -> None:
     pages = max(1, math.ceil(len(order) / MISTAKES_PER_PAGE))
     page = 1
     if pages > 1:
-        page = st.columns([1, 4])[0].number_input("Page", 1, pages, 1, key="inspect_mistake_page",
-                                                  help=f"{MISTAKES_PER_PAGE} mistakes per page (of {pages}), "
-                                                       "most confident first.")
-    shown = order[(page - 1) * MISTAKES_PER_PAGE: page * MISTAKES_PER_PAGE]
+        page = st.columns([1, 4])[0].number_input(
+            "Page",
+            1,
+            pages,
+            1,
+            key="inspect_mistake_page",
+            help=f"{MISTAKES_PER_PAGE} mistakes per page (of {pages}), most confident first.",
+        )
+    shown = order[(page - 1) * MISTAKES_PER_PAGE : page * MISTAKES_PER_PAGE]
     cols = st.columns(3)
     for k, i in enumerate(shown):
         with cols[k % 3].container(border=True):
             t, p = classes[res["labels"][i]], classes[res["predictions"][i]]
             st.markdown(f"**{t}** heard as **{p}** ({res['probabilities'][i, res['predictions'][i]]:.0%})")
-            st.image(thumbnail_rgb(I.log_mel_np(entry.model_id, data.waveforms[i]), width=240, height=64),
-                     width="stretch")
+            st.image(
+                thumbnail_rgb(I.log_mel_np(entry.model_id, data.waveforms[i]), width=240, height=64), width="stretch"
+            )
             st.audio(I.wav(data.waveforms[i], data.sample_rate), format="audio/wav")
-    detail = st.selectbox("Look closer at", list(shown), key="inspect_mistake_pick",
-                          format_func=lambda i: f"clip {i}: {classes[res['labels'][i]]} -> {classes[res['predictions'][i]]}",
-                          help="Its top classes and the frames the model kept.")
+    detail = st.selectbox(
+        "Look closer at",
+        list(shown),
+        key="inspect_mistake_pick",
+        format_func=lambda i: f"clip {i}: {classes[res['labels'][i]]} -> {classes[res['predictions'][i]]}",
+        help="Its top classes and the frames the model kept.",
+    )
     if detail is not None:
         w = data.waveforms[int(detail)]
         digest = hashlib.sha1(np.ascontiguousarray(w).tobytes()).hexdigest()[:16]
         p = I.predict_clip(entry.model_id, digest, w)
         c1, c2 = st.columns([1, 2])
-        c1.plotly_chart(figures.topk_figure(p["top"], title="Top classes", highlight=classes[res["labels"][int(detail)]]),
-                        key="inspect_mistake_top", width="stretch")
-        c2.plotly_chart(figures.probe_figure(p["log_mel"], p["hop_seconds"], importance=p["importance"],
-                                             bin_edges=p["bin_edges"], merged=p["merged"],
-                                             mel_frequencies=p["mel_frequencies"], height=420),
-                        key="inspect_mistake_probe", width="stretch")
+        c1.plotly_chart(
+            figures.topk_figure(p["top"], title="Top classes", highlight=classes[res["labels"][int(detail)]]),
+            key="inspect_mistake_top",
+            width="stretch",
+        )
+        c2.plotly_chart(
+            figures.probe_figure(
+                p["log_mel"],
+                p["hop_seconds"],
+                importance=p["importance"],
+                bin_edges=p["bin_edges"],
+                merged=p["merged"],
+                mel_frequencies=p["mel_frequencies"],
+                height=420,
+            ),
+            key="inspect_mistake_probe",
+            width="stretch",
+        )
 
 
 def _sweep(entry: I.Entry, card: dict[str, Any], cfg: Any, data: I.EvalData) -> None:
     st.markdown("#### Accuracy against the reduction rate at inference")
-    st.caption("One trained model run at other reduction rates (0 keeps every frame, 0.9 keeps a tenth); the star marks "
-               "the rate it was trained at. Markers are shipped fixed front-ends trained on the same data (evaluated "
-               "on the same split).")
+    st.caption(
+        "One trained model run at other reduction rates (0 keeps every frame, 0.9 keeps a tenth); the star marks "
+        "the rate it was trained at. Markers are shipped fixed front-ends trained on the same data (evaluated "
+        "on the same split)."
+    )
     swept = ss.setdefault("_inspect_swept", set())
     if entry.model_id not in swept:
-        st.button("Run the sweep", key="inspect_sweep", icon=":material/query_stats:",
-                  on_click=lambda: swept.add(entry.model_id),
-                  help=f"{len(I.SWEEP_RATES)} evaluations of the validation split (a few seconds each on a CPU).")
+        st.button(
+            "Run the sweep",
+            key="inspect_sweep",
+            icon=":material/query_stats:",
+            on_click=lambda: swept.add(entry.model_id),
+            help=f"{len(I.SWEEP_RATES)} evaluations of the validation split (a few seconds each on a CPU).",
+        )
         return
     rates = tuple(sorted(set(I.SWEEP_RATES) | {round(float(cfg.reduction_rate), 4)}))  # the trained rate too
     curve = I.rate_sweep(entry.model_id, data.key, data, rates)
@@ -197,13 +268,22 @@ def _sweep(entry: I.Entry, card: dict[str, Any], cfg: Any, data: I.EvalData) -> 
             res_b = I.evaluation(b.model_id, data.key, data)
         except diffres.DiffResError:
             continue
-        name = (f"{b.card.get('frontend')} (every frame)" if b.card.get("frontend") == "full"
-                else f"{b.card.get('frontend')} (trained at {float(b.card.get('reduction_rate', 0)):g})")
-        base[name] = (float(b.card.get("reduction_rate", 0.0)) if b.card.get("frontend") != "full" else 0.0,
-                      float(res_b["accuracy"]))
-    st.plotly_chart(figures.accuracy_vs_rate_figure(curve, trained_rate=cfg.reduction_rate, baselines=base,
-                                                    label=f"{cfg.frontend} (this model)"),
-                    key="inspect_rate", width="stretch")
+        name = (
+            f"{b.card.get('frontend')} (every frame)"
+            if b.card.get("frontend") == "full"
+            else f"{b.card.get('frontend')} (trained at {float(b.card.get('reduction_rate', 0)):g})"
+        )
+        base[name] = (
+            float(b.card.get("reduction_rate", 0.0)) if b.card.get("frontend") != "full" else 0.0,
+            float(res_b["accuracy"]),
+        )
+    st.plotly_chart(
+        figures.accuracy_vs_rate_figure(
+            curve, trained_rate=cfg.reduction_rate, baselines=base, label=f"{cfg.frontend} (this model)"
+        ),
+        key="inspect_rate",
+        width="stretch",
+    )
     if not base:
         st.caption("No shipped avgpool / changehop / full checkpoints for this dataset were found to compare with.")
 
@@ -214,10 +294,14 @@ def validation(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
     data, why = I.eval_data_for(entry, card)
     if data is None:
         st.info(why, icon=":material/info:")
-        up = st.file_uploader("Evaluate on a zip of class folders instead", type=["zip"], key="inspect_eval_zip",
-                              max_upload_size=200,
-                              help="One sub-folder per class, named like the model's classes "
-                                   f"({', '.join(cfg.classes)}); every clip is used.")
+        up = st.file_uploader(
+            "Evaluate on a zip of class folders instead",
+            type=["zip"],
+            key="inspect_eval_zip",
+            max_upload_size=200,
+            help="One sub-folder per class, named like the model's classes "
+            f"({', '.join(cfg.classes)}); every clip is used.",
+        )
         if up is not None:
             try:
                 data = I.eval_data_from_zip(up.getvalue(), up.name, card)
@@ -234,22 +318,28 @@ def validation(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
             c1, c2 = st.columns([1.2, 1])
             with c1:
                 st.markdown("#### Confusion matrix")
-                st.plotly_chart(figures.confusion_figure(res["confusion"], res["classes"]), key="inspect_confusion",
-                                width="stretch")
+                st.plotly_chart(
+                    figures.confusion_figure(res["confusion"], res["classes"]), key="inspect_confusion", width="stretch"
+                )
             with c2:
                 st.markdown("#### Accuracy per class")
                 counts = {c: int(n) for c, n in zip(res["classes"], res["confusion"].sum(axis=1))}
-                st.plotly_chart(figures.per_class_figure(res["per_class"], counts=counts), key="inspect_per_class",
-                                width="stretch")
+                st.plotly_chart(
+                    figures.per_class_figure(res["per_class"], counts=counts), key="inspect_per_class", width="stretch"
+                )
             if res["mean_importance"]:
                 st.markdown("#### Where each class looks: mean importance over time")
-                st.caption("Average importance curve of each class's clips: peaks are the moments DiffRes keeps at fine "
-                           "resolution for that kind of sound.")
+                st.caption(
+                    "Average importance curve of each class's clips: peaks are the moments DiffRes keeps at fine "
+                    "resolution for that kind of sound."
+                )
                 n_frames = len(next(iter(res["mean_importance"].values())))
                 share = diffres.output_length(n_frames, cfg.reduction_rate) / max(1, n_frames)
-                st.plotly_chart(figures.mean_importance_figure(res["mean_importance"], model.mel.hop_seconds,
-                                                               out_share=share),
-                                key="inspect_mean_importance", width="stretch")
+                st.plotly_chart(
+                    figures.mean_importance_figure(res["mean_importance"], model.mel.hop_seconds, out_share=share),
+                    key="inspect_mean_importance",
+                    width="stretch",
+                )
             _mistakes(entry, data, res)
             _sweep(entry, card, cfg, data)
 
@@ -259,17 +349,28 @@ def compare(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
     card, cfg = loaded.card, loaded.model.config
     others = {e.model_id: e for e in I.shipped_entries() + I.run_entries() + I.uploaded_entries()}
     if len(others) < 2:
-        st.info("Comparing needs at least two checkpoints (shipped, trained in this session, or uploaded).",
-                icon=":material/info:")
+        st.info(
+            "Comparing needs at least two checkpoints (shipped, trained in this session, or uploaded).",
+            icon=":material/info:",
+        )
     else:
         ids = [m for m in others if m != entry.model_id]
         if ss.get("inspect_other") not in ids:
             # prefer a different front-end on the same dataset
-            same = [m for m in ids if others[m].card.get("dataset") == card.get("dataset")
-                    and others[m].card.get("frontend") != cfg.frontend]
+            same = [
+                m
+                for m in ids
+                if others[m].card.get("dataset") == card.get("dataset")
+                and others[m].card.get("frontend") != cfg.frontend
+            ]
             ss["inspect_other"] = (same or ids)[0]
-        other_id = st.selectbox("Compare with", ids, key="inspect_other", format_func=lambda m: others[m].label,
-                                help="Another checkpoint, shown next to the one above on the same sound.")
+        other_id = st.selectbox(
+            "Compare with",
+            ids,
+            key="inspect_other",
+            format_func=lambda m: others[m].label,
+            help="Another checkpoint, shown next to the one above on the same sound.",
+        )
         clip = ui.current_clip()
         c1, c2 = st.columns(2)
         for col, (mid, label) in zip((c1, c2), ((entry.model_id, entry.label), (other_id, others[other_id].label))):

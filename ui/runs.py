@@ -62,7 +62,9 @@ class Run:
     #: pass breaks autograd).
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     #: ``(global_step, (importance, merged, bin_edges))`` of the last live probe.
-    last_probe: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(default=None, repr=False, compare=False)
+    last_probe: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(
+        default=None, repr=False, compare=False
+    )
     saved_at: float = 0.0
 
     @property
@@ -184,8 +186,12 @@ def checkpoint_path(run: Run) -> Path:
 def _card_extra(run: Run) -> dict[str, Any]:
     """What the app adds to the trainer's card: the run's label and ids, and for the user's
     own data its name (the trainer only knows the folder it was read from)."""
-    extra: dict[str, Any] = {"run": run.label, "session_run_id": run.run_id, "data_kind": run.source.kind,
-                             "complete": bool(run.finished)}
+    extra: dict[str, Any] = {
+        "run": run.label,
+        "session_run_id": run.run_id,
+        "data_kind": run.source.kind,
+        "complete": bool(run.finished),
+    }
     if run.source.kind != "builtin":
         extra["dataset"] = run.source.name
     return extra
@@ -257,8 +263,11 @@ def _train_chunk(run: Run, tr: Trainer, seconds: float) -> list:
     if tr.finished:
         run.status = "finished"
         _save(run, True)
-    elif (any(r.epoch_end is not None for r in recs) or run.status != "playing"
-          or time.time() - run.saved_at > AUTOSAVE_SECONDS):
+    elif (
+        any(r.epoch_end is not None for r in recs)
+        or run.status != "playing"
+        or time.time() - run.saved_at > AUTOSAVE_SECONDS
+    ):
         _save(run, False)  # an epoch ended, a pause arrived during this chunk, or it is time to autosave
     return recs
 
@@ -292,27 +301,31 @@ def run_table(reg: dict[str, Run] | None = None) -> list[dict]:
         vals = [r.val_accuracy for r in h if np.isfinite(r.val_accuracy)]
         test = ((run.final_card or {}).get("metrics") or {}).get("test_accuracy")
         per_epoch = (sum(r.seconds for r in h) / len(h)) if h else float("nan")
-        rows.append({
-            "run": run.label,
-            "status": run.status,
-            "data": run.source.name,
-            "front-end": run.config.frontend,
-            "rate": run.config.reduction_rate,
-            "hop (ms)": run.config.hop_ms,
-            "lr": run.config.learning_rate,
-            "seed": run.config.seed,
-            "epochs": f"{tr.epoch}/{run.config.epochs}",
-            "val acc (last)": vals[-1] if vals else float("nan"),
-            "val acc (best)": max(vals) if vals else float("nan"),
-            "test acc": float(test) if isinstance(test, (int, float)) else float("nan"),
-            "s / epoch": round(per_epoch, 1) if np.isfinite(per_epoch) else float("nan"),
-            "train s": round(tr.elapsed_seconds, 1),
-            "params": tr.model.n_parameters(),
-        })
+        rows.append(
+            {
+                "run": run.label,
+                "status": run.status,
+                "data": run.source.name,
+                "front-end": run.config.frontend,
+                "rate": run.config.reduction_rate,
+                "hop (ms)": run.config.hop_ms,
+                "lr": run.config.learning_rate,
+                "seed": run.config.seed,
+                "epochs": f"{tr.epoch}/{run.config.epochs}",
+                "val acc (last)": vals[-1] if vals else float("nan"),
+                "val acc (best)": max(vals) if vals else float("nan"),
+                "test acc": float(test) if isinstance(test, (int, float)) else float("nan"),
+                "s / epoch": round(per_epoch, 1) if np.isfinite(per_epoch) else float("nan"),
+                "train s": round(tr.elapsed_seconds, 1),
+                "params": tr.model.n_parameters(),
+            }
+        )
     return rows
 
 
 def saved_runs() -> list[Run]:
     """Runs of this session that have a checkpoint on disk (newest first)."""
-    return sorted((r for r in runs().values() if r.checkpoint is not None and Path(r.checkpoint).is_file()),
-                  key=lambda r: -r.number)
+    return sorted(
+        (r for r in runs().values() if r.checkpoint is not None and Path(r.checkpoint).is_file()),
+        key=lambda r: -r.number,
+    )

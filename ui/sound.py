@@ -79,23 +79,48 @@ def _from_option(option: str, preset_seconds: float) -> CurrentClip:
     if kind == "example":
         ex = next(e for e in list_examples() if e.key == key)
         clip = cache.example_clip(key)
-        return CurrentClip(f"example:{key}", ex.title, "example", clip.samples, clip.sample_rate,
-                           ex.description, clip.trimmed, clip.original_seconds, silent=clip.silent)
+        return CurrentClip(
+            f"example:{key}",
+            ex.title,
+            "example",
+            clip.samples,
+            clip.sample_rate,
+            ex.description,
+            clip.trimmed,
+            clip.original_seconds,
+            silent=clip.silent,
+        )
     preset = PRESETS[key]
     samples = cache.preset_samples(key, float(preset_seconds))
-    return CurrentClip(f"preset:{key}:{preset_seconds:g}", preset.title, "preset", samples, SAMPLE_RATE,
-                       preset.description, False, float(preset_seconds),
-                       np.asarray(preset_event_times(key, float(preset_seconds))))
+    return CurrentClip(
+        f"preset:{key}:{preset_seconds:g}",
+        preset.title,
+        "preset",
+        samples,
+        SAMPLE_RATE,
+        preset.description,
+        False,
+        float(preset_seconds),
+        np.asarray(preset_event_times(key, float(preset_seconds))),
+    )
 
 
 def _from_bytes(data: bytes, name: str, kind: str) -> CurrentClip:
     digest = hashlib.sha1(data).hexdigest()[:16]
     clip = cache.decode_upload(digest, data, MAX_SECONDS)
     what = "Uploaded file" if kind == "upload" else "Microphone recording"
-    return CurrentClip(f"{kind}:{digest}", name, kind, clip.samples, clip.sample_rate,
-                       f"{what}, {clip.original_seconds:.1f} s at {clip.original_sample_rate} Hz, "
-                       f"{clip.n_channels} channel(s), resampled to {SAMPLE_RATE} Hz mono.",
-                       clip.trimmed, clip.original_seconds, silent=clip.silent)
+    return CurrentClip(
+        f"{kind}:{digest}",
+        name,
+        kind,
+        clip.samples,
+        clip.sample_rate,
+        f"{what}, {clip.original_seconds:.1f} s at {clip.original_sample_rate} Hz, "
+        f"{clip.n_channels} channel(s), resampled to {SAMPLE_RATE} Hz mono.",
+        clip.trimmed,
+        clip.original_seconds,
+        silent=clip.silent,
+    )
 
 
 def _set_clip(clip: CurrentClip) -> None:
@@ -141,20 +166,34 @@ def sound_picker() -> CurrentClip:
     st.subheader("Sound")
     options = _options()
     option = st.selectbox(
-        "Example or synthetic preset", options, index=0, format_func=_label, key=KEY_EXAMPLE,
+        "Example or synthetic preset",
+        options,
+        index=0,
+        format_func=_label,
+        key=KEY_EXAMPLE,
         help="Shipped clips (16 kHz, licences in examples/NOTICE.md) and synthetic signals whose interesting "
-             "moments are known in advance. Choosing one makes it the current sound on every page.",
+        "moments are known in advance. Choosing one makes it the current sound on every page.",
     )
     if option.startswith("preset:"):
-        st.slider("Preset length (s)", 1.0, 10.0, float(DEFAULT_PRESET_SECONDS), 0.5, key=KEY_PRESET_SECONDS,
-                  help="Length of the generated signal in seconds (events are placed relative to it).")
+        st.slider(
+            "Preset length (s)",
+            1.0,
+            10.0,
+            float(DEFAULT_PRESET_SECONDS),
+            0.5,
+            key=KEY_PRESET_SECONDS,
+            help="Length of the generated signal in seconds (events are placed relative to it).",
+        )
     preset_seconds = float(ss.get(KEY_PRESET_SECONDS, DEFAULT_PRESET_SECONDS))
     choice = (option, preset_seconds if option.startswith("preset:") else None)
     current = ss.get("clip")
     back = False
     if current is not None and current.kind in ("upload", "microphone") and seen.get("example") == choice:
-        back = st.button(f"Use {_label(option)!r} again", key="sound_use_example",
-                         help="Switch back from your upload or recording to the example chosen above.")
+        back = st.button(
+            f"Use {_label(option)!r} again",
+            key="sound_use_example",
+            help="Switch back from your upload or recording to the example chosen above.",
+        )
     if seen.get("example") != choice or back:
         seen["example"] = choice
         try:
@@ -163,16 +202,20 @@ def sound_picker() -> CurrentClip:
             ss["clip_error"] = f"Could not load {_label(option)!r}: {err}"
 
     uploaded = st.file_uploader(
-        f"Upload a sound (WAV, FLAC, OGG, MP3; up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES, key=KEY_UPLOAD,
+        f"Upload a sound (WAV, FLAC, OGG, MP3; up to {MAX_UPLOAD_MB} MB)",
+        type=UPLOAD_TYPES,
+        key=KEY_UPLOAD,
         max_upload_size=MAX_UPLOAD_MB,
         help=f"Any sample rate and channel count: it is mixed to mono and resampled to {SAMPLE_RATE} Hz. "
-             f"Only the first {MAX_SECONDS:.0f} s of longer files are used.",
+        f"Only the first {MAX_SECONDS:.0f} s of longer files are used.",
     )
     _handle_bytes(uploaded, "upload")
     recorded = st.audio_input(
-        "Or record with the microphone", sample_rate=SAMPLE_RATE, key=KEY_MIC,
+        "Or record with the microphone",
+        sample_rate=SAMPLE_RATE,
+        key=KEY_MIC,
         help=f"Records {SAMPLE_RATE} Hz mono in the browser (it asks for microphone permission). "
-             f"Up to {MAX_SECONDS:.0f} s are used.",
+        f"Up to {MAX_SECONDS:.0f} s are used.",
     )
     _handle_bytes(recorded, "microphone")
 
@@ -191,8 +234,12 @@ def clip_notices(clip: CurrentClip | None = None) -> None:
     if err:
         st.error(f"{err} The page below still shows the previous sound, {clip.title!r}.", icon=":material/error:")
     if clip.trimmed:
-        st.info(f"{clip.title!r} is {clip.original_seconds:.1f} s long; only its first {MAX_SECONDS:.0f} s are used.",
-                icon=":material/content_cut:")
+        st.info(
+            f"{clip.title!r} is {clip.original_seconds:.1f} s long; only its first {MAX_SECONDS:.0f} s are used.",
+            icon=":material/content_cut:",
+        )
     if clip.silent:
-        st.warning(f"{clip.title!r} is silent (peak below -90 dBFS): the spectrogram will be empty.",
-                   icon=":material/volume_off:")
+        st.warning(
+            f"{clip.title!r} is silent (peak below -90 dBFS): the spectrogram will be empty.",
+            icon=":material/volume_off:",
+        )

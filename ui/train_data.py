@@ -90,56 +90,125 @@ def _bucket_action(bucket: B.Bucket | None, action: str) -> None:
 
 def _bucket_editor() -> None:
     b = B.buckets()
-    st.caption(f"Teachable-Machine style: make a class per kind of sound, then upload clips or record. Recordings and "
-               f"uploads longer than {2 * B.PIECE_SECONDS:g} s are cut into {B.PIECE_SECONDS:g}-s pieces (silent pieces "
-               f"dropped). A 'background' class (room noise, silence) helps the model say 'none of these'.")
+    st.caption(
+        f"Teachable-Machine style: make a class per kind of sound, then upload clips or record. Recordings and "
+        f"uploads longer than {2 * B.PIECE_SECONDS:g} s are cut into {B.PIECE_SECONDS:g}-s pieces (silent pieces "
+        f"dropped). A 'background' class (room noise, silence) helps the model say 'none of these'."
+    )
     cols = st.columns(min(3, len(b)) or 1)
     for i, bucket in enumerate(list(b)):
         _bucket_inputs(bucket)
         with cols[i % len(cols)].container(border=True):
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-            c1.text_input("Class name", bucket.name, key=f"train_bname_{bucket.bucket_id}", on_change=_rename,
-                          args=(bucket,), help="Folder name of this class in the saved dataset and the model's label.")
-            c2.button("Delete", key=f"train_bdel_{bucket.bucket_id}", icon=":material/delete:",
-                      help="Remove this class and its clips.", on_click=_bucket_action, args=(bucket, "delete"),
-                      disabled=len(b) <= 2)
+            c1.text_input(
+                "Class name",
+                bucket.name,
+                key=f"train_bname_{bucket.bucket_id}",
+                on_change=_rename,
+                args=(bucket,),
+                help="Folder name of this class in the saved dataset and the model's label.",
+            )
+            c2.button(
+                "Delete",
+                key=f"train_bdel_{bucket.bucket_id}",
+                icon=":material/delete:",
+                help="Remove this class and its clips.",
+                on_click=_bucket_action,
+                args=(bucket, "delete"),
+                disabled=len(b) <= 2,
+            )
             n = len(bucket.samples)
-            hint = "" if n >= B.GOOD_PER_CLASS else (f" (at least {B.MIN_PER_CLASS} needed)" if n < B.MIN_PER_CLASS
-                                                      else f" ({B.GOOD_PER_CLASS}+ work better)")
+            hint = (
+                ""
+                if n >= B.GOOD_PER_CLASS
+                else (
+                    f" (at least {B.MIN_PER_CLASS} needed)"
+                    if n < B.MIN_PER_CLASS
+                    else f" ({B.GOOD_PER_CLASS}+ work better)"
+                )
+            )
             st.markdown(f"**{n} clip{'s' if n != 1 else ''}**{hint}")
-            st.file_uploader("Upload clips", type=["wav", "flac", "ogg", "mp3"], accept_multiple_files=True,
-                             key=f"train_bup_{bucket.bucket_id}", on_change=skip_chunk, max_upload_size=20,
-                             help="One or more audio files of this class (any rate; mixed to 16 kHz mono). Removing a file from this "
-                                  "list keeps its clip: use 'Remove last' or 'Clear' below.")
-            st.audio_input("Record", sample_rate=SAMPLE_RATE, key=f"train_brec_{bucket.bucket_id}", on_change=skip_chunk,
-                           help="Record a few seconds; it is cut into 1-s samples of this class.")
+            st.file_uploader(
+                "Upload clips",
+                type=["wav", "flac", "ogg", "mp3"],
+                accept_multiple_files=True,
+                key=f"train_bup_{bucket.bucket_id}",
+                on_change=skip_chunk,
+                max_upload_size=20,
+                help="One or more audio files of this class (any rate; mixed to 16 kHz mono). Removing a file from this "
+                "list keeps its clip: use 'Remove last' or 'Clear' below.",
+            )
+            st.audio_input(
+                "Record",
+                sample_rate=SAMPLE_RATE,
+                key=f"train_brec_{bucket.bucket_id}",
+                on_change=skip_chunk,
+                help="Record a few seconds; it is cut into 1-s samples of this class.",
+            )
             for err in ss.get(f"_train_berr_{bucket.bucket_id}", []):
                 st.error(err, icon=":material/error:")
             if bucket.samples:
                 shown = bucket.samples[-12:]
-                st.image([_thumb(s.digest, s.samples) for s in shown], width=72,
-                         caption=[s.name[:14] for s in shown])
+                st.image([_thumb(s.digest, s.samples) for s in shown], width=72, caption=[s.name[:14] for s in shown])
                 d1, d2 = st.columns(2)
-                d1.button("Remove last", key=f"train_bpop_{bucket.bucket_id}", on_click=_bucket_action,
-                          args=(bucket, "pop"), help="Remove the most recent clip of this class.")
-                d2.button("Clear", key=f"train_bclr_{bucket.bucket_id}", on_click=_bucket_action,
-                          args=(bucket, "clear"), help="Remove every clip of this class.")
-    st.button("Add a class", key="train_badd", icon=":material/add:", on_click=_bucket_action, args=(None, "add"),
-              help="A new, empty class.")
+                d1.button(
+                    "Remove last",
+                    key=f"train_bpop_{bucket.bucket_id}",
+                    on_click=_bucket_action,
+                    args=(bucket, "pop"),
+                    help="Remove the most recent clip of this class.",
+                )
+                d2.button(
+                    "Clear",
+                    key=f"train_bclr_{bucket.bucket_id}",
+                    on_click=_bucket_action,
+                    args=(bucket, "clear"),
+                    help="Remove every clip of this class.",
+                )
+    st.button(
+        "Add a class",
+        key="train_badd",
+        icon=":material/add:",
+        on_click=_bucket_action,
+        args=(None, "add"),
+        help="A new, empty class.",
+    )
 
 
 def data_source() -> D.DataSource | None:
     """The data panel; returns the chosen source, or None until one is usable."""
-    kind = st.segmented_control("Data", list(SOURCES), default="builtin", format_func=SOURCES.get, key="train_source",
-                                on_change=skip_chunk, help="What the model learns to tell apart.", **PERSIST)
+    kind = st.segmented_control(
+        "Data",
+        list(SOURCES),
+        default="builtin",
+        format_func=SOURCES.get,
+        key="train_source",
+        on_change=skip_chunk,
+        help="What the model learns to tell apart.",
+        **PERSIST,
+    )
     kind = kind or "builtin"
     if kind == "builtin":
         c1, c2 = st.columns([2, 1])
-        name = c1.selectbox("Dataset", list(BUILTIN_DATASETS), index=0, key="train_dataset", on_change=skip_chunk,
-                            help="Generated locally, with fixed train / validation / test splits.", **PERSIST)
-        quick = c2.selectbox("Clips per class", QUICK_OPTIONS, index=0, key="train_quick", on_change=skip_chunk,
-                             format_func=lambda n: "all" if n == 0 else f"{n} (quick run)",
-                             help="Use fewer clips for a faster, rougher run.", **PERSIST)
+        name = c1.selectbox(
+            "Dataset",
+            list(BUILTIN_DATASETS),
+            index=0,
+            key="train_dataset",
+            on_change=skip_chunk,
+            help="Generated locally, with fixed train / validation / test splits.",
+            **PERSIST,
+        )
+        quick = c2.selectbox(
+            "Clips per class",
+            QUICK_OPTIONS,
+            index=0,
+            key="train_quick",
+            on_change=skip_chunk,
+            format_func=lambda n: "all" if n == 0 else f"{n} (quick run)",
+            help="Use fewer clips for a faster, rougher run.",
+            **PERSIST,
+        )
         info = DATASET_INFO[name]
         st.caption(f"{info['description']} Classes: {', '.join(BUILTIN_DATASETS[name])}.")
         return D.DataSource("builtin", name, f"builtin:{name}:{quick}", name, quick or None, info["description"])
@@ -150,10 +219,15 @@ def data_source() -> D.DataSource | None:
             st.info(hint, icon=":material/info:")
             return None
         return B.buckets_source()
-    up = st.file_uploader("Zip with one folder of audio files per class", type=["zip"], key="train_zip",
-                          on_change=skip_chunk, max_upload_size=200,
-                          help="For example my_sounds.zip -> dog/*.wav, cat/*.wav. Each class needs 2+ clips (4+ for a "
-                               "validation and test clip).")
+    up = st.file_uploader(
+        "Zip with one folder of audio files per class",
+        type=["zip"],
+        key="train_zip",
+        on_change=skip_chunk,
+        max_upload_size=200,
+        help="For example my_sounds.zip -> dog/*.wav, cat/*.wav. Each class needs 2+ clips (4+ for a "
+        "validation and test clip).",
+    )
     if up is None:
         st.info("Upload a zip to train on your own folders.", icon=":material/upload_file:")
         return None
@@ -165,9 +239,13 @@ def data_source() -> D.DataSource | None:
         st.error(f"Could not use {up.name!r}: {err}", icon=":material/error:")
         return None
     counts = ds.class_counts()
-    st.caption(f"{len(ds)} clips in {ds.n_classes} classes, {ds.clip_seconds:g} s each: "
-               + ", ".join(f"{c} {sum(counts[s][c] for s in counts)}" for c in ds.classes))
+    st.caption(
+        f"{len(ds)} clips in {ds.n_classes} classes, {ds.clip_seconds:g} s each: "
+        + ", ".join(f"{c} {sum(counts[s][c] for s in counts)}" for c in ds.classes)
+    )
     if ds.skipped:
-        st.warning(f"{len(ds.skipped)} files were skipped (first: {ds.skipped[0][0]}: {ds.skipped[0][1]}).",
-                   icon=":material/warning:")
+        st.warning(
+            f"{len(ds.skipped)} files were skipped (first: {ds.skipped[0][0]}: {ds.skipped[0][1]}).",
+            icon=":material/warning:",
+        )
     return source

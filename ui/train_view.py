@@ -35,46 +35,124 @@ def _fmt_seconds(s: float) -> str:
 def settings(source: D.DataSource | None) -> TrainConfig | None:
     """The settings row and "More settings"; None (with the reason shown) when invalid."""
     c = st.columns([1.3, 1.3, 1, 1, 1, 0.8])
-    frontend = c[0].selectbox("Front-end", FRONTENDS, index=0, key="train_frontend", on_change=skip_chunk,
-                              help="How the spectrogram's frames are reduced before the classifier.\n\n"
-                                   + "\n".join(f"- **{k}**: {v}" for k, v in FRONTENDS.items()),
-                              **PERSIST)
-    rate = c[1].slider("Reduction rate", 0.0, 0.95, 0.75, 0.05, key="train_rate", on_change=skip_chunk,
-                       disabled=frontend == "full",
-                       help="Fraction of frames removed (0.75 keeps a quarter). Ignored by the 'full' front-end.",
-                       **PERSIST)
-    hop = c[2].select_slider("Hop (ms)", HOP_OPTIONS, value=10.0, key="train_hop", on_change=skip_chunk,
-                             help="Hop of the input spectrogram. Smaller hops give DiffRes finer detail to choose "
-                                  "from but cost more per step.", **PERSIST)
-    epochs = c[3].number_input("Epochs", 1, 100, 8, key="train_epochs", on_change=skip_chunk,
-                               help="Passes over the training split.", **PERSIST)
-    lr = c[4].select_slider("Learning rate", LR_OPTIONS, value=3e-3, key="train_lr", on_change=skip_chunk,
-                            format_func=lambda v: f"{v:g}", help="Peak AdamW learning rate (warm-up, cosine decay).",
-                            **PERSIST)
-    seed = c[5].number_input("Seed", 0, 9999, 0, key="train_seed", on_change=skip_chunk,
-                             help="Same seed and settings give the same run.", **PERSIST)
+    frontend = c[0].selectbox(
+        "Front-end",
+        FRONTENDS,
+        index=0,
+        key="train_frontend",
+        on_change=skip_chunk,
+        help="How the spectrogram's frames are reduced before the classifier.\n\n"
+        + "\n".join(f"- **{k}**: {v}" for k, v in FRONTENDS.items()),
+        **PERSIST,
+    )
+    rate = c[1].slider(
+        "Reduction rate",
+        0.0,
+        0.95,
+        0.75,
+        0.05,
+        key="train_rate",
+        on_change=skip_chunk,
+        disabled=frontend == "full",
+        help="Fraction of frames removed (0.75 keeps a quarter). Ignored by the 'full' front-end.",
+        **PERSIST,
+    )
+    hop = c[2].select_slider(
+        "Hop (ms)",
+        HOP_OPTIONS,
+        value=10.0,
+        key="train_hop",
+        on_change=skip_chunk,
+        help="Hop of the input spectrogram. Smaller hops give DiffRes finer detail to choose "
+        "from but cost more per step.",
+        **PERSIST,
+    )
+    epochs = c[3].number_input(
+        "Epochs", 1, 100, 8, key="train_epochs", on_change=skip_chunk, help="Passes over the training split.", **PERSIST
+    )
+    lr = c[4].select_slider(
+        "Learning rate",
+        LR_OPTIONS,
+        value=3e-3,
+        key="train_lr",
+        on_change=skip_chunk,
+        format_func=lambda v: f"{v:g}",
+        help="Peak AdamW learning rate (warm-up, cosine decay).",
+        **PERSIST,
+    )
+    seed = c[5].number_input(
+        "Seed",
+        0,
+        9999,
+        0,
+        key="train_seed",
+        on_change=skip_chunk,
+        help="Same seed and settings give the same run.",
+        **PERSIST,
+    )
     with st.expander("More settings"):
         a = st.columns(4)
-        width = a[0].select_slider("Model width", [8, 16, 24, 32], value=16, key="train_width", on_change=skip_chunk,
-                                   help="Channels of the classifier's first block: smaller trains faster.", **PERSIST)
-        batch = a[1].select_slider("Batch size", [8, 16, 32, 64], value=32, key="train_batch", on_change=skip_chunk,
-                                   help="Clips per step. Smaller batches make each step (and each click) quicker.",
-                                   **PERSIST)
-        n_mels = a[2].select_slider("Mel bins", [32, 48, 64, 96], value=64, key="train_mels", on_change=skip_chunk,
-                                    help="Frequency bands of the input spectrogram.", **PERSIST)
-        augment = a[3].toggle("SpecAugment", True, key="train_specaug", on_change=skip_chunk,
-                              help="Random time and frequency masks (helps generalisation).", **PERSIST)
-        reverb = a[3].toggle("Room reverb", False, key="train_reverb", on_change=skip_chunk,
-                             help="Give half the training clips a random room's reverb ({:g}-{:g} s): the built-in "
-                                  "sets are rendered dry, recordings are not.".format(*TrainConfig.reverb_seconds),
-                             **PERSIST)
+        width = a[0].select_slider(
+            "Model width",
+            [8, 16, 24, 32],
+            value=16,
+            key="train_width",
+            on_change=skip_chunk,
+            help="Channels of the classifier's first block: smaller trains faster.",
+            **PERSIST,
+        )
+        batch = a[1].select_slider(
+            "Batch size",
+            [8, 16, 32, 64],
+            value=32,
+            key="train_batch",
+            on_change=skip_chunk,
+            help="Clips per step. Smaller batches make each step (and each click) quicker.",
+            **PERSIST,
+        )
+        n_mels = a[2].select_slider(
+            "Mel bins",
+            [32, 48, 64, 96],
+            value=64,
+            key="train_mels",
+            on_change=skip_chunk,
+            help="Frequency bands of the input spectrogram.",
+            **PERSIST,
+        )
+        augment = a[3].toggle(
+            "SpecAugment",
+            True,
+            key="train_specaug",
+            on_change=skip_chunk,
+            help="Random time and frequency masks (helps generalisation).",
+            **PERSIST,
+        )
+        reverb = a[3].toggle(
+            "Room reverb",
+            False,
+            key="train_reverb",
+            on_change=skip_chunk,
+            help="Give half the training clips a random room's reverb ({:g}-{:g} s): the built-in "
+            "sets are rendered dry, recordings are not.".format(*TrainConfig.reverb_seconds),
+            **PERSIST,
+        )
     try:
-        return TrainConfig(dataset=source.path if source and source.kind == "builtin" else None, frontend=frontend,
-                           reduction_rate=0.0 if frontend == "full" else float(rate), hop_ms=float(hop),
-                           epochs=int(epochs), learning_rate=float(lr), seed=int(seed), width=int(width),
-                           batch_size=int(batch), n_mels=int(n_mels), spec_augment=bool(augment), device="cpu",
-                           reverb_probability=0.5 if reverb else 0.0,
-                           max_files_per_class=source.max_files_per_class if source else None)
+        return TrainConfig(
+            dataset=source.path if source and source.kind == "builtin" else None,
+            frontend=frontend,
+            reduction_rate=0.0 if frontend == "full" else float(rate),
+            hop_ms=float(hop),
+            epochs=int(epochs),
+            learning_rate=float(lr),
+            seed=int(seed),
+            width=int(width),
+            batch_size=int(batch),
+            n_mels=int(n_mels),
+            spec_augment=bool(augment),
+            device="cpu",
+            reverb_probability=0.5 if reverb else 0.0,
+            max_files_per_class=source.max_files_per_class if source else None,
+        )
     except diffres.DiffResError as err:
         st.error(f"These settings cannot be used: {err}", icon=":material/error:")
         return None
@@ -133,17 +211,39 @@ def controls(run: R.Run) -> None:
             run.status = "paused"
     with box:
         c = st.columns([1, 1, 1, 1.3, 3], vertical_alignment="center")
-        c[0].button("Pause" if run.playing else ("Finished" if run.finished else "Play"), key="train_play",
-                    type="primary", icon=":material/pause:" if run.playing else ":material/play_arrow:", on_click=_play,
-                    disabled=run.finished, help="Train in short slices until the last epoch (or pause).")
-        c[1].button("Step", key="train_step", icon=":material/skip_next:", on_click=_step,
-                    disabled=run.playing or run.finished, help="One optimiser step on one batch.")
-        c[2].button("Reset", key="train_reset", icon=":material/restart_alt:", on_click=_reset,
-                    help="Start this run over from random weights (the old run stays in the table below).")
-        c[3].button("Save checkpoint", key="train_save", icon=":material/save:", on_click=_save,
-                    disabled=not run.started,
-                    help="Pause and write the checkpoint now (it is also written after every epoch, and at least "
-                         f"every {R.AUTOSAVE_SECONDS:.0f} s while training).")
+        c[0].button(
+            "Pause" if run.playing else ("Finished" if run.finished else "Play"),
+            key="train_play",
+            type="primary",
+            icon=":material/pause:" if run.playing else ":material/play_arrow:",
+            on_click=_play,
+            disabled=run.finished,
+            help="Train in short slices until the last epoch (or pause).",
+        )
+        c[1].button(
+            "Step",
+            key="train_step",
+            icon=":material/skip_next:",
+            on_click=_step,
+            disabled=run.playing or run.finished,
+            help="One optimiser step on one batch.",
+        )
+        c[2].button(
+            "Reset",
+            key="train_reset",
+            icon=":material/restart_alt:",
+            on_click=_reset,
+            help="Start this run over from random weights (the old run stays in the table below).",
+        )
+        c[3].button(
+            "Save checkpoint",
+            key="train_save",
+            icon=":material/save:",
+            on_click=_save,
+            disabled=not run.started,
+            help="Pause and write the checkpoint now (it is also written after every epoch, and at least "
+            f"every {R.AUTOSAVE_SECONDS:.0f} s while training).",
+        )
     if run.error:
         st.error(f"Training stopped: {run.error}", icon=":material/error:")
 
@@ -151,26 +251,45 @@ def controls(run: R.Run) -> None:
 def _live_view(r: R.Run) -> None:
     tr = r.trainer
     if tr is None:
-        st.info("Press **Play** to start (the first press prepares the data: a few seconds).", icon=":material/play_arrow:")
+        st.info(
+            "Press **Play** to start (the first press prepares the data: a few seconds).", icon=":material/play_arrow:"
+        )
         return
     h = tr.history
     last = h[-1] if h else None
     spe = tr.steps_per_epoch
     m = st.columns(8)
     m[0].metric("Epoch", f"{tr.epoch}/{tr.config.epochs}", help="Finished epochs / planned epochs.")
-    m[1].metric("Step", f"{tr.global_step}/{tr.total_steps}", help=f"{spe} steps (batches of {tr.batch_size}) per epoch.")
+    m[1].metric(
+        "Step", f"{tr.global_step}/{tr.total_steps}", help=f"{spe} steps (batches of {tr.batch_size}) per epoch."
+    )
     recent = r.steps[-spe:] if r.steps else []
-    m[2].metric("Train loss", f"{sum(s[1] for s in recent) / len(recent):.3f}" if recent else "-",
-                help="Mean training loss over the last epoch's worth of steps (cross-entropy + guide loss).")
-    m[3].metric("Val accuracy", f"{last.val_accuracy:.1%}" if last and math.isfinite(last.val_accuracy) else "-",
-                delta=(f"{(last.val_accuracy - h[-2].val_accuracy) * 100:+.1f} pts" if len(h) > 1 else None),
-                help="Accuracy on the held-out validation split at the last epoch end.")
-    m[4].metric("Guide loss", f"{recent[-1][3]:.3f}" if recent else "-",
-                help="DiffRes's guide loss: pushes importance away from empty (silent or masked) frames.")
-    m[5].metric("Activeness", f"{recent[-1][4]:.3f}" if recent else "-",
-                help="Spread of importance over non-empty frames: 0 = uniform, higher = more selective.")
-    per_epoch = (sum(x.seconds for x in h) / len(h)) if h else (tr.elapsed_seconds / tr.global_step * spe
-                                                                 if tr.global_step else float("nan"))
+    m[2].metric(
+        "Train loss",
+        f"{sum(s[1] for s in recent) / len(recent):.3f}" if recent else "-",
+        help="Mean training loss over the last epoch's worth of steps (cross-entropy + guide loss).",
+    )
+    m[3].metric(
+        "Val accuracy",
+        f"{last.val_accuracy:.1%}" if last and math.isfinite(last.val_accuracy) else "-",
+        delta=(f"{(last.val_accuracy - h[-2].val_accuracy) * 100:+.1f} pts" if len(h) > 1 else None),
+        help="Accuracy on the held-out validation split at the last epoch end.",
+    )
+    m[4].metric(
+        "Guide loss",
+        f"{recent[-1][3]:.3f}" if recent else "-",
+        help="DiffRes's guide loss: pushes importance away from empty (silent or masked) frames.",
+    )
+    m[5].metric(
+        "Activeness",
+        f"{recent[-1][4]:.3f}" if recent else "-",
+        help="Spread of importance over non-empty frames: 0 = uniform, higher = more selective.",
+    )
+    per_epoch = (
+        (sum(x.seconds for x in h) / len(h))
+        if h
+        else (tr.elapsed_seconds / tr.global_step * spe if tr.global_step else float("nan"))
+    )
     m[6].metric("Time / epoch", _fmt_seconds(per_epoch), help="Wall time per epoch, validation included.")
     m[7].metric("Time left", _fmt_seconds(tr.estimated_seconds_left), help="Estimate from the time per step so far.")
 
@@ -182,19 +301,30 @@ def _live_view(r: R.Run) -> None:
     left, right = st.columns([1, 1.25])
     with left:
         shown = ss.get("train_scrub", "now")
-        st.plotly_chart(figures.training_curves_figure(h, steps=R.step_dicts(r), steps_per_epoch=spe,
-                                                       total_epochs=tr.config.epochs,
-                                                       selected_epoch=shown if shown != "now" else None),
-                        key="train_curves", width="stretch")
+        st.plotly_chart(
+            figures.training_curves_figure(
+                h,
+                steps=R.step_dicts(r),
+                steps_per_epoch=spe,
+                total_epochs=tr.config.epochs,
+                selected_epoch=shown if shown != "now" else None,
+            ),
+            key="train_curves",
+            width="stretch",
+        )
     with right:
         if len(options) > 1:
             s1, s2 = st.columns([4, 1.3], vertical_alignment="bottom")
-            s1.select_slider("Show the probe clip at epoch", options, key="train_scrub", on_change=_scrub,
-                             format_func=lambda v: "now" if v == "now" else f"{v}",
-                             help="Scrub through the saved epochs: the importance curve and merged spectrogram the "
-                                  "model produced at the end of that epoch ('now' = current weights).")
-            s2.toggle("Follow", key="train_follow", on_change=skip_chunk,
-                      help="While training, show the latest state.")
+            s1.select_slider(
+                "Show the probe clip at epoch",
+                options,
+                key="train_scrub",
+                on_change=_scrub,
+                format_func=lambda v: "now" if v == "now" else f"{v}",
+                help="Scrub through the saved epochs: the importance curve and merged spectrogram the "
+                "model produced at the end of that epoch ('now' = current weights).",
+            )
+            s2.toggle("Follow", key="train_follow", on_change=skip_chunk, help="While training, show the latest state.")
         shown = ss.get("train_scrub", "now")
         log_mel = tr.probe_log_mel[0].cpu().numpy()
         live_probe = R.probe(r) if shown == "now" else None
@@ -211,9 +341,16 @@ def _live_view(r: R.Run) -> None:
             imp, merged, edges = rec.probe_importance, rec.probe_merged, rec.probe_bin_edges
             when = f"end of epoch {shown}"
         label = tr.model_config.classes[tr.probe_label]
-        fig = figures.probe_figure(log_mel, tr.hop_seconds, importance=imp, bin_edges=edges, merged=merged,
-                                   mel_frequencies=tr.model.mel.mel_frequencies().numpy(),
-                                   title=f"Probe clip ({label}, validation): {when}", height=470)
+        fig = figures.probe_figure(
+            log_mel,
+            tr.hop_seconds,
+            importance=imp,
+            bin_edges=edges,
+            merged=merged,
+            mel_frequencies=tr.model.mel.mel_frequencies().numpy(),
+            title=f"Probe clip ({label}, validation): {when}",
+            height=470,
+        )
         st.plotly_chart(fig, key="train_probe", width="stretch")
 
 
@@ -227,17 +364,31 @@ def _comparison() -> None:
     if not rows:
         return
     st.subheader("Runs in this session")
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"val acc (last)": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
-                                "val acc (best)": st.column_config.NumberColumn(format="percent"),
-                                "test acc": st.column_config.NumberColumn(format="percent")})
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "val acc (last)": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+            "val acc (best)": st.column_config.NumberColumn(format="percent"),
+            "test acc": st.column_config.NumberColumn(format="percent"),
+        },
+    )
     with_history = {r.label: r.history for r in R.runs().values() if r.history}
     if len(with_history) >= 1:
-        metric = st.segmented_control("Compare", ["val_accuracy", "val_loss", "train_loss", "activeness"],
-                                      default="val_accuracy", key="train_cmp_metric", on_change=skip_chunk,
-                                      format_func=lambda m: m.replace("_", " "))
-        st.plotly_chart(figures.runs_comparison_figure(with_history, metric=metric or "val_accuracy"),
-                        key="train_compare", width="stretch")
+        metric = st.segmented_control(
+            "Compare",
+            ["val_accuracy", "val_loss", "train_loss", "activeness"],
+            default="val_accuracy",
+            key="train_cmp_metric",
+            on_change=skip_chunk,
+            format_func=lambda m: m.replace("_", " "),
+        )
+        st.plotly_chart(
+            figures.runs_comparison_figure(with_history, metric=metric or "val_accuracy"),
+            key="train_compare",
+            width="stretch",
+        )
 
 
 def live(run: R.Run | None) -> None:
@@ -257,8 +408,13 @@ def live(run: R.Run | None) -> None:
                 st.rerun()  # a full run switches the timer off and updates the buttons
         if r is not None:
             tr = r.trainer
-            text = {"ready": "Ready.", "playing": "Training...", "paused": "Paused.", "finished": "Finished.",
-                    "failed": "Stopped by an error."}[r.status]
+            text = {
+                "ready": "Ready.",
+                "playing": "Training...",
+                "paused": "Paused.",
+                "finished": "Finished.",
+                "failed": "Stopped by an error.",
+            }[r.status]
             if tr is not None and r.checkpoint is not None:
                 text += f" Checkpoint saved at step {r.saved_step} (epoch {r.saved_step // tr.steps_per_epoch})."
             st.caption(f"**{r.label}** · {text}")
@@ -275,14 +431,35 @@ def saved_checkpoints() -> None:
         st.subheader("Saved checkpoints")
         for r in saved[:8]:
             c = st.columns([3, 1.2, 1.2, 1.4], vertical_alignment="center")
-            done = "complete" if r.finished else f"epoch {r.saved_step // r.trainer.steps_per_epoch} of {r.config.epochs}"
+            done = (
+                "complete" if r.finished else f"epoch {r.saved_step // r.trainer.steps_per_epoch} of {r.config.epochs}"
+            )
             c[0].markdown(f"**{r.label}** ({done}) · `{r.checkpoint.name}`")
-            c[1].download_button("Checkpoint", data=lambda p=r.checkpoint: p.read_bytes(), file_name=r.checkpoint.name,
-                                 mime="application/octet-stream", key=f"train_dl_{r.run_id}", on_click="ignore",
-                                 icon=":material/download:", help="The .pt file (weights + model card); Inspect can open it.")
+            c[1].download_button(
+                "Checkpoint",
+                data=lambda p=r.checkpoint: p.read_bytes(),
+                file_name=r.checkpoint.name,
+                mime="application/octet-stream",
+                key=f"train_dl_{r.run_id}",
+                on_click="ignore",
+                icon=":material/download:",
+                help="The .pt file (weights + model card); Inspect can open it.",
+            )
             card = r.checkpoint.with_suffix(".json")
-            c[2].download_button("Model card", data=lambda p=card: p.read_bytes() if p.is_file() else b"{}", file_name=card.name,
-                                 mime="application/json", key=f"train_dlc_{r.run_id}", on_click="ignore",
-                                 icon=":material/description:")
-            c[3].button("Open in Inspect", key=f"train_insp_{r.run_id}", icon=":material/search_insights:",
-                        on_click=_open_in_inspect, args=(r.run_id,), help="Confusion matrix, mistakes, rate sweep.")
+            c[2].download_button(
+                "Model card",
+                data=lambda p=card: p.read_bytes() if p.is_file() else b"{}",
+                file_name=card.name,
+                mime="application/json",
+                key=f"train_dlc_{r.run_id}",
+                on_click="ignore",
+                icon=":material/description:",
+            )
+            c[3].button(
+                "Open in Inspect",
+                key=f"train_insp_{r.run_id}",
+                icon=":material/search_insights:",
+                on_click=_open_in_inspect,
+                args=(r.run_id,),
+                help="Confusion matrix, mistakes, rate sweep.",
+            )

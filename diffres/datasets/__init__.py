@@ -206,7 +206,9 @@ def load_dataset(
         raise ParameterError(f"max_files_per_class must be None or an integer >= 2, got {max_files_per_class!r}")
     if isinstance(name_or_dir, str) and name_or_dir in _GENERATORS:
         directory = build_dataset(name_or_dir, seed=seed, progress=progress, n_per_class=n_per_class)
-        return load_built(directory, sample_rate=sample_rate, max_files_per_class=max_files_per_class, progress=progress)
+        return load_built(
+            directory, sample_rate=sample_rate, max_files_per_class=max_files_per_class, progress=progress
+        )
     path = Path(name_or_dir).expanduser()
     if not path.exists():
         raise DatasetError(

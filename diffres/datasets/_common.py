@@ -217,10 +217,7 @@ def require_tool(executable: str, apt_package: str) -> str:
     """Path of ``executable`` or a DatasetError naming the apt package to install."""
     found = shutil.which(executable)
     if not found:
-        raise DatasetError(
-            f"{executable} not found: apt-get install {apt_package} "
-            "(or run scripts/setup.sh as root)"
-        )
+        raise DatasetError(f"{executable} not found: apt-get install {apt_package} (or run scripts/setup.sh as root)")
     return found
 
 

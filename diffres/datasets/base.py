@@ -83,7 +83,11 @@ class AudioDataset:
         """``{split: {class: count}}``."""
         out: dict[str, dict[str, int]] = {}
         for name, split in self.splits.items():
-            counts = np.bincount(split.labels, minlength=len(self.classes)) if len(split) else np.zeros(len(self.classes), int)
+            counts = (
+                np.bincount(split.labels, minlength=len(self.classes))
+                if len(split)
+                else np.zeros(len(self.classes), int)
+            )
             out[name] = {c: int(n) for c, n in zip(self.classes, counts)}
         return out
 

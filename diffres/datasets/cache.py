@@ -164,7 +164,11 @@ def build(
     _remove_stale_temporaries(out)
     missing = [s for s in specs if not (out / s.relpath).is_file()]
     done = total - len(missing)
-    progress(done, total, f"{gen.NAME}: {done} of {total} clips already on disk" if done else f"{gen.NAME}: generating {total} clips")
+    progress(
+        done,
+        total,
+        f"{gen.NAME}: {done} of {total} clips already on disk" if done else f"{gen.NAME}: generating {total} clips",
+    )
     state = {"done": done}
 
     def step(k: int, _total: int, message: str) -> None:
@@ -218,7 +222,10 @@ def _select(clips: list[dict[str, Any]], classes: list[str], max_per_class: Opti
             for s in SPLITS:
                 keep += by_split[s]
             continue
-        quota = {s: (min(len(v), max(1, int(round(max_per_class * len(v) / n_total)))) if v else 0) for s, v in by_split.items()}
+        quota = {
+            s: (min(len(v), max(1, int(round(max_per_class * len(v) / n_total)))) if v else 0)
+            for s, v in by_split.items()
+        }
         while sum(quota.values()) > max_per_class:  # trim from the largest split first
             s = max(quota, key=lambda k: quota[k])
             quota[s] -= 1
@@ -279,7 +286,9 @@ def load_built(
     class_index = {c: i for i, c in enumerate(classes)}
     for clip in clips:
         if clip.get("class") not in class_index or clip.get("split") not in SPLITS:
-            raise DatasetError(f"{directory / MANIFEST} lists a clip with an unknown class or split: {clip.get('id')!r}")
+            raise DatasetError(
+                f"{directory / MANIFEST} lists a clip with an unknown class or split: {clip.get('id')!r}"
+            )
     labels = np.array([class_index[c["class"]] for c in clips], np.int64)
     codes = np.array([SPLITS.index(c["split"]) for c in clips], np.int8)
     # row order of the arrays: by split, then manifest order
@@ -303,9 +312,7 @@ def load_built(
             try:
                 x, _ = load_audio(path, sample_rate)
             except (OSError, ValueError) as exc:
-                raise DatasetError(
-                    f"cached clip {path} is unreadable ({exc}); delete {directory} and rebuild"
-                ) from exc
+                raise DatasetError(f"cached clip {path} is unreadable ({exc}); delete {directory} and rebuild") from exc
             wav[k] = fit_length(x, n_samples)
             if k % 50 == 0:
                 progress(k, len(todo), f"reading {directory.name}")

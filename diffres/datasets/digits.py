@@ -48,8 +48,7 @@ CLIP_SECONDS = 1.0
 DEFAULT_N_PER_CLASS = 150
 NEEDS = ["espeak-ng", "flite", "festival", "festvox-kallpc16k", "festvox-us-slt-hts"]
 SPLIT_POLICY = (
-    "test: held-out voices (espeak-ng accents en-gb-scotland and en-029, flite awb); "
-    "val: random 15% of the rest"
+    "test: held-out voices (espeak-ng accents en-gb-scotland and en-029, flite awb); val: random 15% of the rest"
 )
 DESCRIPTION = (
     "Spoken digits zero..nine synthesised locally with espeak-ng, flite and festival; 1 s clips. "
@@ -60,11 +59,56 @@ ESPEAK_ACCENTS_TRAIN = ["en-us", "en-gb", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb
 ESPEAK_ACCENTS_TEST = ["en-gb-scotland", "en-029"]
 # intelligible espeak-ng voice variants (Alicia, Demonic, shelby, Annie, Lee, norbert left out)
 ESPEAK_VARIANTS = [
-    "", "f1", "f2", "f3", "f4", "f5", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8",
-    "Andy", "Denis", "Gene", "Henrique", "Hugo", "Jacky", "Michael", "Mike", "Storm",
-    "adam", "anika", "announcer", "aunty", "belinda", "benjamin", "boris", "caleb", "david",
-    "edward", "grandma", "grandpa", "iven", "john", "linda", "max", "michel", "paul", "quincy",
-    "rob", "robert", "steph", "travis", "victor", "zac", "klatt", "klatt2",
+    "",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "Andy",
+    "Denis",
+    "Gene",
+    "Henrique",
+    "Hugo",
+    "Jacky",
+    "Michael",
+    "Mike",
+    "Storm",
+    "adam",
+    "anika",
+    "announcer",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "edward",
+    "grandma",
+    "grandpa",
+    "iven",
+    "john",
+    "linda",
+    "max",
+    "michel",
+    "paul",
+    "quincy",
+    "rob",
+    "robert",
+    "steph",
+    "travis",
+    "victor",
+    "zac",
+    "klatt",
+    "klatt2",
 ]
 FLITE_TRAIN = ["kal", "rms", "slt"]
 FLITE_TEST = ["awb"]
@@ -135,7 +179,11 @@ def plan(seed: int, n_per_class: int) -> list[ClipSpec]:
                 )
             else:
                 voice = str(rng.choice(FESTIVAL_VOICES))
-                p.update(voice=voice, duration_stretch=round(float(rng.uniform(0.8, 1.3)), 3), f0_mean=int(rng.integers(90, 150)))
+                p.update(
+                    voice=voice,
+                    duration_stretch=round(float(rng.uniform(0.8, 1.3)), 3),
+                    f0_mean=int(rng.integers(90, 150)),
+                )
             p.update(
                 speed_factor=round(float(rng.uniform(0.92, 1.08)), 4),
                 offset_frac=round(float(rng.random()), 4),
@@ -170,10 +218,17 @@ def _synth_one(spec: ClipSpec, tmp: Path) -> Path:
         cmd = ["espeak-ng", "-v", p["voice"], "-p", str(p["pitch"]), "-s", str(p["speed"]), "-w", str(out), p["word"]]
     else:
         cmd = [
-            "flite", "-voice", p["voice"],
-            "--setf", f"duration_stretch={p['duration_stretch']}",
-            "--setf", f"int_f0_target_mean={p['f0_mean']}",
-            "-t", p["word"], "-o", str(out),
+            "flite",
+            "-voice",
+            p["voice"],
+            "--setf",
+            f"duration_stretch={p['duration_stretch']}",
+            "--setf",
+            f"int_f0_target_mean={p['f0_mean']}",
+            "-t",
+            p["word"],
+            "-o",
+            str(out),
         ]
     _run(cmd, f"{p['engine']} ({p['voice']}, {p['word']!r})")
     return out

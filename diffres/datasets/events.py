@@ -222,9 +222,7 @@ def _event(label: str, p: dict[str, Any], t: np.ndarray, rng: np.random.Generato
     elif label == "smoke_alarm":
         cycle = p["n_on"] * (p["on_s"] + p["off_s"]) + p["cycle_pause_s"]
         tc = np.mod(t, cycle)
-        on = (tc < p["n_on"] * (p["on_s"] + p["off_s"])) & (
-            np.mod(tc, p["on_s"] + p["off_s"]) < p["on_s"]
-        ) & active
+        on = (tc < p["n_on"] * (p["on_s"] + p["off_s"])) & (np.mod(tc, p["on_s"] + p["off_s"]) < p["on_s"]) & active
         x = _tone(2 * np.pi * p["f0_hz"] * t, p["f0_hz"], False, 3) * _envelope_gate(t, on)
     elif label == "siren":
         f_lo, f_hi = p["f_lo_hz"], p["f_lo_hz"] * p["f_hi_ratio"]

@@ -47,7 +47,9 @@ def _hidden(name: str) -> bool:
 def _check_entry_name(name: str) -> None:
     norm = name.replace("\\", "/")
     if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
-        raise DatasetError(f"unsafe zip: entry {name!r} has an absolute path; zip the class folders with relative paths")
+        raise DatasetError(
+            f"unsafe zip: entry {name!r} has an absolute path; zip the class folders with relative paths"
+        )
     if any(part == ".." for part in norm.split("/")):
         raise DatasetError(f"unsafe zip: entry {name!r} contains '..' (path traversal); such archives are refused")
     if "\x00" in norm:
@@ -78,8 +80,7 @@ def check_zip(
         raise DatasetError(f"{zip_path.name} is not a readable .zip archive: {exc}") from exc
     if len(infos) > max_entries:
         raise DatasetError(
-            f"zip has too many entries: {len(infos)} (the limit is {max_entries}); "
-            "use fewer files or a folder"
+            f"zip has too many entries: {len(infos)} (the limit is {max_entries}); use fewer files or a folder"
         )
     total = 0
     files = []
@@ -245,7 +246,9 @@ def load_folder_dataset(
     display_prefix = ""
     if src.is_file():
         if src.suffix.lower() != ".zip" and not zipfile.is_zipfile(src):
-            raise DatasetError(f"{src.name} is a file but not a .zip; give a folder with one sub-folder per class or a .zip of one")
+            raise DatasetError(
+                f"{src.name} is a file but not a .zip; give a folder with one sub-folder per class or a .zip of one"
+            )
         progress(0, 1, f"checking and extracting {src.name}")
         root = extract_zip_safely(src, max_entries=max_entries, max_total_bytes=max_archive_bytes, max_ratio=max_ratio)
         display_prefix = src.name + ":"
@@ -302,7 +305,9 @@ def load_folder_dataset(
     too_few = [(c, len(audio[c])) for c in classes if len(audio[c]) < min_clips_per_class]
     if too_few:
         detail = ", ".join(f"'{c}' has {n}" for c, n in too_few)
-        extra = f" ({len(skipped)} unreadable files skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        extra = (
+            f" ({len(skipped)} unreadable files skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        )
         raise DatasetError(
             f"every class needs at least {min_clips_per_class} readable audio clip"
             f"{'s' if min_clips_per_class != 1 else ''}: {detail}{extra}"
@@ -333,8 +338,7 @@ def load_folder_dataset(
         "whatever the user's files carry; DiffRes Explorer did not generate it. "
         f"Clips resampled to {sample_rate} Hz mono and centre-padded/cropped to {clip_seconds:g} s "
         f"(median length). Split: stratified random {'/'.join(f'{v:g}' for v in split_fractions)} "
-        f"(train/val/test) with seed {seed}."
-        + (f" {len(skipped)} unreadable files were skipped." if skipped else "")
+        f"(train/val/test) with seed {seed}." + (f" {len(skipped)} unreadable files were skipped." if skipped else "")
     )
     return AudioDataset(
         name=name,

@@ -147,11 +147,13 @@ def _timbre_params(timbre: str, rng: np.random.Generator) -> dict[str, Any]:
         return {"decay_ms": _r(rng, 3.0, 14.0, 2), "tilt": _r(rng, -0.9, 0.9, 3)}
     if timbre == "chirp":
         f1 = _r(rng, 600, 5000, 1)
-        return {"f1_hz": f1, "f2_hz": round(f1 * float(rng.choice([0.5, 2.0])) * _r(rng, 0.8, 1.2), 1),
-                "length_ms": _r(rng, 6.0, 16.0, 2)}
+        return {
+            "f1_hz": f1,
+            "f2_hz": round(f1 * float(rng.choice([0.5, 2.0])) * _r(rng, 0.8, 1.2), 1),
+            "length_ms": _r(rng, 6.0, 16.0, 2),
+        }
     if timbre == "pluck":
-        return {"f0_hz": _r(rng, 150, 900, 1), "decay_ms": _r(rng, 12.0, 35.0, 2),
-                "brightness": _r(rng, 0.3, 0.9, 3)}
+        return {"f0_hz": _r(rng, 150, 900, 1), "decay_ms": _r(rng, 12.0, 35.0, 2), "brightness": _r(rng, 0.3, 0.9, 3)}
     if timbre == "wood":
         return {"freq_hz": _r(rng, 700, 2600, 1), "decay_ms": _r(rng, 4.0, 15.0, 2)}
     if timbre == "metal":
@@ -215,8 +217,13 @@ def plan(seed: int, n_per_class: int) -> list[ClipSpec]:
             starts = _place_patterns(prng, n_copies, span_s)
             copies = []
             for s in starts:
-                copies.append({"start_s": s, "level_db": _r(prng, -6.0, 0.0, 2),
-                               "jitter_db": [_r(prng, -1.5, 1.5, 2) for _ in onsets]})
+                copies.append(
+                    {
+                        "start_s": s,
+                        "level_db": _r(prng, -6.0, 0.0, 2),
+                        "jitter_db": [_r(prng, -1.5, 1.5, 2) for _ in onsets],
+                    }
+                )
             params: dict[str, Any] = {
                 "timbre": timbre,
                 "timbre_params": tparams,
@@ -277,14 +284,22 @@ def _hit(timbre: str, p: dict[str, Any], rng: np.random.Generator) -> np.ndarray
         for h in range(1, 12):
             if h * f0 > 7500:
                 break
-            x += (p["brightness"] ** (h - 1)) * np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 6.3)) * np.exp(-t * h / tau)
+            x += (
+                (p["brightness"] ** (h - 1))
+                * np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 6.3))
+                * np.exp(-t * h / tau)
+            )
         x *= np.clip(t / 0.0008, 0, 1)
     elif timbre == "metal":
         tau = p["decay_ms"] / 1000.0
         x = np.zeros(n)
         for ratio, amp in ((1.0, 1.0), (1.48, 0.7), (2.03, 0.5), (2.76, 0.35)):
             if p["freq_hz"] * ratio * vary < 7500:
-                x += amp * np.sin(2 * np.pi * p["freq_hz"] * ratio * vary * t + rng.uniform(0, 6.3)) * np.exp(-t * ratio / tau)
+                x += (
+                    amp
+                    * np.sin(2 * np.pi * p["freq_hz"] * ratio * vary * t + rng.uniform(0, 6.3))
+                    * np.exp(-t * ratio / tau)
+                )
         x *= np.clip(t / 0.0005, 0, 1)
     else:
         raise AssertionError(timbre)
@@ -322,8 +337,9 @@ def _background(p: dict[str, Any], n: int, rng: np.random.Generator) -> np.ndarr
         f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
         spec[(f < lo) | (f > hi)] *= 0.05
         band = np.fft.irfft(spec, n)
-        env = 1.0 + 0.8 * np.sin(2 * np.pi * p["mod_hz"] * t + rng.uniform(0, 6.3)) \
-            * (0.6 + 0.4 * np.sin(2 * np.pi * 0.37 * p["mod_hz"] * t))
+        env = 1.0 + 0.8 * np.sin(2 * np.pi * p["mod_hz"] * t + rng.uniform(0, 6.3)) * (
+            0.6 + 0.4 * np.sin(2 * np.pi * 0.37 * p["mod_hz"] * t)
+        )
         x = 0.3 * x + band * env / rms(band)
     return x / rms(x)
 

@@ -54,6 +54,7 @@ INSTRUMENT_TRAIN_SOUNDFONTS = tuple(sf for sf in INSTRUMENT_SOUNDFONTS if sf != 
 def _needs(fonts: tuple[str, ...]) -> list[str]:
     return ["libfluidsynth3"] + [SOUNDFONTS[name][1] for name in fonts]
 
+
 FAMILIES: dict[str, list[int]] = {
     "bass": list(range(32, 40)),
     "brass": list(range(56, 64)),
@@ -69,14 +70,36 @@ FAMILIES: dict[str, list[int]] = {
 }
 # playable MIDI note ranges (inclusive): per family, with per-program overrides
 _FAMILY_RANGE = {
-    "bass": (28, 55), "brass": (45, 77), "flute": (62, 93), "guitar": (40, 76),
-    "keyboard": (36, 88), "mallet": (55, 91), "organ": (36, 84), "reed": (48, 79),
-    "string": (43, 84), "synth_lead": (48, 84), "vocal": (48, 76),
+    "bass": (28, 55),
+    "brass": (45, 77),
+    "flute": (62, 93),
+    "guitar": (40, 76),
+    "keyboard": (36, 88),
+    "mallet": (55, 91),
+    "organ": (36, 84),
+    "reed": (48, 79),
+    "string": (43, 84),
+    "synth_lead": (48, 84),
+    "vocal": (48, 76),
 }
 _PROGRAM_RANGE = {
-    9: (72, 100), 14: (60, 77), 12: (45, 84), 41: (48, 79), 42: (36, 67), 43: (28, 55), 40: (55, 88),
-    57: (40, 70), 58: (28, 55), 60: (41, 72), 64: (56, 86), 66: (44, 75), 67: (36, 65), 70: (34, 65),
-    72: (72, 100), 68: (58, 88), 69: (52, 79),
+    9: (72, 100),
+    14: (60, 77),
+    12: (45, 84),
+    41: (48, 79),
+    42: (36, 67),
+    43: (28, 55),
+    40: (55, 88),
+    57: (40, 70),
+    58: (28, 55),
+    60: (41, 72),
+    64: (56, 86),
+    66: (44, 75),
+    67: (36, 65),
+    70: (34, 65),
+    72: (72, 100),
+    68: (58, 88),
+    69: (52, 79),
 }
 
 DRUM_NOTES: dict[str, list[int]] = {
@@ -87,12 +110,20 @@ DRUM_NOTES: dict[str, list[int]] = {
     "snare": [38, 40],
     "tom": [41, 43, 45, 47, 48, 50],
 }
-DRUM_KITS: dict[int, str] = {0: "Standard", 8: "Room", 16: "Power", 24: "Electronic", 25: "TR-808", 32: "Jazz", 40: "Brush", 48: "Orchestra"}
+DRUM_KITS: dict[int, str] = {
+    0: "Standard",
+    8: "Room",
+    16: "Power",
+    24: "Electronic",
+    25: "TR-808",
+    32: "Jazz",
+    40: "Brush",
+    48: "Orchestra",
+}
 TEST_KITS = (16, 32)
 
 
 # ---------------------------------------------------------------------------- synth
-
 
 
 def _mix_params(rng: np.random.Generator) -> dict:
@@ -105,6 +136,7 @@ def _mix_params(rng: np.random.Generator) -> dict:
         "rng_seed": int(rng.integers(0, 2**31 - 1)),
     }
 
+
 class _Renderer:
     """One FluidSynth instance with the given soundfonts loaded, float output."""
 
@@ -113,16 +145,21 @@ class _Renderer:
             import fluidsynth  # pyfluidsynth
         except (ImportError, OSError) as exc:
             raise DatasetError(
-                "FluidSynth is not available: apt-get install libfluidsynth3 and pip install pyfluidsynth "
-                f"({exc})"
+                f"FluidSynth is not available: apt-get install libfluidsynth3 and pip install pyfluidsynth ({exc})"
             ) from exc
         from ctypes import c_int, c_void_p
 
         self._write = fluidsynth.cfunc(
-            "fluid_synth_write_float", c_int,
-            ("synth", c_void_p, 1), ("len", c_int, 1),
-            ("lout", c_void_p, 1), ("loff", c_int, 1), ("lincr", c_int, 1),
-            ("rout", c_void_p, 1), ("roff", c_int, 1), ("rincr", c_int, 1),
+            "fluid_synth_write_float",
+            c_int,
+            ("synth", c_void_p, 1),
+            ("len", c_int, 1),
+            ("lout", c_void_p, 1),
+            ("loff", c_int, 1),
+            ("lincr", c_int, 1),
+            ("rout", c_void_p, 1),
+            ("roff", c_int, 1),
+            ("rincr", c_int, 1),
         )
         self.fs = fluidsynth.Synth(gain=0.5, samplerate=float(SAMPLE_RATE))
         self.fs.setting("synth.reverb.active", 0)
@@ -142,7 +179,13 @@ class _Renderer:
         return buf.mean(axis=0)
 
     def render(
-        self, soundfont: str, bank: int, program: int, events: list[tuple[float, float, int, int]], seconds: float, channel: int
+        self,
+        soundfont: str,
+        bank: int,
+        program: int,
+        events: list[tuple[float, float, int, int]],
+        seconds: float,
+        channel: int,
     ) -> np.ndarray:
         """Render note events ``(onset_s, duration_s, key, velocity)`` into ``seconds`` of audio."""
         fs = self.fs
@@ -175,8 +218,7 @@ def _check(fonts: tuple[str, ...]) -> None:
         import fluidsynth  # noqa: F401
     except (ImportError, OSError) as exc:
         raise DatasetError(
-            "FluidSynth is not available: apt-get install libfluidsynth3 and pip install pyfluidsynth "
-            f"({exc})"
+            f"FluidSynth is not available: apt-get install libfluidsynth3 and pip install pyfluidsynth ({exc})"
         ) from exc
     for name in fonts:
         path, pkg = SOUNDFONTS[name]
@@ -218,8 +260,10 @@ class _Instruments:
     NEEDS = _needs(INSTRUMENT_SOUNDFONTS)
     TEST_SOUNDFONT = INSTRUMENT_TEST_SOUNDFONT
     TRAIN_SOUNDFONTS = INSTRUMENT_TRAIN_SOUNDFONTS
-    SPLIT_POLICY = (f"test: every clip rendered with {TEST_SOUNDFONT}, a soundfont never used in training; "
-                    f"train and val: the {len(TRAIN_SOUNDFONTS)} other soundfonts, val a random 15%")
+    SPLIT_POLICY = (
+        f"test: every clip rendered with {TEST_SOUNDFONT}, a soundfont never used in training; "
+        f"train and val: the {len(TRAIN_SOUNDFONTS)} other soundfonts, val a random 15%"
+    )
     DESCRIPTION = (
         "General MIDI instrument families (11 classes) rendered note by note with FluidSynth from "
         "five soundfonts; 2 s clips. Test uses a soundfont (other samples of every instrument) never "
@@ -266,8 +310,11 @@ class _Instruments:
                 params = {
                     "seed": int(seed),
                     "n_per_class": int(n_per_class),
-                    "soundfont": (self.TEST_SOUNDFONT if splits[i] == "test"
-                                  else self.TRAIN_SOUNDFONTS[int(rng.integers(0, len(self.TRAIN_SOUNDFONTS)))]),
+                    "soundfont": (
+                        self.TEST_SOUNDFONT
+                        if splits[i] == "test"
+                        else self.TRAIN_SOUNDFONTS[int(rng.integers(0, len(self.TRAIN_SOUNDFONTS)))]
+                    ),
                     "program": program,
                     "notes": notes,
                     **_mix_params(rng),
@@ -340,7 +387,14 @@ class _Drums:
                 for _ in range(n_hits):
                     if t > 0.85:
                         break
-                    hits.append([round(t, 4), round(float(rng.uniform(0.05, 0.4)), 4), int(rng.choice(DRUM_NOTES[cls])), int(rng.integers(40, 128))])
+                    hits.append(
+                        [
+                            round(t, 4),
+                            round(float(rng.uniform(0.05, 0.4)), 4),
+                            int(rng.choice(DRUM_NOTES[cls])),
+                            int(rng.integers(40, 128)),
+                        ]
+                    )
                     t += gap * float(rng.uniform(0.9, 1.1))
                 params = {
                     "seed": int(seed),

@@ -16,8 +16,16 @@ import plotly.graph_objects as go
 
 from .style import PAPER, colorscale
 
-__all__ = ["MAX_DISPLAY_COLUMNS", "pool_columns", "pool_edges", "waveform_envelope", "mel_ticks", "merged_customdata",
-           "window_indices", "effective_hop_ms"]
+__all__ = [
+    "MAX_DISPLAY_COLUMNS",
+    "pool_columns",
+    "pool_edges",
+    "waveform_envelope",
+    "mel_ticks",
+    "merged_customdata",
+    "window_indices",
+    "effective_hop_ms",
+]
 
 #: Most columns a heatmap sends to the browser (about the pixel width of a wide plot).
 MAX_DISPLAY_COLUMNS = 2000
@@ -32,7 +40,9 @@ def _group_bounds(n: int, max_groups: int) -> np.ndarray:
     return np.minimum(np.arange(m + 1) * factor, n)
 
 
-def pool_columns(z: np.ndarray, max_columns: int = MAX_DISPLAY_COLUMNS, how: str = "max") -> tuple[np.ndarray, np.ndarray]:
+def pool_columns(
+    z: np.ndarray, max_columns: int = MAX_DISPLAY_COLUMNS, how: str = "max"
+) -> tuple[np.ndarray, np.ndarray]:
     """Pool the last axis of ``z`` into at most ``max_columns`` groups of consecutive columns.
 
     Args:
@@ -176,8 +186,15 @@ def _style_time_axes(fig: go.Figure, rows: int, cols: int = 1) -> None:
         fig.update_xaxes(title_text="Time (s)", row=rows, col=c)
 
 
-def _heatmap(z_ft: np.ndarray, x_edges: np.ndarray, *, name: str, coloraxis: str = "coloraxis",
-             customdata=None, hovertemplate: str | None = None) -> go.Heatmap:
+def _heatmap(
+    z_ft: np.ndarray,
+    x_edges: np.ndarray,
+    *,
+    name: str,
+    coloraxis: str = "coloraxis",
+    customdata=None,
+    hovertemplate: str | None = None,
+) -> go.Heatmap:
     n_rows = z_ft.shape[0]
     return go.Heatmap(
         z=np.asarray(z_ft, dtype=np.float32),
@@ -186,8 +203,7 @@ def _heatmap(z_ft: np.ndarray, x_edges: np.ndarray, *, name: str, coloraxis: str
         coloraxis=coloraxis,
         name=name,
         customdata=customdata,
-        hovertemplate=hovertemplate
-        or "t = %{x:.3f} s<br>mel band %{y}<br>%{z:.1f} dB<extra>" + name + "</extra>",
+        hovertemplate=hovertemplate or "t = %{x:.3f} s<br>mel band %{y}<br>%{z:.1f} dB<extra>" + name + "</extra>",
     )
 
 
@@ -196,15 +212,21 @@ def _apply_mel_axis(fig: go.Figure, mel_frequencies, row: int, col: int = 1, tit
     fig.update_yaxes(tickvals=vals, ticktext=text, title_text=title, row=row, col=col)
 
 
-def _base_layout(fig: go.Figure, height: int, colormap: str, zmin: float, zmax: float, title: str | None = None) -> None:
+def _base_layout(
+    fig: go.Figure, height: int, colormap: str, zmin: float, zmax: float, title: str | None = None
+) -> None:
     # the legend goes under the time axis: at the top right it would sit under plotly's modebar
     bottom = 110
     plot_height = max(100, height - bottom - (60 if title else 40))
     fig.update_layout(
         height=height,
         margin=dict(l=70, r=20, t=60 if title else 40, b=bottom),
-        coloraxis=dict(colorscale=colorscale(colormap), cmin=zmin, cmax=zmax,
-                       colorbar=dict(title=dict(text="dB"), thickness=12, len=0.5, y=0.5)),
+        coloraxis=dict(
+            colorscale=colorscale(colormap),
+            cmin=zmin,
+            cmax=zmax,
+            colorbar=dict(title=dict(text="dB"), thickness=12, len=0.5, y=0.5),
+        ),
         legend=dict(orientation="h", yanchor="top", y=-62 / plot_height, xanchor="left", x=0.0),
         paper_bgcolor=PAPER,
         title=dict(text=title) if title else None,

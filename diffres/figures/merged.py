@@ -88,7 +88,10 @@ def diffres_figure(
     duration = n_frames * hop
 
     fig = make_subplots(
-        rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.035,
+        rows=5,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.035,
         row_heights=[0.11, 0.27, 0.13, 0.27, 0.13],
         subplot_titles=(
             "Waveform",
@@ -103,10 +106,33 @@ def diffres_figure(
 
     # (1) waveform
     t, lo, hi = _wave_window(samples, int(sample_rate), time_range, max_columns)
-    fig.add_trace(go.Scatter(x=t, y=hi, mode="lines", line=dict(width=0.6, color=BLUE), showlegend=False,
-                             name="waveform max", hovertemplate="t = %{x:.3f} s<br>max %{y:.3f}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=t, y=lo, mode="lines", line=dict(width=0.6, color=BLUE), fill="tonexty", showlegend=False,
-                             name="waveform", hovertemplate="t = %{x:.3f} s<br>min %{y:.3f}<extra></extra>"), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=hi,
+            mode="lines",
+            line=dict(width=0.6, color=BLUE),
+            showlegend=False,
+            name="waveform max",
+            hovertemplate="t = %{x:.3f} s<br>max %{y:.3f}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=lo,
+            mode="lines",
+            line=dict(width=0.6, color=BLUE),
+            fill="tonexty",
+            showlegend=False,
+            name="waveform",
+            hovertemplate="t = %{x:.3f} s<br>min %{y:.3f}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
     fig.update_yaxes(title_text="Amplitude", range=[-1.05, 1.05], row=1, col=1)
 
     # (2) original
@@ -117,55 +143,121 @@ def diffres_figure(
     # (3) importance (mean-pooled for display), frame i drawn at its centre (i + 0.5) * hop
     imp_pooled, ib = pool_columns(imp[a:b], max_columns, "mean")
     centres = ((a + (ib[:-1] + ib[1:]) / 2.0) * hop).astype(np.float32)
-    fig.add_trace(go.Scatter(x=centres, y=imp_pooled, mode="lines", line=dict(color=ORANGE, width=1.3),
-                             fill="tozeroy", name="importance",
-                             hovertemplate="t = %{x:.3f} s<br>importance %{y:.3f}<extra></extra>"), row=3, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=centres,
+            y=imp_pooled,
+            mode="lines",
+            line=dict(color=ORANGE, width=1.3),
+            fill="tozeroy",
+            name="importance",
+            hovertemplate="t = %{x:.3f} s<br>importance %{y:.3f}<extra></extra>",
+        ),
+        row=3,
+        col=1,
+    )
     uniform = out_len / max(1, n_frames)
-    fig.add_trace(go.Scatter(x=[0.0, duration], y=[uniform, uniform], mode="lines", line=dict(color=GREY, dash="dot", width=1),
-                             name=f"uniform share T'/T = {uniform:.2f}", hoverinfo="skip"), row=3, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=[0.0, duration],
+            y=[uniform, uniform],
+            mode="lines",
+            line=dict(color=GREY, dash="dot", width=1),
+            name=f"uniform share T'/T = {uniform:.2f}",
+            hoverinfo="skip",
+        ),
+        row=3,
+        col=1,
+    )
     fig.update_yaxes(title_text="Share (0-1)", range=[0, 1.05], row=3, col=1)
 
     # (4) merged, true time axis
     m_pooled, mb = pool_columns(merged_db[:, p:q], max_columns, "max")
     m_edges = edges[p + mb]
     custom = merged_customdata(m_edges, hop, n_rows=n_mels)
-    fig.add_trace(_heatmap(
-        m_pooled, m_edges * hop, name="merged", customdata=custom,
-        hovertemplate="output frame covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>"
-                      "%{customdata[2]:.1f} input frames merged<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>",
-    ), row=4, col=1)
+    fig.add_trace(
+        _heatmap(
+            m_pooled,
+            m_edges * hop,
+            name="merged",
+            customdata=custom,
+            hovertemplate="output frame covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>"
+            "%{customdata[2]:.1f} input frames merged<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>",
+        ),
+        row=4,
+        col=1,
+    )
     _apply_mel_axis(fig, mel_frequencies, 4)
     in_view = q - p
     if in_view - 1 <= max_boundaries:
         # dense boundaries would hide the spectrogram: then they start hidden (click the legend to show)
-        x, y = _vlines(edges[p + 1:q] * hop, -0.5, n_mels - 0.5)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color="rgba(255,255,255,0.5)", width=0.7),
-                                 name="merge boundaries", hoverinfo="skip",
-                                 visible=True if in_view <= 60 else "legendonly"), row=4, col=1)
+        x, y = _vlines(edges[p + 1 : q] * hop, -0.5, n_mels - 0.5)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                line=dict(color="rgba(255,255,255,0.5)", width=0.7),
+                name="merge boundaries",
+                hoverinfo="skip",
+                visible=True if in_view <= 60 else "legendonly",
+            ),
+            row=4,
+            col=1,
+        )
 
     # (5) effective hop, a step per output frame
     widths = effective_hop_ms(edges, hop)
     w_pooled, wb = pool_columns(widths[p:q], max_columns, "mean")
     w_edges = edges[p + wb]
     hop_custom = merged_customdata(w_edges, hop)
-    fig.add_trace(go.Scatter(
-        x=(w_edges[:-1] * hop).astype(np.float32), y=w_pooled, mode="lines+markers" if w_pooled.size <= 150 else "lines",
-        line=dict(color=BLUE, width=1.4, shape="hv"), marker=dict(size=3), name="effective hop",
-        customdata=hop_custom,
-        hovertemplate="output frame covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>"
-                      "%{customdata[2]:.1f} input frames merged<br>effective hop %{y:.1f} ms<extra></extra>",
-    ), row=5, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=(w_edges[:-1] * hop).astype(np.float32),
+            y=w_pooled,
+            mode="lines+markers" if w_pooled.size <= 150 else "lines",
+            line=dict(color=BLUE, width=1.4, shape="hv"),
+            marker=dict(size=3),
+            name="effective hop",
+            customdata=hop_custom,
+            hovertemplate="output frame covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>"
+            "%{customdata[2]:.1f} input frames merged<br>effective hop %{y:.1f} ms<extra></extra>",
+        ),
+        row=5,
+        col=1,
+    )
     fixed = duration * 1000.0 / max(1, out_len)
-    fig.add_trace(go.Scatter(x=[0.0, duration], y=[fixed, fixed], mode="lines", line=dict(color=GREY, dash="dot", width=1),
-                             name=f"fixed hop at the same budget ({fixed:.1f} ms)", hoverinfo="skip"), row=5, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=[0.0, duration],
+            y=[fixed, fixed],
+            mode="lines",
+            line=dict(color=GREY, dash="dot", width=1),
+            name=f"fixed hop at the same budget ({fixed:.1f} ms)",
+            hoverinfo="skip",
+        ),
+        row=5,
+        col=1,
+    )
     fig.update_yaxes(title_text="ms / frame", type="log", row=5, col=1)
 
     if event_times is not None and len(event_times):
         for row, (y0, y1) in ((3, (0.0, 1.05)), (2, (-0.5, n_mels - 0.5))):
             x, y = _vlines(event_times, y0, y1)
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=GREEN, dash="dash", width=1.2),
-                                     name="known events", legendgroup="events", showlegend=row == 3, hoverinfo="skip"),
-                          row=row, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines",
+                    line=dict(color=GREEN, dash="dash", width=1.2),
+                    name="known events",
+                    legendgroup="events",
+                    showlegend=row == 3,
+                    hoverinfo="skip",
+                ),
+                row=row,
+                col=1,
+            )
     view = (0.0, duration) if time_range is None else (max(0.0, min(time_range)), min(duration, max(time_range)))
     fig.update_xaxes(range=list(view))
     _style_time_axes(fig, 5)
@@ -194,18 +286,41 @@ def compact_figure(
     enc = np.asarray(resolution_encoding, dtype=np.float32).T
     out_len = mdb.shape[1]
     top = float(db_top) if db_top is not None else float(np.max(mdb))
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.27,
-                        subplot_titles=(f"Classifier input: {out_len} x {mdb.shape[0]}",
-                                        "Resolution encoding"))
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        vertical_spacing=0.27,
+        subplot_titles=(f"Classifier input: {out_len} x {mdb.shape[0]}", "Resolution encoding"),
+    )
     mp, mb = pool_columns(mdb, max_columns, "max")
-    fig.add_trace(go.Heatmap(z=mp, x=mb.astype(np.float32), y=np.arange(mdb.shape[0], dtype=np.float32), coloraxis="coloraxis",
-                             name="merged", hovertemplate="output frame %{x:.0f}<br>mel band %{y}<br>%{z:.1f} dB<extra></extra>"),
-                  row=1, col=1)
+    fig.add_trace(
+        go.Heatmap(
+            z=mp,
+            x=mb.astype(np.float32),
+            y=np.arange(mdb.shape[0], dtype=np.float32),
+            coloraxis="coloraxis",
+            name="merged",
+            hovertemplate="output frame %{x:.0f}<br>mel band %{y}<br>%{z:.1f} dB<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
     ep, eb = pool_columns(enc, max_columns, "mean")
-    fig.add_trace(go.Heatmap(z=ep, x=eb.astype(np.float32), y=np.arange(enc.shape[0], dtype=np.float32),
-                             colorscale=colorscale("RdBu_r", 11), zmin=-1, zmax=1, showscale=False, name="encoding",
-                             hovertemplate="output frame %{x:.0f}<br>channel %{y}<br>%{z:.2f}<extra></extra>"),
-                  row=2, col=1)
+    fig.add_trace(
+        go.Heatmap(
+            z=ep,
+            x=eb.astype(np.float32),
+            y=np.arange(enc.shape[0], dtype=np.float32),
+            colorscale=colorscale("RdBu_r", 11),
+            zmin=-1,
+            zmax=1,
+            showscale=False,
+            name="encoding",
+            hovertemplate="output frame %{x:.0f}<br>channel %{y}<br>%{z:.2f}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
     _apply_mel_axis(fig, mel_frequencies, 1)
     fig.update_yaxes(title_text="Channel", row=2, col=1)
     fig.update_xaxes(title_text="Output frame index", title_standoff=4, row=1, col=1)
@@ -236,8 +351,9 @@ def frontend_comparison_figure(
     constant span in the hover text; :func:`diffres_figure` has DiffRes's exact spans.
     """
     hop = float(hop_seconds)
-    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=[r["title"] for r in rows])
+    fig = make_subplots(
+        rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=[r["title"] for r in rows]
+    )
     tops = []
     for k, r in enumerate(rows, start=1):
         mdb = to_db(r["merged"]).T
@@ -251,8 +367,12 @@ def frontend_comparison_figure(
             span = f"each output frame covers {widths[0]:.2f} input frames ({widths[0] * hop * 1000:.1f} ms)"
         else:
             span = "column width = the span this output frame covers (hover the linked view for its exact span)"
-        trace = _heatmap(pooled, e * hop, name=name,
-                         hovertemplate=f"t = %{{x:.3f}} s<br>{span}<br>mel band %{{y}}<br>%{{z:.1f}} dB<extra></extra>")
+        trace = _heatmap(
+            pooled,
+            e * hop,
+            name=name,
+            hovertemplate=f"t = %{{x:.3f}} s<br>{span}<br>mel band %{{y}}<br>%{{z:.1f}} dB<extra></extra>",
+        )
         fig.add_trace(trace, row=k, col=1)
         _apply_mel_axis(fig, mel_frequencies, k, title="Mel")
     top = float(db_top) if db_top is not None else max(tops)

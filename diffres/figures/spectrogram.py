@@ -82,22 +82,55 @@ def spectrogram_figure(
     zmin, zmax = _db_limits(db, db_range)
     with_wave = samples is not None and sample_rate
     rows = 2 if with_wave else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        row_heights=[0.22, 0.78] if with_wave else [1.0])
+    fig = make_subplots(
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.22, 0.78] if with_wave else [1.0]
+    )
     spec_row = rows
     if with_wave:
         t, lo, hi = _wave_window(samples, int(sample_rate), time_range, max_columns)
-        fig.add_trace(go.Scatter(x=t, y=hi, mode="lines", line=dict(width=0.6, color=BLUE), name="waveform max",
-                                 showlegend=False, hovertemplate="t = %{x:.3f} s<br>max %{y:.3f}<extra></extra>"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=t, y=lo, mode="lines", line=dict(width=0.6, color=BLUE), fill="tonexty",
-                                 name="waveform", showlegend=False,
-                                 hovertemplate="t = %{x:.3f} s<br>min %{y:.3f}<extra></extra>"), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=hi,
+                mode="lines",
+                line=dict(width=0.6, color=BLUE),
+                name="waveform max",
+                showlegend=False,
+                hovertemplate="t = %{x:.3f} s<br>max %{y:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=lo,
+                mode="lines",
+                line=dict(width=0.6, color=BLUE),
+                fill="tonexty",
+                name="waveform",
+                showlegend=False,
+                hovertemplate="t = %{x:.3f} s<br>min %{y:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
         fig.update_yaxes(title_text="Amplitude", range=[-1.05, 1.05], row=1, col=1)
     fig.add_trace(_heatmap(pooled, edges, name="log-mel"), row=spec_row, col=1)
     if event_times is not None and len(event_times):
         x, y = _vlines(event_times, -0.5, db.shape[0] - 0.5)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=GREEN, dash="dash", width=1.5),
-                                 name="known events", hoverinfo="skip"), row=spec_row, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                line=dict(color=GREEN, dash="dash", width=1.5),
+                name="known events",
+                hoverinfo="skip",
+            ),
+            row=spec_row,
+            col=1,
+        )
     _apply_mel_axis(fig, mel_frequencies, spec_row)
     _style_time_axes(fig, rows)
     fig.update_xaxes(range=[float(edges[0]), float(edges[-1])])
@@ -130,8 +163,13 @@ def hop_grid_figure(
         raise ValueError("hop_grid_figure needs at least one panel.")
     n_cols = n_cols or n
     n_rows = int(math.ceil(n / n_cols))
-    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=[p["title"] for p in panels],
-                        horizontal_spacing=0.03, vertical_spacing=0.22 if n_rows > 1 else 0.1)
+    fig = make_subplots(
+        rows=n_rows,
+        cols=n_cols,
+        subplot_titles=[p["title"] for p in panels],
+        horizontal_spacing=0.03,
+        vertical_spacing=0.22 if n_rows > 1 else 0.1,
+    )
     tops = []
     for p in panels:
         tops.append(float(np.max(to_db(p["log_mel"]))))

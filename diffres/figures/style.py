@@ -11,8 +11,19 @@ import math
 
 import numpy as np
 
-__all__ = ["COLORMAPS", "DB_PER_NEPER", "PAPER", "BLUE", "ORANGE", "GREEN", "RED", "GREY", "PALETTE", "colorscale",
-           "to_db"]
+__all__ = [
+    "COLORMAPS",
+    "DB_PER_NEPER",
+    "PAPER",
+    "BLUE",
+    "ORANGE",
+    "GREEN",
+    "RED",
+    "GREY",
+    "PALETTE",
+    "colorscale",
+    "to_db",
+]
 
 #: Colour maps offered by the app (matplotlib names).
 COLORMAPS = ("magma", "inferno", "viridis", "cividis", "plasma", "gray_r")
@@ -29,9 +40,18 @@ RED = "rgb(214,39,40)"
 GREY = "rgb(128,128,128)"
 #: Qualitative colours for several runs / classes.
 PALETTE = (
-    "rgb(31,119,180)", "rgb(255,127,14)", "rgb(44,160,44)", "rgb(214,39,40)", "rgb(148,103,189)",
-    "rgb(140,86,75)", "rgb(227,119,194)", "rgb(127,127,127)", "rgb(188,189,34)", "rgb(23,190,207)",
-    "rgb(57,59,121)", "rgb(173,73,74)",
+    "rgb(31,119,180)",
+    "rgb(255,127,14)",
+    "rgb(44,160,44)",
+    "rgb(214,39,40)",
+    "rgb(148,103,189)",
+    "rgb(140,86,75)",
+    "rgb(227,119,194)",
+    "rgb(127,127,127)",
+    "rgb(188,189,34)",
+    "rgb(23,190,207)",
+    "rgb(57,59,121)",
+    "rgb(173,73,74)",
 )
 
 

@@ -117,8 +117,15 @@ def random_equaliser(x: Tensor, eq_db: float, generator: torch.Generator) -> Ten
     return torch.where(_above_floor(x), x + curve, x)
 
 
-def late_reverb(x: Tensor, generator: torch.Generator, *, probability: float, hop_seconds: float,
-                seconds: tuple[float, float], drr_db: tuple[float, float]) -> Tensor:
+def late_reverb(
+    x: Tensor,
+    generator: torch.Generator,
+    *,
+    probability: float,
+    hop_seconds: float,
+    seconds: tuple[float, float],
+    drr_db: tuple[float, float],
+) -> Tensor:
     """A synthetic room's late reverb on a share of the batch.
 
     The mel power is convolved along time with an exponential decay whose reverberation time
@@ -146,14 +153,16 @@ def late_reverb(x: Tensor, generator: torch.Generator, *, probability: float, ho
     power = torch.exp(dry.double())
     n_fft = n_frames + n_tail + 1  # linear, not circular, convolution
     kernel = F.pad(decay.double(), (0, 0, 1, 0))  # lag 0 (the direct sound) is not in the tail
-    tail = torch.fft.irfft(torch.fft.rfft(power, n=n_fft, dim=1) * torch.fft.rfft(kernel, n=n_fft, dim=1),
-                           n=n_fft, dim=1)[:, :n_frames]
+    tail = torch.fft.irfft(
+        torch.fft.rfft(power, n=n_fft, dim=1) * torch.fft.rfft(kernel, n=n_fft, dim=1), n=n_fft, dim=1
+    )[:, :n_frames]
     wet = torch.log(power + tail.clamp(min=0.0)).to(dtype)
     return x.index_copy(0, on, torch.maximum(wet, dry))
 
 
-def mixup(x: Tensor, targets: Tensor, generator: torch.Generator, *, alpha: float,
-          probability: float) -> tuple[Tensor, Tensor]:
+def mixup(
+    x: Tensor, targets: Tensor, generator: torch.Generator, *, alpha: float, probability: float
+) -> tuple[Tensor, Tensor]:
     """With probability ``probability`` mix the batch with a permutation of itself.
 
     Weights ``lam ~ Beta(alpha, alpha)`` per example, folded so the example's own clip
@@ -173,8 +182,9 @@ def mixup(x: Tensor, targets: Tensor, generator: torch.Generator, *, alpha: floa
     return x, targets
 
 
-def background_noise(x: Tensor, generator: torch.Generator, *, probability: float,
-                     snr_db: tuple[float, float]) -> Tensor:
+def background_noise(
+    x: Tensor, generator: torch.Generator, *, probability: float, snr_db: tuple[float, float]
+) -> Tensor:
     """Noise at an SNR uniform in ``snr_db`` dB with a random spectral slope, on a share
     ``probability`` of the examples; each cell's noise power fluctuates log-normally (a mel
     band's noise power is roughly chi-square)."""
@@ -184,25 +194,41 @@ def background_noise(x: Tensor, generator: torch.Generator, *, probability: floa
     snr = lo + torch.rand(batch, 1, 1, generator=generator, device=dev) * (hi - lo)
     level = torch.logsumexp(x.reshape(batch, -1), dim=1).view(batch, 1, 1) - math.log(n_frames * n_mels)
     slope = (torch.rand(batch, 1, 1, generator=generator, device=dev) * 4 - 2) * torch.linspace(
-        -1, 1, n_mels, device=dev).view(1, 1, -1)
+        -1, 1, n_mels, device=dev
+    ).view(1, 1, -1)
     jitter = 0.5 * torch.randn(batch, n_frames, n_mels, generator=generator, device=dev)
     noise = level - snr * NEPER_PER_DB + slope + jitter
     on = torch.rand(batch, 1, 1, generator=generator, device=dev) < probability
     return torch.where(on, torch.logaddexp(x, noise), x)
 
 
-def masks(x: Tensor, generator: torch.Generator, *, max_time_mask: int, max_freq_mask: int, n_time_masks: int,
-          n_freq_masks: int, fill: float) -> Tensor:
+def masks(
+    x: Tensor,
+    generator: torch.Generator,
+    *,
+    max_time_mask: int,
+    max_freq_mask: int,
+    n_time_masks: int,
+    n_freq_masks: int,
+    fill: float,
+) -> Tensor:
     """SpecAugment masks (:func:`diffres.features.spec_augment` draws them) filled with
     ``fill`` (natural-log power; at most ``ln(1e-6)`` so DiffRes's guide loss counts masked
     frames as empty)."""
-    drawn = spec_augment(torch.zeros_like(x), max_time_mask=max_time_mask, max_freq_mask=max_freq_mask,
-                         n_time_masks=n_time_masks, n_freq_masks=n_freq_masks, generator=generator)
+    drawn = spec_augment(
+        torch.zeros_like(x),
+        max_time_mask=max_time_mask,
+        max_freq_mask=max_freq_mask,
+        n_time_masks=n_time_masks,
+        n_freq_masks=n_freq_masks,
+        generator=generator,
+    )
     return x.masked_fill(drawn < 0, fill)
 
 
-def augment(x: Tensor, targets: Tensor, config: TrainConfig, generator: torch.Generator, *,
-            hop_seconds: float) -> tuple[Tensor, Tensor]:
+def augment(
+    x: Tensor, targets: Tensor, config: TrainConfig, generator: torch.Generator, *, hop_seconds: float
+) -> tuple[Tensor, Tensor]:
     """Every augmentation ``config`` switches on, in the module's order.
 
     Args:
@@ -225,14 +251,26 @@ def augment(x: Tensor, targets: Tensor, config: TrainConfig, generator: torch.Ge
     if config.eq_db > 0:
         x = random_equaliser(x, config.eq_db, generator)
     if config.reverb_probability > 0:
-        x = late_reverb(x, generator, probability=config.reverb_probability, hop_seconds=config.hop_ms / 1000.0,
-                        seconds=config.reverb_seconds, drr_db=config.reverb_drr_db)
+        x = late_reverb(
+            x,
+            generator,
+            probability=config.reverb_probability,
+            hop_seconds=config.hop_ms / 1000.0,
+            seconds=config.reverb_seconds,
+            drr_db=config.reverb_drr_db,
+        )
     if config.mixup_alpha > 0 and config.mixup_probability > 0:
         x, targets = mixup(x, targets, generator, alpha=config.mixup_alpha, probability=config.mixup_probability)
     if config.noise_probability > 0:
         x = background_noise(x, generator, probability=config.noise_probability, snr_db=config.noise_snr_db)
     if config.spec_augment:
-        x = masks(x, generator, max_time_mask=int(round(config.time_mask_ms / 1000.0 / hop_seconds)),
-                  max_freq_mask=config.freq_mask_bins, n_time_masks=config.n_time_masks,
-                  n_freq_masks=config.n_freq_masks, fill=config.mask_fill)
+        x = masks(
+            x,
+            generator,
+            max_time_mask=int(round(config.time_mask_ms / 1000.0 / hop_seconds)),
+            max_freq_mask=config.freq_mask_bins,
+            n_time_masks=config.n_time_masks,
+            n_freq_masks=config.n_freq_masks,
+            fill=config.mask_fill,
+        )
     return x, targets

@@ -136,7 +136,11 @@ class TrainConfig:
     probe_index: int = 0
 
     #: The (low, high) range fields and the bounds each end must lie within.
-    _RANGES: ClassVar[dict[str, tuple[float, float]]] = {"noise_snr_db": (-20.0, 100.0), "reverb_seconds": (0.05, 5.0), "reverb_drr_db": (-30.0, 40.0)}
+    _RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "noise_snr_db": (-20.0, 100.0),
+        "reverb_seconds": (0.05, 5.0),
+        "reverb_drr_db": (-30.0, 40.0),
+    }
 
     def __post_init__(self) -> None:
         for name in self._RANGES:
@@ -149,9 +153,15 @@ class TrainConfig:
         if self.frontend not in FRONTENDS:
             raise ParameterError(f"frontend must be one of {', '.join(FRONTENDS)}; got {self.frontend!r}.")
 
-        def check(name: str, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False, hi_open: bool = False) -> None:
+        def check(
+            name: str, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False, hi_open: bool = False
+        ) -> None:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (integer and not isinstance(value, int))
+            ):
                 kind = "a whole number" if integer else "a number"
                 raise ParameterError(f"{name} must be {kind}, got {value!r}.")
             if not math.isfinite(float(value)):
@@ -199,11 +209,15 @@ class TrainConfig:
         for name, (bottom, top) in self._RANGES.items():
             lo, hi = getattr(self, name)
             if not (bottom <= lo <= hi <= top):  # also false for NaN
-                raise ParameterError(f"{name} must satisfy {bottom:g} <= low <= high <= {top:g}, got {getattr(self, name)!r}.")
+                raise ParameterError(
+                    f"{name} must satisfy {bottom:g} <= low <= high <= {top:g}, got {getattr(self, name)!r}."
+                )
         for flag in ("spec_augment", "guide_loss_relative"):
             if not isinstance(getattr(self, flag), bool):
                 raise ParameterError(f"{flag} must be True or False, got {getattr(self, flag)!r}.")
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
+        ):
             raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}.")
 
     def to_dict(self) -> dict[str, Any]:

@@ -26,19 +26,31 @@ from .records import EvalResult
 if TYPE_CHECKING:
     from ..datasets import AudioDataset
 
-__all__ = ["log_mel_of", "evaluate_model", "evaluate_checkpoint", "accuracy_vs_rate", "class_index_map",
-           "load_dataset_for_training", "ProgressFn"]
+__all__ = [
+    "log_mel_of",
+    "evaluate_model",
+    "evaluate_checkpoint",
+    "accuracy_vs_rate",
+    "class_index_map",
+    "load_dataset_for_training",
+    "ProgressFn",
+]
 
 ProgressFn = Callable[[int, int, str], None]
 _EVAL_BATCH = 128
 
 
-def log_mel_of(model: AudioClassifier, waveforms: np.ndarray | Tensor, *, device: torch.device | None = None,
-               batch: int = 256) -> Tensor:
+def log_mel_of(
+    model: AudioClassifier, waveforms: np.ndarray | Tensor, *, device: torch.device | None = None, batch: int = 256
+) -> Tensor:
     """Log-mel ``[N, T, F]`` of ``[N, n]`` waveforms with ``model``'s fixed mel front-end,
     cropped / padded to the model's clip length.  Batched, no gradient."""
     device = device or next(model.parameters()).device
-    w = torch.as_tensor(np.asarray(waveforms, dtype=np.float32)) if not isinstance(waveforms, Tensor) else waveforms.float()
+    w = (
+        torch.as_tensor(np.asarray(waveforms, dtype=np.float32))
+        if not isinstance(waveforms, Tensor)
+        else waveforms.float()
+    )
     if w.dim() != 2:
         raise ParameterError(f"waveforms must be [clips, samples], got shape {tuple(w.shape)}.")
     n_frames = model.mel.n_frames(model.clip_samples)
@@ -52,8 +64,9 @@ def log_mel_of(model: AudioClassifier, waveforms: np.ndarray | Tensor, *, device
 
 
 @torch.no_grad()
-def _run_eval(model: AudioClassifier, log_mel: Tensor, labels: Tensor, *, reduction_rate: float | None,
-              want_importance: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+def _run_eval(
+    model: AudioClassifier, log_mel: Tensor, labels: Tensor, *, reduction_rate: float | None, want_importance: bool
+) -> tuple[Tensor, Tensor, Tensor | None]:
     """Eval-mode logits ``[N, C]``, per-clip CE ``[N]`` and importance ``[N, T]`` (or None)."""
     was = model.training
     model.eval()
@@ -70,8 +83,9 @@ def _run_eval(model: AudioClassifier, log_mel: Tensor, labels: Tensor, *, reduct
         model.train(was)
 
 
-def evaluate_model(model: AudioClassifier, log_mel: Tensor, labels: np.ndarray | Tensor, *,
-                   reduction_rate: float | None = None) -> EvalResult:
+def evaluate_model(
+    model: AudioClassifier, log_mel: Tensor, labels: np.ndarray | Tensor, *, reduction_rate: float | None = None
+) -> EvalResult:
     """Evaluate ``model`` on precomputed log-mel ``[N, T, F]`` with int labels ``[N]``."""
     classes = tuple(model.classes)
     n_cls = len(classes)
@@ -81,9 +95,19 @@ def evaluate_model(model: AudioClassifier, log_mel: Tensor, labels: np.ndarray |
     is_diffres = model.config.frontend == "diffres"
     n = int(y.shape[0])
     if n == 0:
-        return EvalResult(float("nan"), float("nan"), 0, {c: float("nan") for c in classes},
-                          np.zeros((n_cls, n_cls), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                          np.zeros((0, n_cls), np.float32), classes, rate, None)
+        return EvalResult(
+            float("nan"),
+            float("nan"),
+            0,
+            {c: float("nan") for c in classes},
+            np.zeros((n_cls, n_cls), np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros((0, n_cls), np.float32),
+            classes,
+            rate,
+            None,
+        )
     logits, losses, imp = _run_eval(model, log_mel, y, reduction_rate=reduction_rate, want_importance=is_diffres)
     pred = logits.argmax(dim=1)
     probs = torch.softmax(logits, dim=1)
@@ -113,13 +137,15 @@ def evaluate_model(model: AudioClassifier, log_mel: Tensor, labels: np.ndarray |
     )
 
 
-def load_dataset_for_training(source: Any, *, sample_rate: int, seed: int, progress: ProgressFn | None,
-                              max_files_per_class: int | None) -> AudioDataset:
+def load_dataset_for_training(
+    source: Any, *, sample_rate: int, seed: int, progress: ProgressFn | None, max_files_per_class: int | None
+) -> AudioDataset:
     """:func:`diffres.datasets.load_dataset`, imported only when needed."""
     from ..datasets import load_dataset  # imported lazily: the datasets package is heavy
 
-    return load_dataset(source, sample_rate=sample_rate, seed=seed, progress=progress,
-                        max_files_per_class=max_files_per_class)
+    return load_dataset(
+        source, sample_rate=sample_rate, seed=seed, progress=progress, max_files_per_class=max_files_per_class
+    )
 
 
 def class_index_map(data_classes: Sequence[str], model_classes: Sequence[str], *, what: str = "the data") -> np.ndarray:
@@ -136,8 +162,10 @@ def class_index_map(data_classes: Sequence[str], model_classes: Sequence[str], *
     index = {c: i for i, c in enumerate(model_classes)}
     unknown = [c for c in data_classes if c not in index]
     if unknown:
-        raise DatasetError(f"{what} has classes the model does not know: {', '.join(unknown)}; "
-                           f"the model's classes are: {', '.join(model_classes)}.")
+        raise DatasetError(
+            f"{what} has classes the model does not know: {', '.join(unknown)}; "
+            f"the model's classes are: {', '.join(model_classes)}."
+        )
     return np.array([index[c] for c in data_classes], dtype=np.int64)
 
 
@@ -154,14 +182,22 @@ def _dataset_for_model(model: AudioClassifier, data, *, progress=None):
         path = Path(data).expanduser()
         if isinstance(data, str) and data in BUILTIN_DATASETS:
             builtin = True
-            ds = load_dataset_for_training(data, sample_rate=model.config.sample_rate, seed=0, progress=progress, max_files_per_class=None)
+            ds = load_dataset_for_training(
+                data, sample_rate=model.config.sample_rate, seed=0, progress=progress, max_files_per_class=None
+            )
         elif path.is_dir() and (path / MANIFEST).is_file():
             builtin = True  # a full export of a built dataset: keep its held-out test split
-            ds = load_dataset_for_training(path, sample_rate=model.config.sample_rate, seed=0, progress=progress, max_files_per_class=None)
+            ds = load_dataset_for_training(
+                path, sample_rate=model.config.sample_rate, seed=0, progress=progress, max_files_per_class=None
+            )
         else:
             if not path.exists():
-                raise DatasetError(f"{str(data)!r} does not exist; give a folder with one sub-folder of audio per class.")
-            ds = load_folder_dataset(path, sample_rate=model.config.sample_rate, progress=progress, min_clips_per_class=1)
+                raise DatasetError(
+                    f"{str(data)!r} does not exist; give a folder with one sub-folder of audio per class."
+                )
+            ds = load_folder_dataset(
+                path, sample_rate=model.config.sample_rate, progress=progress, min_clips_per_class=1
+            )
     else:
         ds = data
         builtin = True  # an AudioDataset: its held-out test split when it has one
@@ -179,8 +215,9 @@ def _dataset_for_model(model: AudioClassifier, data, *, progress=None):
     return log_mel_of(model, waves), labels
 
 
-def evaluate_checkpoint(path, data_dir_or_dataset, *, reduction_rate: float | None = None,
-                        progress: ProgressFn | None = None) -> EvalResult:
+def evaluate_checkpoint(
+    path, data_dir_or_dataset, *, reduction_rate: float | None = None, progress: ProgressFn | None = None
+) -> EvalResult:
     """Evaluate a saved checkpoint on labelled audio.
 
     Args:

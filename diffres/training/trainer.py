@@ -77,8 +77,14 @@ class Trainer:
     seconds and never crosses an epoch end); the CLI calls :meth:`fit`.
     """
 
-    def __init__(self, config: TrainConfig, dataset: AudioDataset | None = None, *,
-                 progress: ProgressFn | None = None, callbacks: Iterable[Callback] = ()) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        dataset: AudioDataset | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
         if not isinstance(config, TrainConfig):
             raise ParameterError(f"config must be a TrainConfig, got {type(config).__name__}.")
         t0 = time.perf_counter()
@@ -87,27 +93,43 @@ class Trainer:
         self.callbacks: list[Callback] = list(callbacks)
         if dataset is None:
             if config.dataset is None:
-                raise ParameterError("no dataset: set TrainConfig.dataset (a built-in name or a folder) or pass dataset=.")
-            dataset = load_dataset_for_training(config.dataset, sample_rate=SAMPLE_RATE, seed=config.dataset_seed,
-                                                progress=progress, max_files_per_class=config.max_files_per_class)
+                raise ParameterError(
+                    "no dataset: set TrainConfig.dataset (a built-in name or a folder) or pass dataset=."
+                )
+            dataset = load_dataset_for_training(
+                config.dataset,
+                sample_rate=SAMPLE_RATE,
+                seed=config.dataset_seed,
+                progress=progress,
+                max_files_per_class=config.max_files_per_class,
+            )
         self.dataset = dataset
         self.dataset_name = config.dataset if config.dataset is not None else getattr(dataset, "name", None)
         train = dataset.splits["train"]
         if len(train) < 2:
-            raise DatasetError(f"the training split has {len(train)} clip(s); at least 2 are needed (add more audio per class).")
+            raise DatasetError(
+                f"the training split has {len(train)} clip(s); at least 2 are needed (add more audio per class)."
+            )
         present = np.unique(train.labels)
         if present.size < 2:
             raise DatasetError("the training split holds only one class; a classifier needs at least two.")
-        mel = MelConfig(sample_rate=int(dataset.sample_rate), n_mels=config.n_mels, hop_ms=config.hop_ms,
-                        win_ms=config.win_ms)
-        self.model_config = ModelConfig(classes=tuple(dataset.classes), frontend=config.frontend,
-                                        reduction_rate=config.reduction_rate, mel=mel,
-                                        clip_seconds=float(dataset.clip_seconds), width=config.width)
+        mel = MelConfig(
+            sample_rate=int(dataset.sample_rate), n_mels=config.n_mels, hop_ms=config.hop_ms, win_ms=config.win_ms
+        )
+        self.model_config = ModelConfig(
+            classes=tuple(dataset.classes),
+            frontend=config.frontend,
+            reduction_rate=config.reduction_rate,
+            mel=mel,
+            clip_seconds=float(dataset.clip_seconds),
+            width=config.width,
+        )
         with torch.random.fork_rng(devices=_rng_devices(self.device)):
             torch.manual_seed(config.seed)
             self.model = AudioClassifier(self.model_config).to(self.device)
-        self.optimizer = torch.optim.AdamW(self._parameter_groups(), lr=config.learning_rate,
-                                           weight_decay=config.weight_decay, foreach=True)
+        self.optimizer = torch.optim.AdamW(
+            self._parameter_groups(), lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True
+        )
         # log-mel cache: the mel front-end is fixed, so compute every clip once
         if progress is not None:
             progress(0, 1, "computing log-mel spectrograms")
@@ -151,8 +173,10 @@ class Trainer:
             return [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
         own = {id(p) for p in scores.parameters()}
         rest = [p for p in self.model.parameters() if id(p) not in own]
-        return [{"params": rest, "lr_scale": 1.0},
-                {"params": list(scores.parameters()), "lr_scale": self.config.score_learning_rate_scale, "scores": True}]
+        return [
+            {"params": rest, "lr_scale": 1.0},
+            {"params": list(scores.parameters()), "lr_scale": self.config.score_learning_rate_scale, "scores": True},
+        ]
 
     def _fit_score_prior(self, n_steps: int) -> None:
         """Fit the score network's logits to an energy prior (frames above the clip's noise
@@ -215,14 +239,16 @@ class Trainer:
     def learning_rate_at(self, step: int) -> float:
         """Linear warm-up then cosine decay to 2 % of the peak
         (:func:`~diffres.training.schedule.learning_rate_at` over this run's steps)."""
-        return learning_rate_at(step, self.total_steps, peak=self.config.learning_rate,
-                                warmup_fraction=self.config.warmup_fraction)
+        return learning_rate_at(
+            step, self.total_steps, peak=self.config.learning_rate, warmup_fraction=self.config.warmup_fraction
+        )
 
     def reduction_rate_at(self, step: int) -> float:
         """Training reduction rate at ``step``: ``reduction_rate`` after the warm-up
         (``rate_warmup_fraction``), rising linearly from 0 during it."""
-        return reduction_rate_at(step, self.total_steps, target=self.config.reduction_rate,
-                                 warmup_fraction=self.config.rate_warmup_fraction)
+        return reduction_rate_at(
+            step, self.total_steps, target=self.config.reduction_rate, warmup_fraction=self.config.rate_warmup_fraction
+        )
 
     # -- one step ---------------------------------------------------------------------
     def _batch_indices(self, step: int) -> Tensor:
@@ -243,7 +269,9 @@ class Trainer:
     def step(self) -> StepRecord:
         """One optimiser step on the next batch; finishes the epoch when it is the last."""
         if self.finished:
-            raise ParameterError(f"training is finished ({self.config.epochs} epochs); resume with more epochs to continue.")
+            raise ParameterError(
+                f"training is finished ({self.config.epochs} epochs); resume with more epochs to continue."
+            )
         t0 = time.perf_counter()
         cfg = self.config
         step = self.global_step
@@ -269,8 +297,16 @@ class Trainer:
         seconds = time.perf_counter() - t0
         self._elapsed += seconds
         self._epoch_seconds += seconds
-        rec = StepRecord(self.global_step, step // self._steps_per_epoch, float(loss.detach()), acc,
-                         float(guide.detach()), float(out.activeness), lr, seconds)
+        rec = StepRecord(
+            self.global_step,
+            step // self._steps_per_epoch,
+            float(loss.detach()),
+            acc,
+            float(guide.detach()),
+            float(out.activeness),
+            lr,
+            seconds,
+        )
         self._epoch_acc.append((rec.loss, rec.accuracy, rec.guide_loss, rec.activeness))
         epoch_rec = None
         if self.global_step % self._steps_per_epoch == 0:
@@ -313,8 +349,11 @@ class Trainer:
                 out = self.model.frontend(self.probe_log_mel)
         finally:
             self.model.train(was)
-        return (out.importance[0].float().cpu().numpy(), out.avg[0].float().cpu().numpy(),
-                out.bin_edges[0].float().cpu().numpy())
+        return (
+            out.importance[0].float().cpu().numpy(),
+            out.avg[0].float().cpu().numpy(),
+            out.bin_edges[0].float().cpu().numpy(),
+        )
 
     def _end_epoch(self) -> EpochRecord:
         t0 = time.perf_counter()
@@ -324,13 +363,18 @@ class Trainer:
         self._elapsed += eval_seconds
         stats = np.asarray(self._epoch_acc, dtype=np.float64).mean(axis=0) if self._epoch_acc else np.full(4, np.nan)
         rec = EpochRecord(
-            epoch=self.epoch, global_step=self.global_step,
-            train_loss=float(stats[0]), train_accuracy=float(stats[1]), guide_loss=float(stats[2]),
+            epoch=self.epoch,
+            global_step=self.global_step,
+            train_loss=float(stats[0]),
+            train_accuracy=float(stats[1]),
+            guide_loss=float(stats[2]),
             activeness=float(stats[3]),
             val_loss=float(val.loss) if val is not None else float("nan"),
             val_accuracy=float(val.accuracy) if val is not None else float("nan"),
             seconds=self._epoch_seconds + eval_seconds,
-            probe_importance=imp, probe_merged=merged, probe_bin_edges=edges,
+            probe_importance=imp,
+            probe_merged=merged,
+            probe_bin_edges=edges,
         )
         self.history.append(rec)
         self._epoch_acc = []
@@ -356,8 +400,9 @@ class Trainer:
                 break
         return records
 
-    def fit(self, callbacks: Iterable[Callback] = (),
-            stop: threading.Event | Callable[[], bool] | None = None) -> list[EpochRecord]:
+    def fit(
+        self, callbacks: Iterable[Callback] = (), stop: threading.Event | Callable[[], bool] | None = None
+    ) -> list[EpochRecord]:
         """Train until ``config.epochs`` are done or a stop is requested (``stop`` set /
         returning True, or :meth:`request_stop`); returns :attr:`history`."""
         extra = list(callbacks)
@@ -411,12 +456,15 @@ class Trainer:
 
     def _check_cache(self) -> None:
         if self._released:
-            raise ParameterError("this trainer released its log-mel cache (release_cache); "
-                                 "resume from its checkpoint to train or evaluate again.")
+            raise ParameterError(
+                "this trainer released its log-mel cache (release_cache); "
+                "resume from its checkpoint to train or evaluate again."
+            )
 
     # -- persistence ------------------------------------------------------------------
-    def card(self, card_extra: dict[str, Any] | None = None, *, evaluate: bool = True,
-             with_test: bool = True) -> dict[str, Any]:
+    def card(
+        self, card_extra: dict[str, Any] | None = None, *, evaluate: bool = True, with_test: bool = True
+    ) -> dict[str, Any]:
         """The model card fields this trainer knows (see :func:`diffres.save_checkpoint`):
         the one builder of training cards, for the command line and the app alike.
 
@@ -455,9 +503,14 @@ class Trainer:
     def training_state(self, *, include_optimizer: bool = True) -> dict[str, Any]:
         """Plain containers (tensors, numbers, JSON text) that :meth:`resume` needs."""
         scalars = [{k: v for k, v in h.to_dict().items() if not k.startswith("probe_")} for h in self.history]
-        probes = [{k: torch.from_numpy(np.asarray(getattr(h, k), dtype=np.float32))
-                   for k in ("probe_importance", "probe_merged", "probe_bin_edges") if getattr(h, k) is not None}
-                  for h in self.history]
+        probes = [
+            {
+                k: torch.from_numpy(np.asarray(getattr(h, k), dtype=np.float32))
+                for k in ("probe_importance", "probe_merged", "probe_bin_edges")
+                if getattr(h, k) is not None
+            }
+            for h in self.history
+        ]
         state: dict[str, Any] = {
             "config": json.dumps(self.config.to_dict()),
             "history": json.dumps(scalars),
@@ -469,18 +522,35 @@ class Trainer:
             state["optimizer"] = self.optimizer.state_dict()
         return state
 
-    def save(self, path: str | os.PathLike[str], card_extra: dict[str, Any] | None = None, *,
-             include_optimizer: bool = True, evaluate: bool = True) -> dict[str, Any]:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        card_extra: dict[str, Any] | None = None,
+        *,
+        include_optimizer: bool = True,
+        evaluate: bool = True,
+    ) -> dict[str, Any]:
         """Save weights, model card and training state (for :meth:`resume`); returns the card.
 
         Shipped checkpoints set ``include_optimizer=False`` to stay small (resume then
         restarts the optimiser's moments); ``evaluate`` is :meth:`card`'s."""
-        return save_checkpoint(path, self.model, card=self.card(card_extra, evaluate=evaluate),
-                               training_state=self.training_state(include_optimizer=include_optimizer))
+        return save_checkpoint(
+            path,
+            self.model,
+            card=self.card(card_extra, evaluate=evaluate),
+            training_state=self.training_state(include_optimizer=include_optimizer),
+        )
 
     @classmethod
-    def resume(cls, checkpoint_path: str | os.PathLike[str], dataset: AudioDataset | None = None, *,
-               epochs: int | None = None, progress: ProgressFn | None = None, device: str | None = None) -> Trainer:
+    def resume(
+        cls,
+        checkpoint_path: str | os.PathLike[str],
+        dataset: AudioDataset | None = None,
+        *,
+        epochs: int | None = None,
+        progress: ProgressFn | None = None,
+        device: str | None = None,
+    ) -> Trainer:
         """Rebuild a trainer from a checkpoint saved by :meth:`save` and continue from its
         step (``epochs`` raises the target number of epochs).
 
@@ -493,16 +563,19 @@ class Trainer:
         loaded = load_checkpoint(checkpoint_path)
         state = loaded.training_state
         if not state or "config" not in state:
-            raise CheckpointError("this checkpoint holds no training state (it was saved for inference only); "
-                                  "train a new model instead.")
+            raise CheckpointError(
+                "this checkpoint holds no training state (it was saved for inference only); train a new model instead."
+            )
         try:
             cfg = TrainConfig.from_dict(json.loads(state["config"]))
             records = json.loads(state.get("history", "[]"))
             probes = state.get("history_probes") or [{} for _ in records]
             if len(probes) != len(records):
                 raise ValueError("history and its probe curves differ in length")
-            history = [EpochRecord.from_dict({**h, **{k: v.numpy() for k, v in p.items()}})
-                       for h, p in zip(records, probes, strict=True)]
+            history = [
+                EpochRecord.from_dict({**h, **{k: v.numpy() for k, v in p.items()}})
+                for h, p in zip(records, probes, strict=True)
+            ]
         except (TypeError, ValueError, json.JSONDecodeError) as exc:
             raise CheckpointError(f"the checkpoint's training state is malformed ({exc}).") from None
         changes: dict[str, Any] = {}
@@ -528,9 +601,13 @@ class Trainer:
         theirs = [len(g.get("params", ())) for g in saved.get("param_groups", ())]
         ours = [len(g["params"]) for g in self.optimizer.param_groups]
         if theirs != ours:
-            warnings.warn(f"the checkpoint's optimiser has parameter groups of {theirs} tensors where this "
-                          f"trainer's has {ours}; the optimiser's moments restart from zero (weights, step "
-                          "count and history are restored).", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"the checkpoint's optimiser has parameter groups of {theirs} tensors where this "
+                f"trainer's has {ours}; the optimiser's moments restart from zero (weights, step "
+                "count and history are restored).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             return
         self.optimizer.load_state_dict(saved)
         for s in self.optimizer.state.values():
