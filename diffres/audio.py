@@ -29,6 +29,7 @@ differentiable: no (NumPy, CPU).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import numbers
@@ -36,9 +37,10 @@ import os
 import shutil
 import struct
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TypeVar, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import numpy as np
 
@@ -62,8 +64,11 @@ __all__ = [
 if TYPE_CHECKING:
     import torch
 
-AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+AudioSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
+#: A decoder's result: frames ``[n, channels]`` float32, native rate (Hz), channels, the whole
+#: file's length in seconds, whether it was trimmed to ``max_seconds``.
+_Decoded = tuple[np.ndarray, int, int, float, bool]
 
 #: Sample rate (Hz) of the project's models, built-in datasets and app: the one home of 16 kHz.
 SAMPLE_RATE = 16000
@@ -160,11 +165,54 @@ def _describe(source) -> str:
 def _seekable(fileobj) -> bool:
     try:
         return bool(fileobj.seekable())
-    except Exception:  # noqa: BLE001 - objects without seekable() are treated as streams
+    except Exception:
         return False
 
 
-def _open_source(source) -> tuple[BinaryIO, str | None, str, bool]:
+def _open_path(source: str | os.PathLike[str]) -> tuple[BinaryIO, str | None, str, bool]:
+    path = os.fspath(source)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    desc = f"'{path}'"
+    if not os.path.exists(path):
+        raise AudioError(f"Audio file {desc} does not exist. Check the path.")
+    if os.path.isdir(path):
+        raise AudioError(f"{desc} is a folder, not an audio file. Give the path of a file.")
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - returned open, closed by the caller
+    except OSError as err:
+        raise AudioError(f"Cannot open {desc}: {err.strerror or err}. Check its permissions.") from None
+    if os.fstat(fh.fileno()).st_size == 0:
+        fh.close()
+        raise AudioError(f"Audio file {desc} is empty (0 bytes). Choose a non-empty audio file.")
+    return fh, path, desc, True
+
+
+def _open_file_object(source: Any) -> tuple[BinaryIO, str | None, str, bool]:
+    desc = _describe(source)
+    try:
+        start = source.tell() if _seekable(source) else None
+        data = source.read()
+        if start is not None:
+            source.seek(start)  # leave it as found, so the same object loads again
+    except Exception as err:
+        raise AudioError(f"Could not read {desc}: {err}.") from None
+    if isinstance(data, str):
+        raise AudioError(f"{desc} was opened in text mode; open audio files in binary mode ('rb').")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise AudioError(f"Reading {desc} did not return bytes (got {type(data).__name__}).")
+    data = bytes(data)
+    if not data and start:
+        raise AudioError(
+            f"Nothing left to read from {desc}: the file object is at position {start}, "
+            "its end. Call .seek(0) on it before loading (e.g. after writing to it)."
+        )
+    if not data:
+        raise AudioError(f"{desc[0].upper()}{desc[1:]} is empty (0 bytes). Choose a non-empty audio file.")
+    return io.BytesIO(data), None, desc, True
+
+
+def _open_source(source: Any) -> tuple[BinaryIO, str | None, str, bool]:
     """Return (seekable binary file, path or None, description, close_after)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -172,81 +220,42 @@ def _open_source(source) -> tuple[BinaryIO, str | None, str, bool]:
             raise AudioError("The input is empty (0 bytes). Choose a non-empty audio file.")
         return io.BytesIO(data), None, "the input", True
     if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        desc = f"'{path}'"
-        if not os.path.exists(path):
-            raise AudioError(f"Audio file {desc} does not exist. Check the path.")
-        if os.path.isdir(path):
-            raise AudioError(f"{desc} is a folder, not an audio file. Give the path of a file.")
-        try:
-            fh = open(path, "rb")
-        except OSError as err:
-            raise AudioError(f"Cannot open {desc}: {err.strerror or err}. Check its permissions.") from None
-        if os.fstat(fh.fileno()).st_size == 0:
-            fh.close()
-            raise AudioError(f"Audio file {desc} is empty (0 bytes). Choose a non-empty audio file.")
-        return fh, path, desc, True
+        return _open_path(source)
     if hasattr(source, "read"):
-        desc = _describe(source)
-        try:
-            start = source.tell() if _seekable(source) else None
-            data = source.read()
-            if start is not None:
-                source.seek(start)  # leave it as found, so the same object loads again
-        except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing error
-            raise AudioError(f"Could not read {desc}: {err}.") from None
-        if isinstance(data, str):
-            raise AudioError(f"{desc} was opened in text mode; open audio files in binary mode ('rb').")
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise AudioError(f"Reading {desc} did not return bytes (got {type(data).__name__}).")
-        data = bytes(data)
-        if not data and start:
-            raise AudioError(
-                f"Nothing left to read from {desc}: the file object is at position {start}, "
-                "its end. Call .seek(0) on it before loading (e.g. after writing to it)."
-            )
-        if not data:
-            raise AudioError(f"{desc[0].upper()}{desc[1:]} is empty (0 bytes). Choose a non-empty audio file.")
-        return io.BytesIO(data), None, desc, True
+        return _open_file_object(source)
     raise ParameterError(f"source must be a file path, bytes, or a binary file object, got {type(source).__name__}.")
 
 
-def _sniff(head: bytes) -> tuple[str, bool]:
-    """Name the kind of file from its first bytes; the bool says whether it is audio."""
-    if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
-        return "a WAV file", True
-    if head[:4] == b"RF64":
-        return "an RF64 (WAV) file", True
-    if head[:4] == b"fLaC":
-        return "a FLAC file", True
-    if head[:4] == b"OggS":
-        return "an OGG file", True
-    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
-        return "an AAC (ADTS) file", True
-    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return "an MP3 file", True
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "an AIFF file", True
-    if head[:7] == b"NIST_1A":
-        return "a NIST SPHERE file", True
-    if head[4:8] == b"ftyp":
-        return "an MP4/M4A file", True
-    if head[:4] == b"\x1aE\xdf\xa3":
-        return "a WebM/Matroska file", True
-    if head[:8] == b"\x89PNG\r\n\x1a\n":
-        return "a PNG image", False
-    if head[:3] == b"\xff\xd8\xff":
-        return "a JPEG image", False
-    if head[:4] == b"GIF8":
-        return "a GIF image", False
-    if head[:4] == b"%PDF":
-        return "a PDF document", False
-    if head[:4] == b"PK\x03\x04":
-        return "a ZIP archive", False
-    if head[:2] == b"\x1f\x8b":
-        return "a gzip archive", False
+def _is_adts(head: bytes) -> bool:
+    return len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0
+
+
+def _is_mp3(head: bytes) -> bool:
+    return head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+
+
+#: (test of the first bytes, what the file is, whether it is audio), in the order tried.
+_SIGNATURES: tuple[tuple[Callable[[bytes], bool], str, bool], ...] = (
+    (lambda h: h[:4] in (b"RIFF", b"RIFX") and h[8:12] == b"WAVE", "a WAV file", True),
+    (lambda h: h[:4] == b"RF64", "an RF64 (WAV) file", True),
+    (lambda h: h[:4] == b"fLaC", "a FLAC file", True),
+    (lambda h: h[:4] == b"OggS", "an OGG file", True),
+    (_is_adts, "an AAC (ADTS) file", True),
+    (_is_mp3, "an MP3 file", True),
+    (lambda h: h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC"), "an AIFF file", True),
+    (lambda h: h[:7] == b"NIST_1A", "a NIST SPHERE file", True),
+    (lambda h: h[4:8] == b"ftyp", "an MP4/M4A file", True),
+    (lambda h: h[:4] == b"\x1aE\xdf\xa3", "a WebM/Matroska file", True),
+    (lambda h: h[:8] == b"\x89PNG\r\n\x1a\n", "a PNG image", False),
+    (lambda h: h[:3] == b"\xff\xd8\xff", "a JPEG image", False),
+    (lambda h: h[:4] == b"GIF8", "a GIF image", False),
+    (lambda h: h[:4] == b"%PDF", "a PDF document", False),
+    (lambda h: h[:4] == b"PK\x03\x04", "a ZIP archive", False),
+    (lambda h: h[:2] == b"\x1f\x8b", "a gzip archive", False),
+)
+
+
+def _looks_like_text(head: bytes) -> bool:
     try:
         text = head[:1024].decode("utf-8")
     except UnicodeDecodeError:
@@ -254,8 +263,16 @@ def _sniff(head: bytes) -> tuple[str, bool]:
         try:
             text = head[:1020].decode("utf-8")
         except UnicodeDecodeError:
-            text = None
-    if text is not None and text and all(c.isprintable() or c in "\r\n\t\f" for c in text):
+            return False
+    return bool(text) and all(c.isprintable() or c in "\r\n\t\f" for c in text)
+
+
+def _sniff(head: bytes) -> tuple[str, bool]:
+    """Name the kind of file from its first bytes; the bool says whether it is audio."""
+    for test, kind, is_audio in _SIGNATURES:
+        if test(head):
+            return kind, is_audio
+    if _looks_like_text(head):
         return "a text file", False
     return "", True
 
@@ -319,7 +336,7 @@ def _check_native_rate(rate: int, desc: str) -> None:
         )
 
 
-def _decode_soundfile(fh: BinaryIO, desc: str, max_seconds, trim):
+def _decode_soundfile(fh: BinaryIO, desc: str, max_seconds: float | None, trim: bool) -> _Decoded:
     """Decode with libsndfile. Returns (frames [n, ch] float32, rate, channels, seconds, trimmed)."""
     import soundfile as sf
 
@@ -343,7 +360,7 @@ def _decode_soundfile(fh: BinaryIO, desc: str, max_seconds, trim):
     return data, rate, channels, seconds, trimmed
 
 
-def _decode_ffmpeg(fh: BinaryIO, path: str | None, desc: str, max_seconds, trim):
+def _decode_ffmpeg(fh: BinaryIO, path: str | None, desc: str, max_seconds: float | None, trim: bool) -> _Decoded:
     """Decode with ffmpeg through audioread (for what libsndfile cannot read)."""
     import audioread.ffdec as ffdec
 
@@ -385,10 +402,8 @@ def _decode_ffmpeg(fh: BinaryIO, path: str | None, desc: str, max_seconds, trim)
         return data, rate, channels, seconds, trimmed
     finally:
         if tmp_name is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            except OSError:
-                pass
 
 
 def _ffmpeg_available() -> bool:
@@ -396,7 +411,7 @@ def _ffmpeg_available() -> bool:
         return False
     try:
         import audioread.ffdec  # noqa: F401
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return True
 
@@ -430,7 +445,7 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     g = math.gcd(int(orig_rate), int(new_rate))
     up, down = int(new_rate) // g, int(orig_rate) // g
     if max(up, down) <= _MAX_POLYPHASE_FACTOR:
-        out = resample_poly(samples, up, down)
+        out = resample_poly(samples.astype(np.float64), up, down)  # float64 inside: rounded once, at the end
     else:
         out = fft_resample(samples.astype(np.float64), -(-len(samples) * up // down))
     return np.asarray(out, dtype=np.float32)
@@ -508,6 +523,67 @@ def split_clip(samples: np.ndarray, n_samples: int, *, min_peak: float = 1e-4) -
 # --------------------------------------------------------------------------- public API
 
 
+def _decode(fh: BinaryIO, path: str | None, desc: str, max_s: float | None, trim: bool) -> _Decoded:
+    """Sniff, check and decode an open file: soundfile first, then ffmpeg when installed."""
+    Desc = desc[0].upper() + desc[1:]
+    fh.seek(0)
+    kind, maybe_audio = _sniff(fh.read(4096))
+    if not maybe_audio:
+        raise AudioError(f"{Desc} is {kind}, not audio. Choose an audio file ({_SUPPORTED_HINT}).")
+    _check_wav_complete(fh, desc)
+    reason = ""
+    decoded: _Decoded | None
+    try:
+        decoded = _decode_soundfile(fh, desc, max_s, trim)
+    except AudioError:
+        raise
+    except Exception as sf_err:
+        reason = str(getattr(sf_err, "error_string", "") or sf_err)
+        decoded = None
+    if decoded is None and _ffmpeg_available():
+        try:
+            decoded = _decode_ffmpeg(fh, path, desc, max_s, trim)
+        except AudioError:
+            raise
+        except Exception:
+            decoded = None
+    if decoded is not None:
+        return decoded
+    if kind:
+        raise AudioError(
+            f"{Desc} looks like {kind} but could not be decoded: it is corrupt, "
+            f"truncated or uses an unsupported codec ({reason}). Re-export it as "
+            "16-bit WAV or FLAC."
+        )
+    raise AudioError(
+        f"{Desc} is not in an audio format that can be read. Use {_SUPPORTED_HINT}"
+        " (headerless raw PCM is not accepted: add a WAV header, e.g. with sox or"
+        " ffmpeg)."
+    )
+
+
+def _check_samples(data: np.ndarray, Desc: str) -> None:
+    """No samples, or NaN / infinite ones, are an AudioError naming how many."""
+    if data.shape[0] == 0:
+        raise AudioError(f"{Desc} contains no audio samples (0 frames). Choose a clip with sound in it.")
+    finite = np.isfinite(data)
+    if finite.all():
+        return
+    n_nan = int(np.isnan(data).sum())
+    n_inf = int(data.size - finite.sum() - n_nan)
+    what = []
+    if n_nan:
+        what.append(f"{n_nan} NaN (not-a-number)")
+    if n_inf:
+        what.append(f"{n_inf} infinite")
+    plural = "s" if n_nan + n_inf > 1 else ""
+    raise AudioError(
+        f"{Desc} contains {' and '.join(what)} sample value{plural}, so it cannot be "
+        "analysed. The file is damaged or was written by a faulty program; re-export it as "
+        "16-bit WAV."
+    )
+
+
 def load_clip(
     source: AudioSource,
     sample_rate: int | None = SAMPLE_RATE,
@@ -548,61 +624,11 @@ def load_clip(
     fh, path, desc, close_after = _open_source(source)
     Desc = desc[0].upper() + desc[1:]
     try:
-        fh.seek(0)
-        head = fh.read(4096)
-        kind, maybe_audio = _sniff(head)
-        if not maybe_audio:
-            raise AudioError(f"{Desc} is {kind}, not audio. Choose an audio file ({_SUPPORTED_HINT}).")
-        _check_wav_complete(fh, desc)
-        reason = ""
-        try:
-            decoded = _decode_soundfile(fh, desc, max_s, trim)
-        except AudioError:
-            raise
-        except Exception as sf_err:  # noqa: BLE001 - libsndfile errors become AudioError
-            reason = str(getattr(sf_err, "error_string", "") or sf_err)
-            decoded = None
-        if decoded is None and _ffmpeg_available():
-            try:
-                decoded = _decode_ffmpeg(fh, path, desc, max_s, trim)
-            except AudioError:
-                raise
-            except Exception:  # noqa: BLE001 - ffmpeg could not decode it either
-                decoded = None
-        if decoded is None:
-            if kind:
-                raise AudioError(
-                    f"{Desc} looks like {kind} but could not be decoded: it is corrupt, "
-                    f"truncated or uses an unsupported codec ({reason}). Re-export it as "
-                    "16-bit WAV or FLAC."
-                )
-            raise AudioError(
-                f"{Desc} is not in an audio format that can be read. Use {_SUPPORTED_HINT}"
-                " (headerless raw PCM is not accepted: add a WAV header, e.g. with sox or"
-                " ffmpeg)."
-            )
-        data, rate, channels, seconds, trimmed = decoded
+        data, rate, channels, seconds, trimmed = _decode(fh, path, desc, max_s, trim)
     finally:
         if close_after:
             fh.close()
-
-    if data.shape[0] == 0:
-        raise AudioError(f"{Desc} contains no audio samples (0 frames). Choose a clip with sound in it.")
-    finite = np.isfinite(data)
-    if not finite.all():
-        n_nan = int(np.isnan(data).sum())
-        n_inf = int(data.size - finite.sum() - n_nan)
-        what = []
-        if n_nan:
-            what.append(f"{n_nan} NaN (not-a-number)")
-        if n_inf:
-            what.append(f"{n_inf} infinite")
-        plural = "s" if n_nan + n_inf > 1 else ""
-        raise AudioError(
-            f"{Desc} contains {' and '.join(what)} sample value{plural}, so it cannot be "
-            "analysed. The file is damaged or was written by a faulty program; re-export it as "
-            "16-bit WAV."
-        )
+    _check_samples(data, Desc)
 
     mono = data.mean(axis=1, dtype=np.float64).astype(np.float32) if channels > 1 else data[:, 0]
     target = rate if rate_out is None else rate_out

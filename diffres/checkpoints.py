@@ -16,7 +16,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import torch
 
@@ -158,17 +158,9 @@ def _read_bytes(source) -> bytes:
     return data
 
 
-def load_checkpoint(
-    source: str | os.PathLike | bytes | BinaryIO, *, map_location: str | torch.device = "cpu"
-) -> LoadedCheckpoint:
-    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
-
-    Never unpickles arbitrary objects.  Raises :class:`CheckpointError` (a ``ValueError``)
-    with a message fit for a person for anything else: not a checkpoint, corrupt or
-    truncated, unsafe content, another program's checkpoint, a newer format, weights that do
-    not match the configuration.
-    """
-    data = _read_bytes(source)
+def _read_payload(data: bytes, map_location: str | torch.device) -> dict[str, Any]:
+    """The archive's dict of plain containers (``weights_only``), checked to be ours and of a
+    format version this program reads."""
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise CheckpointError(
             "this is not a DiffRes Explorer checkpoint (not a PyTorch archive); "
@@ -192,8 +184,23 @@ def load_checkpoint(
     version = payload.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise CheckpointError(
-            f"checkpoint format version {version!r} is newer than this program understands ({VERSION}); update DiffRes Explorer."
+            f"checkpoint format version {version!r} is newer than this program understands ({VERSION}); "
+            "update DiffRes Explorer."
         )
+    return payload
+
+
+def load_checkpoint(
+    source: str | os.PathLike | bytes | BinaryIO, *, map_location: str | torch.device = "cpu"
+) -> LoadedCheckpoint:
+    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
+
+    Never unpickles arbitrary objects.  Raises :class:`CheckpointError` (a ``ValueError``)
+    with a message fit for a person for anything else: not a checkpoint, corrupt or
+    truncated, unsafe content, another program's checkpoint, a newer format, weights that do
+    not match the configuration.
+    """
+    payload = _read_payload(_read_bytes(source), map_location)
     try:
         card = json.loads(payload["card"])
         config = ModelConfig.from_dict(card)

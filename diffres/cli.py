@@ -13,8 +13,8 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from .errors import DiffResError
 
@@ -338,7 +338,7 @@ def _cmd_build_ext(args, out) -> dict:
     return {"library": str(path), "seconds": round(seconds, 2)}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = sys.stdout

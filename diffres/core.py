@@ -8,6 +8,7 @@ computed from each call's actual ``T`` (any length works; the reference fixes ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 from torch import Tensor, nn
@@ -107,10 +108,8 @@ class ScoreNetwork(nn.Module):
 
     def __init__(self, n_mels: int, kernel_size: int = 5) -> None:
         super().__init__()
-        channels = [n_mels] + score_channel_plan(n_mels)
-        self.blocks = nn.Sequential(
-            *[ResidualBlock(c_in, c_out, kernel_size) for c_in, c_out in zip(channels[:-1], channels[1:])]
-        )
+        channels = [n_mels, *score_channel_plan(n_mels)]
+        self.blocks = nn.Sequential(*[ResidualBlock(c_in, c_out, kernel_size) for c_in, c_out in pairwise(channels)])
 
     def forward(self, log_mel: Tensor) -> Tensor:
         # One explicit channels-first copy: the first convolution saves it for its backward,

@@ -30,7 +30,7 @@ ui.clip_notices(clip)
 
 # ------------------------------------------------------------------ model choice
 usable = A.diffres_checkpoints()
-options = list(usable) + [cache.UNTRAINED_ID]
+options = [*usable, cache.UNTRAINED_ID]
 if st.session_state.get("adapt_model") not in options:
     st.session_state["adapt_model"] = options[0]
     A.on_model_change(usable)
@@ -149,7 +149,8 @@ if clip.event_times.size:
     near_frames, near_time = frames_near_events(res.bin_edges, hop_s, clip.event_times)
     st.info(
         f"**Known answer:** {near_frames:.0%} of the {Tp} output frames sit within 50 ms of the preset's "
-        f"{clip.event_times.size} event{'s' if clip.event_times.size != 1 else ''}, which fill {near_time:.0%} of the clip "
+        f"{clip.event_times.size} event{'s' if clip.event_times.size != 1 else ''}, "
+        f"which fill {near_time:.0%} of the clip "
         f"({'more' if near_frames > near_time + 0.02 else 'no more'} than a fixed hop would give them).",
         icon=":material/target:",
     )

@@ -10,9 +10,9 @@ import ui
 from diffres import figures
 from diffres.audio import SAMPLE_RATE as SR
 from ui import cache
+from ui.frame import ensure_entrypoint
 from ui.sound import KEY_EXAMPLE
 from ui.view import time_window
-from ui.frame import ensure_entrypoint
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 

@@ -40,7 +40,7 @@ def app_pages() -> list[StreamlitPage]:
     ]
 
 
-class entrypoint_active:  # noqa: N801 - used as ``with entrypoint_active():``, like a function
+class entrypoint_active:
     """Context manager ``app.py`` wraps around ``page.run()``."""
 
     def __enter__(self) -> entrypoint_active:

@@ -12,7 +12,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import streamlit as st
@@ -50,7 +49,7 @@ class Entry:
     label: str
     kind: str
     card: dict
-    run_id: Optional[str] = None
+    run_id: str | None = None
 
 
 def model_id_for(path: str | Path) -> str:
@@ -147,7 +146,7 @@ class EvalData:
     sample_rate: int
 
 
-def eval_data_for(entry: Entry, card: dict) -> tuple[Optional[EvalData], str]:
+def eval_data_for(entry: Entry, card: dict) -> tuple[EvalData | None, str]:
     """The validation split the page evaluates on, or (None, why not)."""
     from diffres.datasets import BUILTIN_DATASETS
 
@@ -214,7 +213,7 @@ def eval_data_from_zip(data: bytes, name: str, card: dict) -> EvalData:
 
 
 @st.cache_data(max_entries=24, show_spinner="Evaluating on the validation split...")
-def evaluation(model_id: str, data_key: str, _data: EvalData, reduction_rate: Optional[float] = None) -> dict:
+def evaluation(model_id: str, data_key: str, _data: EvalData, reduction_rate: float | None = None) -> dict:
     """EvalResult fields as plain arrays (cache_data pickles them)."""
     model = load(model_id).model
     x = log_mel_of(model, _data.waveforms)
@@ -262,7 +261,7 @@ def baselines_for(card: dict, *, exclude: str = "") -> list[Entry]:
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
-def predict_clip(model_id: str, digest: str, _samples: np.ndarray, reduction_rate: Optional[float] = None) -> dict:
+def predict_clip(model_id: str, digest: str, _samples: np.ndarray, reduction_rate: float | None = None) -> dict:
     """Top-k, importance, bin edges, merged and input log-mel of one clip (whole clip, the
     model's own hop)."""
     loaded = load(model_id)

@@ -120,7 +120,8 @@ def model_card(loaded: LoadedCheckpoint, entry: I.Entry) -> None:
     m[5].metric("Test accuracy", _pct(metrics.get("test_accuracy")), help="On the held-out test split (from the card).")
     m[6].metric("Parameters", f"{model.n_parameters():,}")
     st.caption(
-        f"Classes ({len(cfg.classes)}): {', '.join(cfg.classes)} · {cfg.n_mels} mel bins · {cfg.clip_seconds:g} s clips · "
+        f"Classes ({len(cfg.classes)}): {', '.join(cfg.classes)} · {cfg.n_mels} mel bins · "
+        f"{cfg.clip_seconds:g} s clips · "
         f"trained {card.get('epochs', '?')} epochs in {card.get('train_seconds', '?')} s"
         + (f" · {card['data_source']}" if card.get("data_source") else "")
     )
@@ -323,7 +324,7 @@ def validation(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
                 )
             with c2:
                 st.markdown("#### Accuracy per class")
-                counts = {c: int(n) for c, n in zip(res["classes"], res["confusion"].sum(axis=1))}
+                counts = {c: int(n) for c, n in zip(res["classes"], res["confusion"].sum(axis=1), strict=True)}
                 st.plotly_chart(
                     figures.per_class_figure(res["per_class"], counts=counts), key="inspect_per_class", width="stretch"
                 )
@@ -373,7 +374,9 @@ def compare(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
         )
         clip = ui.current_clip()
         c1, c2 = st.columns(2)
-        for col, (mid, label) in zip((c1, c2), ((entry.model_id, entry.label), (other_id, others[other_id].label))):
+        for col, (mid, label) in zip(
+            (c1, c2), ((entry.model_id, entry.label), (other_id, others[other_id].label)), strict=True
+        ):
             with col:
                 st.markdown(f"**{label}**")
                 try:

@@ -15,7 +15,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +23,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from diffres.datasets import AudioDataset
-from diffres.training import EpochRecord, StepRecord, TrainConfig, Trainer
+from diffres.training import TrainConfig, Trainer
 from ui.data_sources import DataSource, load_source
 from ui.session import session_dir, slug
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import streamlit as st
@@ -23,7 +23,7 @@ KEY_SESSION = "train_session_id"
 def session_id() -> str:
     ss = st.session_state
     if KEY_SESSION not in ss:
-        ss[KEY_SESSION] = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+        ss[KEY_SESSION] = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
     return str(ss[KEY_SESSION])
 
 

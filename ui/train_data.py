@@ -135,8 +135,8 @@ def _bucket_editor() -> None:
                 key=f"train_bup_{bucket.bucket_id}",
                 on_change=skip_chunk,
                 max_upload_size=20,
-                help="One or more audio files of this class (any rate; mixed to 16 kHz mono). Removing a file from this "
-                "list keeps its clip: use 'Remove last' or 'Clear' below.",
+                help="One or more audio files of this class (any rate; mixed to 16 kHz mono). Removing a file "
+                "from this list keeps its clip: use 'Remove last' or 'Clear' below.",
             )
             st.audio_input(
                 "Record",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 from ..errors import DatasetError, ParameterError
 from . import digits, events, rhythms, soundfonts
@@ -87,23 +87,23 @@ def _generator(name: str) -> Any:
     return _GENERATORS[name]
 
 
-def dataset_path(name: str, *, seed: int = 0, n_per_class: Optional[int] = None) -> Path:
+def dataset_path(name: str, *, seed: int = 0, n_per_class: int | None = None) -> Path:
     """Cache directory where :func:`build_dataset` puts ``name`` (it may not exist yet)."""
     return dataset_dir(_generator(name), seed, n_per_class)
 
 
-def is_built(name: str, *, seed: int = 0, n_per_class: Optional[int] = None) -> bool:
+def is_built(name: str, *, seed: int = 0, n_per_class: int | None = None) -> bool:
     """True when the cache already holds a complete build (its manifest exists)."""
     return (dataset_path(name, seed=seed, n_per_class=n_per_class) / MANIFEST).is_file()
 
 
 def build_dataset(
     name: str,
-    out_dir: Union[str, os.PathLike, None] = None,
+    out_dir: str | os.PathLike | None = None,
     *,
     seed: int = 0,
-    progress: Optional[ProgressFn] = None,
-    n_per_class: Optional[int] = None,
+    progress: ProgressFn | None = None,
+    n_per_class: int | None = None,
 ) -> Path:
     """Generate a built-in dataset into the cache (or ``out_dir``) and return the directory.
 
@@ -130,12 +130,12 @@ def build_dataset(
 
 def export_dataset(
     name: str,
-    out_dir: Union[str, os.PathLike],
+    out_dir: str | os.PathLike,
     *,
-    split: Optional[str] = None,
+    split: str | None = None,
     seed: int = 0,
-    progress: Optional[ProgressFn] = None,
-    n_per_class: Optional[int] = None,
+    progress: ProgressFn | None = None,
+    n_per_class: int | None = None,
 ) -> Path:
     """Write a built-in dataset as ``out_dir/<class>/<clip_id>.wav`` (what
     ``python -m diffres datasets build NAME --out DIR`` does).
@@ -172,13 +172,13 @@ def export_dataset(
 
 
 def load_dataset(
-    name_or_dir: Union[str, os.PathLike],
+    name_or_dir: str | os.PathLike,
     *,
     sample_rate: int = SAMPLE_RATE,
     seed: int = 0,
-    progress: Optional[ProgressFn] = None,
-    max_files_per_class: Optional[int] = None,
-    n_per_class: Optional[int] = None,
+    progress: ProgressFn | None = None,
+    max_files_per_class: int | None = None,
+    n_per_class: int | None = None,
 ) -> AudioDataset:
     """Load a dataset for training: arrays per split, every clip ``clip_seconds`` long.
 

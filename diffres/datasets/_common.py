@@ -6,13 +6,15 @@ the package ``__init__``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +61,7 @@ class ClipSpec:
         }
 
 
-def noop_progress(done: int, total: int, message: str) -> None:  # noqa: ARG001
+def noop_progress(done: int, total: int, message: str) -> None:
     """Progress callback that does nothing."""
 
 
@@ -201,10 +203,8 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

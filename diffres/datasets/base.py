@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -54,7 +53,7 @@ class AudioDataset:
     splits: dict[str, Split]
     source_description: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)
-    root: Optional[str] = None
+    root: str | None = None
     builtin: bool = False
     seed: int = 0
 
@@ -88,7 +87,7 @@ class AudioDataset:
                 if len(split)
                 else np.zeros(len(self.classes), int)
             )
-            out[name] = {c: int(n) for c, n in zip(self.classes, counts)}
+            out[name] = {c: int(n) for c, n in zip(self.classes, counts, strict=True)}
         return out
 
     def __len__(self) -> int:

@@ -13,6 +13,7 @@ Layout of one built dataset::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,12 +22,12 @@ import shutil
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetError, ParameterError
 from ..audio import fit_length, load_audio
+from ..errors import DatasetError, ParameterError
 from ._common import SAMPLE_RATE, SPLITS, ClipSpec, ProgressFn, noop_progress, write_atomic
 from .base import AudioDataset, Split, empty_split
 
@@ -43,7 +44,7 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "diffres-explorer" / "datasets"
 
 
-def dataset_dir(gen: ModuleType, seed: int, n_per_class: Optional[int] = None) -> Path:
+def dataset_dir(gen: ModuleType, seed: int, n_per_class: int | None = None) -> Path:
     """Cache directory of one built dataset."""
     suffix = "" if n_per_class in (None, gen.DEFAULT_N_PER_CLASS) else f"-n{int(n_per_class)}"
     return cache_root() / f"{gen.NAME}-v{gen.VERSION}-seed{int(seed)}{suffix}"
@@ -68,7 +69,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def _check_n_per_class(n_per_class: Optional[int], default: int) -> int:
+def _check_n_per_class(n_per_class: int | None, default: int) -> int:
     if n_per_class is None:
         return default
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 1:
@@ -121,11 +122,11 @@ def _prune(gen: ModuleType, progress: ProgressFn, total: int) -> None:
 
 def build(
     gen: ModuleType,
-    out_dir: Optional[Path] = None,
+    out_dir: Path | None = None,
     *,
     seed: int = 0,
-    n_per_class: Optional[int] = None,
-    progress: Optional[ProgressFn] = None,
+    n_per_class: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> Path:
     """Generate a built-in dataset (restartable) and return its directory.
 
@@ -209,7 +210,7 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(ids.encode("utf-8")).hexdigest()[:16]
 
 
-def _select(clips: list[dict[str, Any]], classes: list[str], max_per_class: Optional[int]) -> list[int]:
+def _select(clips: list[dict[str, Any]], classes: list[str], max_per_class: int | None) -> list[int]:
     """Indices of the clips kept under ``max_per_class``, proportionally across splits
     (at least one per non-empty split while the budget allows)."""
     if max_per_class is None:
@@ -258,18 +259,58 @@ def _write_npz(npz_path: Path, wav: np.ndarray, index: np.ndarray, digest: str) 
     scaled = wav * np.float32(32768.0)  # exact in float32 (power of two)
     exact = bool(np.all(np.abs(scaled) <= 32767.0) and np.array_equal(np.rint(scaled), scaled))
     stored = scaled.astype(np.int16) if exact else wav
-    try:  # the array cache only speeds up the next load: a failed write is not an error
+    with contextlib.suppress(OSError):  # the array cache only speeds up the next load: a failed write is no error
         write_atomic(npz_path, lambda tmp: np.savez(tmp, waveforms=stored, index=index, digest=np.array(digest)))
-    except OSError:
-        pass
+
+
+def _read_clips(
+    directory: Path, relpaths: list[str], sample_rate: int, n_samples: int, progress: ProgressFn
+) -> np.ndarray:
+    """``[len(relpaths), n_samples]`` float32: each clip read, resampled and fitted."""
+    wav = np.zeros((len(relpaths), n_samples), np.float32)
+    for k, rel in enumerate(relpaths):
+        path = directory / rel
+        try:
+            x, _ = load_audio(path, sample_rate)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"cached clip {path} is unreadable ({exc}); delete {directory} and rebuild") from exc
+        wav[k] = fit_length(x, n_samples)
+        if k % 50 == 0:
+            progress(k, len(relpaths), f"reading {directory.name}")
+    progress(len(relpaths), len(relpaths), f"read {directory.name}")
+    return wav
+
+
+def _split_rows(
+    directory: Path,
+    clips: list[dict[str, Any]],
+    wav: np.ndarray,
+    order: np.ndarray,
+    row_codes: np.ndarray,
+    labels: np.ndarray,
+    n_samples: int,
+) -> dict[str, Split]:
+    """The splits of ``wav``, whose rows hold the manifest clips ``order`` grouped by split
+    (``row_codes``, indices into ``SPLITS``); each split's arrays are views of ``wav``."""
+    splits: dict[str, Split] = {}
+    for code, s in enumerate(SPLITS):
+        rows = np.flatnonzero(row_codes == code)
+        if rows.size == 0:
+            splits[s] = empty_split(n_samples)
+            continue
+        sl = slice(int(rows[0]), int(rows[-1]) + 1)
+        assert rows.size == sl.stop - sl.start  # rows are grouped by split
+        idx = order[sl]
+        splits[s] = Split(wav[sl], labels[idx].copy(), [str(directory / clips[i]["path"]) for i in idx])
+    return splits
 
 
 def load_built(
     directory: Path,
     *,
     sample_rate: int = SAMPLE_RATE,
-    max_files_per_class: Optional[int] = None,
-    progress: Optional[ProgressFn] = None,
+    max_files_per_class: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> AudioDataset:
     """Load a built dataset directory (with ``manifest.json``) into arrays.
 
@@ -306,17 +347,7 @@ def load_built(
         else:
             sub = np.asarray(keep, np.int64)
             todo = sub[np.argsort(codes[sub], kind="stable")]
-        wav = np.zeros((len(todo), n_samples), np.float32)
-        for k, i in enumerate(todo):
-            path = directory / clips[i]["path"]
-            try:
-                x, _ = load_audio(path, sample_rate)
-            except (OSError, ValueError) as exc:
-                raise DatasetError(f"cached clip {path} is unreadable ({exc}); delete {directory} and rebuild") from exc
-            wav[k] = fit_length(x, n_samples)
-            if k % 50 == 0:
-                progress(k, len(todo), f"reading {directory.name}")
-        progress(len(todo), len(todo), f"read {directory.name}")
+        wav = _read_clips(directory, [clips[i]["path"] for i in todo], sample_rate, n_samples, progress)
         order = todo
         if full:
             _write_npz(npz_path, wav, order, digest)
@@ -326,17 +357,7 @@ def load_built(
         keep_set[keep] = True
         rows = np.flatnonzero(keep_set[order])
         wav, order = wav[rows], order[rows]
-    row_codes = codes[order]
-    splits: dict[str, Split] = {}
-    for code, s in enumerate(SPLITS):
-        rows = np.flatnonzero(row_codes == code)
-        if rows.size == 0:
-            splits[s] = empty_split(n_samples)
-            continue
-        sl = slice(int(rows[0]), int(rows[-1]) + 1)
-        assert rows.size == sl.stop - sl.start  # rows are grouped by split
-        idx = order[sl]
-        splits[s] = Split(wav[sl], labels[idx].copy(), [str(directory / clips[i]["path"]) for i in idx])
+    splits = _split_rows(directory, clips, wav, order, codes[order], labels, n_samples)
     return AudioDataset(
         name=str(manifest.get("name", directory.name)),
         classes=classes,

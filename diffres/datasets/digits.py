@@ -12,7 +12,6 @@ flite voice awb never appear in train or val.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -201,7 +200,7 @@ def plan(seed: int, n_per_class: int) -> list[ClipSpec]:
 
 def _run(cmd: list[str], what: str) -> None:
     try:
-        res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, check=False)
+        res = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     except FileNotFoundError as exc:
         raise DatasetError(f"{cmd[0]} not found: apt-get install {cmd[0]}") from exc
     except subprocess.TimeoutExpired as exc:

@@ -9,6 +9,7 @@ events may start before or run past the clip edges (partially cut). numpy only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -209,82 +210,113 @@ def _tone(phase: np.ndarray, f0, square: bool, n_harm: int = 1) -> np.ndarray:
     return out
 
 
+def _alarm_clock(p: dict[str, Any], t: np.ndarray, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    group = p["beeps_per_group"] * (p["beep_s"] + p["gap_s"]) + p["group_pause_s"]
+    tg = np.mod(t, group)
+    in_beeps = tg < p["beeps_per_group"] * (p["beep_s"] + p["gap_s"])
+    on = in_beeps & (np.mod(tg, p["beep_s"] + p["gap_s"]) < p["beep_s"]) & active
+    x = _tone(2 * np.pi * p["f0_hz"] * t, p["f0_hz"], p["square"]) * _envelope_gate(t, on, 0.002)
+    return x
+
+
+def _smoke_alarm(p: dict[str, Any], t: np.ndarray, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    cycle = p["n_on"] * (p["on_s"] + p["off_s"]) + p["cycle_pause_s"]
+    tc = np.mod(t, cycle)
+    on = (tc < p["n_on"] * (p["on_s"] + p["off_s"])) & (np.mod(tc, p["on_s"] + p["off_s"]) < p["on_s"]) & active
+    x = _tone(2 * np.pi * p["f0_hz"] * t, p["f0_hz"], False, 3) * _envelope_gate(t, on)
+    return x
+
+
+def _siren(p: dict[str, Any], t: np.ndarray, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    sr = SAMPLE_RATE
+    f_lo, f_hi = p["f_lo_hz"], p["f_lo_hz"] * p["f_hi_ratio"]
+    u = np.mod(t / p["period_s"] + p["phase"], 1.0)
+    if p["shape"] == "sine":
+        lfo = 0.5 - 0.5 * np.cos(2 * np.pi * u)
+    else:
+        lfo = 1.0 - np.abs(2.0 * u - 1.0)
+    f = f_lo + (f_hi - f_lo) * lfo
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    x = _tone(phase, f, False, p["n_harmonics"]) * _envelope_gate(t, active, 0.05)
+    return x
+
+
+def _car_horn(p: dict[str, Any], t: np.ndarray, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    on = np.zeros_like(t, dtype=bool)
+    start = 0.0
+    for _ in range(p["n_honks"]):
+        on |= (t >= start) & (t < start + p["honk_s"])
+        start += p["honk_s"] + p["honk_gap_s"]
+    env = _envelope_gate(t, on, p["attack_s"])
+    x = np.zeros_like(t)
+    for f in (p["f0_hz"], p["f0_hz"] * p["interval"]):
+        ph = 2 * np.pi * f * t
+        x += _tone(ph, f, False, 8)  # sawtooth-ish, brassy
+    x = x * env
+    return x
+
+
+def _doorbell(p: dict[str, Any], t: np.ndarray, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = np.zeros_like(t)
+    ring = 2 * p["gap_s"] + 0.6
+    for r in range(p["n_rings"]):
+        for k, f in enumerate((p["f1_hz"], p["f1_hz"] * p["f2_ratio"])):
+            tt = t - r * ring - k * p["gap_s"]
+            on = tt >= 0
+            env = np.where(on, np.exp(-np.maximum(tt, 0) / p["tau_s"]), 0.0)
+            env *= np.clip(tt / 0.003, 0, 1)
+            x += env * (
+                np.sin(2 * np.pi * f * tt)
+                + 0.4 * np.sin(2 * np.pi * f * p["inharmonic"] * tt) * np.exp(-np.maximum(tt, 0) / 0.08)
+            )
+    return x
+
+
+def _phone_ring(p: dict[str, Any], t: np.ndarray, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    sr = SAMPLE_RATE
+    period = p["burst_s"] + p["burst_gap_s"]
+    on = (np.mod(t, period) < p["burst_s"]) & active
+    trill = np.sin(2 * np.pi * p["trill_hz"] * t)
+    if p["fm"]:
+        f = p["f0_hz"] * (1.0 + p["trill_depth"] * np.sign(trill))
+        x = np.sin(2 * np.pi * np.cumsum(f) / sr)
+    else:
+        x = np.sin(2 * np.pi * p["f0_hz"] * t) * (0.5 + 0.5 * np.sign(trill))
+    x = x * _envelope_gate(t, on, 0.003)
+    return x
+
+
+def _knock(p: dict[str, Any], t: np.ndarray, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = np.zeros_like(t)
+    start = 0.0
+    for _ in range(p["n_knocks"]):
+        tt = t - start
+        on = tt >= 0
+        dec = np.where(on, np.exp(-np.maximum(tt, 0) * 1000.0 / p["decay_ms"]), 0.0)
+        burst = rng.standard_normal(t.size) * dec
+        body = np.sin(2 * np.pi * p["body_hz"] * tt) * np.where(
+            on, np.exp(-np.maximum(tt, 0) * 1000.0 / (3 * p["decay_ms"])), 0.0
+        )
+        x += (0.6 + 0.4 * rng.random()) * (burst + 1.5 * body)
+        start += p["interval_s"] * (1.0 + p["jitter"] * rng.uniform(-1, 1))
+    return x
+
+
+_EVENTS: dict[str, Callable[[dict[str, Any], np.ndarray, np.ndarray, np.random.Generator], np.ndarray]] = {
+    "alarm_clock": _alarm_clock,
+    "smoke_alarm": _smoke_alarm,
+    "siren": _siren,
+    "car_horn": _car_horn,
+    "doorbell": _doorbell,
+    "phone_ring": _phone_ring,
+    "knock": _knock,
+}
+
+
 def _event(label: str, p: dict[str, Any], t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The event signal on the local time axis ``t`` (seconds since the event onset)."""
-    sr = SAMPLE_RATE
     active = (t >= 0) & (t < p.get("duration_s", 2.0))
-    if label == "alarm_clock":
-        group = p["beeps_per_group"] * (p["beep_s"] + p["gap_s"]) + p["group_pause_s"]
-        tg = np.mod(t, group)
-        in_beeps = tg < p["beeps_per_group"] * (p["beep_s"] + p["gap_s"])
-        on = in_beeps & (np.mod(tg, p["beep_s"] + p["gap_s"]) < p["beep_s"]) & active
-        x = _tone(2 * np.pi * p["f0_hz"] * t, p["f0_hz"], p["square"]) * _envelope_gate(t, on, 0.002)
-    elif label == "smoke_alarm":
-        cycle = p["n_on"] * (p["on_s"] + p["off_s"]) + p["cycle_pause_s"]
-        tc = np.mod(t, cycle)
-        on = (tc < p["n_on"] * (p["on_s"] + p["off_s"])) & (np.mod(tc, p["on_s"] + p["off_s"]) < p["on_s"]) & active
-        x = _tone(2 * np.pi * p["f0_hz"] * t, p["f0_hz"], False, 3) * _envelope_gate(t, on)
-    elif label == "siren":
-        f_lo, f_hi = p["f_lo_hz"], p["f_lo_hz"] * p["f_hi_ratio"]
-        u = np.mod(t / p["period_s"] + p["phase"], 1.0)
-        if p["shape"] == "sine":
-            lfo = 0.5 - 0.5 * np.cos(2 * np.pi * u)
-        else:
-            lfo = 1.0 - np.abs(2.0 * u - 1.0)
-        f = f_lo + (f_hi - f_lo) * lfo
-        phase = 2 * np.pi * np.cumsum(f) / sr
-        x = _tone(phase, f, False, p["n_harmonics"]) * _envelope_gate(t, active, 0.05)
-    elif label == "car_horn":
-        on = np.zeros_like(t, dtype=bool)
-        start = 0.0
-        for _ in range(p["n_honks"]):
-            on |= (t >= start) & (t < start + p["honk_s"])
-            start += p["honk_s"] + p["honk_gap_s"]
-        env = _envelope_gate(t, on, p["attack_s"])
-        x = np.zeros_like(t)
-        for f in (p["f0_hz"], p["f0_hz"] * p["interval"]):
-            ph = 2 * np.pi * f * t
-            x += _tone(ph, f, False, 8)  # sawtooth-ish, brassy
-        x = x * env
-    elif label == "doorbell":
-        x = np.zeros_like(t)
-        ring = 2 * p["gap_s"] + 0.6
-        for r in range(p["n_rings"]):
-            for k, f in enumerate((p["f1_hz"], p["f1_hz"] * p["f2_ratio"])):
-                tt = t - r * ring - k * p["gap_s"]
-                on = tt >= 0
-                env = np.where(on, np.exp(-np.maximum(tt, 0) / p["tau_s"]), 0.0)
-                env *= np.clip(tt / 0.003, 0, 1)
-                x += env * (
-                    np.sin(2 * np.pi * f * tt)
-                    + 0.4 * np.sin(2 * np.pi * f * p["inharmonic"] * tt) * np.exp(-np.maximum(tt, 0) / 0.08)
-                )
-    elif label == "phone_ring":
-        period = p["burst_s"] + p["burst_gap_s"]
-        on = (np.mod(t, period) < p["burst_s"]) & active
-        trill = np.sin(2 * np.pi * p["trill_hz"] * t)
-        if p["fm"]:
-            f = p["f0_hz"] * (1.0 + p["trill_depth"] * np.sign(trill))
-            x = np.sin(2 * np.pi * np.cumsum(f) / sr)
-        else:
-            x = np.sin(2 * np.pi * p["f0_hz"] * t) * (0.5 + 0.5 * np.sign(trill))
-        x = x * _envelope_gate(t, on, 0.003)
-    elif label == "knock":
-        x = np.zeros_like(t)
-        start = 0.0
-        for _ in range(p["n_knocks"]):
-            tt = t - start
-            on = tt >= 0
-            dec = np.where(on, np.exp(-np.maximum(tt, 0) * 1000.0 / p["decay_ms"]), 0.0)
-            burst = rng.standard_normal(t.size) * dec
-            body = np.sin(2 * np.pi * p["body_hz"] * tt) * np.where(
-                on, np.exp(-np.maximum(tt, 0) * 1000.0 / (3 * p["decay_ms"])), 0.0
-            )
-            x += (0.6 + 0.4 * rng.random()) * (burst + 1.5 * body)
-            start += p["interval_s"] * (1.0 + p["jitter"] * rng.uniform(-1, 1))
-    else:
-        raise AssertionError(label)
-    return x
+    return _EVENTS[label](p, t, active, rng)
 
 
 def _background(p: dict[str, Any], n: int, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -15,13 +15,13 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Optional, Union
 
 import numpy as np
 
-from ..errors import DatasetError, ParameterError
 from ..audio import fit_length, load_audio
+from ..errors import DatasetError, ParameterError
 from ._common import SAMPLE_RATE, SPLITS, ProgressFn, assign_random_splits, clip_rng, noop_progress, stable_int
 from .base import AudioDataset, Split, empty_split
 
@@ -57,7 +57,7 @@ def _check_entry_name(name: str) -> None:
 
 
 def check_zip(
-    zip_path: Union[str, os.PathLike],
+    zip_path: str | os.PathLike,
     *,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_total_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
@@ -108,9 +108,43 @@ def check_zip(
     return files
 
 
+def _default_extraction_folder(zip_path: Path) -> Path:
+    """``cache_root()/user-zips/<sha256 prefix of the archive>``."""
+    from .cache import cache_root
+
+    h = hashlib.sha256()
+    with open(zip_path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(block)
+    return cache_root() / "user-zips" / h.hexdigest()[:16]
+
+
+def _extract_entries(zip_path: Path, infos: list[zipfile.ZipInfo], folder: Path, max_total_bytes: int) -> None:
+    """Write the checked entries under ``folder``, counting bytes as they inflate."""
+    written = 0
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in infos:
+            rel = PurePosixPath(info.filename.replace("\\", "/"))
+            target = folder.joinpath(*rel.parts)
+            if not str(target.resolve()).startswith(str(folder.resolve()) + os.sep):
+                raise DatasetError(f"unsafe zip: entry {info.filename!r} would be written outside the folder")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            n_entry = 0
+            with zf.open(info) as src, open(target, "wb") as dst:
+                for block in iter(lambda src=src: src.read(_CHUNK), b""):
+                    n_entry += len(block)
+                    written += len(block)
+                    if n_entry > info.file_size or written > max_total_bytes:
+                        raise DatasetError(
+                            f"zip too large: entry {info.filename!r} inflates beyond its declared size "
+                            f"or the {max_total_bytes / 1e6:.0f} MB limit"
+                        )
+                    dst.write(block)
+
+
 def extract_zip_safely(
-    zip_path: Union[str, os.PathLike],
-    dest: Union[str, os.PathLike, None] = None,
+    zip_path: str | os.PathLike,
+    dest: str | os.PathLike | None = None,
     *,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_total_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
@@ -124,42 +158,13 @@ def extract_zip_safely(
     """
     zip_path = Path(zip_path)
     infos = check_zip(zip_path, max_entries=max_entries, max_total_bytes=max_total_bytes, max_ratio=max_ratio)
-    if dest is None:
-        from .cache import cache_root
-
-        h = hashlib.sha256()
-        with open(zip_path, "rb") as fh:
-            for block in iter(lambda: fh.read(_CHUNK), b""):
-                h.update(block)
-        dest = cache_root() / "user-zips" / h.hexdigest()[:16]
-    dest = Path(dest)
+    dest = Path(dest) if dest is not None else _default_extraction_folder(zip_path)
     if (dest / ".complete").is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-extract-", dir=dest.parent))
     try:
-        written = 0
-        with zipfile.ZipFile(zip_path) as zf:
-            for info in infos:
-                rel = PurePosixPath(info.filename.replace("\\", "/"))
-                target = tmp.joinpath(*rel.parts)
-                if not str(target.resolve()).startswith(str(tmp.resolve()) + os.sep):
-                    raise DatasetError(f"unsafe zip: entry {info.filename!r} would be written outside the folder")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                n_entry = 0
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    while True:
-                        block = src.read(_CHUNK)
-                        if not block:
-                            break
-                        n_entry += len(block)
-                        written += len(block)
-                        if n_entry > info.file_size or written > max_total_bytes:
-                            raise DatasetError(
-                                f"zip too large: entry {info.filename!r} inflates beyond its declared size "
-                                f"or the {max_total_bytes / 1e6:.0f} MB limit"
-                            )
-                        dst.write(block)
+        _extract_entries(zip_path, infos, tmp, max_total_bytes)
         (tmp / ".complete").write_text("ok\n")
         if dest.exists():
             shutil.rmtree(dest, ignore_errors=True)
@@ -199,13 +204,124 @@ def _files_under(folder: Path) -> list[Path]:
     return out
 
 
+def _open_folder_or_zip(
+    src: Path, progress: ProgressFn, *, max_entries: int, max_total_bytes: int, max_ratio: float
+) -> tuple[Path, str, str]:
+    """(folder holding the data, dataset name, display prefix: ``"<zip name>:"`` or "")."""
+    if src.is_file():
+        if src.suffix.lower() != ".zip" and not zipfile.is_zipfile(src):
+            raise DatasetError(
+                f"{src.name} is a file but not a .zip; give a folder with one sub-folder per class or a .zip of one"
+            )
+        progress(0, 1, f"checking and extracting {src.name}")
+        root = extract_zip_safely(src, max_entries=max_entries, max_total_bytes=max_total_bytes, max_ratio=max_ratio)
+        return root, src.stem, src.name + ":"
+    if src.is_dir():
+        return src, src.name, ""
+    raise DatasetError(f"{str(src)!r} does not exist")
+
+
+def _class_dirs(
+    root: Path, skipped: list[tuple[str, str]], show: Callable[[Path], str], display_prefix: str
+) -> list[Path]:
+    """The class folders under ``root`` (at least two); stray files are noted in ``skipped``."""
+    class_dirs = []
+    for p in sorted(root.iterdir(), key=lambda q: q.name):
+        if _hidden(p.name):
+            continue
+        if p.is_dir():
+            class_dirs.append(p)
+        elif p.is_file() and p.name != "diffres-export.json" and p.name != "manifest.json":
+            skipped.append((show(p), "not inside a class folder"))
+    if len(class_dirs) < 2:
+        found = ", ".join(p.name for p in class_dirs) or "none"
+        raise DatasetError(
+            f"a dataset needs at least 2 classes (one sub-folder of audio files per class); "
+            f"found {len(class_dirs)} ({found}) in {show(root) if display_prefix else root}"
+        )
+    return class_dirs
+
+
+def _pick_files(files: list[Path], max_files: int | None, seed: int, class_name: str) -> list[Path]:
+    """All ``files``, or a seeded random subset of ``max_files`` in their order."""
+    if max_files is None or len(files) <= max_files:
+        return files
+    rng = clip_rng(seed, 7, stable_int(class_name))
+    pick = sorted(rng.choice(len(files), size=max_files, replace=False).tolist())
+    return [files[i] for i in pick]
+
+
+def _read_all(
+    classes: list[str],
+    files: dict[str, list[Path]],
+    sample_rate: int,
+    skipped: list[tuple[str, str]],
+    show: Callable[[Path], str],
+    progress: ProgressFn,
+    name: str,
+) -> dict[str, list[tuple[Path, np.ndarray]]]:
+    """Every readable clip per class; unreadable ones go to ``skipped`` with the reason."""
+    total = sum(len(v) for v in files.values())
+    audio: dict[str, list[tuple[Path, np.ndarray]]] = {c: [] for c in classes}
+    done = 0
+    for c in classes:
+        for f in files[c]:
+            try:
+                x, _ = load_audio(f, sample_rate)  # AudioError (a ValueError): empty, NaN, truncated...
+                audio[c].append((f, x))
+            except (ValueError, OSError, RuntimeError, EOFError, MemoryError) as exc:
+                reason = str(exc).strip() or type(exc).__name__
+                skipped.append((show(f), reason))
+            done += 1
+            if done % 20 == 0 or done == total:
+                progress(done, total, f"reading {name}")
+    return audio
+
+
+def _check_counts(
+    audio: dict[str, list[tuple[Path, np.ndarray]]], min_clips: int, skipped: list[tuple[str, str]]
+) -> None:
+    too_few = [(c, len(clips)) for c, clips in audio.items() if len(clips) < min_clips]
+    if not too_few:
+        return
+    detail = ", ".join(f"'{c}' has {n}" for c, n in too_few)
+    extra = f" ({len(skipped)} unreadable files skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+    raise DatasetError(
+        f"every class needs at least {min_clips} readable audio clip{'s' if min_clips != 1 else ''}: {detail}{extra}"
+    )
+
+
+def _stratified_splits(
+    audio: dict[str, list[tuple[Path, np.ndarray]]],
+    n_samples: int,
+    seed: int,
+    fractions: tuple[float, float, float],
+) -> dict[str, Split]:
+    """Each class's clips split train/val/test (seeded per class name), fitted to ``n_samples``."""
+    buckets: dict[str, tuple[list[np.ndarray], list[int], list[str]]] = {s: ([], [], []) for s in SPLITS}
+    for ci, (c, clips) in enumerate(audio.items()):
+        labels = assign_random_splits(len(clips), clip_rng(seed, 11, stable_int(c)), fractions)
+        for (f, x), s in zip(clips, labels, strict=True):
+            w, lab, paths = buckets[s]
+            w.append(fit_length(x, n_samples))
+            lab.append(ci)
+            paths.append(str(f))
+    splits: dict[str, Split] = {}
+    for s in SPLITS:
+        w, lab, paths = buckets[s]
+        splits[s] = (
+            Split(np.stack(w).astype(np.float32), np.asarray(lab, np.int64), paths) if w else empty_split(n_samples)
+        )
+    return splits
+
+
 def load_folder_dataset(
-    path_or_zip: Union[str, os.PathLike],
+    path_or_zip: str | os.PathLike,
     *,
     sample_rate: int = SAMPLE_RATE,
     seed: int = 0,
-    progress: Optional[ProgressFn] = None,
-    max_files_per_class: Optional[int] = None,
+    progress: ProgressFn | None = None,
+    max_files_per_class: int | None = None,
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
     max_entries: int = DEFAULT_MAX_ENTRIES,
@@ -243,93 +359,24 @@ def load_folder_dataset(
     if len(split_fractions) != 3 or min(split_fractions) < 0 or split_fractions[0] <= 0:
         raise ParameterError(f"split_fractions must be 3 non-negative numbers with train > 0, got {split_fractions!r}")
     src = Path(path_or_zip).expanduser()
-    display_prefix = ""
-    if src.is_file():
-        if src.suffix.lower() != ".zip" and not zipfile.is_zipfile(src):
-            raise DatasetError(
-                f"{src.name} is a file but not a .zip; give a folder with one sub-folder per class or a .zip of one"
-            )
-        progress(0, 1, f"checking and extracting {src.name}")
-        root = extract_zip_safely(src, max_entries=max_entries, max_total_bytes=max_archive_bytes, max_ratio=max_ratio)
-        display_prefix = src.name + ":"
-        name = src.stem
-    elif src.is_dir():
-        root = src
-        name = src.name
-    else:
-        raise DatasetError(f"{str(path_or_zip)!r} does not exist")
-    extracted_root = root
-    root = _class_root(root)
+    extracted_root, name, display_prefix = _open_folder_or_zip(
+        src, progress, max_entries=max_entries, max_total_bytes=max_archive_bytes, max_ratio=max_ratio
+    )
+    root = _class_root(extracted_root)
 
     def show(p: Path) -> str:
         return display_prefix + p.relative_to(extracted_root).as_posix() if display_prefix else str(p)
 
     skipped: list[tuple[str, str]] = []
-    class_dirs = []
-    for p in sorted(root.iterdir(), key=lambda q: q.name):
-        if _hidden(p.name):
-            continue
-        if p.is_dir():
-            class_dirs.append(p)
-        elif p.is_file() and p.name != "diffres-export.json" and p.name != "manifest.json":
-            skipped.append((show(p), "not inside a class folder"))
-    if len(class_dirs) < 2:
-        found = ", ".join(p.name for p in class_dirs) or "none"
-        raise DatasetError(
-            f"a dataset needs at least 2 classes (one sub-folder of audio files per class); "
-            f"found {len(class_dirs)} ({found}) in {show(root) if display_prefix else root}"
-        )
+    class_dirs = _class_dirs(root, skipped, show, display_prefix)
     classes = [p.name for p in class_dirs]
-    files: dict[str, list[Path]] = {}
-    for ci, d in enumerate(class_dirs):
-        fl = _files_under(d)
-        if max_files_per_class is not None and len(fl) > max_files_per_class:
-            rng = clip_rng(seed, 7, stable_int(d.name))
-            pick = sorted(rng.choice(len(fl), size=max_files_per_class, replace=False).tolist())
-            fl = [fl[i] for i in pick]
-        files[d.name] = fl
-    total = sum(len(v) for v in files.values())
-    audio: dict[str, list[tuple[Path, np.ndarray]]] = {c: [] for c in classes}
-    done = 0
-    for c in classes:
-        for f in files[c]:
-            try:
-                x, _ = load_audio(f, sample_rate)  # AudioError (a ValueError): empty, NaN, truncated...
-                audio[c].append((f, x))
-            except (ValueError, OSError, RuntimeError, EOFError, MemoryError) as exc:
-                reason = str(exc).strip() or type(exc).__name__
-                skipped.append((show(f), reason))
-            done += 1
-            if done % 20 == 0 or done == total:
-                progress(done, total, f"reading {name}")
-    too_few = [(c, len(audio[c])) for c in classes if len(audio[c]) < min_clips_per_class]
-    if too_few:
-        detail = ", ".join(f"'{c}' has {n}" for c, n in too_few)
-        extra = (
-            f" ({len(skipped)} unreadable files skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
-        )
-        raise DatasetError(
-            f"every class needs at least {min_clips_per_class} readable audio clip"
-            f"{'s' if min_clips_per_class != 1 else ''}: {detail}{extra}"
-        )
+    files = {d.name: _pick_files(_files_under(d), max_files_per_class, seed, d.name) for d in class_dirs}
+    audio = _read_all(classes, files, sample_rate, skipped, show, progress, name)
+    _check_counts(audio, min_clips_per_class, skipped)
     lengths = [len(x) for c in classes for _, x in audio[c]]
     clip_seconds = float(np.clip(np.median(lengths) / sample_rate, MIN_CLIP_SECONDS, MAX_CLIP_SECONDS))
     clip_seconds = round(clip_seconds, 3)
-    n_samples = int(round(clip_seconds * sample_rate))
-    buckets: dict[str, tuple[list[np.ndarray], list[int], list[str]]] = {s: ([], [], []) for s in SPLITS}
-    for ci, c in enumerate(classes):
-        labels = assign_random_splits(len(audio[c]), clip_rng(seed, 11, stable_int(c)), tuple(split_fractions))
-        for (f, x), s in zip(audio[c], labels):
-            w, lab, paths = buckets[s]
-            w.append(fit_length(x, n_samples))
-            lab.append(ci)
-            paths.append(str(f))
-    splits: dict[str, Split] = {}
-    for s in SPLITS:
-        w, lab, paths = buckets[s]
-        splits[s] = (
-            Split(np.stack(w).astype(np.float32), np.asarray(lab, np.int64), paths) if w else empty_split(n_samples)
-        )
+    splits = _stratified_splits(audio, int(round(clip_seconds * sample_rate)), seed, tuple(split_fractions))
     n = sum(len(v) for v in audio.values())
     kind = f"zip archive {src.name}" if display_prefix else f"folder {src}"
     description = (

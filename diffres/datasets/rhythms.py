@@ -28,6 +28,8 @@ resolution.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -104,40 +106,31 @@ def _r(rng: np.random.Generator, lo: float, hi: float, nd: int = 4) -> float:
     return round(float(rng.uniform(lo, hi)), nd)
 
 
+#: Each pattern: the gaps between its onsets as (low, high) ms ranges, and each hit's kind
+#: (``main``: near 0 dB; ``grace``: a quiet grace note before it).
+_PATTERNS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[str, ...]]] = {
+    "single": ((), ("main",)),
+    "double": (((18, 28),), ("main", "main")),
+    "triple": (((18, 28), (18, 28)), ("main", "main", "main")),
+    "long_short": (((36, 48), (18, 24)), ("main", "main", "main")),
+    "short_long": (((18, 24), (36, 48)), ("main", "main", "main")),
+    "flam": (((4, 8),), ("grace", "main")),
+    "drag": (((3, 6), (3, 6)), ("grace", "grace", "main")),
+    "flam_double": (((4, 8), (18, 28)), ("grace", "main", "main")),
+}
+_LEVELS_DB = {"main": (-2.5, 0.0), "grace": (-10.0, -4.0)}
+
+
 def pattern_onsets(label: str, rng: np.random.Generator) -> tuple[list[float], list[float]]:
-    """Onset times (ms, first at 0) and levels (dB, main hits near 0) of one pattern."""
+    """Onset times (ms, first at 0) and levels (dB, main hits near 0) of one pattern.
 
-    def gap(lo: float, hi: float) -> float:
-        return _r(rng, lo, hi, 2)
-
-    def main() -> float:
-        return _r(rng, -2.5, 0.0, 2)
-
-    def grace() -> float:
-        return _r(rng, -10.0, -4.0, 2)
-
-    if label == "single":
-        return [0.0], [main()]
-    if label == "double":
-        return [0.0, gap(18, 28)], [main(), main()]
-    if label == "triple":
-        a = gap(18, 28)
-        return [0.0, a, a + gap(18, 28)], [main(), main(), main()]
-    if label == "long_short":
-        a = gap(36, 48)
-        return [0.0, a, a + gap(18, 24)], [main(), main(), main()]
-    if label == "short_long":
-        a = gap(18, 24)
-        return [0.0, a, a + gap(36, 48)], [main(), main(), main()]
-    if label == "flam":
-        return [0.0, gap(4, 8)], [grace(), main()]
-    if label == "drag":
-        a = gap(3, 6)
-        return [0.0, a, a + gap(3, 6)], [grace(), grace(), main()]
-    if label == "flam_double":
-        a = gap(4, 8)
-        return [0.0, a, a + gap(18, 28)], [grace(), main(), main()]
-    raise AssertionError(label)
+    The gaps are drawn first, in order, then the levels (the generator's draw order).
+    """
+    gaps, kinds = _PATTERNS[label]
+    onsets = [0.0]
+    for lo, hi in gaps:
+        onsets.append(onsets[-1] + _r(rng, lo, hi, 2))
+    return onsets, [_r(rng, *_LEVELS_DB[kind], 2) for kind in kinds]
 
 
 def _timbre_params(timbre: str, rng: np.random.Generator) -> dict[str, Any]:
@@ -187,7 +180,7 @@ def _place_patterns(rng: np.random.Generator, n_copies: int, span_s: float) -> l
     lo, hi = 0.15, CLIP_SECONDS - 0.15 - span_s
     for _ in range(200):
         starts = sorted(float(rng.uniform(lo, hi)) for _ in range(n_copies))
-        if all(b - a >= span_s + 0.3 for a, b in zip(starts, starts[1:])):
+        if all(b - a >= span_s + 0.3 for a, b in pairwise(starts)):
             return [round(s, 4) for s in starts]
     return [round(lo + k * (span_s + 0.3), 4) for k in range(n_copies)]
 
@@ -251,58 +244,77 @@ def _tail_seconds(timbre: str, p: dict[str, Any]) -> float:
     return 4.6 * p["decay_ms"] / 1000.0  # exp(-t / tau) reaches -40 dB at 4.6 tau
 
 
+def _click_or_wood(timbre: str, p: dict[str, Any], t: np.ndarray, vary: float, rng: np.random.Generator) -> np.ndarray:
+    tau = p["decay_ms"] / 1000.0
+    x = np.sin(2 * np.pi * p["freq_hz"] * vary * t) * np.exp(-t / tau)
+    if timbre == "wood":
+        x += 0.5 * np.sin(2 * np.pi * p["freq_hz"] * 2.7 * vary * t) * np.exp(-t / (0.4 * tau))
+    x[:8] += rng.standard_normal(8) * 0.5  # the strike
+    return x
+
+
+def _tap(timbre: str, p: dict[str, Any], t: np.ndarray, vary: float, rng: np.random.Generator) -> np.ndarray:
+    tau = p["decay_ms"] / 1000.0
+    noise = rng.standard_normal(t.size)
+    if p["tilt"] > 0:  # brighter: first difference
+        noise = noise + p["tilt"] * np.concatenate([[0.0], np.diff(noise)])
+    else:  # darker: one-pole low-pass
+        from scipy.signal import lfilter
+
+        a = -p["tilt"]
+        noise = lfilter([1.0 - a], [1.0, -a], noise)
+    return noise * np.exp(-t / tau)
+
+
+def _chirp(timbre: str, p: dict[str, Any], t: np.ndarray, vary: float, rng: np.random.Generator) -> np.ndarray:
+    n = t.size
+    f = np.linspace(p["f1_hz"], p["f2_hz"], n) * vary
+    return np.sin(2 * np.pi * np.cumsum(f) / SAMPLE_RATE) * np.hanning(n)
+
+
+def _pluck(timbre: str, p: dict[str, Any], t: np.ndarray, vary: float, rng: np.random.Generator) -> np.ndarray:
+    tau = p["decay_ms"] / 1000.0
+    f0 = p["f0_hz"] * vary
+    x = np.zeros(t.size)
+    for h in range(1, 12):
+        if h * f0 > 7500:
+            break
+        x += (p["brightness"] ** (h - 1)) * np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 6.3)) * np.exp(-t * h / tau)
+    x *= np.clip(t / 0.0008, 0, 1)
+    return x
+
+
+def _metal(timbre: str, p: dict[str, Any], t: np.ndarray, vary: float, rng: np.random.Generator) -> np.ndarray:
+    tau = p["decay_ms"] / 1000.0
+    x = np.zeros(t.size)
+    for ratio, amp in ((1.0, 1.0), (1.48, 0.7), (2.03, 0.5), (2.76, 0.35)):
+        if p["freq_hz"] * ratio * vary < 7500:
+            x += (
+                amp
+                * np.sin(2 * np.pi * p["freq_hz"] * ratio * vary * t + rng.uniform(0, 6.3))
+                * np.exp(-t * ratio / tau)
+            )
+    x *= np.clip(t / 0.0005, 0, 1)
+    return x
+
+
+_HITS: dict[str, Callable[[str, dict[str, Any], np.ndarray, float, np.random.Generator], np.ndarray]] = {
+    "click": _click_or_wood,
+    "wood": _click_or_wood,
+    "tap": _tap,
+    "chirp": _chirp,
+    "pluck": _pluck,
+    "metal": _metal,
+}
+
+
 def _hit(timbre: str, p: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
     """One hit (float64, peak about 1), slightly varied from hit to hit."""
     sr = SAMPLE_RATE
     n = max(8, int(np.ceil(_tail_seconds(timbre, p) * sr)))
     t = np.arange(n) / sr
     vary = 1.0 + 0.03 * rng.standard_normal()
-    if timbre in ("click", "wood"):
-        tau = p["decay_ms"] / 1000.0
-        x = np.sin(2 * np.pi * p["freq_hz"] * vary * t) * np.exp(-t / tau)
-        if timbre == "wood":
-            x += 0.5 * np.sin(2 * np.pi * p["freq_hz"] * 2.7 * vary * t) * np.exp(-t / (0.4 * tau))
-        x[:8] += rng.standard_normal(8) * 0.5  # the strike
-    elif timbre == "tap":
-        tau = p["decay_ms"] / 1000.0
-        noise = rng.standard_normal(n)
-        if p["tilt"] > 0:  # brighter: first difference
-            noise = noise + p["tilt"] * np.concatenate([[0.0], np.diff(noise)])
-        else:  # darker: one-pole low-pass
-            from scipy.signal import lfilter
-
-            a = -p["tilt"]
-            noise = lfilter([1.0 - a], [1.0, -a], noise)
-        x = noise * np.exp(-t / tau)
-    elif timbre == "chirp":
-        f = np.linspace(p["f1_hz"], p["f2_hz"], n) * vary
-        x = np.sin(2 * np.pi * np.cumsum(f) / sr) * np.hanning(n)
-    elif timbre == "pluck":
-        tau = p["decay_ms"] / 1000.0
-        f0 = p["f0_hz"] * vary
-        x = np.zeros(n)
-        for h in range(1, 12):
-            if h * f0 > 7500:
-                break
-            x += (
-                (p["brightness"] ** (h - 1))
-                * np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 6.3))
-                * np.exp(-t * h / tau)
-            )
-        x *= np.clip(t / 0.0008, 0, 1)
-    elif timbre == "metal":
-        tau = p["decay_ms"] / 1000.0
-        x = np.zeros(n)
-        for ratio, amp in ((1.0, 1.0), (1.48, 0.7), (2.03, 0.5), (2.76, 0.35)):
-            if p["freq_hz"] * ratio * vary < 7500:
-                x += (
-                    amp
-                    * np.sin(2 * np.pi * p["freq_hz"] * ratio * vary * t + rng.uniform(0, 6.3))
-                    * np.exp(-t * ratio / tau)
-                )
-        x *= np.clip(t / 0.0005, 0, 1)
-    else:
-        raise AssertionError(timbre)
+    x = _HITS[timbre](timbre, p, t, vary, rng)
     peak = float(np.max(np.abs(x))) or 1.0
     return x / peak
 
@@ -351,7 +363,7 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
     n = int(round(CLIP_SECONDS * SAMPLE_RATE))
     events = np.zeros(n)
     for copy in p["copies"]:
-        for onset_ms, level_db, jitter_db in zip(p["onsets_ms"], p["levels_db"], copy["jitter_db"]):
+        for onset_ms, level_db, jitter_db in zip(p["onsets_ms"], p["levels_db"], copy["jitter_db"], strict=True):
             hit = _hit(p["timbre"], p["timbre_params"], rng) * db_to_gain(level_db + jitter_db + copy["level_db"])
             start = int(round((copy["start_s"] + onset_ms / 1000.0) * SAMPLE_RATE))
             stop = min(n, start + hit.size)

@@ -16,7 +16,7 @@ only the missing files; rendering is ~1 ms per clip, the cost is negligible.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -253,7 +253,7 @@ def _render_all(gen: Any, specs: list[ClipSpec], out_dir: Path, progress: Progre
 class _Instruments:
     NAME = "instruments"
     VERSION = 3
-    CLASSES = list(FAMILIES)
+    CLASSES: ClassVar[list[str]] = list(FAMILIES)
     CLIP_SECONDS = 2.0
     DEFAULT_N_PER_CLASS = 500
     SOUNDFONTS = INSTRUMENT_SOUNDFONTS
@@ -302,7 +302,7 @@ class _Instruments:
                 notes = []
                 key = int(rng.integers(lo, hi + 1))
                 t = onset
-                for k in range(n_notes):
+                for _ in range(n_notes):
                     dur = float(rng.uniform(0.25, 1.6)) if n_notes == 1 else float(rng.uniform(0.15, 0.6))
                     notes.append([round(t, 4), round(dur, 4), key, int(rng.integers(50, 128))])
                     t += dur + float(rng.uniform(0.0, 0.1))
@@ -346,12 +346,15 @@ class _Instruments:
 class _Drums:
     NAME = "drums"
     VERSION = 1
-    CLASSES = list(DRUM_NOTES)
+    CLASSES: ClassVar[list[str]] = list(DRUM_NOTES)
     CLIP_SECONDS = 1.0
     DEFAULT_N_PER_CLASS = 150
     SOUNDFONTS = DRUM_SOUNDFONTS
     NEEDS = _needs(DRUM_SOUNDFONTS)
-    SPLIT_POLICY = "test: held-out drum kits Power and Jazz (bank 128 presets 16, 32) in every soundfont; val: random 15% of the rest"
+    SPLIT_POLICY = (
+        "test: held-out drum kits Power and Jazz (bank 128 presets 16, 32) in every soundfont; "
+        "val: random 15% of the rest"
+    )
     DESCRIPTION = (
         "General MIDI percussion (kick, snare, clap, hihat, tom, cymbal) rendered with FluidSynth "
         "from three soundfonts and eight kits; 1 s clips. Test uses two kits never seen in training."

@@ -132,7 +132,7 @@ def merged_customdata(bin_edges: np.ndarray, hop_seconds: float, n_rows: int | N
     e = np.asarray(bin_edges, dtype=np.float64)
     data = np.stack([e[:-1] * hop_seconds, e[1:] * hop_seconds, e[1:] - e[:-1]], axis=-1).astype(np.float32)
     if n_rows is not None:
-        data = np.ascontiguousarray(np.broadcast_to(data, (n_rows,) + data.shape))
+        data = np.ascontiguousarray(np.broadcast_to(data, (n_rows, *data.shape)))
     return data
 
 

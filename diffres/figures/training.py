@@ -21,14 +21,15 @@ Figures:
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .display import MAX_DISPLAY_COLUMNS, mel_ticks, merged_customdata, pool_columns, pool_edges
-from .style import BLUE, GREEN, GREY, ORANGE, PAPER, PALETTE, RED, colorscale, to_db
+from .style import BLUE, GREEN, GREY, ORANGE, PALETTE, PAPER, RED, colorscale, to_db
 
 __all__ = [
     "training_curves_figure",
@@ -412,7 +413,8 @@ def confusion_figure(
             text=text,
             texttemplate="%{text}",
             customdata=custom,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata[0]:.0f} clips (%{customdata[1]:.0f}% of %{y})<extra></extra>",
+            hovertemplate="true %{y}<br>predicted %{x}<br>"
+            "%{customdata[0]:.0f} clips (%{customdata[1]:.0f}% of %{y})<extra></extra>",
             colorbar=dict(title=dict(text="% of row" if normalize else "clips"), thickness=12),
         )
     )
@@ -435,7 +437,7 @@ def per_class_figure(
         f"{n}: "
         + ("no clips" if v is None else f"{v:.1f}%")
         + (f" of {counts[n]} clips" if counts and n in counts else "")
-        for n, v in zip(names, vals)
+        for n, v in zip(names, vals, strict=True)
     ]
     colours = [GREY if v is None else (GREEN if v >= 90 else BLUE if v >= 60 else RED) for v in vals]
     fig = go.Figure(
@@ -579,7 +581,7 @@ def thumbnail_rgb(
     cols[1:] = np.maximum(cols[1:], cols[:-1] + 1)
     cols = np.minimum(cols, n_t)
     pooled = np.stack(
-        [db[:, a : max(b, a + 1)].max(axis=1) if a < n_t else db[:, -1] for a, b in zip(cols[:-1], cols[1:])], axis=1
+        [db[:, a : max(b, a + 1)].max(axis=1) if a < n_t else db[:, -1] for a, b in pairwise(cols)], axis=1
     )
     rows = np.minimum((np.arange(height) * n_f / height).astype(int), n_f - 1)
     img = pooled[rows][::-1]

@@ -22,6 +22,58 @@ from .augment import FLOOR
 __all__ = ["TrainConfig", "resolve_device"]
 
 
+#: Numeric fields: (low, high, whole number, low end open, high end open).
+_BOUNDS: dict[str, tuple[float, float, bool, bool, bool]] = {
+    "hop_ms": (0.5, 100.0, False, False, False),
+    "win_ms": (1.0, 200.0, False, False, False),
+    "n_mels": (4, 256, True, False, False),
+    "epochs": (1, 10000, True, False, False),
+    "batch_size": (2, 4096, True, False, False),
+    "learning_rate": (0.0, 1.0, False, True, False),
+    "weight_decay": (0.0, 1.0, False, False, False),
+    "warmup_fraction": (0.0, 0.5, False, False, False),
+    "seed": (0, 2**31 - 1, True, False, False),
+    "dataset_seed": (0, 2**31 - 1, True, False, False),
+    "max_files_per_class": (2, 10**7, True, False, False),  # when set
+    "time_mask_ms": (0.0, 60000.0, False, False, False),
+    "freq_mask_bins": (0, 512, True, False, False),
+    "n_time_masks": (0, 16, True, False, False),
+    "n_freq_masks": (0, 16, True, False, False),
+    "mask_fill": (FLOOR, -13.9, False, False, False),
+    "gain_db": (0.0, 40.0, False, False, False),
+    "eq_db": (0.0, 40.0, False, False, False),
+    "reverb_probability": (0.0, 1.0, False, False, False),
+    "time_shift_ms": (0.0, 60000.0, False, False, False),
+    "freq_shift_bins": (0, 64, True, False, False),
+    "noise_probability": (0.0, 1.0, False, False, False),
+    "mixup_alpha": (0.0, 100.0, False, False, False),
+    "mixup_probability": (0.0, 1.0, False, False, False),
+    "label_smoothing": (0.0, 0.5, False, False, False),
+    "guide_loss_weight": (0.0, 100.0, False, False, False),
+    "rate_warmup_fraction": (0.0, 1.0, False, False, False),
+    "score_learning_rate_scale": (0.0, 100.0, False, True, False),
+    "score_freeze_fraction": (0.0, 1.0, False, False, False),
+    "score_prior_steps": (0, 100000, True, False, False),
+    "width": (4, 256, True, False, False),
+    "probe_index": (0, 10**9, True, False, False),
+}
+
+
+def _check_number(name: str, value: Any, lo: float, hi: float, integer: bool, lo_open: bool, hi_open: bool) -> None:
+    """A number (whole when ``integer``), finite, within the interval; else a ParameterError
+    naming the field, the interval and the value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        kind = "a whole number" if integer else "a number"
+        raise ParameterError(f"{name} must be {kind}, got {value!r}.")
+    if not math.isfinite(float(value)):
+        raise ParameterError(f"{name} must be finite, got {value!r}.")
+    too_low = value <= lo if lo_open else value < lo
+    too_high = value >= hi if hi_open else value > hi
+    if too_low or too_high:
+        lb, hb = ("(" if lo_open else "["), (")" if hi_open else "]")
+        raise ParameterError(f"{name} must be in {lb}{lo:g}, {hi:g}{hb}, got {value!r}.")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run (stored in checkpoints for ``resume``).
@@ -143,75 +195,15 @@ class TrainConfig:
     }
 
     def __post_init__(self) -> None:
-        for name in self._RANGES:
-            value = getattr(self, name)
-            if not isinstance(value, (tuple, list)) or len(value) != 2:
-                raise ParameterError(f"{name} must be a (low, high) pair, got {value!r}.")
-            object.__setattr__(self, name, tuple(float(v) for v in value))
+        self._normalise_ranges()
         if self.dataset is not None and not isinstance(self.dataset, str):
             object.__setattr__(self, "dataset", str(self.dataset))
         if self.frontend not in FRONTENDS:
             raise ParameterError(f"frontend must be one of {', '.join(FRONTENDS)}; got {self.frontend!r}.")
-
-        def check(
-            name: str, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False, hi_open: bool = False
-        ) -> None:
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or (integer and not isinstance(value, int))
-            ):
-                kind = "a whole number" if integer else "a number"
-                raise ParameterError(f"{name} must be {kind}, got {value!r}.")
-            if not math.isfinite(float(value)):
-                raise ParameterError(f"{name} must be finite, got {value!r}.")
-            too_low = value <= lo if lo_open else value < lo
-            too_high = value >= hi if hi_open else value > hi
-            if too_low or too_high:
-                lb, hb = ("(" if lo_open else "["), (")" if hi_open else "]")
-                raise ParameterError(f"{name} must be in {lb}{lo:g}, {hi:g}{hb}, got {value!r}.")
-
         check_rate(self.reduction_rate)
-        check("hop_ms", 0.5, 100.0)
-        check("win_ms", 1.0, 200.0)
-        check("n_mels", 4, 256, integer=True)
-        check("epochs", 1, 10000, integer=True)
-        check("batch_size", 2, 4096, integer=True)
-        check("learning_rate", 0.0, 1.0, lo_open=True)
-        check("weight_decay", 0.0, 1.0)
-        check("warmup_fraction", 0.0, 0.5)
-        check("seed", 0, 2**31 - 1, integer=True)
-        check("dataset_seed", 0, 2**31 - 1, integer=True)
-        if self.max_files_per_class is not None:
-            check("max_files_per_class", 2, 10**7, integer=True)
-        check("time_mask_ms", 0.0, 60000.0)
-        check("freq_mask_bins", 0, 512, integer=True)
-        check("n_time_masks", 0, 16, integer=True)
-        check("n_freq_masks", 0, 16, integer=True)
-        check("mask_fill", FLOOR, -13.9)
-        check("gain_db", 0.0, 40.0)
-        check("eq_db", 0.0, 40.0)
-        check("reverb_probability", 0.0, 1.0)
-        check("time_shift_ms", 0.0, 60000.0)
-        check("freq_shift_bins", 0, 64, integer=True)
-        check("noise_probability", 0.0, 1.0)
-        check("mixup_alpha", 0.0, 100.0)
-        check("mixup_probability", 0.0, 1.0)
-        check("label_smoothing", 0.0, 0.5)
-        check("guide_loss_weight", 0.0, 100.0)
-        check("rate_warmup_fraction", 0.0, 1.0)
-        check("score_learning_rate_scale", 0.0, 100.0, lo_open=True)
-        check("score_freeze_fraction", 0.0, 1.0)
-        check("score_prior_steps", 0, 100000, integer=True)
-        check("width", 4, 256, integer=True)
-        check("probe_index", 0, 10**9, integer=True)
-        for name, (bottom, top) in self._RANGES.items():
-            lo, hi = getattr(self, name)
-            if not (bottom <= lo <= hi <= top):  # also false for NaN
-                raise ParameterError(
-                    f"{name} must satisfy {bottom:g} <= low <= high <= {top:g}, got {getattr(self, name)!r}."
-                )
+        for name, bounds in _BOUNDS.items():
+            if name != "max_files_per_class" or self.max_files_per_class is not None:
+                _check_number(name, getattr(self, name), *bounds)
         for flag in ("spec_augment", "guide_loss_relative"):
             if not isinstance(getattr(self, flag), bool):
                 raise ParameterError(f"{flag} must be True or False, got {getattr(self, flag)!r}.")
@@ -219,6 +211,17 @@ class TrainConfig:
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
         ):
             raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}.")
+
+    def _normalise_ranges(self) -> None:
+        """Each (low, high) field as a tuple of floats within its bounds."""
+        for name, (bottom, top) in self._RANGES.items():
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or len(value) != 2:
+                raise ParameterError(f"{name} must be a (low, high) pair, got {value!r}.")
+            lo, hi = (float(v) for v in value)
+            if not (bottom <= lo <= hi <= top):  # also false for NaN
+                raise ParameterError(f"{name} must satisfy {bottom:g} <= low <= high <= {top:g}, got {(lo, hi)!r}.")
+            object.__setattr__(self, name, (lo, hi))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

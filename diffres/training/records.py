@@ -134,8 +134,8 @@ class EvalResult:
 class Callback:
     """Base class for training callbacks; override what you need."""
 
-    def on_step(self, trainer: "Trainer", record: StepRecord) -> None:  # pragma: no cover - default
+    def on_step(self, trainer: Trainer, record: StepRecord) -> None:  # pragma: no cover - default
         pass
 
-    def on_epoch(self, trainer: "Trainer", record: EpochRecord) -> None:  # pragma: no cover - default
+    def on_epoch(self, trainer: Trainer, record: EpochRecord) -> None:  # pragma: no cover - default
         pass

@@ -26,7 +26,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -185,7 +185,7 @@ class Trainer:
         opt = torch.optim.Adam(scores.parameters(), lr=3e-3)
         x_all = self._features["train"]
         g = _derived_generator(self.config.seed, 5, 0, torch.device("cpu"))
-        for k in range(n_steps):
+        for _ in range(n_steps):
             idx = torch.randint(0, x_all.shape[0], (self.batch_size,), generator=g).to(self.device)
             x = x_all[idx]
             energy = torch.logsumexp(x, dim=2)  # ln of summed power, [B, T]
@@ -495,7 +495,7 @@ class Trainer:
             "data_source": getattr(self.dataset, "source_description", "") or "",
             "n_train": self.n_train,
             "training": self.config.to_dict(),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         card.update(card_extra or {})
         return card
