@@ -129,7 +129,7 @@ def _check_sample_rate(sample_rate) -> int | None:
         raise ParameterError(f"sample_rate must be a whole number of Hz or None, got {sample_rate!r}.")
     if not float(sample_rate).is_integer():
         raise ParameterError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}.")
-    rate = int(sample_rate)
+    rate = int(float(sample_rate))
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise ParameterError(
             f"sample_rate must be in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, got {rate}. "

@@ -31,7 +31,7 @@ class ProgressBar:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last_line = ""
         self._last_time = 0.0
-        self._last_message = None
+        self._last_message: str | None = None
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
         if not self.enabled:
@@ -67,9 +67,10 @@ def _rate(value: str) -> float:
     from .functional import check_rate
 
     try:
-        return check_rate(value, "reduction rate")
-    except DiffResError as exc:
-        raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
+        return check_rate(float(value), "reduction rate")
+    except ValueError as exc:  # not a number, or (DiffResError is a ValueError) outside [0, 1)
+        message = str(exc) if isinstance(exc, DiffResError) else f"reduction rate must be a number, got {value!r}"
+        raise argparse.ArgumentTypeError(message.rstrip(".")) from None
 
 
 def _checked(value: str, cast, ok, expected: str):

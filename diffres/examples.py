@@ -18,6 +18,7 @@ of its events.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,7 +288,7 @@ def _check_preset_args(name, sample_rate, seconds) -> tuple[int, float, int]:
     if (
         isinstance(seconds, bool)
         or not isinstance(seconds, numbers.Real)
-        or not np.isfinite(seconds)
+        or not math.isfinite(float(seconds))
         or not 0.5 <= float(seconds) <= 600
     ):
         raise ParameterError(f"seconds must be in [0.5, 600], got {seconds!r}.")

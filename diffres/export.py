@@ -7,6 +7,7 @@ spectrograms ``[T', F]`` or ``[T, F]``; one example, no batch axis.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 
@@ -41,9 +42,9 @@ def bin_edges_csv(bin_edges: np.ndarray, hop_seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def merged_npz(**arrays) -> bytes:
+def merged_npz(**arrays: Any) -> bytes:
     """A compressed NumPy archive of the given arrays and scalars (e.g. ``merged_avg``,
     ``bin_edges``, ``hop_seconds``)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez_compressed(buf, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()})
     return buf.getvalue()

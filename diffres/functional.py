@@ -131,12 +131,19 @@ def normalize_importance(raw: Tensor, out_len: int) -> Tensor:
 
     Returns:
         ``[B, T]`` importance, each in ``[0, 1]``, each row summing to ``T'`` (to float
-        rounding).  Differentiable.
+        rounding).  Differentiable.  With ``out_len == T`` (rate 0) every share is exactly 1
+        (then it does not depend on ``raw``: its gradient is 0).
+
+    Example:
+        >>> normalize_importance(torch.tensor([[0.9, 0.1, 0.1, 0.1]]), 2)  # the loud frame gets a whole bin
+        tensor([[1.0000, 0.3333, 0.3333, 0.3333]])
     """
     _check_scores(raw)
     n_frames = raw.shape[1]
     if not (1 <= int(out_len) <= n_frames):
         raise ParameterError(f"out_len must be in [1, {n_frames}] for {n_frames} frames, got {out_len!r}.")
+    if int(out_len) == n_frames:  # rate 0: every frame keeps its own bin, exactly (no rounding drift)
+        return torch.ones_like(raw)
     target = float(out_len)
     work_dtype = torch.promote_types(raw.dtype, torch.float32)
     r = raw.to(work_dtype).clamp(min=0.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import streamlit as st
 
@@ -81,7 +83,7 @@ ui.clip_notices(clip)
 
 st.markdown("**Try an experiment with a known answer** (sets the sound and the controls):")
 row = st.container(horizontal=True)
-for name, (label, _, _, text) in LESSONS.items():
+for name, (label, _sound, _params, text) in LESSONS.items():
     row.button(label, key=f"lab_lesson_{name}", on_click=_apply_lesson, args=(name,), help=text)
 row.button(
     "Reset controls",
@@ -116,13 +118,16 @@ with c2:
         key="lab_mels",
         help="Number of mel-spaced frequency bands (rows of the image).",
     )
-    f_lo, f_hi = st.slider(
-        "Frequency range (Hz)",
-        0,
-        SR // 2,
-        step=50,
-        key="lab_frange",
-        help="Lowest and highest frequency covered by the mel bands (Nyquist is 8000 Hz at 16 kHz).",
+    f_lo, f_hi = cast(
+        tuple[int, int],
+        st.slider(
+            "Frequency range (Hz)",
+            0,
+            SR // 2,
+            step=50,
+            key="lab_frange",
+            help="Lowest and highest frequency covered by the mel bands (Nyquist is 8000 Hz at 16 kHz).",
+        ),
     )
 with c3:
     db_range = st.slider(

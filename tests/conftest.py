@@ -1,13 +1,12 @@
+"""Shared fixtures.  The repository root and ``tests/`` are importable through pytest's
+``pythonpath`` setting (pyproject.toml)."""
+
 import os
-import sys
-from pathlib import Path
+import shutil
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
@@ -22,12 +21,22 @@ def one_thread():
 
 @pytest.fixture
 def fused_kernel(monkeypatch):
-    """Switch the fused CPU merge kernel on; fail when this machine has no build of it."""
+    """Switch the fused CPU merge kernel on.
+
+    The kernel is optional: on a machine without a C++ compiler the tests that need it are
+    skipped, saying why.  Where ``g++`` is installed (CI: ``scripts/setup.sh`` installs it and
+    builds the kernel) a missing build is a failure, not a skip.
+    """
     from diffres import fused
 
     monkeypatch.setenv("DIFFRES_FUSED", "1")
-    assert fused.load(), "the fused kernel is not built: scripts/setup.sh runs `python -m diffres build-ext`"
-    return fused
+    if fused.load():
+        return fused
+    if shutil.which("g++") is None:
+        pytest.skip("the fused merge kernel is optional and this machine has no g++ to build it "
+                    "(apt-get install g++ ninja-build, then python -m diffres build-ext)")
+    pytest.fail("g++ is installed but the fused kernel is not built: run `python -m diffres build-ext` "
+                "(scripts/setup.sh does)")
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ def test_module_matches_dense_formulas(rng, merge_path, device, n_frames, n_mels
 
 
 def test_rate_zero_is_identity_on_the_average(rng, merge_path):
+    torch.manual_seed(3)  # any weights: at rate 0 every importance is exactly 1
     module = diffres.DiffRes(8, 0.0).eval()
     x = log_mel_batch(rng, 2, 30, 8)
     out = module(x)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
+from typing import Literal
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -26,7 +27,7 @@ from streamlit.navigation.page import StreamlitPage
 _local = threading.local()
 
 #: Navigation position of the app's page list.
-POSITION = "top"
+POSITION: Literal["top"] = "top"
 
 
 def app_pages() -> list[StreamlitPage]:
@@ -49,9 +50,8 @@ class entrypoint_active:
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> None:
         _local.active = False
-        return False
 
 
 def ensure_entrypoint() -> None:

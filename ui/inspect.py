@@ -79,6 +79,7 @@ def shipped_entries() -> list[Entry]:
 def run_entries() -> list[Entry]:
     out = []
     for r in R.saved_runs():
+        assert r.checkpoint is not None and r.trainer is not None  # saved runs have both
         card_file = Path(r.checkpoint).with_suffix(".json")
         try:
             card = json.loads(card_file.read_text()) if card_file.is_file() else {}

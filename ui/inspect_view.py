@@ -48,7 +48,7 @@ def choose() -> I.Entry | None:
         st.segmented_control(
             "Model",
             list(SOURCES),
-            format_func=SOURCES.get,
+            format_func=lambda k: SOURCES[k],
             key="inspect_source",
             help="Shipped checkpoints live in checkpoints/; runs are the ones you trained on the "
             "Train page in this session; an uploaded .pt is loaded as weights only (nothing "

@@ -274,9 +274,10 @@ def probe(run: Run):
     """The probe clip's importance, merged log-mel and bin edges under the current weights,
     or the last ones computed while another script run is inside a step (never waits, so a
     click is answered at once)."""
-    if run.lock.acquire(blocking=False):
+    tr = run.trainer
+    if tr is not None and run.lock.acquire(blocking=False):
         try:
-            run.last_probe = (run.trainer.global_step, run.trainer.probe())
+            run.last_probe = (tr.global_step, tr.probe())
         finally:
             run.lock.release()
     if run.last_probe is None:

@@ -8,6 +8,7 @@ call :func:`skip_chunk` so a click is answered before the next training chunk.
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 import numpy as np
 import streamlit as st
@@ -23,7 +24,8 @@ from ui import data_sources as D
 ss = st.session_state
 QUICK_OPTIONS = [0, 40, 20, 10]  # clips per class; 0 = all
 SOURCES = {"builtin": "Built-in dataset", "buckets": "My classes (record or upload)", "zip": "Zip of class folders"}
-PERSIST = dict(persist_state="session")
+#: Widgets keep their value across pages for the session.
+PERSIST: Literal["session"] = "session"
 
 
 def skip_chunk() -> None:
@@ -82,9 +84,9 @@ def _bucket_action(bucket: B.Bucket | None, action: str) -> None:
         B.add_bucket()
     elif action == "delete" and bucket in b and len(b) > 2:
         b.remove(bucket)
-    elif action == "pop" and bucket.samples:
+    elif action == "pop" and bucket is not None and bucket.samples:
         bucket.samples.pop()
-    elif action == "clear":
+    elif action == "clear" and bucket is not None:
         bucket.samples.clear()
 
 
@@ -181,11 +183,11 @@ def data_source() -> D.DataSource | None:
         "Data",
         list(SOURCES),
         default="builtin",
-        format_func=SOURCES.get,
+        format_func=lambda k: SOURCES[k],
         key="train_source",
         on_change=skip_chunk,
         help="What the model learns to tell apart.",
-        **PERSIST,
+        persist_state=PERSIST,
     )
     kind = kind or "builtin"
     if kind == "builtin":
@@ -197,7 +199,7 @@ def data_source() -> D.DataSource | None:
             key="train_dataset",
             on_change=skip_chunk,
             help="Generated locally, with fixed train / validation / test splits.",
-            **PERSIST,
+            persist_state=PERSIST,
         )
         quick = c2.selectbox(
             "Clips per class",
@@ -207,7 +209,7 @@ def data_source() -> D.DataSource | None:
             on_change=skip_chunk,
             format_func=lambda n: "all" if n == 0 else f"{n} (quick run)",
             help="Use fewer clips for a faster, rougher run.",
-            **PERSIST,
+            persist_state=PERSIST,
         )
         info = DATASET_INFO[name]
         st.caption(f"{info['description']} Classes: {', '.join(BUILTIN_DATASETS[name])}.")

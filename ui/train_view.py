@@ -8,6 +8,8 @@ this module only reads widgets and draws.  Widget keys are stable (tests find th
 from __future__ import annotations
 
 import math
+from functools import partial
+from pathlib import Path
 
 import streamlit as st
 
@@ -43,7 +45,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         on_change=skip_chunk,
         help="How the spectrogram's frames are reduced before the classifier.\n\n"
         + "\n".join(f"- **{k}**: {v}" for k, v in FRONTENDS.items()),
-        **PERSIST,
+        persist_state=PERSIST,
     )
     rate = c[1].slider(
         "Reduction rate",
@@ -55,7 +57,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         on_change=skip_chunk,
         disabled=frontend == "full",
         help="Fraction of frames removed (0.75 keeps a quarter). Ignored by the 'full' front-end.",
-        **PERSIST,
+        persist_state=PERSIST,
     )
     hop = c[2].select_slider(
         "Hop (ms)",
@@ -65,10 +67,17 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         on_change=skip_chunk,
         help="Hop of the input spectrogram. Smaller hops give DiffRes finer detail to choose "
         "from but cost more per step.",
-        **PERSIST,
+        persist_state=PERSIST,
     )
     epochs = c[3].number_input(
-        "Epochs", 1, 100, 8, key="train_epochs", on_change=skip_chunk, help="Passes over the training split.", **PERSIST
+        "Epochs",
+        1,
+        100,
+        8,
+        key="train_epochs",
+        on_change=skip_chunk,
+        help="Passes over the training split.",
+        persist_state=PERSIST,
     )
     lr = c[4].select_slider(
         "Learning rate",
@@ -78,7 +87,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         on_change=skip_chunk,
         format_func=lambda v: f"{v:g}",
         help="Peak AdamW learning rate (warm-up, cosine decay).",
-        **PERSIST,
+        persist_state=PERSIST,
     )
     seed = c[5].number_input(
         "Seed",
@@ -88,7 +97,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         key="train_seed",
         on_change=skip_chunk,
         help="Same seed and settings give the same run.",
-        **PERSIST,
+        persist_state=PERSIST,
     )
     with st.expander("More settings"):
         a = st.columns(4)
@@ -99,7 +108,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
             key="train_width",
             on_change=skip_chunk,
             help="Channels of the classifier's first block: smaller trains faster.",
-            **PERSIST,
+            persist_state=PERSIST,
         )
         batch = a[1].select_slider(
             "Batch size",
@@ -108,7 +117,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
             key="train_batch",
             on_change=skip_chunk,
             help="Clips per step. Smaller batches make each step (and each click) quicker.",
-            **PERSIST,
+            persist_state=PERSIST,
         )
         n_mels = a[2].select_slider(
             "Mel bins",
@@ -117,7 +126,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
             key="train_mels",
             on_change=skip_chunk,
             help="Frequency bands of the input spectrogram.",
-            **PERSIST,
+            persist_state=PERSIST,
         )
         augment = a[3].toggle(
             "SpecAugment",
@@ -125,7 +134,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
             key="train_specaug",
             on_change=skip_chunk,
             help="Random time and frequency masks (helps generalisation).",
-            **PERSIST,
+            persist_state=PERSIST,
         )
         reverb = a[3].toggle(
             "Room reverb",
@@ -134,7 +143,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
             on_change=skip_chunk,
             help="Give half the training clips a random room's reverb ({:g}-{:g} s): the built-in "
             "sets are rendered dry, recordings are not.".format(*TrainConfig.reverb_seconds),
-            **PERSIST,
+            persist_state=PERSIST,
         )
     try:
         return TrainConfig(
@@ -272,7 +281,7 @@ def _live_view(r: R.Run) -> None:
     m[3].metric(
         "Val accuracy",
         f"{last.val_accuracy:.1%}" if last and math.isfinite(last.val_accuracy) else "-",
-        delta=(f"{(last.val_accuracy - h[-2].val_accuracy) * 100:+.1f} pts" if len(h) > 1 else None),
+        delta=(f"{(last.val_accuracy - h[-2].val_accuracy) * 100:+.1f} pts" if last and len(h) > 1 else None),
         help="Accuracy on the held-out validation split at the last epoch end.",
     )
     m[4].metric(
@@ -333,7 +342,7 @@ def _live_view(r: R.Run) -> None:
         if shown == "now" and live_probe is None:
             st.caption("The probe clip appears after the first step.")
             return
-        if shown == "now":
+        if live_probe is not None:
             at_step, (imp, merged, edges) = live_probe
             when = f"now (step {at_step})"
         else:
@@ -424,31 +433,35 @@ def live(run: R.Run | None) -> None:
     _live()
 
 
+def _read_or_empty_json(path: Path) -> bytes:
+    return path.read_bytes() if path.is_file() else b"{}"
+
+
 def saved_checkpoints() -> None:
     """Download and "Open in Inspect" for every saved run of the session."""
     saved = R.saved_runs()
     if saved:
         st.subheader("Saved checkpoints")
         for r in saved[:8]:
+            path, tr = r.checkpoint, r.trainer
+            assert path is not None and tr is not None  # saved runs have both
             c = st.columns([3, 1.2, 1.2, 1.4], vertical_alignment="center")
-            done = (
-                "complete" if r.finished else f"epoch {r.saved_step // r.trainer.steps_per_epoch} of {r.config.epochs}"
-            )
-            c[0].markdown(f"**{r.label}** ({done}) · `{r.checkpoint.name}`")
+            done = "complete" if r.finished else f"epoch {r.saved_step // tr.steps_per_epoch} of {r.config.epochs}"
+            c[0].markdown(f"**{r.label}** ({done}) · `{path.name}`")
             c[1].download_button(
                 "Checkpoint",
-                data=lambda p=r.checkpoint: p.read_bytes(),
-                file_name=r.checkpoint.name,
+                data=partial(path.read_bytes),
+                file_name=path.name,
                 mime="application/octet-stream",
                 key=f"train_dl_{r.run_id}",
                 on_click="ignore",
                 icon=":material/download:",
                 help="The .pt file (weights + model card); Inspect can open it.",
             )
-            card = r.checkpoint.with_suffix(".json")
+            card = path.with_suffix(".json")
             c[2].download_button(
                 "Model card",
-                data=lambda p=card: p.read_bytes() if p.is_file() else b"{}",
+                data=partial(_read_or_empty_json, card),
                 file_name=card.name,
                 mime="application/json",
                 key=f"train_dlc_{r.run_id}",

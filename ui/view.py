@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import streamlit as st
 
 
@@ -16,15 +18,18 @@ def time_window(key: str, duration: float, digest: str, n_frames: int, max_colum
         ss[key] = (0.0, duration)
         ss[f"_{key}_digest"] = digest
     pooled = n_frames > max_columns
-    t0, t1 = st.slider(
-        "Time range shown (s)",
-        0.0,
-        duration,
-        step=0.01,
-        key=key,
-        help="Draw only this stretch of the clip. Wide views are pooled for display (loudest cell per pixel column); "
-        "a narrow range shows every frame. Computation always uses the whole clip; plotly's own zoom "
-        "(drag on the figure) only magnifies what was sent.",
+    t0, t1 = cast(
+        tuple[float, float],
+        st.slider(
+            "Time range shown (s)",
+            0.0,
+            duration,
+            step=0.01,
+            key=key,
+            help="Draw only this stretch of the clip. Wide views are pooled for display (loudest cell per pixel "
+            "column); a narrow range shows every frame. Computation always uses the whole clip; plotly's own zoom "
+            "(drag on the figure) only magnifies what was sent.",
+        ),
     )
     if t1 - t0 < 0.01:
         t1 = min(duration, t0 + 0.01)

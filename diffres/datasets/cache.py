@@ -52,7 +52,12 @@ def dataset_dir(gen: ModuleType, seed: int, n_per_class: int | None = None) -> P
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON atomically (see :func:`write_atomic`)."""
-    write_atomic(Path(path), lambda tmp: tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8"))
+    text = json.dumps(obj, indent=1) + "\n"
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    write_atomic(Path(path), write)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -95,7 +100,7 @@ def prune_older_versions(gen: ModuleType) -> list[Path]:
     ``<name>-v<k>-seed<s>[-n<n>]`` with ``k`` below the current version whose manifest (when
     present) names this dataset are removed.  Returns the removed folders."""
     pattern = re.compile(rf"{re.escape(gen.NAME)}-v(\d+)-seed\d+(-n\d+)?")
-    removed = []
+    removed: list[Path] = []
     root = cache_root()
     if not root.is_dir():
         return removed

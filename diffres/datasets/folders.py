@@ -16,6 +16,7 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -131,7 +132,7 @@ def _extract_entries(zip_path: Path, infos: list[zipfile.ZipInfo], folder: Path,
             target.parent.mkdir(parents=True, exist_ok=True)
             n_entry = 0
             with zf.open(info) as src, open(target, "wb") as dst:
-                for block in iter(lambda src=src: src.read(_CHUNK), b""):
+                for block in iter(partial(src.read, _CHUNK), b""):
                     n_entry += len(block)
                     written += len(block)
                     if n_entry > info.file_size or written > max_total_bytes:
@@ -376,7 +377,8 @@ def load_folder_dataset(
     lengths = [len(x) for c in classes for _, x in audio[c]]
     clip_seconds = float(np.clip(np.median(lengths) / sample_rate, MIN_CLIP_SECONDS, MAX_CLIP_SECONDS))
     clip_seconds = round(clip_seconds, 3)
-    splits = _stratified_splits(audio, int(round(clip_seconds * sample_rate)), seed, tuple(split_fractions))
+    fractions = (float(split_fractions[0]), float(split_fractions[1]), float(split_fractions[2]))
+    splits = _stratified_splits(audio, int(round(clip_seconds * sample_rate)), seed, fractions)
     n = sum(len(v) for v in audio.values())
     kind = f"zip archive {src.name}" if display_prefix else f"folder {src}"
     description = (

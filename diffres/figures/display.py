@@ -9,7 +9,7 @@ mean-pooled; all values are sent as float32.  Time is in seconds; spectrograms c
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -165,10 +165,10 @@ def _wave_window(samples, sample_rate: int, time_range, max_points: int):
     return (t + np.float32(offset / sample_rate)).astype(np.float32), lo, hi
 
 
-def _vlines(xs: Sequence[float], y0: float, y1: float) -> tuple[list, list]:
+def _vlines(xs: Iterable[float], y0: float, y1: float) -> tuple[list[float | None], list[float | None]]:
     """x, y lists drawing vertical segments separated by ``None`` (one trace, many lines)."""
-    x: list = []
-    y: list = []
+    x: list[float | None] = []
+    y: list[float | None] = []
     for v in xs:
         x += [float(v), float(v), None]
         y += [y0, y1, None]

@@ -44,7 +44,7 @@ def diffres_figure(
     merged: np.ndarray,
     db_range: float = 80.0,
     colormap: str = "magma",
-    event_times: Sequence[float] | None = None,
+    event_times: Sequence[float] | np.ndarray | None = None,
     max_columns: int = MAX_DISPLAY_COLUMNS,
     max_boundaries: int = 400,
     height: int = 860,

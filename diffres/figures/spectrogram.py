@@ -55,7 +55,7 @@ def spectrogram_figure(
     sample_rate: int | None = None,
     db_range: float = 80.0,
     colormap: str = "magma",
-    event_times: Sequence[float] | None = None,
+    event_times: Sequence[float] | np.ndarray | None = None,
     max_columns: int = MAX_DISPLAY_COLUMNS,
     height: int = 480,
     time_range: tuple[float, float] | None = None,
@@ -86,7 +86,7 @@ def spectrogram_figure(
         rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.22, 0.78] if with_wave else [1.0]
     )
     spec_row = rows
-    if with_wave:
+    if samples is not None and sample_rate:
         t, lo, hi = _wave_window(samples, int(sample_rate), time_range, max_columns)
         fig.add_trace(
             go.Scatter(

@@ -79,7 +79,7 @@ class EpochRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
-        kw = {}
+        kw: dict[str, Any] = {}
         for f in fields(cls):
             v = data.get(f.name)
             if f.name.startswith("probe_"):

@@ -181,7 +181,9 @@ class Trainer:
     def _fit_score_prior(self, n_steps: int) -> None:
         """Fit the score network's logits to an energy prior (frames above the clip's noise
         floor score high) before end-to-end training."""
-        scores = self.model.frontend.score_network
+        scores = getattr(self.model.frontend, "score_network", None)
+        if not isinstance(scores, torch.nn.Module):
+            raise ParameterError("score_prior_steps needs the diffres front-end (it fits the score network).")
         opt = torch.optim.Adam(scores.parameters(), lr=3e-3)
         x_all = self._features["train"]
         g = _derived_generator(self.config.seed, 5, 0, torch.device("cpu"))
@@ -257,6 +259,7 @@ class Trainer:
             g = _derived_generator(self.config.seed, 1, epoch, torch.device("cpu"))
             self._perm = torch.randperm(self.n_train, generator=g).to(self.device)
             self._perm_epoch = epoch
+        assert self._perm is not None
         return self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]
 
     def augment(self, x: Tensor, y: Tensor, step: int) -> tuple[Tensor, Tensor]:
