@@ -307,3 +307,15 @@ def test_cached_merge_equals_the_module_forward(rate):
     np.testing.assert_allclose(res.bin_edges, out.bin_edges[0].numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(res.importance, out.importance[0].numpy(), rtol=1e-6, atol=1e-6)
     assert res.out_len == diffres.output_length(mel.log_mel.shape[0], rate)
+
+
+@pytest.mark.parametrize("page", ALL_PAGES)
+def test_every_page_runs_inside_the_entrypoint(page):
+    """AppTest starts each run in Streamlit's legacy pages/ mode, which would execute the page
+    script alone; ui.frame reroutes it through app.py (public st.navigation, then a rerun), so
+    the shared sidebar is there on every page, on the first run after a switch too."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(page).run()  # the first run of this session goes straight to the page
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="sound_example").label == "Example or synthetic preset"
+    assert any("Now using:" in c.value for c in at.sidebar.caption)
