@@ -37,7 +37,7 @@ FORMAT = "diffres-explorer-checkpoint"
 VERSION = 1
 #: Files larger than this are refused before reading (shipped ones are under 5 MB).
 MAX_CHECKPOINT_BYTES = 200 * 1024 * 1024
-#: Card fields every checkpoint carries (CONTRACT.md).
+#: Card fields every checkpoint carries (scripts and the app read them).
 CARD_FIELDS = (
     "dataset",
     "frontend",

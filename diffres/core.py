@@ -129,7 +129,7 @@ def _check_log_mel(log_mel: Tensor, n_mels: int) -> None:
 
 
 class DiffRes(nn.Module):
-    """Differentiable temporal resolution (DIFFRES.md): score frames, merge unimportant ones.
+    """Differentiable temporal resolution (docs/METHOD.md): score frames, merge unimportant ones.
 
     Args:
         n_mels: mel bins ``F`` (any >= 1).

@@ -11,6 +11,10 @@ frame's importance exceeds one output bin.  It is therefore never built: each fr
 split into a *first piece* (into bin ``floor(c_{i-1})``) and a *second piece* (into the
 next bin, possibly of length zero), and the merges are two index-adds or index-amaxes,
 ``O(B * T * C)`` time and memory.  A dense ``[B, T, T']`` matrix exists only in tests.
+
+The module is about 550 lines on purpose: it is the functional core (the method's maths in one
+place, from normalisation to guide loss), and about a third of it is the two hand-written
+autograd functions of the merge, which only make sense next to :func:`warp_pieces`.
 """
 
 from __future__ import annotations
@@ -117,7 +121,7 @@ def _check_scores(raw: Tensor, name: str = "raw") -> None:
 
 def normalize_importance(raw: Tensor, out_len: int) -> Tensor:
     """Rescale raw frame scores so that every frame's share lies in ``[0, 1]`` and the shares
-    of an example sum to ``out_len`` (DIFFRES.md section 2).
+    of an example sum to ``out_len`` (docs/METHOD.md section 2).
 
     Steps per example: scale to sum ``T'``; if any share reaches 1, divide by the largest;
     give the missing mass back to frames strictly inside ``(1e-4, 1 - 1e-4)`` in proportion
@@ -494,7 +498,7 @@ def empty_frames(energy: Tensor, *, tolerance: float = EMPTY_ENERGY) -> Tensor:
 def guide_loss(importance: Tensor, empty: Tensor, reduction_rate: float, *, relative: bool = False) -> Tensor:
     """Mean importance of an example's empty frames, counted only when large; batch mean.
 
-    Two forms (DIFFRES.md sections 5 and 8):
+    Two forms (docs/METHOD.md sections 5 and 6):
 
     - ``relative=False`` (the published package): the mean importance of the empty
       frames, counted when above ``(1 - rate) / 2``;

@@ -8,7 +8,6 @@ import streamlit as st
 import diffres
 import ui
 from diffres import figures
-from diffres.examples import frames_near_events
 from ui import adaptive as A
 from ui import cache
 from ui.frame import ensure_entrypoint
@@ -121,39 +120,7 @@ except diffres.DiffResError as err:
 
 T, Tp = res.n_frames, res.out_len
 hop_s = mel.hop_seconds
-widths = figures.effective_hop_ms(res.bin_edges, hop_s)
-m = st.columns(5)
-m[0].metric("Input frames T", f"{T:,}", help=f"{clip.seconds:.2f} s at a {hop_s * 1000:g} ms hop.")
-m[1].metric(
-    "Output frames T'",
-    f"{Tp:,}",
-    delta=f"-{(1 - Tp / T):.0%} frames",
-    delta_color="off",
-    help="What the classifier processes: floor(T x (1 - rate)). Its cost scales with T'.",
-)
-m[2].metric(
-    "Finest effective hop", f"{widths.min():.1f} ms", help="Smallest span of input covered by one output frame."
-)
-m[3].metric(
-    "Coarsest effective hop", f"{widths.max():.0f} ms", help="Largest span of input merged into one output frame."
-)
-m[4].metric(
-    "Activeness",
-    f"{res.activeness:.3f}",
-    help="Standard deviation of the importance over non-silent frames: 0 means DiffRes treats every frame "
-    "alike (it then behaves like average pooling).",
-)
-
-if clip.event_times.size:
-    # the preset's known answer: do output frames crowd around the events?
-    near_frames, near_time = frames_near_events(res.bin_edges, hop_s, clip.event_times)
-    st.info(
-        f"**Known answer:** {near_frames:.0%} of the {Tp} output frames sit within 50 ms of the preset's "
-        f"{clip.event_times.size} event{'s' if clip.event_times.size != 1 else ''}, "
-        f"which fill {near_time:.0%} of the clip "
-        f"({'more' if near_frames > near_time + 0.02 else 'no more'} than a fixed hop would give them).",
-        icon=":material/target:",
-    )
+A.readouts(clip, res, hop_s)
 
 left, right = st.columns([3, 1.25])
 with left:
@@ -194,24 +161,7 @@ with right:
     if model_id != cache.UNTRAINED_ID:
         A.model_card_and_prediction(usable, model_id, card, clip, float(rate))
 
-# ------------------------------------------------------------------ baselines
-st.subheader("Same frame budget, fixed front-ends")
-st.caption(
-    f"All three keep {Tp} frames. Average pooling merges equal-width groups (in the log domain); "
-    "changing the hop keeps every k-th frame and drops the rest; DiffRes decides where to spend the frames "
-    "(and merges in the power domain)."
-)
-rows = [{"title": f"DiffRes: {Tp} frames placed by importance", "merged": res.avg, "bin_edges": res.bin_edges}]
-for name, title in (("avgpool", "Average pooling"), ("changehop", "Change hop (evenly spaced frames)")):
-    b = cache.baseline(clip.digest, name, *args, float(rate), float(f_min), f_max)
-    rows.append({"title": f"{title}: {Tp} frames", "merged": b["avg"], "bin_edges": b["bin_edges"]})
-st.plotly_chart(
-    figures.frontend_comparison_figure(
-        rows, hop_s, mel.mel_frequencies, db_range=db_range, db_top=top_db, colormap=cmap
-    ),
-    key="adapt_compare",
-    width="stretch",
-)
+A.baselines(clip, mel, res, rate=float(rate), db_range=float(db_range), db_top=top_db, cmap=cmap)
 
 # ------------------------------------------------------------------ listen
 st.subheader("Listen to what the merged representation keeps")

@@ -1,7 +1,7 @@
 """Dense reference implementations of DiffRes's formulas (test oracle only).
 
 Builds the full overlap matrix W[b, i, j] = |[c_{i-1}, c_i) ∩ [j, j+1)|, [B, T, T'], exactly
-as DIFFRES.md section 3 defines it, and the aggregations from it.  O(B * T * T') on purpose.
+as docs/METHOD.md section 3 defines it, and the aggregations from it.  O(B * T * T') on purpose.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def dense_position_encoding(n_frames: int, n_channels: int) -> torch.Tensor:
 
 
 def dense_diffres(log_mel: torch.Tensor, importance: torch.Tensor, out_len: int):
-    """(avg, max, encoding) of DIFFRES.md section 4 from the dense matrix."""
+    """(avg, max, encoding) of docs/METHOD.md section 4 from the dense matrix."""
     batch, n_frames, n_mels = log_mel.shape
     power = torch.exp(log_mel.to(torch.float64))
     avg = torch.log(dense_warp(power, importance, out_len) + 1e-12)

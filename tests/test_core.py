@@ -141,7 +141,7 @@ def test_score_network_channel_plans():
     assert score_channel_plan(40) == [40, 20, 10, 10, 1]
     assert score_channel_plan(1) == [1, 1, 1, 1, 1]
     params128 = sum(p.numel() for p in ScoreNetwork(128).parameters())
-    assert params128 == 82371  # the published network's size (PAPER.md 3.1)
+    assert params128 == 82371  # the reference package's network at 128 mels
     assert sum(p.numel() for p in ScoreNetwork(40).parameters()) == 25041
 
 

@@ -84,7 +84,7 @@ def make_user_folder(root: Path, classes=("cat", "dog"), n=4, seconds=0.5) -> Pa
 
 
 def test_builtin_names_and_classes_match_contract():
-    # CONTRACT.md fixes these four sets' class names; ``rhythms`` names its own classes
+    # the interface contract fixes these four sets' class names; ``rhythms`` names its own
     assert {k: v for k, v in D.BUILTIN_DATASETS.items() if k in CONTRACT_CLASSES} == CONTRACT_CLASSES
     assert set(D.BUILTIN_DATASETS) == set(CONTRACT_CLASSES) | {"rhythms"}
     for name, info in D.DATASET_INFO.items():

@@ -22,7 +22,7 @@ def random_importance(batch, n_frames, out_len, generator, spiky=False, dtype=to
 
 
 def reference_normalize(raw: torch.Tensor, out_len: int) -> torch.Tensor:
-    """DIFFRES.md section 2, one example at a time (the published loop)."""
+    """docs/METHOD.md section 2, one example at a time (the published loop)."""
     rows = []
     for r in raw.to(torch.float64):
         s = r * out_len / r.sum()

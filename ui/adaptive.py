@@ -13,6 +13,7 @@ import streamlit as st
 
 import diffres
 from diffres import export, figures
+from diffres.examples import frames_near_events
 from diffres.inverse import expand_to_input_grid
 from ui import cache
 from ui.sound import CurrentClip
@@ -186,4 +187,76 @@ def downloads(
         icon=":material/download:",
         help="NumPy archive: merged avg/max log-mel [T', F], resolution encoding, importance [T], "
         "bin edges [T'+1], the original log-mel and the axis facts.",
+    )
+
+
+def readouts(clip: CurrentClip, res: cache.Merged, hop_s: float) -> None:
+    """Frames in and out, the finest and coarsest effective hop, activeness, and for a
+    preset with known events whether the output frames crowd around them."""
+    T, Tp = res.n_frames, res.out_len
+    widths = figures.effective_hop_ms(res.bin_edges, hop_s)
+    m = st.columns(5)
+    m[0].metric("Input frames T", f"{T:,}", help=f"{clip.seconds:.2f} s at a {hop_s * 1000:g} ms hop.")
+    m[1].metric(
+        "Output frames T'",
+        f"{Tp:,}",
+        delta=f"-{(1 - Tp / T):.0%} frames",
+        delta_color="off",
+        help="What the classifier processes: floor(T x (1 - rate)). Its cost scales with T'.",
+    )
+    m[2].metric(
+        "Finest effective hop", f"{widths.min():.1f} ms", help="Smallest span of input covered by one output frame."
+    )
+    m[3].metric(
+        "Coarsest effective hop", f"{widths.max():.0f} ms", help="Largest span of input merged into one output frame."
+    )
+    m[4].metric(
+        "Activeness",
+        f"{res.activeness:.3f}",
+        help="Standard deviation of the importance over non-silent frames: 0 means DiffRes treats every frame "
+        "alike (it then behaves like average pooling).",
+    )
+
+    if clip.event_times.size:
+        # the preset's known answer: do output frames crowd around the events?
+        near_frames, near_time = frames_near_events(res.bin_edges, hop_s, clip.event_times)
+        st.info(
+            f"**Known answer:** {near_frames:.0%} of the {Tp} output frames sit within 50 ms of the preset's "
+            f"{clip.event_times.size} event{'s' if clip.event_times.size != 1 else ''}, "
+            f"which fill {near_time:.0%} of the clip "
+            f"({'more' if near_frames > near_time + 0.02 else 'no more'} than a fixed hop would give them).",
+            icon=":material/target:",
+        )
+
+
+def baselines(
+    clip: CurrentClip,
+    mel: cache.MelResult,
+    res: cache.Merged,
+    *,
+    rate: float,
+    db_range: float,
+    db_top: float,
+    cmap: str,
+) -> None:
+    """DiffRes next to average pooling and a larger hop at the same frame budget."""
+    c = mel.config
+    hop_s, Tp = mel.hop_seconds, res.out_len
+    args = (clip.samples, clip.sample_rate, c.n_mels, c.hop_ms, c.win_ms, rate, c.f_min, c.f_max)
+    st.subheader("Same frame budget, fixed front-ends")
+    st.caption(
+        f"All three keep {Tp} frames. Average pooling merges equal-width groups (in the log domain); "
+        "changing the hop keeps every k-th frame and drops the rest; DiffRes decides where to spend the frames "
+        "(and merges in the power domain)."
+    )
+    rows = [{"title": f"DiffRes: {Tp} frames placed by importance", "merged": res.avg, "bin_edges": res.bin_edges}]
+    for name, title in (("avgpool", "Average pooling"), ("changehop", "Change hop (evenly spaced frames)")):
+        b = cache.baseline(clip.digest, name, *args)
+        rows.append({"title": f"{title}: {Tp} frames", "merged": b["avg"], "bin_edges": b["bin_edges"]})
+    st.plotly_chart(
+        figures.frontend_comparison_figure(
+            rows, hop_s, mel.mel_frequencies, db_range=db_range, db_top=db_top, colormap=cmap
+        ),
+        key="adapt_compare",
+        width="stretch",
     )

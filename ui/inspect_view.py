@@ -18,7 +18,7 @@ import diffres
 import ui
 from diffres import figures
 from diffres.checkpoints import LoadedCheckpoint
-from diffres.figures.training import thumbnail_rgb
+from diffres.figures.evaluation import thumbnail_rgb
 from ui import inspect as I
 from ui.sound import CurrentClip
 

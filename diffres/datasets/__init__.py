@@ -9,8 +9,9 @@ Typical use::
     x, y = ds.splits["train"].waveforms, ds.splits["train"].labels   # [N, n_samples], [N]
 
 Built-in datasets are generated locally and deterministically from ``seed`` (no downloads;
-sources in DATA.md). ``load_dataset`` also accepts a built dataset folder (with
-``manifest.json``), a folder with one sub-folder per class, or a ``.zip`` of one.
+sources in each generator module's docstring and ``DATASET_INFO[name]["description"]``).
+``load_dataset`` also accepts a built dataset folder (with ``manifest.json``), a folder with
+one sub-folder per class, or a ``.zip`` of one.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ _GENERATORS: dict[str, Any] = {
 }
 
 BUILTIN_DATASETS: dict[str, list[str]] = {name: list(g.CLASSES) for name, g in _GENERATORS.items()}
-"""Built-in dataset name -> class names in their fixed (label) order (CONTRACT.md)."""
+"""Built-in dataset name -> class names in their fixed (label) order (scripts and the shipped
+checkpoints rely on it)."""
 
 DATASET_INFO: dict[str, dict[str, Any]] = {
     name: {

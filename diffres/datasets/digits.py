@@ -261,7 +261,7 @@ def _festival_batch(specs: list[ClipSpec], tmp: Path) -> dict[str, Path]:
 
 
 def postprocess(raw: np.ndarray, sr: int, params: dict[str, Any]) -> np.ndarray:
-    """Resample, trim, speed-perturb, place in a 1 s clip, add noise and gain (DATA.md)."""
+    """Resample, trim, speed-perturb, place in a 1 s clip, add noise and gain (the module docstring)."""
     rng = np.random.default_rng(params["rng_seed"])
     x = resample(raw.astype(np.float32), sr, SAMPLE_RATE).astype(np.float64)
     peak = float(np.max(np.abs(x))) if x.size else 0.0

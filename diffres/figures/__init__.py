@@ -6,8 +6,9 @@ Never imports Streamlit.  One module per kind of view:
 - :mod:`~diffres.figures.merged`: the DiffRes views (merged spectrogram on the true time axis,
   the classifier's view, the fixed front-ends at the same budget);
 - :mod:`~diffres.figures.png`: the DiffRes view as a static PNG (matplotlib);
-- :mod:`~diffres.figures.training`: training curves, the probe clip, confusion, per-class and
-  rate-sweep figures, thumbnails;
+- :mod:`~diffres.figures.training`: training curves, runs side by side, the probe clip;
+- :mod:`~diffres.figures.evaluation`: top classes, confusion, per-class accuracy and importance,
+  accuracy against the inference rate, thumbnails;
 - :mod:`~diffres.figures.display` (pooling to the pixel budget, axes, hover data) and
   :mod:`~diffres.figures.style` (the palette, colour scales, dB) serve them all.
 """
@@ -24,21 +25,19 @@ from .display import (
     waveform_envelope,
     window_indices,
 )
-from .merged import compact_figure, diffres_figure, frontend_comparison_figure
-from .png import diffres_png
-from .spectrogram import hop_grid_figure, spectrogram_figure
-from .style import COLORMAPS, DB_PER_NEPER, PALETTE, colorscale, to_db
-from .training import (
+from .evaluation import (
     accuracy_vs_rate_figure,
     confusion_figure,
     mean_importance_figure,
     per_class_figure,
-    probe_figure,
-    runs_comparison_figure,
     thumbnail_rgb,
     topk_figure,
-    training_curves_figure,
 )
+from .merged import compact_figure, diffres_figure, frontend_comparison_figure
+from .png import diffres_png
+from .spectrogram import hop_grid_figure, spectrogram_figure
+from .style import COLORMAPS, DB_PER_NEPER, PALETTE, colorscale, to_db
+from .training import probe_figure, runs_comparison_figure, training_curves_figure
 
 __all__ = [
     "COLORMAPS",
@@ -60,7 +59,7 @@ __all__ = [
     "to_db",
     "waveform_envelope",
     "window_indices",
-    # training and inspection figures (diffres.figures.training)
+    # training and inspection figures (diffres.figures.training, diffres.figures.evaluation)
     "accuracy_vs_rate_figure",
     "confusion_figure",
     "mean_importance_figure",

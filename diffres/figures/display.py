@@ -9,7 +9,8 @@ mean-pooled; all values are sent as float32.  Time is in seconds; spectrograms c
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -231,3 +232,28 @@ def _base_layout(
         paper_bgcolor=PAPER,
         title=dict(text=title) if title else None,
     )
+
+
+def _get(rec: Any, name: str, default: Any = float("nan")) -> Any:
+    if isinstance(rec, Mapping):
+        return rec.get(name, default)
+    return getattr(rec, name, default)
+
+
+def _finite_or_none(values: Iterable[Any]) -> list[float | None]:
+    return [None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v) for v in values]
+
+
+def _layout(fig: go.Figure, height: int, *, title: str | None = None, legend: bool = True) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin=dict(l=60, r=20, t=70 if title else 45, b=45),
+        paper_bgcolor=PAPER,
+        title=dict(text=title) if title else None,
+        legend=dict(orientation="h", yanchor="bottom", y=1.06, xanchor="right", x=1.0) if legend else None,
+        showlegend=legend,
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- training curves

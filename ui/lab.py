@@ -1,0 +1,166 @@
+"""Widgets of the Spectrogram lab: lessons with a known answer, the readouts of the current
+settings, and the paper's opening figure.  Streamlit glue over :mod:`ui.cache`."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import diffres
+from diffres import figures
+from diffres.audio import SAMPLE_RATE as SR
+from ui import cache
+from ui.sound import KEY_EXAMPLE, CurrentClip
+
+REF_HOP_MS = 10.0
+
+DEFAULTS = {"lab_hop": 10, "lab_win": 25, "lab_mels": 64, "lab_frange": (0, SR // 2), "lab_db": 80, "lab_cmap": "magma"}
+LESSONS = {
+    "beeps": (
+        "Alarm beeps at 10 ms",
+        "example:alarm_clock",
+        {"lab_hop": 10, "lab_win": 25},
+        "At a 10 ms hop each 50 ms beep spans about five frames: the four beeps of a group stay apart.",
+    ),
+    "coarse": (
+        "Alarm beeps at 40 ms",
+        "example:alarm_clock",
+        {"lab_hop": 40, "lab_win": 40},
+        "At 40 ms the beeps of a group blur into one block: a quarter of the frames, but the rhythm is gone.",
+    ),
+    "siren": (
+        "Siren at 40 ms",
+        "example:siren",
+        {"lab_hop": 40, "lab_win": 40},
+        "The siren changes slowly, so a 40 ms hop loses almost nothing: fixed hops waste frames on it.",
+    ),
+    "clicks": (
+        "Clicks, 5 ms window",
+        "preset:click_train",
+        {"lab_hop": 2, "lab_win": 5},
+        "A short window pins each click to a thin vertical line but blurs frequency (wide FFT bins).",
+    ),
+    "tones": (
+        "Two tones, 100 ms window",
+        "preset:two_tones",
+        {"lab_hop": 20, "lab_win": 100},
+        "A long window separates frequencies finely (narrow bins) but smears the moment the tone switches.",
+    ),
+}
+
+
+def _apply_lesson(name: str) -> None:
+    _, sound, params, text = LESSONS[name]
+    st.session_state[KEY_EXAMPLE] = sound
+    for k, v in params.items():
+        st.session_state[k] = v
+    st.session_state["lab_lesson_text"] = text
+
+
+def _reset() -> None:
+    for k, v in DEFAULTS.items():
+        st.session_state[k] = v
+    st.session_state.pop("lab_lesson_text", None)
+
+
+def init_defaults() -> None:
+    """The controls' starting values (kept once set)."""
+    for k, v in DEFAULTS.items():
+        st.session_state.setdefault(k, v)
+
+
+def lessons() -> None:
+    """A row of experiments that set the sound and the controls, and the reset button."""
+    st.markdown("**Try an experiment with a known answer** (sets the sound and the controls):")
+    row = st.container(horizontal=True)
+    for name, (label, _sound, _params, text) in LESSONS.items():
+        row.button(label, key=f"lab_lesson_{name}", on_click=_apply_lesson, args=(name,), help=text)
+    row.button(
+        "Reset controls",
+        key="lab_reset",
+        on_click=_reset,
+        icon=":material/restart_alt:",
+        help="Back to 10 ms hop, 25 ms window, 64 mel bins, full frequency range, 80 dB, magma.",
+    )
+    if st.session_state.get("lab_lesson_text"):
+        st.info(st.session_state["lab_lesson_text"], icon=":material/school:")
+
+
+def readouts(clip: CurrentClip, mel: cache.MelResult, *, n_mels: int, hop_ms: float, win_ms: float) -> None:
+    """Time and frequency steps, frames and what a classifier pays for them, with warnings
+    about settings that lose samples or leave bands empty."""
+    n_frames = mel.log_mel.shape[0]
+    hop_s = mel.hop_seconds
+    ref_frames = 1 + len(clip.samples) // int(round(REF_HOP_MS * clip.sample_rate / 1000))
+    fft_step = clip.sample_rate / mel.config.n_fft
+    spacing = np.diff(mel.mel_frequencies)
+    m = st.columns(6)
+    m[0].metric(
+        "Time step", f"{hop_s * 1000:.3g} ms", help=f"hop = {mel.config.hop_length} samples / {clip.sample_rate} Hz."
+    )
+    m[1].metric(
+        "FFT bin step",
+        f"{fft_step:.1f} Hz",
+        help=f"sample rate / n_fft = {clip.sample_rate} / {mel.config.n_fft} (window {mel.config.win_length} samples, "
+        "zero-padded to the next power of two).",
+    )
+    m[2].metric(
+        "Mel band spacing",
+        f"{spacing.min():.0f}-{spacing.max():.0f} Hz" if spacing.size else "n/a",
+        help="Distance between neighbouring mel band centres: narrow at low frequencies, wide at high ones.",
+    )
+    m[3].metric("Frames per second", f"{1 / hop_s:.0f}", help="1 / hop.")
+    m[4].metric("Total frames", f"{n_frames:,}", help=f"For this {clip.seconds:.2f} s clip: 1 + samples // hop.")
+    m[5].metric(
+        "Classifier cost",
+        f"{n_frames / ref_frames:.2f}x",
+        delta=f"{n_frames - ref_frames:+,} frames vs 10 ms" if n_frames != ref_frames else None,
+        delta_color="inverse",
+        help="A CNN's compute and memory grow in proportion to the number of frames; 1.00x is a 10 ms hop.",
+    )
+
+    budget = diffres.output_length(n_frames, 0.75)
+    st.caption(
+        f"A classifier pays for every frame: at {hop_s * 1000:.3g} ms this clip is {n_frames:,} frames. DiffRes at a "
+        f"0.75 reduction rate would hand it {budget:,} frames (as many as a {hop_s * 4000:.3g} ms hop) while keeping "
+        "the fine hop where the sound changes: see **Adaptive resolution**."
+    )
+    if hop_ms > win_ms:
+        st.warning(
+            f"The hop ({hop_ms} ms) is longer than the window ({win_ms} ms): some samples fall between windows "
+            "and are never analysed.",
+            icon=":material/warning:",
+        )
+    if n_mels > mel.config.n_fft // 4:
+        st.warning(
+            f"{n_mels} mel bands from a {mel.config.n_fft}-point FFT: the lowest bands get fewer FFT bins than "
+            "they need and some come out empty (dark stripes). Lengthen the window or use fewer mel bins.",
+            icon=":material/warning:",
+        )
+
+
+def paper_figure(cmap: str) -> None:
+    """The paper's opening figure: alarm clock and siren at 10 ms and 40 ms."""
+    with st.expander("The paper's opening figure: alarm clock and siren at 10 ms and 40 ms", expanded=False):
+        st.caption(
+            "The alarm needs the fine hop to resolve its beeps; the siren looks the same at both. "
+            "A fixed hop is either wasteful or lossy; DiffRes adapts it per moment."
+        )
+        grid = []
+        for key in ("alarm_clock", "siren"):
+            c = cache.example_clip(key)
+            for h in (10, 40):
+                mh = cache.log_mel(f"example:{key}", c.samples, c.sample_rate, 64, float(h), float(max(25, h)))
+                grid.append(
+                    {
+                        "title": f"{key.replace('_', ' ')}, hop {h} ms ({mh.log_mel.shape[0]} frames)",
+                        "log_mel": mh.log_mel,
+                        "hop_seconds": mh.hop_seconds,
+                        "mel_frequencies": mh.mel_frequencies,
+                    }
+                )
+        st.plotly_chart(
+            figures.hop_grid_figure(grid, n_cols=2, colormap=cmap, height_per_row=260),
+            key="lab_paper_chart",
+            width="stretch",
+        )
