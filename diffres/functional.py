@@ -301,6 +301,34 @@ class _PieceSum(torch.autograd.Function):
         return grad_v, grad_w0, grad_w1, None, None, None, None, None
 
 
+def _first_piece_misses(out: Tensor, src0: Tensor, k0: Tensor, kc: Tensor, win_c: Tensor, reached: Tensor) -> Tensor:
+    """The first pieces that do not receive the max's gradient, ``[n, C]`` bool.
+
+    A piece receives it when it attains its cell's maximum and is the earliest in time to do
+    so: the crossing piece from the previous bin (``win_c``) before any first piece, then the
+    first piece of the lowest frame (float32 products tie exactly now and then).  Ties are
+    found per output bin by counting, and only the few bins that hold one are resolved.
+    """
+    attain0 = src0 == out.index_select(0, k0)
+    per_bin = torch.zeros(out.shape[0], dtype=torch.int32, device=out.device)
+    per_bin.index_add_(0, k0, attain0.view(torch.uint8).sum(1, dtype=torch.int32))
+    per_bin.index_add_(0, kc, win_c.view(torch.uint8).sum(1, dtype=torch.int32))
+    tied_bins = (per_bin > reached.view(torch.uint8).sum(1, dtype=torch.int32)).nonzero().squeeze(1)
+    miss0 = ~attain0
+    if tied_bins.numel() == 0:
+        return miss0
+    rows = torch.isin(k0, tied_bins).nonzero().squeeze(1)  # the first pieces in those bins
+    bins = k0.index_select(0, rows)
+    taken = torch.zeros(out.shape, dtype=torch.bool, device=out.device).index_copy_(0, kc, win_c)
+    candidate = attain0.index_select(0, rows) & ~taken.index_select(0, bins)
+    rank = torch.where(candidate, rows.unsqueeze(1), torch.iinfo(torch.long).max)  # earliest frame wins
+    local = torch.searchsorted(tied_bins, bins).unsqueeze(1).expand_as(rank)
+    first = torch.full(
+        (tied_bins.numel(), out.shape[1]), torch.iinfo(torch.long).max, dtype=torch.long, device=out.device
+    ).scatter_reduce_(0, local, rank, "amin", include_self=True)
+    return miss0.index_copy_(0, rows, ~candidate | (rank != first.gather(0, local)))
+
+
 class _PieceMax(torch.autograd.Function):
     """``out[j] = max over pieces (n, k) with k = j and w > 0 of w * v_n``; empty bins are 0.
 
@@ -316,25 +344,16 @@ class _PieceMax(torch.autograd.Function):
         src0 = v * w0.unsqueeze(1)
         idle = (w0 <= 0).nonzero().squeeze(1)  # frames with no first piece (zero importance)
         src0.index_fill_(0, idle, -math.inf)
-        index0 = k0.unsqueeze(1).expand_as(src0)
         out = torch.full((n_out, v.shape[1]), -math.inf, dtype=v.dtype, device=v.device)
-        out.scatter_reduce_(0, index0, src0, "amax", include_self=True)
+        out.scatter_reduce_(0, k0.unsqueeze(1).expand_as(src0), src0, "amax", include_self=True)
         kc = k1.index_select(0, cross)  # unique bins: one crossing frame per boundary at most
         src1 = v.index_select(0, cross) * w1.index_select(0, cross).unsqueeze(1)
         out.index_copy_(0, kc, torch.maximum(out.index_select(0, kc), src1))
-        out.masked_fill_(~torch.isfinite(out), 0.0)
-        # ties: the crossing piece (earliest in its bin) wins, else the earliest first piece
+        reached = torch.isfinite(out)
+        out.masked_fill_(~reached, 0.0)
         win_c = src1 == out.index_select(0, kc)
-        taken = torch.zeros(out.shape, dtype=torch.bool, device=v.device).index_copy_(0, kc, win_c)
-        candidate = (src0 == out.index_select(0, k0)) & ~taken.index_select(0, k0)
-        never = torch.iinfo(torch.int32).max
-        frame = torch.arange(src0.shape[0], dtype=torch.int32, device=v.device).unsqueeze(1)
-        rank = torch.where(candidate, frame, never)
-        first = torch.full(out.shape, never, dtype=torch.int32, device=v.device)
-        first.scatter_reduce_(0, index0, rank, "amin", include_self=True)
-        miss0 = ~candidate | (rank != first.index_select(0, k0))
-        missc = ~win_c
-        ctx.save_for_backward(v, w0, w1, k0, kc, cross, miss0, missc)
+        miss0 = _first_piece_misses(out, src0, k0, kc, win_c, reached)
+        ctx.save_for_backward(v, w0, w1, k0, kc, cross, miss0, ~win_c)
         return out
 
     @staticmethod

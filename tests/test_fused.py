@@ -105,6 +105,19 @@ def test_both_paths_give_tied_maxima_the_same_gradient(monkeypatch, importance):
     torch.testing.assert_close(kernel_imp, torch_imp, rtol=1e-12, atol=1e-12)
 
 
+def test_both_paths_agree_on_a_batch_full_of_ties(monkeypatch):
+    """Quantised log-mel and equal shares make many pieces tie, in many bins of every example."""
+    g = torch.Generator().manual_seed(7)
+    log_mel = torch.randint(-2, 1, (3, 60, 5), generator=g).double()
+    imp = torch.full((3, 60), 0.25, dtype=torch.float64)
+    imp[1, ::3] = 1.0  # the second example: crossing pieces tie with first pieces too
+    imp[1] = Fn.normalize_importance(imp[1:2], 15)[0]
+    _, kernel_x, kernel_imp = run(log_mel, imp, 0.75, True, monkeypatch)
+    _, torch_x, torch_imp = run(log_mel, imp, 0.75, False, monkeypatch)
+    torch.testing.assert_close(kernel_x, torch_x, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(kernel_imp, torch_imp, rtol=1e-12, atol=1e-12)
+
+
 def test_usable_only_where_it_applies(monkeypatch):
     x = torch.zeros(1, 4, 3)
     assert fused.usable_for(x) and fused.usable_for(x.double())
