@@ -110,10 +110,10 @@ else:
 win_ms = max(float(win_ms), float(hop_ms))
 
 # ------------------------------------------------------------------ compute (cached)
-args = (clip.samples, clip.sample_rate, int(n_mels), float(hop_ms), float(win_ms))
+settings = cache.mel_settings(clip.sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
 try:
-    mel = cache.log_mel(clip.digest, *args, float(f_min), f_max)
-    res = cache.diffres_merge(clip.digest, model_id, *args, float(rate), float(f_min), f_max)
+    mel = cache.log_mel(clip.digest, clip.samples, settings)
+    res = cache.diffres_merge(clip.digest, model_id, clip.samples, settings, float(rate))
 except diffres.DiffResError as err:
     st.error(f"DiffRes could not run on this sound: {err}", icon=":material/error:")
     st.stop()
@@ -126,14 +126,7 @@ left, right = st.columns([3, 1.25])
 with left:
     window = time_window("adapt_view", clip.seconds, clip.digest, T, figures.MAX_DISPLAY_COLUMNS)
     fig = figures.diffres_figure(
-        samples=clip.samples,
-        sample_rate=clip.sample_rate,
-        log_mel=mel.log_mel,
-        hop_seconds=hop_s,
-        mel_frequencies=mel.mel_frequencies,
-        importance=res.importance,
-        bin_edges=res.bin_edges,
-        merged=res.avg,
+        **A.view_arrays(clip, mel, res),
         db_range=db_range,
         colormap=cmap,
         event_times=clip.event_times if clip.event_times.size else None,

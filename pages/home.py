@@ -44,7 +44,7 @@ with right:
 with left:
     panels = []
     for hop in (fine, coarse):
-        mel = cache.log_mel(clip.digest, clip.samples, clip.sample_rate, 64, float(hop), max(25.0, float(hop)))
+        mel = cache.log_mel(clip.digest, clip.samples, cache.mel_settings(clip.sample_rate, 64, hop, max(25.0, hop)))
         panels.append(
             {
                 "title": f"hop {hop} ms: {mel.log_mel.shape[0]} frames",
@@ -59,11 +59,10 @@ with left:
     ]
     shipped.sort(key=lambda e: e["card"].get("dataset") != "events")
     model_id = shipped[0]["id"] if shipped else cache.UNTRAINED_ID
-    fine_mel = cache.log_mel(clip.digest, clip.samples, clip.sample_rate, 64, float(fine), max(25.0, float(fine)))
+    fine_settings = cache.mel_settings(clip.sample_rate, 64, fine, max(25.0, fine))
+    fine_mel = cache.log_mel(clip.digest, clip.samples, fine_settings)
     rate = max(0.0, min(0.99, 1.0 - n_coarse / max(1, fine_mel.log_mel.shape[0])))
-    res = cache.diffres_merge(
-        clip.digest, model_id, clip.samples, clip.sample_rate, 64, float(fine), max(25.0, float(fine)), float(rate)
-    )
+    res = cache.diffres_merge(clip.digest, model_id, clip.samples, fine_settings, float(rate))
     panels.append(
         {
             "title": f"DiffRes from {fine} ms: {res.out_len} frames",

@@ -82,7 +82,7 @@ with c3:
 
 try:
     mel = cache.log_mel(
-        clip.digest, clip.samples, clip.sample_rate, int(n_mels), float(hop_ms), float(win_ms), float(f_lo), float(f_hi)
+        clip.digest, clip.samples, cache.mel_settings(clip.sample_rate, n_mels, hop_ms, win_ms, f_lo, f_hi)
     )
 except diffres.DiffResError as err:
     st.error(f"These settings do not make a spectrogram: {err}", icon=":material/error:")
@@ -122,14 +122,7 @@ if hops:
     panels = []
     for h in sorted(hops):
         mh = cache.log_mel(
-            clip.digest,
-            clip.samples,
-            clip.sample_rate,
-            int(n_mels),
-            float(h),
-            float(max(win_ms, h)),
-            float(f_lo),
-            float(f_hi),
+            clip.digest, clip.samples, cache.mel_settings(clip.sample_rate, n_mels, h, max(win_ms, h), f_lo, f_hi)
         )
         panels.append(
             {

@@ -299,8 +299,9 @@ def test_cached_merge_equals_the_module_forward(rate):
     from ui import cache
 
     x = load_example("siren")
-    res = cache.diffres_merge("test:siren", cache.UNTRAINED_ID, x, 16000, 64, 10.0, 25.0, rate)
-    mel = cache.log_mel("test:siren", x, 16000, 64, 10.0, 25.0)
+    settings = cache.mel_settings(16000, 64, 10.0, 25.0)
+    res = cache.diffres_merge("test:siren", cache.UNTRAINED_ID, x, settings, rate)
+    mel = cache.log_mel("test:siren", x, settings)
     with torch.no_grad():
         out = cache.untrained_diffres(64)(torch.from_numpy(mel.log_mel).unsqueeze(0), reduction_rate=rate)
     np.testing.assert_allclose(res.avg, out.avg[0].numpy(), rtol=1e-5, atol=1e-5)

@@ -33,6 +33,21 @@ def diffres_checkpoints() -> dict[str, dict[str, Any]]:
     }
 
 
+def view_arrays(clip: CurrentClip, mel: cache.MelResult, res: cache.Merged) -> dict[str, Any]:
+    """The arrays of the DiffRes view, for :func:`diffres.figures.diffres_figure` and its PNG
+    twin :func:`diffres.figures.diffres_png` (they take the same keywords)."""
+    return dict(
+        samples=clip.samples,
+        sample_rate=clip.sample_rate,
+        log_mel=mel.log_mel,
+        hop_seconds=mel.hop_seconds,
+        mel_frequencies=mel.mel_frequencies,
+        importance=res.importance,
+        bin_edges=res.bin_edges,
+        merged=res.avg,
+    )
+
+
 def model_label(entries: dict[str, dict[str, Any]], model_id: str) -> str:
     if model_id == cache.UNTRAINED_ID:
         return "Untrained DiffRes (random weights, demo only)"
@@ -119,14 +134,7 @@ def downloads(
 
     def png() -> bytes:
         return figures.diffres_png(
-            samples=clip.samples,
-            sample_rate=clip.sample_rate,
-            log_mel=mel.log_mel,
-            hop_seconds=hop_s,
-            mel_frequencies=mel.mel_frequencies,
-            importance=res.importance,
-            bin_edges=res.bin_edges,
-            merged=res.avg,
+            **view_arrays(clip, mel, res),
             db_range=db_range,
             colormap=cmap,
             title=f"{clip.title}: DiffRes at rate {rate:.2f}, {res.n_frames} -> {res.out_len} frames",
@@ -240,9 +248,7 @@ def baselines(
     cmap: str,
 ) -> None:
     """DiffRes next to average pooling and a larger hop at the same frame budget."""
-    c = mel.config
     hop_s, Tp = mel.hop_seconds, res.out_len
-    args = (clip.samples, clip.sample_rate, c.n_mels, c.hop_ms, c.win_ms, rate, c.f_min, c.f_max)
     st.subheader("Same frame budget, fixed front-ends")
     st.caption(
         f"All three keep {Tp} frames. Average pooling merges equal-width groups (in the log domain); "
@@ -251,7 +257,7 @@ def baselines(
     )
     rows = [{"title": f"DiffRes: {Tp} frames placed by importance", "merged": res.avg, "bin_edges": res.bin_edges}]
     for name, title in (("avgpool", "Average pooling"), ("changehop", "Change hop (evenly spaced frames)")):
-        b = cache.baseline(clip.digest, name, *args)
+        b = cache.baseline(clip.digest, name, clip.samples, mel.config, rate)
         rows.append({"title": f"{title}: {Tp} frames", "merged": b["avg"], "bin_edges": b["bin_edges"]})
     st.plotly_chart(
         figures.frontend_comparison_figure(

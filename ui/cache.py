@@ -76,21 +76,27 @@ class MelResult:
 
 # Bounded by bytes as well as entries: one 30 s clip at a 1 ms hop with 256 mel bands is ~30 MB.
 @st.cache_data(max_entries=48, max_size="400MB", show_spinner=False)
-def log_mel(
-    digest: str,
-    _samples: np.ndarray,
-    sample_rate: int,
-    n_mels: int,
-    hop_ms: float,
-    win_ms: float,
-    f_min: float = 0.0,
-    f_max: float | None = None,
-) -> MelResult:
-    """Log-mel ``[T, F]`` of the clip ``digest`` (computed once per parameter set)."""
-    fe = diffres.MelFrontend(sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
+def log_mel(digest: str, _samples: np.ndarray, mel: MelConfig) -> MelResult:
+    """Log-mel ``[T, F]`` of the clip ``digest`` with the settings ``mel`` (computed once per
+    clip and settings).  Raises :class:`diffres.ParameterError` for unusable settings."""
+    fe = diffres.MelFrontend.from_config(mel)
     with torch.no_grad():
         lm = fe(torch.from_numpy(np.asarray(_samples, dtype=np.float32)))[0].numpy().astype(np.float32)
     return MelResult(lm, fe.hop_seconds, fe.mel_frequencies().numpy(), fe.config)
+
+
+def mel_settings(
+    sample_rate: int, n_mels: int, hop_ms: float, win_ms: float, f_min: float = 0.0, f_max: float | None = None
+) -> MelConfig:
+    """A :class:`MelConfig` from widget values (numbers of any kind, as the widgets give them)."""
+    return MelConfig(
+        int(sample_rate),
+        int(n_mels),
+        float(hop_ms),
+        float(win_ms),
+        float(f_min),
+        None if f_max is None else float(f_max),
+    )
 
 
 # --------------------------------------------------------------------------- models
@@ -143,22 +149,11 @@ def diffres_module(model_id: str, n_mels: int) -> diffres.DiffRes:
 
 
 @st.cache_data(max_entries=24, show_spinner=False)
-def diffres_scores(
-    digest: str,
-    model_id: str,
-    _samples: np.ndarray,
-    sample_rate: int,
-    n_mels: int,
-    hop_ms: float,
-    win_ms: float,
-    f_min: float = 0.0,
-    f_max: float | None = None,
-) -> np.ndarray:
+def diffres_scores(digest: str, model_id: str, _samples: np.ndarray, mel: MelConfig) -> np.ndarray:
     """Raw importance scores ``[T]`` (sigmoid of the score network; independent of the rate)."""
-    mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
-    module = diffres_module(model_id, n_mels)
+    spec = log_mel(digest, _samples, mel)
     with torch.no_grad():
-        raw = module.scores(torch.from_numpy(mel.log_mel).unsqueeze(0))
+        raw = diffres_module(model_id, mel.n_mels).scores(torch.from_numpy(spec.log_mel).unsqueeze(0))
     return raw[0].numpy().astype(np.float32)
 
 
@@ -196,25 +191,14 @@ class Merged:
 
 
 @st.cache_data(max_entries=64, max_size="400MB", show_spinner=False)
-def diffres_merge(
-    digest: str,
-    model_id: str,
-    _samples: np.ndarray,
-    sample_rate: int,
-    n_mels: int,
-    hop_ms: float,
-    win_ms: float,
-    reduction_rate: float,
-    f_min: float = 0.0,
-    f_max: float | None = None,
-) -> Merged:
+def diffres_merge(digest: str, model_id: str, _samples: np.ndarray, mel: MelConfig, reduction_rate: float) -> Merged:
     """DiffRes at ``reduction_rate`` on the clip ``digest``: the scores are cached per clip and
     model (they do not depend on the rate) and merged here (:meth:`diffres.DiffRes.merge_scores`)."""
-    mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
-    raw = diffres_scores(digest, model_id, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
-    x = torch.from_numpy(mel.log_mel).unsqueeze(0)
+    raw = diffres_scores(digest, model_id, _samples, mel)
+    spec = log_mel(digest, _samples, mel)
+    x = torch.from_numpy(spec.log_mel).unsqueeze(0)
     with torch.no_grad():
-        out = diffres_module(model_id, n_mels).merge_scores(
+        out = diffres_module(model_id, mel.n_mels).merge_scores(
             x, torch.from_numpy(raw).unsqueeze(0), reduction_rate=reduction_rate
         )
     return Merged(
@@ -228,23 +212,11 @@ def diffres_merge(
 
 
 @st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)
-def baseline(
-    digest: str,
-    name: str,
-    _samples: np.ndarray,
-    sample_rate: int,
-    n_mels: int,
-    hop_ms: float,
-    win_ms: float,
-    reduction_rate: float,
-    f_min: float = 0.0,
-    f_max: float | None = None,
-) -> dict:
+def baseline(digest: str, name: str, _samples: np.ndarray, mel: MelConfig, reduction_rate: float) -> dict:
     """A fixed front-end (``avgpool``, ``changehop``, ...) at the same frame budget."""
-    mel = log_mel(digest, _samples, sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
-    fe = diffres.make_frontend(name, n_mels, reduction_rate)
+    spec = log_mel(digest, _samples, mel)
     with torch.no_grad():
-        out = fe(torch.from_numpy(mel.log_mel).unsqueeze(0))
+        out = diffres.make_frontend(name, mel.n_mels, reduction_rate)(torch.from_numpy(spec.log_mel).unsqueeze(0))
     return {"avg": out.avg[0].numpy().astype(np.float32), "bin_edges": out.bin_edges[0].numpy().astype(np.float64)}
 
 
@@ -259,18 +231,7 @@ def predict(
     """
     loaded = load_model(model_id)
     cfg = loaded.config
-    res = diffres_merge(
-        digest,
-        model_id,
-        _samples,
-        sample_rate,
-        cfg.n_mels,
-        float(cfg.hop_ms),
-        float(cfg.win_ms),
-        float(reduction_rate),
-        float(cfg.f_min),
-        cfg.f_max,
-    )
+    res = diffres_merge(digest, model_id, _samples, cfg.mel, float(reduction_rate))
     probs = loaded.model.classify(torch.from_numpy(res.features).unsqueeze(0))[0].numpy()
     return top_classes(probs, cfg.classes, 5)
 

@@ -146,18 +146,23 @@ def clip_view(
     p = I.predict_clip(model_id, clip.digest, clip.samples)
     st.plotly_chart(figures.topk_figure(p["top"], title=title or "Top classes"), key=f"{key}_top", width="stretch")
     st.plotly_chart(
-        figures.probe_figure(
-            p["log_mel"],
-            p["hop_seconds"],
-            importance=p["importance"],
-            bin_edges=p["bin_edges"],
-            merged=p["merged"],
-            mel_frequencies=p["mel_frequencies"],
-            height=height,
-            title="Which frames the model kept for this decision",
-        ),
+        _kept_frames(p, height=height, title="Which frames the model kept for this decision"),
         key=f"{key}_probe",
         width="stretch",
+    )
+
+
+def _kept_frames(p: dict[str, Any], *, height: int, title: str | None = None) -> Any:
+    """The probe figure of a :func:`ui.inspect.predict_clip` result."""
+    return figures.probe_figure(
+        p["log_mel"],
+        p["hop_seconds"],
+        importance=p["importance"],
+        bin_edges=p["bin_edges"],
+        merged=p["merged"],
+        mel_frequencies=p["mel_frequencies"],
+        height=height,
+        title=title,
     )
 
 
@@ -229,19 +234,7 @@ def _mistakes(entry: I.Entry, data: I.EvalData, res: dict[str, Any]) -> None:
             key="inspect_mistake_top",
             width="stretch",
         )
-        c2.plotly_chart(
-            figures.probe_figure(
-                p["log_mel"],
-                p["hop_seconds"],
-                importance=p["importance"],
-                bin_edges=p["bin_edges"],
-                merged=p["merged"],
-                mel_frequencies=p["mel_frequencies"],
-                height=420,
-            ),
-            key="inspect_mistake_probe",
-            width="stretch",
-        )
+        c2.plotly_chart(_kept_frames(p, height=420), key="inspect_mistake_probe", width="stretch")
 
 
 def _sweep(entry: I.Entry, card: dict[str, Any], cfg: Any, data: I.EvalData) -> None:

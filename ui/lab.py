@@ -150,7 +150,7 @@ def paper_figure(cmap: str) -> None:
         for key in ("alarm_clock", "siren"):
             c = cache.example_clip(key)
             for h in (10, 40):
-                mh = cache.log_mel(f"example:{key}", c.samples, c.sample_rate, 64, float(h), float(max(25, h)))
+                mh = cache.log_mel(f"example:{key}", c.samples, cache.mel_settings(c.sample_rate, 64, h, max(25, h)))
                 grid.append(
                     {
                         "title": f"{key.replace('_', ' ')}, hop {h} ms ({mh.log_mel.shape[0]} frames)",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from .style import PAPER, colorscale
+from .style import BLUE, GREEN, GREY, ORANGE, PAPER, colorscale
 
 __all__ = [
     "MAX_DISPLAY_COLUMNS",
@@ -257,3 +257,63 @@ def _layout(fig: go.Figure, height: int, *, title: str | None = None, legend: bo
 
 
 # --------------------------------------------------------------------------- training curves
+
+
+def _add_waveform(
+    fig: go.Figure, samples: Any, sample_rate: int, time_range: Any, max_points: int, *, row: int = 1
+) -> None:
+    """The waveform's min/max envelope (filled between) in ``row`` of ``fig``."""
+    t, lo, hi = _wave_window(samples, int(sample_rate), time_range, max_points)
+    for y, name, fill, what in ((hi, "waveform max", None, "max"), (lo, "waveform", "tonexty", "min")):
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=y,
+                mode="lines",
+                line=dict(width=0.6, color=BLUE),
+                fill=fill,
+                name=name,
+                showlegend=False,
+                hovertemplate="t = %{x:.3f} s<br>" + what + " %{y:.3f}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+    fig.update_yaxes(title_text="Amplitude", range=[-1.05, 1.05], row=row, col=1)
+
+
+def _reference_line(x0: float, x1: float, y: float, name: str) -> go.Scatter:
+    """A dotted grey horizontal line at ``y`` (a uniform share, a fixed hop...)."""
+    return go.Scatter(
+        x=[x0, x1], y=[y, y], mode="lines", name=name, line=dict(color=GREY, dash="dot", width=1), hoverinfo="skip"
+    )
+
+
+def _importance_trace(x: np.ndarray, y: np.ndarray, *, width: float = 1.3) -> go.Scatter:
+    """The importance curve: an orange line filled down to zero, hover in seconds."""
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        fill="tozeroy",
+        name="importance",
+        line=dict(color=ORANGE, width=width),
+        hovertemplate="t = %{x:.3f} s<br>importance %{y:.3f}<extra></extra>",
+    )
+
+
+def _event_lines(
+    event_times: Iterable[float], y0: float, y1: float, *, width: float = 1.5, show_legend: bool = True
+) -> go.Scatter:
+    """Dashed green vertical lines at a preset's known events, between ``y0`` and ``y1``."""
+    x, y = _vlines(event_times, y0, y1)
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        line=dict(color=GREEN, dash="dash", width=width),
+        name="known events",
+        legendgroup="events",
+        showlegend=show_legend,
+        hoverinfo="skip",
+    )

@@ -12,7 +12,7 @@ from itertools import pairwise
 import numpy as np
 import plotly.graph_objects as go
 
-from .display import _finite_or_none, _layout
+from .display import _finite_or_none, _layout, _reference_line
 from .style import BLUE, GREEN, GREY, ORANGE, PALETTE, RED, colorscale, to_db
 
 __all__ = [
@@ -160,16 +160,7 @@ def mean_importance_figure(
             )
         )
     if out_share is not None and duration > 0:
-        fig.add_trace(
-            go.Scatter(
-                x=[0.0, duration],
-                y=[out_share, out_share],
-                mode="lines",
-                name=f"uniform share {out_share:.2f}",
-                line=dict(color=GREY, dash="dot", width=1),
-                hoverinfo="skip",
-            )
-        )
+        fig.add_trace(_reference_line(0.0, duration, out_share, f"uniform share {out_share:.2f}"))
     fig.update_xaxes(title_text="Time (s)")
     fig.update_yaxes(title_text="Mean importance", rangemode="tozero")
     _layout(fig, height, title=title)

@@ -14,20 +14,23 @@ from plotly.subplots import make_subplots
 
 from .display import (
     MAX_DISPLAY_COLUMNS,
+    _add_waveform,
     _apply_mel_axis,
     _base_layout,
     _db_limits,
+    _event_lines,
     _heatmap,
+    _importance_trace,
+    _reference_line,
     _style_time_axes,
     _vlines,
-    _wave_window,
     effective_hop_ms,
     merged_customdata,
     pool_columns,
     pool_edges,
     window_indices,
 )
-from .style import BLUE, GREEN, GREY, ORANGE, colorscale, to_db
+from .style import BLUE, colorscale, to_db
 
 __all__ = ["diffres_figure", "compact_figure", "frontend_comparison_figure"]
 
@@ -105,35 +108,7 @@ def diffres_figure(
     p, q = window_indices(edges * hop, time_range)  # output frames in view
 
     # (1) waveform
-    t, lo, hi = _wave_window(samples, int(sample_rate), time_range, max_columns)
-    fig.add_trace(
-        go.Scatter(
-            x=t,
-            y=hi,
-            mode="lines",
-            line=dict(width=0.6, color=BLUE),
-            showlegend=False,
-            name="waveform max",
-            hovertemplate="t = %{x:.3f} s<br>max %{y:.3f}<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=t,
-            y=lo,
-            mode="lines",
-            line=dict(width=0.6, color=BLUE),
-            fill="tonexty",
-            showlegend=False,
-            name="waveform",
-            hovertemplate="t = %{x:.3f} s<br>min %{y:.3f}<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
-    fig.update_yaxes(title_text="Amplitude", range=[-1.05, 1.05], row=1, col=1)
+    _add_waveform(fig, samples, int(sample_rate), time_range, max_columns)
 
     # (2) original
     pooled, bounds = pool_columns(db[:, a:b], max_columns, "max")
@@ -143,32 +118,9 @@ def diffres_figure(
     # (3) importance (mean-pooled for display), frame i drawn at its centre (i + 0.5) * hop
     imp_pooled, ib = pool_columns(imp[a:b], max_columns, "mean")
     centres = ((a + (ib[:-1] + ib[1:]) / 2.0) * hop).astype(np.float32)
-    fig.add_trace(
-        go.Scatter(
-            x=centres,
-            y=imp_pooled,
-            mode="lines",
-            line=dict(color=ORANGE, width=1.3),
-            fill="tozeroy",
-            name="importance",
-            hovertemplate="t = %{x:.3f} s<br>importance %{y:.3f}<extra></extra>",
-        ),
-        row=3,
-        col=1,
-    )
+    fig.add_trace(_importance_trace(centres, imp_pooled, width=1.3), row=3, col=1)
     uniform = out_len / max(1, n_frames)
-    fig.add_trace(
-        go.Scatter(
-            x=[0.0, duration],
-            y=[uniform, uniform],
-            mode="lines",
-            line=dict(color=GREY, dash="dot", width=1),
-            name=f"uniform share T'/T = {uniform:.2f}",
-            hoverinfo="skip",
-        ),
-        row=3,
-        col=1,
-    )
+    fig.add_trace(_reference_line(0.0, duration, uniform, f"uniform share T'/T = {uniform:.2f}"), row=3, col=1)
     fig.update_yaxes(title_text="Share (0-1)", range=[0, 1.05], row=3, col=1)
 
     # (4) merged, true time axis
@@ -227,37 +179,12 @@ def diffres_figure(
         col=1,
     )
     fixed = duration * 1000.0 / max(1, out_len)
-    fig.add_trace(
-        go.Scatter(
-            x=[0.0, duration],
-            y=[fixed, fixed],
-            mode="lines",
-            line=dict(color=GREY, dash="dot", width=1),
-            name=f"fixed hop at the same budget ({fixed:.1f} ms)",
-            hoverinfo="skip",
-        ),
-        row=5,
-        col=1,
-    )
+    fig.add_trace(_reference_line(0.0, duration, fixed, f"fixed hop at the same budget ({fixed:.1f} ms)"), row=5, col=1)
     fig.update_yaxes(title_text="ms / frame", type="log", row=5, col=1)
 
     if event_times is not None and len(event_times):
         for row, (y0, y1) in ((3, (0.0, 1.05)), (2, (-0.5, n_mels - 0.5))):
-            x, y = _vlines(event_times, y0, y1)
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=y,
-                    mode="lines",
-                    line=dict(color=GREEN, dash="dash", width=1.2),
-                    name="known events",
-                    legendgroup="events",
-                    showlegend=row == 3,
-                    hoverinfo="skip",
-                ),
-                row=row,
-                col=1,
-            )
+            fig.add_trace(_event_lines(event_times, y0, y1, width=1.2, show_legend=row == 3), row=row, col=1)
     view = (0.0, duration) if time_range is None else (max(0.0, min(time_range)), min(duration, max(time_range)))
     fig.update_xaxes(range=list(view))
     _style_time_axes(fig, 5)
@@ -293,18 +220,8 @@ def compact_figure(
         subplot_titles=(f"Classifier input: {out_len} x {mdb.shape[0]}", "Resolution encoding"),
     )
     mp, mb = pool_columns(mdb, max_columns, "max")
-    fig.add_trace(
-        go.Heatmap(
-            z=mp,
-            x=mb.astype(np.float32),
-            y=np.arange(mdb.shape[0], dtype=np.float32),
-            coloraxis="coloraxis",
-            name="merged",
-            hovertemplate="output frame %{x:.0f}<br>mel band %{y}<br>%{z:.1f} dB<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
+    hover = "output frame %{x:.0f}<br>mel band %{y}<br>%{z:.1f} dB<extra></extra>"
+    fig.add_trace(_heatmap(mp, mb, name="merged", hovertemplate=hover), row=1, col=1)
     ep, eb = pool_columns(enc, max_columns, "mean")
     fig.add_trace(
         go.Heatmap(

@@ -30,18 +30,18 @@ from plotly.subplots import make_subplots
 
 from .display import (
     MAX_DISPLAY_COLUMNS,
+    _add_waveform,
     _apply_mel_axis,
     _base_layout,
     _db_limits,
+    _event_lines,
     _heatmap,
     _style_time_axes,
-    _vlines,
-    _wave_window,
     pool_columns,
     pool_edges,
     window_indices,
 )
-from .style import BLUE, GREEN, to_db
+from .style import to_db
 
 __all__ = ["spectrogram_figure", "hop_grid_figure"]
 
@@ -87,50 +87,10 @@ def spectrogram_figure(
     )
     spec_row = rows
     if samples is not None and sample_rate:
-        t, lo, hi = _wave_window(samples, int(sample_rate), time_range, max_columns)
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=hi,
-                mode="lines",
-                line=dict(width=0.6, color=BLUE),
-                name="waveform max",
-                showlegend=False,
-                hovertemplate="t = %{x:.3f} s<br>max %{y:.3f}<extra></extra>",
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=lo,
-                mode="lines",
-                line=dict(width=0.6, color=BLUE),
-                fill="tonexty",
-                name="waveform",
-                showlegend=False,
-                hovertemplate="t = %{x:.3f} s<br>min %{y:.3f}<extra></extra>",
-            ),
-            row=1,
-            col=1,
-        )
-        fig.update_yaxes(title_text="Amplitude", range=[-1.05, 1.05], row=1, col=1)
+        _add_waveform(fig, samples, int(sample_rate), time_range, max_columns)
     fig.add_trace(_heatmap(pooled, edges, name="log-mel"), row=spec_row, col=1)
     if event_times is not None and len(event_times):
-        x, y = _vlines(event_times, -0.5, db.shape[0] - 0.5)
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="lines",
-                line=dict(color=GREEN, dash="dash", width=1.5),
-                name="known events",
-                hoverinfo="skip",
-            ),
-            row=spec_row,
-            col=1,
-        )
+        fig.add_trace(_event_lines(event_times, -0.5, db.shape[0] - 0.5), row=spec_row, col=1)
     _apply_mel_axis(fig, mel_frequencies, spec_row)
     _style_time_axes(fig, rows)
     fig.update_xaxes(range=[float(edges[0]), float(edges[-1])])

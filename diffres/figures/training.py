@@ -26,7 +26,10 @@ from .display import (
     MAX_DISPLAY_COLUMNS,
     _finite_or_none,
     _get,
+    _heatmap,
+    _importance_trace,
     _layout,
+    _reference_line,
     mel_ticks,
     merged_customdata,
     pool_columns,
@@ -236,63 +239,20 @@ def probe_figure(
         ),
     )
     pooled, bounds = pool_columns(db, max_columns, "max")
-    y = np.arange(n_mels, dtype=np.float32)
-    fig.add_trace(
-        go.Heatmap(
-            z=pooled.astype(np.float32),
-            x=(bounds * hop).astype(np.float32),
-            y=y,
-            coloraxis="coloraxis",
-            name="input",
-            hovertemplate="t = %{x:.3f} s<br>mel band %{y}<br>%{z:.1f} dB<extra>input</extra>",
-        ),
-        row=1,
-        col=1,
-    )
+    fig.add_trace(_heatmap(pooled, bounds * hop, name="input"), row=1, col=1)
     ip, ib = pool_columns(imp, max_columns, "mean")
     centres = ((ib[:-1] + ib[1:]) / 2.0 * hop).astype(np.float32)
-    fig.add_trace(
-        go.Scatter(
-            x=centres,
-            y=ip.astype(np.float32),
-            mode="lines",
-            fill="tozeroy",
-            name="importance",
-            line=dict(color=ORANGE, width=1.4),
-            hovertemplate="t = %{x:.3f} s<br>importance %{y:.3f}<extra></extra>",
-        ),
-        row=2,
-        col=1,
-    )
+    fig.add_trace(_importance_trace(centres, ip.astype(np.float32), width=1.4), row=2, col=1)
     uniform = out_len / max(1, n_frames)
-    fig.add_trace(
-        go.Scatter(
-            x=[0.0, duration],
-            y=[uniform, uniform],
-            mode="lines",
-            name=f"uniform share {uniform:.2f}",
-            line=dict(color=GREY, dash="dot", width=1),
-            hoverinfo="skip",
-        ),
-        row=2,
-        col=1,
-    )
+    fig.add_trace(_reference_line(0.0, duration, uniform, f"uniform share {uniform:.2f}"), row=2, col=1)
     mp, mb = pool_columns(mdb, max_columns, "max")
     m_edges = pool_edges(edges, mb)
-    fig.add_trace(
-        go.Heatmap(
-            z=mp.astype(np.float32),
-            x=(m_edges * hop).astype(np.float32),
-            y=y,
-            coloraxis="coloraxis",
-            name="merged",
-            customdata=merged_customdata(m_edges, hop, n_rows=n_mels),
-            hovertemplate="covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>%{customdata[2]:.1f} frames merged"
-            "<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>",
-        ),
-        row=3,
-        col=1,
+    hover = (
+        "covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>%{customdata[2]:.1f} frames merged"
+        "<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>"
     )
+    custom = merged_customdata(m_edges, hop, n_rows=n_mels)
+    fig.add_trace(_heatmap(mp, m_edges * hop, name="merged", customdata=custom, hovertemplate=hover), row=3, col=1)
     if mel_frequencies is not None:
         vals, text = mel_ticks(np.asarray(mel_frequencies))
         for row in (1, 3):
