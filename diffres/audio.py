@@ -348,6 +348,11 @@ def load_clip(
 
     Silent clips (``Clip.silent``), very short clips (a few ms), 8-bit, 96 kHz and
     many-channel files are all valid.
+
+    Example:
+        >>> clip = load_clip(wav_bytes(np.zeros(8000, np.float32), 8000))  # 1 s of silence at 8 kHz
+        >>> clip.samples.shape, clip.sample_rate, clip.original_sample_rate, clip.silent
+        ((16000,), 16000, 8000, True)
     """
     rate_out = _check_sample_rate(sample_rate)
     max_s = _check_max_seconds(max_seconds)
@@ -404,6 +409,11 @@ def load_audio(
 
     Raises:
         AudioError, ParameterError: as :func:`load_clip`.
+
+    Example:
+        >>> samples, rate = load_audio(wav_bytes(np.full(8000, 0.5, np.float32), 16000))
+        >>> samples.shape, rate, round(float(samples.max()), 3)
+        ((8000,), 16000, 0.5)
     """
     clip = load_clip(source, sample_rate, max_seconds, trim=trim)
     return clip.samples, clip.sample_rate
@@ -454,6 +464,10 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 
     Returns:
         The complete WAV file as ``bytes``.
+
+    Example:
+        >>> wav_bytes(np.zeros(10, np.float32), 16000)[:4]
+        b'RIFF'
     """
     buf = io.BytesIO()
     save_wav(buf, samples, sample_rate)

@@ -199,6 +199,15 @@ def load_checkpoint(
     with a message fit for a person for anything else: not a checkpoint, corrupt or
     truncated, unsafe content, another program's checkpoint, a newer format, weights that do
     not match the configuration.
+
+    Example:
+        >>> import io
+        >>> from diffres.models import AudioClassifier, ModelConfig
+        >>> buf = io.BytesIO()
+        >>> card = save_checkpoint(buf, AudioClassifier(ModelConfig(classes=("cat", "dog"))), card={"dataset": "pets"})
+        >>> loaded = load_checkpoint(buf.getvalue())
+        >>> loaded.config.classes, loaded.card["dataset"], card["n_mels"]
+        (('cat', 'dog'), 'pets', 64)
     """
     payload = _read_payload(_read_bytes(source), map_location)
     try:

@@ -348,6 +348,11 @@ def make_preset(
         two_tones: 500 Hz for the first half, 2 kHz for the second (phase-continuous).
         A deterministic white-noise floor at ``noise_floor_db`` dBFS RMS is added
         (``None``: exact digital silence between events).
+
+    Example:
+        >>> x = make_preset("click_train", 16000, 1.0)
+        >>> x.shape, x.dtype, bool(np.abs(x).max() <= 1.0)
+        ((16000,), dtype('float32'), True)
     """
     sr, sec, n = _check_preset_args(name, sample_rate, seconds)
     t = np.arange(n) / sr

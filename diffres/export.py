@@ -22,7 +22,15 @@ def output_frame_of_input(bin_edges: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 def importance_csv(importance: np.ndarray, bin_edges: np.ndarray, hop_seconds: float) -> str:
-    """One row per input frame: frame, start_s, end_s, importance, output_frame."""
+    """One row per input frame: frame, start_s, end_s, importance, output_frame.
+
+    Example:
+        >>> print(importance_csv(np.array([1.0, 0.5, 0.5]), np.array([0.0, 1.0, 3.0]), 0.01), end="")
+        frame,start_s,end_s,importance,output_frame
+        0,0.000000,0.010000,1.000000,0
+        1,0.010000,0.020000,0.500000,1
+        2,0.020000,0.030000,0.500000,1
+    """
     imp = np.asarray(importance, dtype=np.float64)
     bins = output_frame_of_input(bin_edges, len(imp))
     lines = ["frame,start_s,end_s,importance,output_frame"]

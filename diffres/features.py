@@ -100,6 +100,11 @@ class MelFrontend(nn.Module):
     is centred at ``t * hop``), HTK mel scale, power spectrum, ``ln(P + 1e-10)``.
     ``T = 1 + n // hop_length``.  Window and hop are independent (hop 0.5-100 ms, window
     1-200 ms).  Not trainable; differentiable in the waveform.
+
+    Example:
+        >>> fe = MelFrontend(16000, n_mels=64, hop_ms=10.0, win_ms=25.0)
+        >>> fe(torch.zeros(16000)).shape  # one second: T = 1 + 16000 // 160
+        torch.Size([1, 101, 64])
     """
 
     def __init__(
@@ -203,6 +208,12 @@ def spec_augment(
 
     Returns:
         A new ``[B, T, F]`` tensor.
+
+    Example:
+        >>> y = spec_augment(torch.zeros(2, 50, 16), max_time_mask=10, max_freq_mask=4,
+        ...                  generator=torch.Generator().manual_seed(0))
+        >>> y.shape, bool((y == math.log(LOG_FLOOR)).any())
+        (torch.Size([2, 50, 16]), True)
     """
     if log_mel.dim() != 3:
         raise ParameterError(f"spec_augment expects [batch, time, freq], got {tuple(log_mel.shape)}.")

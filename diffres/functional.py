@@ -405,6 +405,11 @@ def warp(values: Tensor, importance: Tensor, out_len: int, *, pieces: WarpPieces
     Returns:
         ``[B, T', C]``.  A full output bin's weights sum to 1, so this is a weighted mean.
         Differentiable in ``values`` and ``importance``.
+
+    Example:
+        >>> imp = torch.tensor([[1.0, 0.5, 0.5]])  # the last two frames share the second bin
+        >>> warp(torch.tensor([[[2.0], [4.0], [6.0]]]), imp, 2)[0, :, 0]
+        tensor([2., 5.])
     """
     _check_warp_args(values, importance, out_len)
     p = pieces if pieces is not None else warp_pieces(importance, out_len)
@@ -425,6 +430,11 @@ def warp_max(values: Tensor, importance: Tensor, out_len: int, *, pieces: WarpPi
 
     Returns:
         ``[B, T', C]``.  Differentiable (gradient to the frames attaining the max).
+
+    Example:
+        >>> imp = torch.tensor([[1.0, 0.5, 0.5]])
+        >>> warp_max(torch.tensor([[[2.0], [4.0], [6.0]]]), imp, 2)[0, :, 0]  # max of 0.5*4 and 0.5*6
+        tensor([2., 3.])
     """
     _check_warp_args(values, importance, out_len)
     p = pieces if pieces is not None else warp_pieces(importance, out_len)
@@ -445,6 +455,10 @@ def bin_edges(importance: Tensor, out_len: int) -> Tensor:
     Returns:
         ``[B, T' + 1]`` float positions in ``[0, T]``, non-decreasing, first 0 and last T.
         Not differentiable (display and bookkeeping only).
+
+    Example:
+        >>> bin_edges(torch.tensor([[1.0, 0.5, 0.5]]), 2)  # bin 0 is frame 0, bin 1 frames 1 and 2
+        tensor([[0., 1., 3.]])
     """
     _check_scores(importance, "importance")
     with torch.no_grad():
@@ -485,6 +499,12 @@ def position_encoding(n_frames: int, n_channels: int, *, device=None, dtype=torc
 
     Returns:
         ``[T, F]`` tensor on ``device`` in ``dtype``.  Constant (no gradient).
+
+    Example:
+        >>> position_encoding(3, 2)  # sin and cos of the frame index
+        tensor([[ 0.0000,  1.0000],
+                [ 0.8415,  0.5403],
+                [ 0.9093, -0.4161]])
     """
     if n_frames < 1 or n_channels < 1:
         raise ParameterError(f"position_encoding needs n_frames, n_channels >= 1, got {n_frames}, {n_channels}.")
@@ -492,7 +512,12 @@ def position_encoding(n_frames: int, n_channels: int, *, device=None, dtype=torc
 
 
 def frame_energy(log_mel: Tensor) -> Tensor:
-    """Mean linear energy of each frame: ``mean_f exp(log_mel)``, ``[B, T, F] -> [B, T]``."""
+    """Mean linear energy of each frame: ``mean_f exp(log_mel)``, ``[B, T, F] -> [B, T]``.
+
+    Example:
+        >>> frame_energy(torch.log(torch.tensor([[[1.0, 3.0], [1e-10, 1e-10]]])))
+        tensor([[2.0000e+00, 1.0000e-10]])
+    """
     return torch.exp(log_mel).mean(dim=-1)
 
 
@@ -509,6 +534,10 @@ def empty_frames(energy: Tensor, *, tolerance: float = EMPTY_ENERGY) -> Tensor:
 
     Returns:
         ``[B, T]`` bool.  Not differentiable.
+
+    Example:
+        >>> empty_frames(torch.tensor([[2.0, 1e-10, 5e-6, 1e-10]]))  # silence, not the quiet frame
+        tensor([[False,  True, False,  True]])
     """
     floor = energy.amin(dim=1, keepdim=True)
     return (energy - floor <= tolerance) & (energy <= tolerance)
@@ -559,6 +588,10 @@ def activeness(importance: Tensor, empty: Tensor) -> Tensor:
 
     A diagnostic of how strongly the module tells frames apart.  Returns a 0-dim tensor
     with no gradient.
+
+    Example:
+        >>> activeness(torch.tensor([[0.2, 0.6, 1.0, 0.0]]), torch.tensor([[False, False, False, True]]))
+        tensor(0.4000)
     """
     with torch.no_grad():
         keep = (~empty).to(importance.dtype)
