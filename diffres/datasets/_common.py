@@ -61,6 +61,31 @@ class ClipSpec:
         }
 
 
+def rounded_uniform(rng: np.random.Generator, lo: float, hi: float, nd: int = 4) -> float:
+    """A uniform draw in ``[lo, hi)`` rounded to ``nd`` decimals (clip parameters are stored as
+    JSON in the manifest; rounded values read back exactly)."""
+    return round(float(rng.uniform(lo, hi)), nd)
+
+
+def render_in_threads(
+    specs: list[ClipSpec], out_dir: Path, progress: ProgressFn, render_clip: Callable[[ClipSpec], np.ndarray]
+) -> None:
+    """Render every spec with ``render_clip`` and write it under ``out_dir``; calls
+    ``progress(1, 0, clip_id)`` per clip (a step).
+
+    Two threads: the work is whole-array numpy, which releases the GIL.  Each clip depends
+    only on its own spec, so the order of completion does not change any byte."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(spec: ClipSpec) -> str:
+        write_wav(out_dir / spec.relpath, render_clip(spec))
+        return spec.clip_id
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for clip_id in pool.map(one, specs):
+            progress(1, 0, clip_id)
+
+
 def noop_progress(done: int, total: int, message: str) -> None:
     """Progress callback that does nothing."""
 

@@ -24,8 +24,11 @@ from ._common import (
     colored_noise,
     db_to_gain,
     finish,
+    render_in_threads,
     rms,
-    write_wav,
+)
+from ._common import (
+    rounded_uniform as _r,
 )
 
 NAME = "events"
@@ -82,10 +85,6 @@ def plan(seed: int, n_per_class: int) -> list[ClipSpec]:
             params["rng_seed"] = int(prng.integers(0, 2**31 - 1))
             specs.append(ClipSpec(f"{label}_{i:04d}", label, splits[i], params))
     return specs
-
-
-def _r(rng: np.random.Generator, lo: float, hi: float, nd: int = 4) -> float:
-    return round(float(rng.uniform(lo, hi)), nd)
 
 
 def _sample_params(label: str, rng: np.random.Generator) -> dict[str, Any]:
@@ -350,18 +349,6 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
     return finish(x, p["peak_db"])
 
 
-def _render_and_write(spec: ClipSpec, out_dir: Path) -> str:
-    write_wav(out_dir / spec.relpath, render_clip(spec))
-    return spec.clip_id
-
-
 def render(specs: list[ClipSpec], out_dir: Path, progress: ProgressFn) -> None:
-    """Render and write every spec; calls ``progress(1, 0, msg)`` per clip (a step).
-
-    Two threads: the work is whole-array numpy, which releases the GIL. Each clip depends
-    only on its own spec, so the order of completion does not change any byte."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for clip_id in pool.map(lambda s: _render_and_write(s, out_dir), specs):
-            progress(1, 0, clip_id)
+    """Render and write every spec (two threads); ``progress(1, 0, clip_id)`` per clip."""
+    render_in_threads(specs, out_dir, progress, render_clip)

@@ -44,8 +44,11 @@ from ._common import (
     colored_noise,
     db_to_gain,
     finish,
+    render_in_threads,
     rms,
-    write_wav,
+)
+from ._common import (
+    rounded_uniform as _r,
 )
 
 NAME = "rhythms"
@@ -100,10 +103,6 @@ def source_description(n_clips: int, seed: int) -> str:
 
 
 # ---------------------------------------------------------------------------- planning
-
-
-def _r(rng: np.random.Generator, lo: float, hi: float, nd: int = 4) -> float:
-    return round(float(rng.uniform(lo, hi)), nd)
 
 
 #: Each pattern: the gaps between its onsets as (low, high) ms ranges, and each hit's kind
@@ -375,16 +374,6 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
     return finish(x, p["peak_db"])
 
 
-def _render_and_write(spec: ClipSpec, out_dir: Path) -> str:
-    write_wav(out_dir / spec.relpath, render_clip(spec))
-    return spec.clip_id
-
-
 def render(specs: list[ClipSpec], out_dir: Path, progress: ProgressFn) -> None:
-    """Render and write every spec; ``progress(1, 0, clip_id)`` per clip.  Each clip depends
-    only on its own spec, so the order of completion does not change any byte."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for clip_id in pool.map(lambda s: _render_and_write(s, out_dir), specs):
-            progress(1, 0, clip_id)
+    """Render and write every spec (two threads); ``progress(1, 0, clip_id)`` per clip."""
+    render_in_threads(specs, out_dir, progress, render_clip)
