@@ -17,7 +17,15 @@ from . import functional as Fn
 from . import fused
 from .errors import ParameterError
 
-__all__ = ["FrontendOutput", "DiffResOutput", "ResidualBlock", "ScoreNetwork", "DiffRes", "score_channel_plan"]
+__all__ = [
+    "FrontendOutput",
+    "DiffResOutput",
+    "FrontendModule",
+    "ResidualBlock",
+    "ScoreNetwork",
+    "DiffRes",
+    "score_channel_plan",
+]
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,21 @@ def _check_log_mel(log_mel: Tensor, n_mels: int) -> None:
         raise ParameterError(f"log-mel must be floating point, got {log_mel.dtype}.")
 
 
-class DiffRes(nn.Module):
+class FrontendModule(nn.Module):
+    """What every front-end module holds: ``n_mels`` and its default ``reduction_rate``
+    (checked), shown in its ``repr``.  :class:`DiffRes` and
+    :class:`~diffres.frontends.FixedFrontend` derive from it."""
+
+    def __init__(self, n_mels: int, reduction_rate: float) -> None:
+        super().__init__()
+        self.n_mels = int(n_mels)
+        self.reduction_rate = Fn.check_rate(reduction_rate)
+
+    def extra_repr(self) -> str:
+        return f"n_mels={self.n_mels}, reduction_rate={self.reduction_rate}"
+
+
+class DiffRes(FrontendModule):
     """Differentiable temporal resolution (docs/METHOD.md): score frames, merge unimportant ones.
 
     Args:
@@ -146,13 +168,8 @@ class DiffRes(nn.Module):
     learnable = True
 
     def __init__(self, n_mels: int, reduction_rate: float) -> None:
-        super().__init__()
-        self.n_mels = int(n_mels)
-        self.reduction_rate = Fn.check_rate(reduction_rate)
+        super().__init__(n_mels, reduction_rate)
         self.score_network = ScoreNetwork(self.n_mels)
-
-    def extra_repr(self) -> str:
-        return f"n_mels={self.n_mels}, reduction_rate={self.reduction_rate}"
 
     def scores(self, log_mel: Tensor) -> Tensor:
         """Raw importance ``sigmoid(g(X))``, ``[B, T]`` in (0, 1)."""

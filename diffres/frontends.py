@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import functional as Fn
-from .core import DiffRes, FrontendOutput, ResidualBlock, _check_log_mel
+from .core import DiffRes, FrontendModule, FrontendOutput, ResidualBlock, _check_log_mel
 from .errors import ParameterError
 
 __all__ = [
@@ -102,20 +102,12 @@ def _uniform_output(log_mel: Tensor, reduced: Tensor, importance: Tensor) -> Fro
     )
 
 
-class FixedFrontend(nn.Module):
+class FixedFrontend(FrontendModule):
     """Base of the fixed-budget baselines: ``[B, T, F]`` log-mel -> :class:`FrontendOutput`."""
 
     name = "frontend"
     n_channels = 1
     learnable = False
-
-    def __init__(self, n_mels: int, reduction_rate: float) -> None:
-        super().__init__()
-        self.n_mels = int(n_mels)
-        self.reduction_rate = Fn.check_rate(reduction_rate)
-
-    def extra_repr(self) -> str:
-        return f"n_mels={self.n_mels}, reduction_rate={self.reduction_rate}"
 
     def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
         _check_log_mel(log_mel, self.n_mels)
