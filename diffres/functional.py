@@ -12,7 +12,7 @@ split into a *first piece* (into bin ``floor(c_{i-1})``) and a *second piece* (i
 next bin, possibly of length zero), and the merges are two index-adds or index-amaxes,
 ``O(B * T * C)`` time and memory.  A dense ``[B, T, T']`` matrix exists only in tests.
 
-The module is about 550 lines on purpose: it is the functional core (the method's maths in one
+The module is about 600 lines on purpose: it is the functional core (the method's maths in one
 place, from normalisation to guide loss), and about a third of it is the two hand-written
 autograd functions of the merge, which only make sense next to :func:`warp_pieces`.
 """
