@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import torch
 
 from .errors import CheckpointError, DiffResError
+from .familiarity import Familiarity
 from .models import AudioClassifier, ModelConfig
 
 __all__ = [
@@ -61,6 +62,9 @@ class LoadedCheckpoint:
     #: What :meth:`diffres.training.Trainer.resume` needs (plain containers: tensors,
     #: numbers, JSON text), or None for an inference-only checkpoint.
     training_state: dict | None = None
+    #: How far a clip lies from the training data (calibrated on held-out clips), or None
+    #: when the checkpoint carries no statistics.
+    familiarity: Familiarity | None = None
 
     @property
     def config(self) -> ModelConfig:
@@ -83,6 +87,7 @@ def save_checkpoint(
     card: dict | None = None,
     write_card: bool = True,
     training_state: dict | None = None,
+    familiarity: Familiarity | None = None,
 ) -> dict:
     """Write ``model``'s weights and card to ``path`` (and the card to ``<path>.json``).
 
@@ -94,6 +99,8 @@ def save_checkpoint(
         write_card: also write the card as JSON beside a path (ignored for file objects).
         training_state: optional plain containers (tensors, numbers, strings, lists, dicts;
             no other objects) for resuming training: optimiser state, history as JSON text.
+        familiarity: optional out-of-distribution statistics of the model
+            (:class:`~diffres.familiarity.Familiarity`).
 
     Returns:
         The full card that was written.
@@ -111,6 +118,8 @@ def save_checkpoint(
     }
     if training_state is not None:
         payload["training_state"] = _to_cpu(training_state)
+    if familiarity is not None:
+        payload["familiarity"] = _to_cpu(familiarity.to_state())
     if isinstance(path, (str, os.PathLike)):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -232,4 +241,9 @@ def load_checkpoint(
     training_state = payload.get("training_state")
     if training_state is not None and not isinstance(training_state, dict):
         raise CheckpointError("the checkpoint's training state is malformed (not a mapping).")
-    return LoadedCheckpoint(model=model, card=card, training_state=training_state)
+    familiarity = None
+    if payload.get("familiarity") is not None:
+        familiarity = Familiarity.from_state(
+            payload["familiarity"], n_classes=len(config.classes), dim=model.classifier.head.in_features
+        )
+    return LoadedCheckpoint(model=model, card=card, training_state=training_state, familiarity=familiarity)

@@ -6,13 +6,13 @@ pattern of short hits (clicks, taps, chirps, plucks, wood blocks, metal pings) a
 times; at most about 15 % of the clip is active.  The class is the pattern's inter-onset
 structure, on two scales:
 
-- coarse, resolved by a 10 ms hop and lost by a 40 ms one (a fixed 4:1 pooling):
-  ``single`` (one hit), ``double`` (two hits 18-28 ms apart), ``triple`` (three hits,
-  gaps 18-28 ms), ``long_short`` (gaps 36-48 ms then 18-24 ms), ``short_long`` (the
-  reverse);
+- coarse, resolved by a 10 ms hop (onsets at least two frames apart) and lost by a
+  40 ms one (a fixed 4:1 pooling): ``single`` (one hit), ``double`` (two hits 20-30 ms
+  apart), ``triple`` (three hits, gaps 20-30 ms), ``long_short`` (gaps 40-50 ms then
+  20-26 ms), ``short_long`` (the reverse);
 - fine, onsets 3-8 ms apart, finer than a 10 ms hop resolves: ``flam`` (a soft grace
   note 4-8 ms before the main hit), ``drag`` (two soft grace notes 3-6 ms apart, then the
-  main hit), ``flam_double`` (a flam, then a plain hit 18-28 ms later).
+  main hit), ``flam_double`` (a flam, then a plain hit 20-30 ms later).
 
 Every hit's level, the pattern's level, the timbre's decay and pitch, and the background's
 colour and level vary per clip, so the only stable cue is the onset pattern.
@@ -77,7 +77,7 @@ SPLIT_POLICY = (
 DESCRIPTION = (
     "Synthetic percussive patterns (single, double, triple, long-short, short-long, flam, drag, "
     "flam-double) at random times in 3 s of background noise; the class is the fine timing "
-    "between onsets (3-48 ms), generated with numpy."
+    "between onsets (3-50 ms), generated with numpy."
 )
 TEST_FRACTION = 0.15
 VAL_FRACTION = 0.15
@@ -93,7 +93,7 @@ def source_description(n_clips: int, seed: int) -> str:
     return (
         f"Synthetic: {n_clips} three-second clips generated procedurally by diffres.datasets.rhythms "
         f"(numpy, seed {seed}); no recordings. Eight classes of percussive pattern that differ only "
-        "in the timing between onsets: single, double and triple hits 18-28 ms apart, long-short and "
+        "in the timing between onsets: single, double and triple hits 20-30 ms apart, long-short and "
         "short-long triplets, and flam, drag and flam-double, whose grace notes sit 3-8 ms before "
         "the main hit (finer than a 10 ms hop). One to three copies of the pattern at random times "
         "in background noise; hit and pattern levels, decay, pitch, noise colour and SNR vary per "
@@ -109,13 +109,13 @@ def source_description(n_clips: int, seed: int) -> str:
 #: (``main``: near 0 dB; ``grace``: a quiet grace note before it).
 _PATTERNS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[str, ...]]] = {
     "single": ((), ("main",)),
-    "double": (((18, 28),), ("main", "main")),
-    "triple": (((18, 28), (18, 28)), ("main", "main", "main")),
-    "long_short": (((36, 48), (18, 24)), ("main", "main", "main")),
-    "short_long": (((18, 24), (36, 48)), ("main", "main", "main")),
+    "double": (((20, 30),), ("main", "main")),
+    "triple": (((20, 30), (20, 30)), ("main", "main", "main")),
+    "long_short": (((40, 50), (20, 26)), ("main", "main", "main")),
+    "short_long": (((20, 26), (40, 50)), ("main", "main", "main")),
     "flam": (((4, 8),), ("grace", "main")),
     "drag": (((3, 6), (3, 6)), ("grace", "grace", "main")),
-    "flam_double": (((4, 8), (18, 28)), ("grace", "main", "main")),
+    "flam_double": (((4, 8), (20, 30)), ("grace", "main", "main")),
 }
 _LEVELS_DB = {"main": (-2.5, 0.0), "grace": (-10.0, -4.0)}
 
