@@ -7,7 +7,7 @@ computed from each call's actual ``T`` (any length works; the reference fixes ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import torch
@@ -24,6 +24,8 @@ __all__ = [
     "ResidualBlock",
     "ScoreNetwork",
     "DiffRes",
+    "DIFFRES_CHANNELS",
+    "IMPORTANCE_MODES",
     "score_channel_plan",
 ]
 
@@ -150,30 +152,65 @@ class FrontendModule(nn.Module):
         return f"n_mels={self.n_mels}, reduction_rate={self.reduction_rate}"
 
 
+#: The merged channels DiffRes stacks for the classifier, in order.
+DIFFRES_CHANNELS = ("avg", "max", "encoding")
+#: Where DiffRes's importance comes from: its score network, or an even share (ablation).
+IMPORTANCE_MODES = ("learned", "uniform")
+
+
 class DiffRes(FrontendModule):
     """Differentiable temporal resolution (docs/METHOD.md): score frames, merge unimportant ones.
 
     Args:
         n_mels: mel bins ``F`` (any >= 1).
         reduction_rate: fraction of frames removed, in ``[0, 1)``.
-        learn_position_encoding: not supported (the authors' final runs keep it fixed).
+        channels: which merged channels the classifier gets, a subset of
+            :data:`DIFFRES_CHANNELS` in that order (the paper: all three).
+        importance: ``"learned"`` (the paper) or ``"uniform"``: every frame the same share,
+            the score network unused -- an ablation that keeps DiffRes's power-domain
+            merges and channels but learns nothing about where to put resolution.
 
     Input ``[B, T, F]`` natural-log mel power; output :class:`FrontendOutput` with
-    ``features`` ``[B, 3, T', F]``.  Eval mode is deterministic; use it to visualise one
-    clip (the score network's BatchNorm otherwise depends on the batch).
+    ``features`` ``[B, len(channels), T', F]``.  Eval mode is deterministic; use it to
+    visualise one clip (the score network's BatchNorm otherwise depends on the batch).
     """
 
     name = "diffres"
-    n_channels = 3
     learnable = True
 
-    def __init__(self, n_mels: int, reduction_rate: float) -> None:
+    def __init__(
+        self,
+        n_mels: int,
+        reduction_rate: float,
+        *,
+        channels: tuple[str, ...] = DIFFRES_CHANNELS,
+        importance: str = "learned",
+    ) -> None:
         super().__init__(n_mels, reduction_rate)
+        channels = tuple(channels)
+        if (
+            not channels
+            or any(c not in DIFFRES_CHANNELS for c in channels)
+            or list(channels) != sorted(channels, key=DIFFRES_CHANNELS.index)
+            or len(set(channels)) != len(channels)
+        ):
+            raise ParameterError(
+                f"channels must be a non-empty subset of {DIFFRES_CHANNELS} in that order, got {channels!r}."
+            )
+        if importance not in IMPORTANCE_MODES:
+            raise ParameterError(f"importance must be one of {IMPORTANCE_MODES}, got {importance!r}.")
+        self.channels = channels
+        self.importance = importance
+        self._channel_index = [DIFFRES_CHANNELS.index(c) for c in channels]
+        self.n_channels = len(channels)
         self.score_network = ScoreNetwork(self.n_mels)
 
     def scores(self, log_mel: Tensor) -> Tensor:
-        """Raw importance ``sigmoid(g(X))``, ``[B, T]`` in (0, 1)."""
+        """Raw importance ``sigmoid(g(X))``, ``[B, T]`` in (0, 1) (0.5 everywhere for
+        ``importance="uniform"``)."""
         _check_log_mel(log_mel, self.n_mels)
+        if self.importance == "uniform":
+            return log_mel.new_full(log_mel.shape[:2], 0.5)
         return torch.sigmoid(self.score_network(log_mel))
 
     def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
@@ -205,7 +242,10 @@ class DiffRes(FrontendModule):
                 f"raw_scores {tuple(raw_scores.shape)} must match log_mel's [batch, time] {tuple(log_mel.shape[:2])}."
             )
         importance = Fn.normalize_importance(raw_scores, Fn.output_length(log_mel.shape[1], rate))
-        return merge(log_mel, importance, rate)
+        out = merge(log_mel, importance, rate)
+        if len(self._channel_index) < len(DIFFRES_CHANNELS):
+            out = replace(out, features=out.features[:, self._channel_index])
+        return out
 
 
 def merge(log_mel: Tensor, importance: Tensor, reduction_rate: float) -> FrontendOutput:

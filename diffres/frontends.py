@@ -17,7 +17,7 @@ power domain; results that compare them should say so.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -196,13 +196,14 @@ class FullResolution(FixedFrontend):
         return _uniform_output(log_mel, log_mel, ones)
 
 
-def make_frontend(name: str, n_mels: int, reduction_rate: float) -> Frontend:
+def make_frontend(name: str, n_mels: int, reduction_rate: float, **diffres_options: Any) -> Frontend:
     """Build a front-end by name (see :data:`FRONTENDS`).
 
     The returned ``nn.Module`` satisfies :class:`Frontend`: it has ``name``, ``n_mels``,
     ``reduction_rate``, ``n_channels`` (of ``features``) and ``learnable``, and maps
     ``[B, T, n_mels]`` log-mel to a :class:`FrontendOutput`; ``module(x, reduction_rate=r)``
-    overrides the rate.
+    overrides the rate.  ``diffres_options`` (``channels``, ``importance``) go to
+    :class:`~diffres.core.DiffRes` and are ignored by the fixed front-ends.
 
     Example:
         >>> fe = make_frontend("avgpool", n_mels=8, reduction_rate=0.75)
@@ -212,7 +213,7 @@ def make_frontend(name: str, n_mels: int, reduction_rate: float) -> Frontend:
     if not isinstance(n_mels, int) or n_mels < 1:
         raise ParameterError(f"n_mels must be a whole number >= 1, got {n_mels!r}.")
     if name == "diffres":
-        return DiffRes(n_mels, reduction_rate)
+        return DiffRes(n_mels, reduction_rate, **diffres_options)
     if name in ("avgpool", "maxpool", "avgmaxpool"):
         return PoolingFrontend(n_mels, reduction_rate, name[: -len("pool")])
     if name == "convavgpool":

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .audio import fit_length
-from .core import FrontendOutput
+from .core import DIFFRES_CHANNELS, FrontendOutput
 from .errors import ParameterError
 from .features import MelConfig, MelFrontend
 from .frontends import FRONTENDS, make_frontend
@@ -44,6 +44,10 @@ class ModelConfig:
             frequency range in Hz); default :data:`DEFAULT_MEL`.
         clip_seconds: length the model was trained on (inputs are padded/cropped to it).
         width: channels of the CNN's first block (later blocks scale from it).
+        diffres_channels: DiffRes only: the merged channels the classifier gets
+            (:data:`~diffres.core.DIFFRES_CHANNELS` by default; ablations use fewer).
+        importance: DiffRes only: ``"learned"`` or ``"uniform"`` (an ablation; see
+            :class:`~diffres.core.DiffRes`).
 
     The mel settings read as attributes too (``config.n_mels``, ``config.hop_ms``...), and
     :meth:`to_dict` writes them flat, as the model cards have always held them.
@@ -60,9 +64,12 @@ class ModelConfig:
     mel: MelConfig = DEFAULT_MEL
     clip_seconds: float = 2.0
     width: int = 16
+    diffres_channels: tuple[str, ...] = DIFFRES_CHANNELS
+    importance: str = "learned"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        object.__setattr__(self, "diffres_channels", tuple(str(c) for c in self.diffres_channels))
         if len(self.classes) < 2:
             raise ParameterError(f"a classifier needs at least 2 classes, got {list(self.classes)}.")
         if len(set(self.classes)) != len(self.classes):
@@ -115,6 +122,8 @@ class ModelConfig:
         }
         d.update(asdict(self.mel))
         d.update(clip_seconds=self.clip_seconds, width=self.width)
+        if self.frontend == "diffres":
+            d.update(diffres_channels=list(self.diffres_channels), importance=self.importance)
         return d
 
     @classmethod
@@ -195,7 +204,13 @@ class AudioClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.mel = MelFrontend.from_config(config.mel)
-        self.frontend = make_frontend(config.frontend, config.n_mels, config.reduction_rate)
+        self.frontend = make_frontend(
+            config.frontend,
+            config.n_mels,
+            config.reduction_rate,
+            channels=config.diffres_channels,
+            importance=config.importance,
+        )
         self.classifier = SmallCNN(self.frontend.n_channels, len(config.classes), config.width)
 
     @property

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..core import DIFFRES_CHANNELS, IMPORTANCE_MODES
 from ..errors import ParameterError
 from ..frontends import FRONTENDS
 from ..functional import check_rate
@@ -50,10 +51,12 @@ _BOUNDS: dict[str, tuple[float, float, bool, bool, bool]] = {
     "mixup_probability": (0.0, 1.0, False, False, False),
     "label_smoothing": (0.0, 0.5, False, False, False),
     "guide_loss_weight": (0.0, 100.0, False, False, False),
-    "rate_warmup_fraction": (0.0, 1.0, False, False, False),
+    "guide_floor_db": (0.0, 40.0, False, False, False),
     "score_learning_rate_scale": (0.0, 100.0, False, True, False),
-    "score_freeze_fraction": (0.0, 1.0, False, False, False),
     "score_prior_steps": (0, 100000, True, False, False),
+    "score_prior_threshold": (-10.0, 20.0, False, False, False),
+    "score_prior_gain": (0.0, 20.0, False, True, False),
+    "score_prior_reach_ms": (0.0, 1000.0, False, False, False),
     "width": (4, 256, True, False, False),
     "probe_index": (0, 10**9, True, False, False),
 }
@@ -127,19 +130,19 @@ class TrainConfig:
         guide_loss_relative: the authors' later guide loss (the empty frames' mean
             importance divided by ``1 - rate``, counted above 0.5; see
             :func:`diffres.functional.guide_loss`) instead of the published package's.
-        rate_warmup_fraction: share of all steps over which the *training* reduction rate
-            rises linearly from 0 to ``reduction_rate`` (0 = off).  The classifier first
-            learns from full resolution; as frames start to be merged, the loss tells the
-            score network which ones it cannot afford to lose.  Validation always runs at
-            ``reduction_rate``.
+        guide_floor_db: also count as empty, for the guide loss, the frames within this
+            many dB of the clip's own noise floor (0 = only the paper's empty frames: digital
+            silence and SpecAugment masks); see :mod:`diffres.training.prior`.
         score_learning_rate_scale: the DiffRes score network's learning rate as a multiple
             of ``learning_rate``.
-        score_freeze_fraction: share of all steps, from the start, during which the score
-            network's learning rate is 0 (the classifier learns on the initial importance).
         score_prior_steps: before the first step, this many Adam steps fit the score
-            network's logits to an energy prior (frames above the clip's noise floor score
-            high); 0 = off.
+            network's logits to :func:`diffres.training.prior.energy_prior` (frames above
+            the clip's noise floor score high); 0 = off (the paper's random start).
+        score_prior_threshold, score_prior_gain, score_prior_reach_ms: the prior's level
+            above the noise floor that maps to importance 0.5 (nepers), its logits per neper,
+            and how far (ms) a loud frame lends its level to its neighbours.
         width: channels of the classifier CNN's first block (its dropout is fixed at 0.2).
+        diffres_channels, importance: DiffRes ablations (:class:`~diffres.models.ModelConfig`).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
         probe_index: index into the validation split of the clip whose importance curve
             and merged spectrogram are saved every epoch.
@@ -179,11 +182,15 @@ class TrainConfig:
     label_smoothing: float = 0.0
     guide_loss_weight: float = 1.0
     guide_loss_relative: bool = False
-    rate_warmup_fraction: float = 0.0
+    guide_floor_db: float = 0.0
     score_learning_rate_scale: float = 1.0
-    score_freeze_fraction: float = 0.0
     score_prior_steps: int = 0
+    score_prior_threshold: float = 3.0
+    score_prior_gain: float = 0.667
+    score_prior_reach_ms: float = 0.0
     width: int = ModelConfig.width
+    diffres_channels: tuple[str, ...] = ModelConfig.diffres_channels
+    importance: str = ModelConfig.importance
     device: str = "auto"
     probe_index: int = 0
 
@@ -196,6 +203,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self._normalise_ranges()
+        object.__setattr__(self, "diffres_channels", tuple(str(c) for c in self.diffres_channels))
         if self.dataset is not None and not isinstance(self.dataset, str):
             object.__setattr__(self, "dataset", str(self.dataset))
         if self.frontend not in FRONTENDS:
@@ -204,6 +212,12 @@ class TrainConfig:
         for name, bounds in _BOUNDS.items():
             if name != "max_files_per_class" or self.max_files_per_class is not None:
                 _check_number(name, getattr(self, name), *bounds)
+        if self.importance not in IMPORTANCE_MODES:
+            raise ParameterError(f"importance must be one of {IMPORTANCE_MODES}, got {self.importance!r}.")
+        if not self.diffres_channels or not set(self.diffres_channels) <= set(DIFFRES_CHANNELS):
+            raise ParameterError(
+                f"diffres_channels must be a non-empty subset of {DIFFRES_CHANNELS}, got {self.diffres_channels!r}."
+            )
         for flag in ("spec_augment", "guide_loss_relative"):
             if not isinstance(getattr(self, flag), bool):
                 raise ParameterError(f"{flag} must be True or False, got {getattr(self, flag)!r}.")
@@ -225,7 +239,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for name in self._RANGES:
+        for name in (*self._RANGES, "diffres_channels"):
             d[name] = list(d[name])
         return d
 

@@ -1,4 +1,4 @@
-"""Schedules over the optimiser steps of a run: learning rate and training reduction rate.
+"""The learning-rate schedule over the optimiser steps of a run.
 
 Pure functions of the step number, so a resumed run follows the schedule of the run it
 continues.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["learning_rate_at", "reduction_rate_at"]
+__all__ = ["learning_rate_at"]
 
 
 def learning_rate_at(step: int, total_steps: int, *, peak: float, warmup_fraction: float) -> float:
@@ -29,17 +29,3 @@ def learning_rate_at(step: int, total_steps: int, *, peak: float, warmup_fractio
         return peak * (step + 1) / warm
     t = (step - warm) / max(1, total_steps - warm)
     return peak * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t))))
-
-
-def reduction_rate_at(step: int, total_steps: int, *, target: float, warmup_fraction: float) -> float:
-    """The training reduction rate at ``step``: rising linearly from 0 to ``target`` over the
-    first ``warmup_fraction`` of the steps, ``target`` after (and always when the fraction is 0).
-
-    Example:
-        >>> [reduction_rate_at(s, 100, target=0.75, warmup_fraction=0.2) for s in (0, 10, 20, 50)]
-        [0.0, 0.375, 0.75, 0.75]
-    """
-    warm = warmup_fraction * total_steps
-    if warm <= 0 or step >= warm:
-        return target
-    return target * step / warm

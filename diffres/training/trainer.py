@@ -47,8 +47,9 @@ from ..models import AudioClassifier, ModelConfig
 from . import augment as A
 from .config import TrainConfig, resolve_device
 from .evaluation import ProgressFn, evaluate_model, load_dataset_for_training, log_mel_of
+from .prior import energy_prior, floor_frames
 from .records import Callback, EpochRecord, EvalResult, StepRecord
-from .schedule import learning_rate_at, reduction_rate_at
+from .schedule import learning_rate_at
 
 if TYPE_CHECKING:
     from ..datasets import AudioDataset
@@ -126,6 +127,8 @@ class Trainer:
             mel=mel,
             clip_seconds=float(dataset.clip_seconds),
             width=config.width,
+            diffres_channels=config.diffres_channels,
+            importance=config.importance,
         )
         with torch.random.fork_rng(devices=_rng_devices(self.device)):
             torch.manual_seed(config.seed)
@@ -187,15 +190,15 @@ class Trainer:
         scores = getattr(self.model.frontend, "score_network", None)
         if not isinstance(scores, torch.nn.Module):
             raise ParameterError("score_prior_steps needs the diffres front-end (it fits the score network).")
+        cfg = self.config
+        reach = int(round(cfg.score_prior_reach_ms / 1000.0 / self.hop_seconds))
         opt = torch.optim.Adam(scores.parameters(), lr=3e-3)
         x_all = self._features["train"]
-        g = _derived_generator(self.config.seed, 5, 0, torch.device("cpu"))
+        g = _derived_generator(cfg.seed, 5, 0, torch.device("cpu"))
         for _ in range(n_steps):
             idx = torch.randint(0, x_all.shape[0], (self.batch_size,), generator=g).to(self.device)
             x = x_all[idx]
-            energy = torch.logsumexp(x, dim=2)  # ln of summed power, [B, T]
-            floor = torch.quantile(energy, 0.2, dim=1, keepdim=True)
-            target = ((energy - floor) / 1.5 - 2.0).clamp(-4.0, 4.0)
+            target = energy_prior(x, threshold=cfg.score_prior_threshold, gain=cfg.score_prior_gain, reach_frames=reach)
             loss = F.mse_loss(scores(x), target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -248,13 +251,6 @@ class Trainer:
             step, self.total_steps, peak=self.config.learning_rate, warmup_fraction=self.config.warmup_fraction
         )
 
-    def reduction_rate_at(self, step: int) -> float:
-        """Training reduction rate at ``step``: ``reduction_rate`` after the warm-up
-        (``rate_warmup_fraction``), rising linearly from 0 during it."""
-        return reduction_rate_at(
-            step, self.total_steps, target=self.config.reduction_rate, warmup_fraction=self.config.rate_warmup_fraction
-        )
-
     # -- one step ---------------------------------------------------------------------
     def _batch_indices(self, step: int) -> Tensor:
         epoch, pos = divmod(step, self._steps_per_epoch)
@@ -287,12 +283,12 @@ class Trainer:
         lr = self._set_learning_rates(step)
         if step == 0 and cfg.score_prior_steps > 0:
             self._fit_score_prior(cfg.score_prior_steps)
-        rate = self.reduction_rate_at(step)
+        rate = cfg.reduction_rate
         self.model.train()
         with torch.random.fork_rng(devices=_rng_devices(self.device)):
             torch.manual_seed((cfg.seed * 31 + step * 17 + 3) % (2**63 - 1))  # dropout
             logits, out = self.model.forward_with_frontend(x, reduction_rate=rate)
-            loss, guide = self._loss(logits, targets, out, rate)
+            loss, guide = self._loss(logits, targets, out, rate, x)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
@@ -328,21 +324,23 @@ class Trainer:
         return rec
 
     def _set_learning_rates(self, step: int) -> float:
-        """Each group's rate for ``step`` (its ``lr_scale`` times the schedule's; 0 for the
-        score network while it is frozen); returns the schedule's rate."""
+        """Each group's rate for ``step`` (its ``lr_scale`` times the schedule's); returns the
+        schedule's rate."""
         lr = self.learning_rate_at(step)
-        frozen = step < self.config.score_freeze_fraction * self.total_steps
         for group in self.optimizer.param_groups:
-            group["lr"] = 0.0 if (frozen and group.get("scores")) else lr * group.get("lr_scale", 1.0)
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
-    def _loss(self, logits: Tensor, targets: Tensor, out: FrontendOutput, rate: float) -> tuple[Tensor, Tensor]:
+    def _loss(
+        self, logits: Tensor, targets: Tensor, out: FrontendOutput, rate: float, log_mel: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """(total loss, guide loss): cross-entropy plus the weighted guide loss."""
         cfg = self.config
         ce = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
         guide = out.guide_loss
-        if cfg.guide_loss_relative and self.model.config.frontend == "diffres":
-            guide = Fn.guide_loss(out.importance, out.empty, rate, relative=True)
+        if self.model.config.frontend == "diffres" and (cfg.guide_loss_relative or cfg.guide_floor_db > 0):
+            empty = out.empty | floor_frames(log_mel, cfg.guide_floor_db) if cfg.guide_floor_db > 0 else out.empty
+            guide = Fn.guide_loss(out.importance, empty, rate, relative=cfg.guide_loss_relative)
         return (ce + cfg.guide_loss_weight * guide if cfg.guide_loss_weight > 0 else ce), guide
 
     def probe(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
