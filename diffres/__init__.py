@@ -6,7 +6,7 @@ Names fixed by the project's interface contract are re-exported here.
 
 from __future__ import annotations
 
-from . import functional
+from . import analysis, familiarity, functional
 from .audio import load_audio, load_clip
 from .checkpoints import load_checkpoint, save_checkpoint
 from .core import DiffRes, DiffResOutput, FrontendOutput
@@ -18,6 +18,8 @@ from .functional import output_length
 __version__ = "0.1.0"
 
 __all__ = [
+    "analysis",
+    "familiarity",
     "functional",
     "load_audio",
     "load_clip",

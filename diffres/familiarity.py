@@ -34,7 +34,7 @@ from torch import Tensor
 
 from .errors import CheckpointError, ParameterError
 
-__all__ = ["Familiarity", "embed", "QUANTILE"]
+__all__ = ["Familiarity", "embed", "score_clip", "QUANTILE"]
 
 #: The held-out quantile that a score of 1.0 marks.
 QUANTILE = 0.99
@@ -130,3 +130,12 @@ class Familiarity:
         if not (threshold > 0 and torch.isfinite(means).all() and torch.isfinite(precision).all()):
             raise CheckpointError("the checkpoint's familiarity statistics hold invalid values.")
         return cls(means.float(), precision.float(), threshold)
+
+
+@torch.no_grad()
+def score_clip(model, familiarity: Familiarity, samples) -> float:
+    """Familiarity score of one whole clip (float samples at the model's rate) for ``model``,
+    at the model's own reduction rate (where the statistics were calibrated): above 1 means
+    less familiar than 99 % of the model's held-out clips."""
+    wave = torch.as_tensor(samples, dtype=torch.float32).reshape(1, -1)
+    return float(familiarity.score(embed(model, model.mel(wave)))[0])

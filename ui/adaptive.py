@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
+import torch
 
 import diffres
 from diffres import export, figures
@@ -22,13 +23,19 @@ from ui.sound import CurrentClip
 DEFAULT_N_MELS = 64
 
 
+#: The dataset of the model the page opens with (trained on sounds like the default example).
+DEFAULT_DATASET = "rhythms"
+
+
 def diffres_checkpoints() -> dict[str, dict[str, Any]]:
-    """Shipped DiffRes checkpoints by id, the ``events`` ones first (trained on sounds like
-    the default example)."""
+    """Shipped DiffRes checkpoints by id, the default dataset's 10 ms model first."""
     index = cache.checkpoint_index()
     return {
         e["id"]: e
-        for e in sorted(index, key=lambda e: (e["card"].get("dataset") != "events", e["name"]))
+        for e in sorted(
+            index,
+            key=lambda e: (e["card"].get("dataset") != DEFAULT_DATASET, e["card"].get("hop_ms") != 10.0, e["name"]),
+        )
         if e["card"].get("frontend") == "diffres"
     }
 
@@ -98,6 +105,41 @@ def model_card_and_prediction(
             st.progress(float(p), text=f"{name}: {p:.0%}")
     except diffres.DiffResError as err:
         st.error(f"Prediction failed: {err}")
+        return
+    familiarity_notice(entries, model_id, card, clip)
+
+
+def familiarity_notice(
+    entries: dict[str, dict[str, Any]], model_id: str, card: dict[str, Any], clip: CurrentClip
+) -> None:
+    """Say so when the clip is unlike the model's training data, and offer the shipped model
+    that knows such sounds best (by the calibrated familiarity score)."""
+    scores = cache.familiarity_scores(clip.digest, clip.samples, clip.sample_rate)
+    mine = scores.get(model_id)
+    if mine is None or mine <= 1.0:
+        return
+    best_id = min(scores, key=scores.__getitem__)
+    text = (
+        f"**This sound is unlike the `{card.get('dataset')}` training data**: it is less familiar to this model "
+        f"than 99 % of that set's own held-out clips (familiarity score {mine:.1f}; 1 or less is typical), so "
+        "read the prediction with care."
+    )
+    if best_id != model_id and scores[best_id] < mine:
+        best = entries[best_id]
+        fits = "knows sounds like this" if scores[best_id] <= 1.0 else "comes closest"
+        text += (
+            f" Of the shipped models, **{best['name']}** (trained on `{best['card'].get('dataset')}`) {fits} "
+            f"(score {scores[best_id]:.1f})."
+        )
+        st.warning(text, icon=":material/help:")
+        st.button(f"Use {best['name']}", key="adapt_use_familiar", on_click=_choose_model, args=(entries, best_id))
+    else:
+        st.warning(text + " None of the shipped models was trained on sounds like it.", icon=":material/help:")
+
+
+def _choose_model(entries: dict[str, dict[str, Any]], model_id: str) -> None:
+    st.session_state["adapt_model"] = model_id
+    on_model_change(entries)
 
 
 def listen(clip: CurrentClip, mel: cache.MelResult, res: cache.Merged, key: str) -> None:
@@ -218,6 +260,7 @@ def readouts(clip: CurrentClip, res: cache.Merged, hop_s: float) -> None:
     m[3].metric(
         "Coarsest effective hop", f"{widths.max():.0f} ms", help="Largest span of input merged into one output frame."
     )
+    spread = diffres.analysis.hop_spread(torch.as_tensor(res.bin_edges), hop_s * 1000.0)
     m[4].metric(
         "Activeness",
         f"{res.activeness:.3f}",
@@ -225,6 +268,14 @@ def readouts(clip: CurrentClip, res: cache.Merged, hop_s: float) -> None:
         "alike (it then behaves like average pooling).",
     )
 
+    if spread.uniform:
+        st.info(
+            f"**DiffRes is acting like uniform pooling on this sound**: its merged frames all cover about "
+            f"{spread.fine_ms:.0f}-{spread.coarse_ms:.0f} ms. The model found nothing here that stands out from "
+            "the rest (a steady sound, or one unlike what it was trained on), so it spreads its frames evenly, "
+            "as average pooling would.",
+            icon=":material/drag_handle:",
+        )
     if clip.event_times.size:
         # the preset's known answer: do output frames crowd around the events?
         near_frames, near_time = frames_near_events(res.bin_edges, hop_s, clip.event_times)

@@ -125,7 +125,7 @@ def _checkpoint_index(folder: str) -> list[dict]:
     return found
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading the model...")
+@st.cache_resource(max_entries=16, show_spinner="Loading the model...")
 def load_model(model_id: str):
     """A shipped checkpoint (``LoadedCheckpoint``) by its id (path and mtime)."""
     path = model_id.rsplit(":", 1)[0]
@@ -234,6 +234,24 @@ def predict(
     res = diffres_merge(digest, model_id, _samples, cfg.mel, float(reduction_rate))
     probs = loaded.model.classify(torch.from_numpy(res.features).unsqueeze(0))[0].numpy()
     return top_classes(probs, cfg.classes, 5)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def familiarity_scores(digest: str, _samples: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """How familiar the whole clip is to each shipped DiffRes checkpoint that carries the
+    statistics (:func:`diffres.familiarity.score_clip`; above 1 = unfamiliar), by model id."""
+    scores = {}
+    for entry in checkpoint_index():
+        if entry["card"].get("frontend") != "diffres":
+            continue
+        try:
+            loaded = load_model(entry["id"])
+        except diffres.DiffResError:
+            continue
+        if loaded.familiarity is None or int(loaded.config.sample_rate) != int(sample_rate):
+            continue
+        scores[entry["id"]] = diffres.familiarity.score_clip(loaded.model, loaded.familiarity, _samples)
+    return scores
 
 
 @st.cache_data(max_entries=16, show_spinner="Resynthesising (Griffin-Lim)...")
