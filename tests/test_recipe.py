@@ -46,7 +46,7 @@ def test_floor_frames_are_the_quiet_ones_within_the_given_db():
 
 
 def test_the_prior_makes_importance_concentrate_on_the_bursts_from_the_first_step(noisy):
-    plain = Trainer(tiny(epochs=1), noisy)
+    plain = Trainer(tiny(epochs=1, score_prior_steps=0), noisy)
     primed = Trainer(tiny(epochs=1, score_prior_steps=60), noisy)
     primed._fit_score_prior(60)
     mask = _burst_mask(plain)
@@ -60,7 +60,7 @@ def test_the_prior_makes_importance_concentrate_on_the_bursts_from_the_first_ste
 
 
 def test_floor_guide_loss_fires_on_noisy_clips_without_masks(noisy):
-    off = Trainer(tiny(spec_augment=False), noisy)
+    off = Trainer(tiny(spec_augment=False, guide_floor_db=0.0), noisy)
     assert all(off.step().guide_loss == 0.0 for _ in range(2))
     on = Trainer(tiny(spec_augment=False, guide_floor_db=3.0), noisy)
     assert max(on.step().guide_loss for _ in range(2)) > 0.0

@@ -134,10 +134,16 @@ class TrainConfig:
             many dB of the clip's own noise floor (0 = only the paper's empty frames: digital
             silence and SpecAugment masks); see :mod:`diffres.training.prior`.
         score_learning_rate_scale: the DiffRes score network's learning rate as a multiple
-            of ``learning_rate``.
+            of ``learning_rate`` (slower than the classifier, so that the noisy gradient
+            reaching the scores early on does not erase the prior).
         score_prior_steps: before the first step, this many Adam steps fit the score
             network's logits to :func:`diffres.training.prior.energy_prior` (frames above
             the clip's noise floor score high); 0 = off (the paper's random start).
+
+        The DiffRes-only defaults (``guide_floor_db`` 3, ``score_learning_rate_scale`` 0.3,
+        the prior with 300 steps and a 20 ms reach) are the recipe chosen on the
+        ``rhythms`` validation split (docs/RESULTS.md); ``guide_floor_db=0,
+        score_learning_rate_scale=1, score_prior_steps=0`` is the paper's.
         score_prior_threshold, score_prior_gain, score_prior_reach_ms: the prior's level
             above the noise floor that maps to importance 0.5 (nepers), its logits per neper,
             and how far (ms) a loud frame lends its level to its neighbours.
@@ -182,12 +188,12 @@ class TrainConfig:
     label_smoothing: float = 0.0
     guide_loss_weight: float = 1.0
     guide_loss_relative: bool = False
-    guide_floor_db: float = 0.0
-    score_learning_rate_scale: float = 1.0
-    score_prior_steps: int = 0
+    guide_floor_db: float = 3.0
+    score_learning_rate_scale: float = 0.3
+    score_prior_steps: int = 300
     score_prior_threshold: float = 3.0
     score_prior_gain: float = 0.667
-    score_prior_reach_ms: float = 0.0
+    score_prior_reach_ms: float = 20.0
     width: int = ModelConfig.width
     diffres_channels: tuple[str, ...] = ModelConfig.diffres_channels
     importance: str = ModelConfig.importance

@@ -40,8 +40,9 @@ from torch import Tensor
 from .. import functional as Fn
 from ..audio import SAMPLE_RATE
 from ..checkpoints import load_checkpoint, save_checkpoint
-from ..core import FrontendOutput
+from ..core import DiffRes, FrontendOutput
 from ..errors import CheckpointError, DatasetError, ParameterError
+from ..familiarity import Familiarity, embed
 from ..features import MelConfig
 from ..models import AudioClassifier, ModelConfig
 from . import augment as A
@@ -184,12 +185,18 @@ class Trainer:
             {"params": list(scores.parameters()), "lr_scale": self.config.score_learning_rate_scale, "scores": True},
         ]
 
+    @property
+    def _learns_importance(self) -> bool:
+        """DiffRes with a score network in use (the DiffRes-only settings apply)."""
+        return self.model.config.frontend == "diffres" and self.model.config.importance == "learned"
+
     def _fit_score_prior(self, n_steps: int) -> None:
         """Fit the score network's logits to an energy prior (frames above the clip's noise
         floor score high) before end-to-end training."""
-        scores = getattr(self.model.frontend, "score_network", None)
-        if not isinstance(scores, torch.nn.Module):
-            raise ParameterError("score_prior_steps needs the diffres front-end (it fits the score network).")
+        frontend = self.model.frontend
+        if not (isinstance(frontend, DiffRes) and frontend.importance == "learned"):
+            raise ParameterError("the energy prior needs DiffRes with learned importance (it fits the score network).")
+        scores = frontend.score_network
         cfg = self.config
         reach = int(round(cfg.score_prior_reach_ms / 1000.0 / self.hop_seconds))
         opt = torch.optim.Adam(scores.parameters(), lr=3e-3)
@@ -281,7 +288,7 @@ class Trainer:
         idx = self._batch_indices(step)
         x, targets = self.augment(x_all[idx], y_all[idx], step)
         lr = self._set_learning_rates(step)
-        if step == 0 and cfg.score_prior_steps > 0:
+        if step == 0 and cfg.score_prior_steps > 0 and self._learns_importance:
             self._fit_score_prior(cfg.score_prior_steps)
         rate = cfg.reduction_rate
         self.model.train()
@@ -533,16 +540,33 @@ class Trainer:
         *,
         include_optimizer: bool = True,
         evaluate: bool = True,
+        familiarity: bool = False,
     ) -> dict[str, Any]:
         """Save weights, model card and training state (for :meth:`resume`); returns the card.
 
         Shipped checkpoints set ``include_optimizer=False`` to stay small (resume then
-        restarts the optimiser's moments); ``evaluate`` is :meth:`card`'s."""
+        restarts the optimiser's moments) and ``familiarity=True`` to carry
+        :meth:`familiarity`'s statistics; ``evaluate`` is :meth:`card`'s."""
         return save_checkpoint(
             path,
             self.model,
             card=self.card(card_extra, evaluate=evaluate),
             training_state=self.training_state(include_optimizer=include_optimizer),
+            familiarity=self.familiarity() if familiarity else None,
+        )
+
+    def familiarity(self, *, max_train: int = 3000) -> Familiarity:
+        """The current model's out-of-distribution statistics
+        (:class:`~diffres.familiarity.Familiarity`): fitted on up to ``max_train`` training
+        clips (a seeded choice), calibrated on the validation split (the training split when
+        there is none)."""
+        self._check_cache()
+        x, y = self.features("train")
+        g = _derived_generator(self.config.seed, 6, 0, torch.device("cpu"))
+        keep = torch.randperm(x.shape[0], generator=g)[:max_train].to(x.device)
+        held_out = self._features["val"] if len(self._labels.get("val", ())) else x
+        return Familiarity.fit(
+            embed(self.model, x[keep]), y[keep].cpu(), embed(self.model, held_out), n_classes=len(self.model.classes)
         )
 
     @classmethod
