@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     t.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    from ._cli_corpus import add_corpus_arguments
+
+    add_corpus_arguments(t)
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a folder with one sub-folder per class")
     e.add_argument("--checkpoint", required=True, help="a .pt file from `train` or checkpoints/")
@@ -225,6 +228,11 @@ def _default_name(dataset: str, frontend: str, rate: float) -> str:
 
 def _cmd_train(args, out) -> dict:
     import torch
+
+    from ._cli_corpus import run_corpus_training, wants_corpus
+
+    if wants_corpus(args):  # a streamed corpus, one process or torchrun
+        return run_corpus_training(args, out)
 
     from .training import Callback, TrainConfig, Trainer
 

@@ -48,9 +48,10 @@ from ..models import AudioClassifier, ModelConfig
 from . import augment as A
 from .config import TrainConfig, resolve_device
 from .evaluation import ProgressFn, evaluate_model, load_dataset_for_training, log_mel_of
-from .prior import energy_prior, floor_frames
+from .prior import energy_prior
 from .records import Callback, EpochRecord, EvalResult, StepRecord
 from .schedule import learning_rate_at
+from .steps import parameter_groups, training_loss
 
 if TYPE_CHECKING:
     from ..datasets import AudioDataset
@@ -175,15 +176,7 @@ class Trainer:
 
     def _parameter_groups(self) -> list[dict[str, Any]]:
         """AdamW groups; each carries ``lr_scale``, its learning rate over the schedule's."""
-        scores = getattr(self.model.frontend, "score_network", None)
-        if scores is None:
-            return [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
-        own = {id(p) for p in scores.parameters()}
-        rest = [p for p in self.model.parameters() if id(p) not in own]
-        return [
-            {"params": rest, "lr_scale": 1.0},
-            {"params": list(scores.parameters()), "lr_scale": self.config.score_learning_rate_scale, "scores": True},
-        ]
+        return parameter_groups(self.model, self.config.score_learning_rate_scale)
 
     @property
     def _learns_importance(self) -> bool:
@@ -341,14 +334,10 @@ class Trainer:
     def _loss(
         self, logits: Tensor, targets: Tensor, out: FrontendOutput, rate: float, log_mel: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """(total loss, guide loss): cross-entropy plus the weighted guide loss."""
-        cfg = self.config
-        ce = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
-        guide = out.guide_loss
-        if self.model.config.frontend == "diffres" and (cfg.guide_loss_relative or cfg.guide_floor_db > 0):
-            empty = out.empty | floor_frames(log_mel, cfg.guide_floor_db) if cfg.guide_floor_db > 0 else out.empty
-            guide = Fn.guide_loss(out.importance, empty, rate, relative=cfg.guide_loss_relative)
-        return (ce + cfg.guide_loss_weight * guide if cfg.guide_loss_weight > 0 else ce), guide
+        """(total loss, guide loss): :func:`~diffres.training.steps.training_loss`."""
+        return training_loss(
+            logits, targets, out, log_mel, config=self.config, frontend=self.model.config.frontend, reduction_rate=rate
+        )
 
     def probe(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Eval-mode importance ``[T]``, merged log-mel ``[T', F]`` and bin edges ``[T'+1]``

@@ -1,0 +1,163 @@
+"""``python -m diffres train`` on a streamed corpus, in one process or under torchrun.
+
+:func:`add_corpus_arguments` adds the corpus options to the ``train`` parser;
+:func:`wants_corpus` says whether a ``train`` call takes this path (``--stream``, a ``.csv``
+manifest, or a torchrun launch); :func:`run_corpus_training` runs it with
+:class:`~diffres.training.corpus.CorpusTrainer`.  Only rank 0 prints progress, the result
+line and the JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["add_corpus_arguments", "run_corpus_training", "wants_corpus"]
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """The corpus options of ``train`` (``--resume`` only where the parser lacks one)."""
+    from .training.distributed import AMP_MODES
+
+    g = parser.add_argument_group("large corpora (streamed from disk; torchrun for several processes)")
+    g.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream --dataset (a folder of class folders or a path,label[,split] .csv) from disk instead of "
+        "loading it into memory; implied by a .csv and under torchrun",
+    )
+    g.add_argument("--workers", type=int, default=2, help="data-loader worker processes per rank (default 2)")
+    g.add_argument("--feature-cache", default=None, metavar="DIR", help="on-disk log-mel cache folder (default none)")
+    g.add_argument("--no-resample", action="store_true", help="skip clips at another sample rate instead of resampling")
+    g.add_argument(
+        "--clip-seconds", type=float, default=None, help="training clip length (default: median of 64 sampled clips)"
+    )
+    g.add_argument(
+        "--amp", choices=list(AMP_MODES), default="auto", help="mixed precision on CUDA (default auto: bf16, else fp16)"
+    )
+    g.add_argument(
+        "--epochs-this-run",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N epochs in this call (e.g. a cluster's time limit); --resume continues to --epochs",
+    )
+    g.add_argument("--precision", choices=["float32", "float64"], default="float32", help=argparse.SUPPRESS)
+    if "--resume" not in parser._option_string_actions:
+        g.add_argument("--resume", default=None, metavar="DIR", help="continue the corpus run saved in DIR")
+
+
+def wants_corpus(args: argparse.Namespace) -> bool:
+    """True for ``--stream``, a ``.csv`` dataset, or a torchrun launch."""
+    from .training.distributed import launched_by_torchrun
+
+    dataset = str(getattr(args, "dataset", "") or "")
+    return bool(getattr(args, "stream", False)) or dataset.lower().endswith(".csv") or launched_by_torchrun()
+
+
+def _resume_file(folder: str, name: str | None) -> Path:
+    from .errors import ParameterError
+
+    d = Path(folder)
+    if d.is_file():
+        return d
+    found = [d / f"{name}.pt"] if name else sorted(d.glob("*.pt"))
+    found = [p for p in found if p.is_file()]
+    if len(found) != 1:
+        raise ParameterError(f"--resume {folder!r}: expected one checkpoint (.pt) there, found {len(found)}.")
+    return found[0]
+
+
+def run_corpus_training(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
+    """The corpus ``train`` command; returns the result dict (printed as JSON by rank 0)."""
+    import torch
+
+    from .cli import ProgressBar
+    from .datasets import BUILTIN_DATASETS
+    from .datasets.streaming import scan_corpus
+    from .errors import ParameterError
+    from .training import TrainConfig
+    from .training.corpus import CorpusOptions, CorpusTrainer, default_checkpoint_name
+    from .training.distributed import setup_distributed, teardown_distributed
+
+    if args.dataset in BUILTIN_DATASETS:
+        raise ParameterError(
+            f"streamed training reads a folder or a .csv manifest; write the built-in set first with "
+            f"`python -m diffres datasets build {args.dataset} --out DIR` and pass --dataset DIR."
+        )
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.time()
+    ctx, device = setup_distributed(args.device)
+    try:
+        if not ctx.is_main:
+            args.json = False  # one JSON line per run: rank 0's
+        bar = ProgressBar(enabled=not args.quiet and ctx.is_main)
+        config = TrainConfig(
+            dataset=str(args.dataset),
+            frontend=args.frontend,
+            reduction_rate=args.reduction_rate,
+            hop_ms=args.hop_ms,
+            win_ms=args.win_ms,
+            n_mels=args.n_mels,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            width=args.width,
+            seed=args.seed,
+            device=args.device,
+        )
+        options = CorpusOptions(
+            clip_seconds=args.clip_seconds,
+            num_workers=args.workers,
+            cache_dir=args.feature_cache,
+            resample=not args.no_resample,
+            amp=args.amp,
+            dtype=args.precision,
+        )
+        index = scan_corpus(args.dataset, seed=args.seed)
+        if getattr(args, "resume", None):
+            path = _resume_file(args.resume, args.name)
+            trainer = CorpusTrainer.resume(
+                path, index, epochs=args.epochs, options=options, ctx=ctx, device=device, note=bar.note
+            )
+        else:
+            name = args.name or default_checkpoint_name(index, config)
+            path = Path(args.out) / f"{name}.pt"
+            trainer = CorpusTrainer(config, index, options=options, ctx=ctx, device=device, note=bar.note)
+        bar.note(
+            f"{trainer.n_train} training clips, {len(index.classes)} classes, {trainer.steps_per_epoch} steps per "
+            f"epoch of {trainer.batch_size} clips on {ctx.world_size} x {device} (amp {trainer.amp.name})"
+        )
+        try:
+            trainer.fit(save_each_epoch=path, max_epochs=args.epochs_this_run)
+        except KeyboardInterrupt:
+            bar.note("interrupted: saving the model trained so far")
+        card = trainer.save(path)
+        if not ctx.is_main or card is None:
+            return {}
+        result = {
+            "checkpoint": str(path),
+            "card": str(path.with_suffix(".json")),
+            "val_accuracy": card["metrics"].get("val_accuracy"),
+            "test_accuracy": card["metrics"].get("test_accuracy"),
+            "train_seconds": card["train_seconds"],
+            "total_seconds": round(time.time() - started, 2),
+            "epochs": card["epochs"],
+            "frontend": trainer.config.frontend,
+            "reduction_rate": trainer.config.reduction_rate,
+            "dataset": card["dataset"],
+            "params": card["params"],
+            "world_size": ctx.world_size,
+            "n_unreadable": card["corpus"]["n_unreadable"],
+        }
+        print(
+            f"saved {path} (val accuracy {result['val_accuracy']}, test accuracy {result['test_accuracy']}, "
+            f"{result['train_seconds']:.1f} s training, {ctx.world_size} process(es))",
+            file=out,
+        )
+        return result
+    finally:
+        teardown_distributed(ctx)

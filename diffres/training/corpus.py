@@ -1,0 +1,558 @@
+"""Training on a user's corpus: streamed from disk, on CPU or CUDA, one process or many.
+
+:class:`CorpusTrainer` is the large-corpus sibling of :class:`~diffres.training.Trainer`
+(which caches every clip's log-mel in memory).  It reads a
+:class:`~diffres.datasets.streaming.CorpusIndex` through ``DataLoader`` workers
+(:class:`~diffres.datasets.streaming.StreamingAudioDataset`), trains the same
+:class:`~diffres.models.AudioClassifier` with the same optimiser, schedule and loss
+(:mod:`~diffres.training.steps`), and under ``torchrun`` runs data-parallel
+(:mod:`~diffres.training.distributed`): a ``DistributedSampler`` reseeded every epoch
+(``set_epoch``), ``DistributedDataParallel``, global-batch BatchNorm, metrics summed over
+ranks, and only rank 0 writing.
+
+N processes with a global batch ``B`` train the same weights as one process with ``B`` (up
+to float rounding): every step's global batch is the same set of clips, BatchNorm sees the
+whole of it, and the classifier's dropout mask is a hash of ``(seed, epoch, clip)``, not of
+the rank.  The in-memory trainer's augmentations and its score-network prior are not applied
+here (they would need per-clip seeding across ranks; a large corpus needs them less).
+
+Example::
+
+    index = scan_corpus("my_corpus/")
+    trainer = CorpusTrainer(TrainConfig(dataset="my_corpus", epochs=3), index)
+    trainer.fit()
+    trainer.save("out/my_corpus_diffres_r75.pt")     # every rank calls it; rank 0 writes
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ..audio import SAMPLE_RATE
+from ..checkpoints import load_checkpoint, save_checkpoint
+from ..core import FrontendOutput
+from ..datasets.streaming import (
+    CorpusIndex,
+    StreamBatch,
+    StreamingAudioDataset,
+    collate_stream,
+    estimate_clip_seconds,
+)
+from ..errors import CheckpointError, DatasetError, ParameterError
+from ..features import LOG_FLOOR, MelConfig
+from ..models import AudioClassifier, ModelConfig
+from .config import TrainConfig
+from .distributed import AMP_MODES, DistContext, amp_settings, sync_batchnorm
+from .records import EpochRecord
+from .schedule import learning_rate_at
+from .steps import parameter_groups, training_loss
+
+__all__ = ["CorpusEval", "CorpusOptions", "CorpusTrainer", "default_checkpoint_name", "dropout_keep_mask"]
+
+Note = Callable[[str], None]
+_MAX_LISTED_FAILURES = 1000  # unreadable files listed in memory (all are counted)
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """How a corpus is read and computed (the model's settings are the :class:`TrainConfig`'s).
+
+    Attributes:
+        clip_seconds: clip length the model trains on; None = the median of 64 sampled
+            training clips (:func:`~diffres.datasets.streaming.estimate_clip_seconds`).
+        num_workers: ``DataLoader`` worker processes per rank (0 = decode in the training
+            process).
+        cache_dir: folder of the on-disk log-mel cache, or None for none.
+        resample: resample clips at another rate (True) or skip them as failures (False).
+        amp: one of :data:`~diffres.training.distributed.AMP_MODES` (CUDA only).
+        dtype: ``"float32"``, or ``"float64"`` for exact comparisons (tests).
+    """
+
+    clip_seconds: float | None = None
+    num_workers: int = 2
+    cache_dir: str | None = None
+    resample: bool = True
+    amp: str = "auto"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.amp not in AMP_MODES:
+            raise ParameterError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}.")
+        if self.dtype not in _DTYPES:
+            raise ParameterError(f"dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}.")
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ParameterError(f"num_workers must be a whole number >= 0, got {self.num_workers!r}.")
+
+
+@dataclass(frozen=True)
+class CorpusEval:
+    """Metrics of one split, summed over every rank's shard (the whole split).
+
+    Attributes:
+        accuracy: share of correct top-1 predictions (NaN when ``n == 0``).
+        loss: mean cross-entropy (NaN when ``n == 0``).
+        n: clips evaluated (unreadable ones excluded).
+        per_class: class -> accuracy (NaN for a class without clips).
+        confusion: ``[C, C]`` counts, rows true class, columns predicted.
+    """
+
+    accuracy: float
+    loss: float
+    n: int
+    per_class: dict[str, float]
+    confusion: np.ndarray
+
+
+def dropout_keep_mask(keys: Tensor, n_units: int, p: float) -> Tensor:
+    """Inverted-dropout multipliers ``[B, n_units]`` from per-clip integer ``keys`` ``[B]``.
+
+    Each value is a counter-based hash of ``(key, unit)``, so a clip gets the same mask in
+    whichever process and batch position it lands: 0 with probability ``p``, else
+    ``1 / (1 - p)``.
+
+    Example:
+        >>> m = dropout_keep_mask(torch.arange(4), 1000, 0.25)
+        >>> m.shape, sorted(set(m.flatten().tolist())), abs(float((m == 0).float().mean()) - 0.25) < 0.03
+        (torch.Size([4, 1000]), [0.0, 1.3333333333333333], True)
+    """
+    x = keys.to(torch.int64)[:, None] * 0x9E3779B1 + torch.arange(n_units, device=keys.device, dtype=torch.int64)
+    for shift, mult in ((31, 0x7FB5D329728EA185), (27, 0x81DADEF4BC2DD44D), (33, 0)):  # splitmix-style rounds
+        x = x ^ ((x >> shift) & ((1 << (64 - shift)) - 1))
+        if mult:
+            x = x * (mult - (1 << 64) if mult >= 1 << 63 else mult)
+    u = ((x >> 11) & ((1 << 24) - 1)).to(torch.float64) / float(1 << 24)
+    return (u >= p).to(torch.float64) / (1.0 - p)
+
+
+class _TrainForward(nn.Module):
+    """The classifier's training forward with per-clip dropout masks (what DDP wraps)."""
+
+    def __init__(self, model: AudioClassifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, log_mel: Tensor, keys: Tensor, reduction_rate: float) -> tuple[Tensor, FrontendOutput]:
+        out = self.model.frontend(log_mel, reduction_rate=reduction_rate)
+        emb = self.model.classifier.embed(out.features)  # [B, D]
+        p = float(self.model.classifier.dropout.p)
+        if p > 0:
+            emb = emb * dropout_keep_mask(keys, emb.shape[1], p).to(emb.dtype)
+        return self.model.classifier.head(emb), out
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # a worker decodes one clip at a time; threads would fight
+
+
+class CorpusTrainer:
+    """Trains an :class:`AudioClassifier` on a streamed corpus, in one process or under torchrun.
+
+    Args:
+        config: the :class:`TrainConfig` (front-end, rate, mel, epochs, global batch size,
+            learning rate, seed...).  ``batch_size`` is the global batch: each of the
+            ``world_size`` ranks takes ``batch_size / world_size`` clips a step.
+        index: the corpus listing (:func:`~diffres.datasets.streaming.scan_corpus`).
+        options: keyword-only; :class:`CorpusOptions`.
+        ctx: keyword-only; :class:`DistContext` (default: one process).
+        device: keyword-only; the training device (default from ``config.device``).
+        note: keyword-only; prints a line (rank 0 only; default silent).
+
+    Raises:
+        DatasetError: fewer than 2 training clips or classes.
+        ParameterError: a global batch not divisible by the number of processes.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        index: CorpusIndex,
+        *,
+        options: CorpusOptions | None = None,
+        ctx: DistContext | None = None,
+        device: torch.device | None = None,
+        note: Note | None = None,
+    ) -> None:
+        from .config import resolve_device
+
+        self.config = config
+        self.index = index
+        self.options = options or CorpusOptions()
+        self.ctx = ctx or DistContext()
+        self.device = device or resolve_device(config.device)
+        self.dtype = _DTYPES[self.options.dtype]
+        self.amp = amp_settings(self.device, self.options.amp)
+        self._note = note if (note is not None and self.ctx.is_main) else (lambda _text: None)
+        train_pos = index.split_indices("train")
+        if train_pos.size < 2 or np.unique(index.labels[train_pos]).size < 2:
+            raise DatasetError(
+                f"the training split of {index.name!r} has {train_pos.size} clip(s) in "
+                f"{np.unique(index.labels[train_pos]).size} class(es); at least 2 clips of 2 classes are needed."
+            )
+        world = self.ctx.world_size
+        batch = min(config.batch_size, int(train_pos.size) // world * world)
+        if batch < world or config.batch_size % world:
+            raise ParameterError(
+                f"the global batch size ({config.batch_size}) must be a multiple of the number of processes "
+                f"({world}) and the training split ({train_pos.size} clips) must fill one batch."
+            )
+        self.batch_size = batch
+        self.local_batch = batch // world
+        self.n_train = int(train_pos.size)
+        self.steps_per_epoch = max(1, self.n_train // batch)
+        clip_seconds = self.options.clip_seconds or estimate_clip_seconds(index, seed=config.seed)
+        mel = MelConfig(sample_rate=SAMPLE_RATE, n_mels=config.n_mels, hop_ms=config.hop_ms, win_ms=config.win_ms)
+        self.model_config = ModelConfig(
+            classes=index.classes,
+            frontend=config.frontend,
+            reduction_rate=config.reduction_rate,
+            mel=mel,
+            clip_seconds=float(clip_seconds),
+            width=config.width,
+            diffres_channels=config.diffres_channels,
+            importance=config.importance,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            model = AudioClassifier(self.model_config)
+        self.model: AudioClassifier = model.to(device=self.device, dtype=self.dtype)
+        sync_batchnorm(self.model, self.ctx, self.device)  # in place: children swapped
+        forward = _TrainForward(self.model)
+        if self.ctx.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward: nn.Module = nn.parallel.DistributedDataParallel(forward, device_ids=ids)
+        else:
+            self.forward = forward
+        self.optimizer = torch.optim.AdamW(
+            parameter_groups(self.model, config.score_learning_rate_scale),
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+            foreach=True,
+        )
+        self.scaler = self.amp.grad_scaler()
+
+        def dataset(split: str | np.ndarray) -> StreamingAudioDataset:
+            return StreamingAudioDataset(
+                index,
+                split,
+                mel=mel,
+                clip_seconds=float(clip_seconds),
+                resample=self.options.resample,
+                cache_dir=self.options.cache_dir,
+            )
+
+        self._dataset = dataset
+        self.train_set = dataset("train")
+        self.sampler: DistributedSampler = DistributedSampler(
+            self.train_set, num_replicas=world, rank=self.ctx.rank, shuffle=True, seed=config.seed, drop_last=True
+        )
+        self.global_step = 0
+        self.history: list[EpochRecord] = []
+        self.elapsed_seconds = 0.0
+        self.failures: dict[str, None] = {}  # ordered set of "<relpath>: <reason>" (first ones listed)
+        self.n_failed = 0
+
+    # -- data -------------------------------------------------------------------------
+    def _loader(self, dataset: StreamingAudioDataset, batch: int, sampler: Any = None) -> DataLoader:
+        workers = self.options.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=batch,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=workers,
+            collate_fn=collate_stream,
+            drop_last=sampler is not None,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=_worker_init if workers else None,
+            prefetch_factor=2 if workers else None,
+        )
+
+    def _record_failures(self, batch: StreamBatch) -> None:
+        for f in batch.failures:
+            if f not in self.failures:
+                self.n_failed += 1
+                if len(self.failures) < _MAX_LISTED_FAILURES:
+                    self.failures[f] = None
+
+    # -- training ---------------------------------------------------------------------
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.epochs
+
+    @property
+    def epoch(self) -> int:
+        """Finished epochs."""
+        return self.global_step // self.steps_per_epoch
+
+    @property
+    def finished(self) -> bool:
+        return self.global_step >= self.total_steps
+
+    def _step(self, batch: StreamBatch, epoch: int) -> tuple[float, float, float]:
+        """One optimiser step; returns (loss sum, correct, clips) of this rank's batch."""
+        cfg = self.config
+        x, y, idx = batch.log_mel, batch.labels, batch.indices
+        weight = 1.0
+        if x.shape[0] == 0:  # every clip of this rank's batch failed: a zero-weight stand-in keeps ranks in step
+            t, f = self.train_set.n_frames, self.model_config.n_mels
+            x = torch.full((2, t, f), math.log(LOG_FLOOR))
+            y, idx, weight = torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), 0.0
+        x = x.to(self.device, self.dtype, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        keys = (idx + ((cfg.seed * 1_000_003 + epoch) % (1 << 30)) * (1 << 32)).to(self.device)  # per clip and epoch
+        lr = learning_rate_at(
+            self.global_step, self.total_steps, peak=cfg.learning_rate, warmup_fraction=cfg.warmup_fraction
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        self.model.train()
+        with self.amp.autocast():
+            logits, out = self.forward(x, keys, cfg.reduction_rate)
+            targets = F.one_hot(y, len(self.model_config.classes)).to(logits.dtype)
+            loss, _ = training_loss(
+                logits.float() if self.dtype == torch.float32 else logits,
+                targets.float() if self.dtype == torch.float32 else targets,
+                out,
+                x,
+                config=cfg,
+                frontend=cfg.frontend,
+                reduction_rate=cfg.reduction_rate,
+            )
+        # DDP averages the ranks' gradients: scale this rank's mean to its share of the global
+        # batch, so clips that failed to decode (unequal local batches) weigh as in one process
+        scaled = loss * (weight * float(batch.labels.shape[0]) * self.ctx.world_size / self.batch_size)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(scaled).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.global_step += 1
+        n = float(batch.labels.shape[0])
+        correct = float((logits.detach().argmax(1) == y).float().sum()) if weight else 0.0
+        return float(loss.detach()) * n, correct, n
+
+    def train_epoch(self) -> EpochRecord:
+        """Run one epoch (all ranks), evaluate on the validation split, save nothing."""
+        if self.finished:
+            raise ParameterError(f"training is finished ({self.config.epochs} epochs); resume with more epochs.")
+        t0 = time.perf_counter()
+        epoch = self.epoch
+        self.sampler.set_epoch(epoch)
+        loader = self._loader(self.train_set, self.local_batch, self.sampler)
+        sums = torch.zeros(3, dtype=torch.float64)
+        for i, batch in enumerate(itertools.islice(loader, self.steps_per_epoch)):
+            self._record_failures(batch)
+            sums += torch.tensor(self._step(batch, epoch), dtype=torch.float64)
+            if self.ctx.is_main and ((i + 1) % 50 == 0 or i + 1 == self.steps_per_epoch):
+                self._note(f"epoch {epoch + 1}/{self.config.epochs} step {i + 1}/{self.steps_per_epoch}")
+        totals = self.ctx.all_reduce_sum(sums.to(self.device)).cpu()
+        val = self.evaluate("val")
+        seconds = time.perf_counter() - t0
+        self.elapsed_seconds += seconds
+        n = max(float(totals[2]), 1.0)
+        rec = EpochRecord(
+            epoch=self.epoch,
+            global_step=self.global_step,
+            train_loss=float(totals[0]) / n,
+            train_accuracy=float(totals[1]) / n,
+            guide_loss=float("nan"),
+            activeness=float("nan"),
+            val_loss=val.loss,
+            val_accuracy=val.accuracy,
+            seconds=seconds,
+        )
+        self.history.append(rec)
+        self._note(
+            f"epoch {rec.epoch}/{self.config.epochs}: train loss {rec.train_loss:.3f} acc {rec.train_accuracy:.3f} | "
+            f"val acc {rec.val_accuracy:.3f} on {val.n} clips | {seconds:.1f} s"
+        )
+        return rec
+
+    def fit(
+        self, *, save_each_epoch: str | os.PathLike[str] | None = None, max_epochs: int | None = None
+    ) -> list[EpochRecord]:
+        """Train to ``config.epochs`` (or for at most ``max_epochs`` more, for a job's time
+        limit: :meth:`resume` continues); with ``save_each_epoch`` a path, rank 0 saves the
+        weights and training state there after every epoch (the card at :meth:`save`)."""
+        stop_at = (
+            self.total_steps
+            if max_epochs is None
+            else min(self.total_steps, (self.epoch + max_epochs) * self.steps_per_epoch)
+        )
+        while self.global_step < stop_at:
+            self.train_epoch()
+            if save_each_epoch is not None and not self.finished:
+                self.save(save_each_epoch, evaluate=False, write_card=False)
+        return self.history
+
+    # -- evaluation -------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, split: str = "val") -> CorpusEval:
+        """Evaluate on ``split``: each rank takes every ``world_size``-th clip, and the sums
+        (confusion, loss) are all-reduced, so the result covers the whole split on every rank."""
+        positions = self.index.split_indices(split)[self.ctx.rank :: self.ctx.world_size]
+        n_cls = len(self.model_config.classes)
+        confusion = torch.zeros(n_cls * n_cls + 1, dtype=torch.float64)
+        self.model.eval()
+        try:
+            for batch in self._loader(self._dataset(positions), 64):
+                self._record_failures(batch)
+                if batch.labels.numel() == 0:
+                    continue
+                with self.amp.autocast():
+                    logits = self.model(batch.log_mel.to(self.device, self.dtype)).float().cpu()
+                confusion[-1] += float(F.cross_entropy(logits.double(), batch.labels, reduction="sum"))
+                cell = batch.labels * n_cls + logits.argmax(1)
+                confusion[:-1] += torch.bincount(cell, minlength=n_cls * n_cls).double()
+        finally:
+            self.model.train()
+        total = self.ctx.all_reduce_sum(confusion.to(self.device)).cpu()
+        matrix = total[:-1].round().long().numpy().reshape(n_cls, n_cls)
+        n = int(matrix.sum())
+        rows = matrix.sum(axis=1)
+        per_class = {
+            c: (float(matrix[i, i] / rows[i]) if rows[i] else float("nan"))
+            for i, c in enumerate(self.model_config.classes)
+        }
+        acc = float(np.trace(matrix) / n) if n else float("nan")
+        return CorpusEval(acc, float(total[-1]) / n if n else float("nan"), n, per_class, matrix)
+
+    # -- persistence ------------------------------------------------------------------
+    def _all_failures(self) -> tuple[int, list[str]]:
+        gathered = self.ctx.gather_objects((self.n_failed, list(self.failures)[:100]))
+        listed = list(dict.fromkeys(f for _, fs in gathered for f in fs))
+        return max(sum(n for n, _ in gathered), len(listed)), listed[:100]
+
+    def card(self, *, evaluate: bool = True) -> dict[str, Any]:
+        """The model card (every rank must call it: evaluation and failure counts are
+        collective).  It names the corpus by its folder or manifest name and lists its size,
+        classes and fingerprint, never a path of this machine."""
+        metrics: dict[str, Any] = {"val_accuracy": None, "test_accuracy": None, "n_val": None, "n_test": None}
+        if evaluate:
+            for split in ("val", "test"):
+                res = self.evaluate(split)
+                metrics[f"{split}_accuracy"] = None if math.isnan(res.accuracy) else round(res.accuracy, 4)
+                metrics[f"n_{split}"] = res.n
+        elif self.history and math.isfinite(self.history[-1].val_accuracy):
+            metrics["val_accuracy"] = round(self.history[-1].val_accuracy, 4)
+        n_failed, failed = self._all_failures()
+        corpus = {**self.index.summary(), "n_unreadable": n_failed, "unreadable": failed[:20]}
+        counts = corpus["n_per_class"]
+        training = {**self.config.to_dict(), "dataset": self.index.name}
+        return {
+            "dataset": self.index.name,
+            "corpus": corpus,
+            "metrics": metrics,
+            "train_seconds": round(self.elapsed_seconds, 2),
+            "epochs": self.epoch,
+            "global_step": self.global_step,
+            "seed": self.config.seed,
+            "n_train": self.n_train,
+            "data_source": (
+                f"User corpus '{self.index.name}' ({self.index.kind}): {len(self.index)} clips in "
+                f"{len(self.index.classes)} classes ({', '.join(f'{c}: {n}' for c, n in counts.items())}); "
+                f"streamed from disk, resampled to {SAMPLE_RATE} Hz mono and centre-padded/cropped to "
+                f"{self.model_config.clip_seconds:g} s. Its origin and licence are whatever the user's files carry."
+                + (f" {n_failed} unreadable files were skipped." if n_failed else "")
+            ),
+            "training": training,
+            "distributed": {
+                "world_size": self.ctx.world_size,
+                "backend": self.ctx.backend,
+                "device": self.device.type,
+                "amp": self.amp.name,
+            },
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    def training_state(self) -> dict[str, Any]:
+        scalars = [{k: v for k, v in h.to_dict().items() if not k.startswith("probe_")} for h in self.history]
+        return {
+            "config": json.dumps({**self.config.to_dict(), "dataset": self.index.name}),
+            "corpus_fingerprint": self.index.fingerprint(),
+            "clip_seconds": float(self.model_config.clip_seconds),
+            "history": json.dumps(scalars),
+            "global_step": int(self.global_step),
+            "elapsed_seconds": float(self.elapsed_seconds),
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+    def save(
+        self, path: str | os.PathLike[str], *, evaluate: bool = True, write_card: bool = True
+    ) -> dict[str, Any] | None:
+        """Save weights, card and training state; every rank calls it, rank 0 writes.
+
+        Returns the card on rank 0, None on the others (which write nothing)."""
+        card = self.card(evaluate=evaluate)
+        written = None
+        if self.ctx.is_main:
+            written = save_checkpoint(
+                path, self.model, card=card, write_card=write_card, training_state=self.training_state()
+            )
+        self.ctx.barrier()  # no rank goes on (or reads the file) before it exists
+        return written
+
+    @classmethod
+    def resume(
+        cls,
+        checkpoint_path: str | os.PathLike[str],
+        index: CorpusIndex,
+        *,
+        epochs: int | None = None,
+        options: CorpusOptions | None = None,
+        ctx: DistContext | None = None,
+        device: torch.device | None = None,
+        note: Note | None = None,
+    ) -> CorpusTrainer:
+        """Continue a run saved by :meth:`save` (every rank reads the checkpoint) from its
+        last finished epoch, on the same corpus listing (checked by fingerprint)."""
+        loaded = load_checkpoint(checkpoint_path)
+        state = loaded.training_state or {}
+        if "corpus_fingerprint" not in state:
+            raise CheckpointError(
+                "this checkpoint holds no corpus training state; it cannot be resumed as a corpus run."
+            )
+        if state["corpus_fingerprint"] != index.fingerprint():
+            raise CheckpointError(
+                f"the corpus {index.name!r} differs from the one this run trained on (files, labels or splits "
+                "changed); resume with the same corpus or start a new run."
+            )
+        try:
+            cfg = TrainConfig.from_dict(json.loads(state["config"]))
+            history = [EpochRecord.from_dict(h) for h in json.loads(state.get("history", "[]"))]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"the checkpoint's training state is malformed ({exc}).") from None
+        if epochs is not None:
+            cfg = replace(cfg, epochs=epochs)
+        opts = replace(options or CorpusOptions(), clip_seconds=float(state["clip_seconds"]))
+        trainer = cls(cfg, index, options=opts, ctx=ctx, device=device, note=note)
+        trainer.model.load_state_dict(loaded.model.state_dict())
+        trainer.model.to(device=trainer.device, dtype=trainer.dtype)
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.global_step = int(state["global_step"])
+        trainer.elapsed_seconds = float(state.get("elapsed_seconds", 0.0))
+        trainer.history = history
+        return trainer
+
+
+def default_checkpoint_name(index: CorpusIndex, config: TrainConfig) -> str:
+    """``<corpus name>_<frontend>_r<100 x rate>`` with unsafe characters replaced."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(index.name).name) or "corpus"
+    return f"{safe}_{config.frontend}_r{int(round(config.reduction_rate * 100))}"
