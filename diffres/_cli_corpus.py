@@ -50,11 +50,26 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def wants_corpus(args: argparse.Namespace) -> bool:
-    """True for ``--stream``, a ``.csv`` dataset, or a torchrun launch."""
+    """True for ``--stream``, a ``.csv`` dataset, a torchrun launch, or ``--resume`` of a corpus run."""
     from .training.distributed import launched_by_torchrun
 
     dataset = str(getattr(args, "dataset", "") or "")
-    return bool(getattr(args, "stream", False)) or dataset.lower().endswith(".csv") or launched_by_torchrun()
+    if getattr(args, "stream", False) or dataset.lower().endswith(".csv") or launched_by_torchrun():
+        return True
+    return bool(getattr(args, "resume", None)) and _is_corpus_run(args.resume, getattr(args, "name", None))
+
+
+def _is_corpus_run(folder: str, name: str | None) -> bool:
+    """True when ``--resume`` points at a corpus run (its card has a ``corpus`` entry)."""
+    import json
+
+    from .errors import DiffResError
+
+    try:
+        card = json.loads(_resume_file(folder, name).with_suffix(".json").read_text())
+    except (OSError, ValueError, DiffResError):
+        return False
+    return isinstance(card, dict) and "corpus" in card
 
 
 def _resume_file(folder: str, name: str | None) -> Path:

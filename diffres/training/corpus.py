@@ -543,7 +543,9 @@ class CorpusTrainer:
             cfg = replace(cfg, epochs=epochs)
         opts = replace(options or CorpusOptions(), clip_seconds=float(state["clip_seconds"]))
         trainer = cls(cfg, index, options=opts, ctx=ctx, device=device, note=note)
-        trainer.model.load_state_dict(loaded.model.state_dict())
+        # the saved tensors as stored (load_checkpoint validated them; its model is float32)
+        raw = torch.load(checkpoint_path, map_location="cpu", weights_only=True)["state_dict"]
+        trainer.model.load_state_dict(raw)
         trainer.model.to(device=trainer.device, dtype=trainer.dtype)
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.global_step = int(state["global_step"])

@@ -201,10 +201,11 @@ def _all_reduce(x: Tensor) -> Tensor:
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm whose training statistics cover the whole global batch, over any backend.
 
-    Each rank sums its share; a differentiable all-reduce adds the shares, so the gradient is the one-process gradient of the global batch.  Mean
-    and variance are two passes (sum, then the sum of squared deviations), as BatchNorm
-    computes them.  Eval mode uses the running statistics.  One process (no process group)
-    computes exactly :func:`torch.nn.functional.batch_norm`'s statistics.
+    Each rank sums its share; a differentiable all-reduce adds the shares, so the gradient
+    is the one-process gradient of the global batch.  Mean and variance are two passes
+    (sum, then the sum of squared deviations), as BatchNorm computes them.  Eval mode uses
+    the running statistics.  One process (no process group) is plain
+    :func:`torch.nn.functional.batch_norm`.
 
     Input ``[B, C, *]``; same state_dict keys as ``nn.BatchNorm1d/2d`` (checkpoints load into
     a plain model).
