@@ -137,7 +137,9 @@ def test_resume_refuses_a_changed_corpus(corpus, tmp_path):
             (changed / c / f.name).write_bytes(f.read_bytes())
     with pytest.raises(diffres.CheckpointError, match="differs from the one this run trained on"):
         CorpusTrainer.resume(tmp_path / "m.pt", scan_corpus(changed))
-    resumed = CorpusTrainer.resume(tmp_path / "m.pt", scan_corpus(corpus), options=CorpusOptions(num_workers=0))
+    resumed = CorpusTrainer.resume(
+        tmp_path / "m.pt", scan_corpus(corpus), options=CorpusOptions(num_workers=0, dtype="float64")
+    )
     assert resumed.global_step == trainer.global_step and resumed.epoch == 1
     assert _max_diff(resumed.model.state_dict(), tmp_path / "m.pt") == 0.0
 
