@@ -19,6 +19,7 @@ __all__ = ["add_corpus_arguments", "run_corpus_training", "wants_corpus"]
 
 def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     """The corpus options of ``train`` (``--resume`` only where the parser lacks one)."""
+    from .cli import _nonneg_int, _positive_float, _positive_int
     from .training.distributed import AMP_MODES
 
     g = parser.add_argument_group("large corpora (streamed from disk; torchrun for several processes)")
@@ -28,18 +29,21 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
         help="stream --dataset (a folder of class folders or a path,label[,split] .csv) from disk instead of "
         "loading it into memory; implied by a .csv and under torchrun",
     )
-    g.add_argument("--workers", type=int, default=2, help="data-loader worker processes per rank (default 2)")
+    g.add_argument("--workers", type=_nonneg_int, default=2, help="data-loader worker processes per rank (default 2)")
     g.add_argument("--feature-cache", default=None, metavar="DIR", help="on-disk log-mel cache folder (default none)")
     g.add_argument("--no-resample", action="store_true", help="skip clips at another sample rate instead of resampling")
     g.add_argument(
-        "--clip-seconds", type=float, default=None, help="training clip length (default: median of 64 sampled clips)"
+        "--clip-seconds",
+        type=_positive_float,
+        default=None,
+        help="training clip length (default: median of 64 sampled clips)",
     )
     g.add_argument(
         "--amp", choices=list(AMP_MODES), default="auto", help="mixed precision on CUDA (default auto: bf16, else fp16)"
     )
     g.add_argument(
         "--epochs-this-run",
-        type=int,
+        type=_positive_int,
         default=None,
         metavar="N",
         help="stop after N epochs in this call (e.g. a cluster's time limit); --resume continues to --epochs",

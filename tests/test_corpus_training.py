@@ -210,3 +210,29 @@ def test_cli_streaming_refuses_a_builtin_name(tmp_path, capsys):
 
     assert main(["train", "--dataset", "events", "--stream", "--out", str(tmp_path)]) == 1
     assert "datasets build events --out DIR" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CPU path is tested above)")
+def test_cuda_forward_matches_cpu_and_mixed_precision_trains(corpus, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    cfg = TrainConfig(dataset=str(corpus), epochs=1, batch_size=8, width=4, n_mels=16, device="cuda")
+    index = scan_corpus(corpus)
+    off = CorpusOptions(clip_seconds=0.25, num_workers=0, amp="off")
+    gpu = CorpusTrainer(cfg, index, options=off)
+    cpu = CorpusTrainer(replace(cfg, device="cpu"), index, options=off)
+    batch = next(iter(cpu._loader(cpu.train_set, cpu.local_batch, cpu.sampler)))
+    keys = batch.indices + 12345
+    with torch.no_grad():
+        lg_cpu, out_cpu = cpu.forward(batch.log_mel, keys, 0.75)
+        lg_gpu, out_gpu = gpu.forward(batch.log_mel.cuda(), keys.cuda(), 0.75)
+    # same weights, same batch, same dropout masks: CUDA's float32 forward equals the CPU's
+    torch.testing.assert_close(lg_gpu.cpu(), lg_cpu, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out_gpu.importance.cpu(), out_cpu.importance, rtol=1e-4, atol=1e-5)
+    amp = CorpusTrainer(cfg, index, options=CorpusOptions(clip_seconds=0.25, num_workers=0))
+    assert amp.amp.enabled and amp.amp.dtype in (torch.bfloat16, torch.float16)
+    rec = amp.train_epoch()
+    assert np.isfinite(rec.train_loss) and next(amp.model.parameters()).dtype == torch.float32
