@@ -115,20 +115,35 @@ class Familiarity:
 
     @classmethod
     def from_state(cls, state: dict, *, n_classes: int, dim: int) -> Familiarity:
-        """Rebuild from :meth:`to_state`, checking shapes and values."""
-        try:
-            means, precision, threshold = state["class_means"], state["precision"], float(state["threshold"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"the checkpoint's familiarity statistics are malformed ({exc}).") from None
-        if not (isinstance(means, Tensor) and isinstance(precision, Tensor)):
-            raise CheckpointError("the checkpoint's familiarity statistics are not tensors.")
+        """Rebuild from :meth:`to_state`, checking types, shapes and values; every failure is
+        a :class:`CheckpointError` naming the field."""
+        if not isinstance(state, dict):
+            raise CheckpointError(
+                f"the checkpoint's familiarity statistics must be a mapping, got {type(state).__name__}."
+            )
+        for key in ("class_means", "precision"):
+            value = state.get(key)
+            if not isinstance(value, Tensor) or not value.is_floating_point():
+                raise CheckpointError(
+                    f"the checkpoint's familiarity field {key!r} must be a floating-point tensor, "
+                    f"got {type(value).__name__}."
+                )
+        means, precision = state["class_means"], state["precision"]
+        threshold = state.get("threshold")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise CheckpointError(
+                f"the checkpoint's familiarity field 'threshold' must be a number, got {threshold!r}."
+            )
+        threshold = float(threshold)
         if tuple(means.shape) != (n_classes, dim) or tuple(precision.shape) != (dim, dim):
             raise CheckpointError(
                 f"the checkpoint's familiarity statistics have shapes {tuple(means.shape)} and "
                 f"{tuple(precision.shape)}; expected ({n_classes}, {dim}) and ({dim}, {dim})."
             )
-        if not (threshold > 0 and torch.isfinite(means).all() and torch.isfinite(precision).all()):
-            raise CheckpointError("the checkpoint's familiarity statistics hold invalid values.")
+        if not (0 < threshold < float("inf") and torch.isfinite(means).all() and torch.isfinite(precision).all()):
+            raise CheckpointError(
+                "the checkpoint's familiarity statistics hold invalid values (NaN, infinite or <= 0)."
+            )
         return cls(means.float(), precision.float(), threshold)
 
 
