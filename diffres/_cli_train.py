@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._names import shown, unsafe_character
 from .errors import ParameterError
+from .names import shown, unsafe_character
 
 __all__ = ["Interrupted", "train_command", "RESUME_IGNORES"]
 

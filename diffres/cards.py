@@ -27,11 +27,11 @@ from typing import Any
 
 import torch
 
-from ._names import check_name
 from .core import DIFFRES_CHANNELS, IMPORTANCE_MODES
 from .errors import CheckpointError
 from .features import HOP_MS_RANGE, WIN_MS_RANGE, MelConfig, next_power_of_two
 from .frontends import FRONTENDS
+from .names import check_name
 
 __all__ = [
     "MAX_CARD_BYTES",

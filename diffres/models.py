@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._names import check_name
 from .audio import fit_length
 from .core import DIFFRES_CHANNELS, FrontendOutput
 from .errors import ParameterError
 from .features import MelConfig, MelFrontend
 from .frontends import FRONTENDS, make_frontend
 from .functional import check_rate
+from .names import check_name
 
 __all__ = ["DEFAULT_MEL", "ModelConfig", "SmallCNN", "AudioClassifier", "Prediction", "top_classes"]
 

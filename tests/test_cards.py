@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from diffres import CheckpointError, load_checkpoint, save_checkpoint
-from diffres._names import check_name, shown, unsafe_character
+from diffres.names import check_name, shown, unsafe_character
 from diffres.cards import MAX_CARD_BYTES, MAX_CLASSES, parse_card
 from diffres.checkpoints import FORMAT, VERSION
 from diffres.models import AudioClassifier, ModelConfig

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._names import check_name, shown
 from ..audio import fit_length
 from ..errors import DatasetError, ParameterError
+from ..names import check_name, shown
 from ._common import SAMPLE_RATE, SPLITS, ProgressFn, assign_random_splits, clip_rng, noop_progress, stable_int
 from .base import AudioDataset, Split, empty_split
 from .zips import (

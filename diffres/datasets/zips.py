@@ -30,8 +30,8 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path, PurePosixPath
 
-from .._names import shown
 from ..errors import DatasetError
+from ..names import shown
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
