@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .audio import fit_length
-from .core import DIFFRES_CHANNELS, FrontendOutput
+from .core import DIFFRES_CHANNELS, IMPORTANCE_MODES, FrontendOutput
 from .errors import ParameterError
 from .features import MelConfig, MelFrontend
 from .frontends import FRONTENDS, make_frontend
@@ -89,8 +89,16 @@ class ModelConfig:
             if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
                 raise ParameterError(f"{name} must be a list of names, got {value!r}.")
             object.__setattr__(self, name, tuple(str(c) for c in value))
+        if not self.diffres_channels or not set(self.diffres_channels) <= set(DIFFRES_CHANNELS):
+            raise ParameterError(
+                f"diffres_channels must be a non-empty subset of {DIFFRES_CHANNELS}, got {self.diffres_channels!r}."
+            )
+        if not isinstance(self.importance, str) or self.importance not in IMPORTANCE_MODES:
+            raise ParameterError(f"importance must be one of {IMPORTANCE_MODES}, got {self.importance!r}.")
         if not 2 <= len(self.classes) <= MAX_CLASSES:
-            raise ParameterError(f"a classifier needs 2 to {MAX_CLASSES} classes, got {len(self.classes)}.")
+            raise ParameterError(
+                f"a classifier needs at least 2 classes and at most {MAX_CLASSES}, got {len(self.classes)}."
+            )
         _check_class_names(self.classes)
         if not isinstance(self.frontend, str) or self.frontend not in FRONTENDS:
             raise ParameterError(f"unknown front-end {self.frontend!r}; choose one of: {', '.join(FRONTENDS)}.")

@@ -19,7 +19,6 @@ import pytest
 import soundfile as sf
 import torch
 from streamlit.testing.v1 import AppTest
-
 from test_app_train_inspect import INSPECT, TRAIN, active, start, tiny_checkpoints, wav  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from diffres import CheckpointError, load_checkpoint, save_checkpoint
-from diffres.names import check_name, shown, unsafe_character
 from diffres.cards import MAX_CARD_BYTES, MAX_CLASSES, parse_card
 from diffres.checkpoints import FORMAT, VERSION
 from diffres.models import AudioClassifier, ModelConfig
+from diffres.names import check_name, shown, unsafe_character
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -152,14 +152,24 @@ def test_training_state_is_checked(good, state, needle):
         load_checkpoint(crafted(good, training_state=state))
 
 
+def _views(**embedding) -> dict:
+    """A two-view familiarity payload for the ``good`` model (3 classes, width 4: 256-d
+    embeddings; 16 mel bands: a 38-d summary), with the embedding view's fields changed."""
+    summary = {"means": torch.zeros(1, 38), "precision": torch.eye(38), "threshold": 1.0}
+    view = {"means": torch.zeros(3, 256), "precision": torch.eye(256), "threshold": 1.0, **embedding}
+    return {"embedding": view, "summary": summary}
+
+
 @pytest.mark.parametrize(
     ("state", "needle"),
     [
         ("x", "familiarity statistics must be a mapping, got str"),
-        ({"class_means": torch.zeros(3, 4, dtype=torch.long)}, "field 'class_means' must be a floating-point tensor"),
-        ({"class_means": torch.zeros(3, 256), "precision": torch.eye(256), "threshold": "1"}, "'threshold' must be"),
-        ({"class_means": torch.zeros(3, 256), "precision": torch.eye(256), "threshold": -1.0}, "invalid values"),
-        ({"class_means": torch.zeros(2, 256), "precision": torch.eye(256), "threshold": 1.0}, "shapes"),
+        ({"embedding": 3}, r"familiarity statistics \(embedding\) must be a mapping, got int"),
+        (_views(means=torch.zeros(3, 256, dtype=torch.long)), r"field embedding\.means must be a floating-point tensor"),
+        (_views(threshold="1"), r"field embedding\.threshold must be a number"),
+        (_views(threshold=-1.0), "invalid values"),
+        (_views(means=torch.zeros(2, 256)), "shapes"),
+        ({"embedding": _views()["embedding"], "summary": None}, r"\(summary\) must be a mapping, got NoneType"),
     ],
 )
 def test_familiarity_payload_is_checked(good, state, needle):
