@@ -1,6 +1,7 @@
 """Real recordings available on a Debian machine of this project's kind, for benchmarks only.
 
-Nothing here is shipped or used in training.  Sources (install with apt-get; every one is a
+Nothing here is shipped.  The check sets never overlap training: the drums generator (v2)
+trains on the AVL Black Pearl kit, so only the Red Zeppelin kit is read here.  Sources (install with apt-get; every one is a
 recording of a real instrument, drum or voice):
 
 - ``sonic-pi-samples`` (CC0): drum hits, guitar, piano, choir and bass samples;

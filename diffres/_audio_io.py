@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import struct
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -26,9 +28,27 @@ MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 768_000
 _SUPPORTED_HINT = "WAV, FLAC, OGG, MP3 or AIFF"
 
-#: A decoder's result: frames ``[n, channels]`` float32, native rate (Hz), channels, the whole
-#: file's length in seconds, whether it was trimmed to ``max_seconds``.
-_Decoded = tuple[np.ndarray, int, int, float, bool]
+#: Most frames (samples per channel) one call decodes: the mono result is at most 128 MB of
+#: float32 (about 11 minutes at 48 kHz, 35 minutes at 16 kHz).  Longer files are refused,
+#: so memory stays bounded whatever a file's header claims.
+MAX_DECODE_FRAMES = 1 << 25
+#: Most channels a file may have (libsndfile's own limit is 1024).
+MAX_CHANNELS = 256
+#: Values (frames x channels) read per block; decoding mixes each block to mono at once.
+_BLOCK_VALUES = 1 << 20
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A decoder's result."""
+
+    samples: np.ndarray  #: ``[n]`` float32, mono (the mean over channels), native rate
+    rate: int  #: native sample rate, Hz
+    channels: int  #: channels in the file
+    seconds: float  #: the whole file's length in seconds
+    trimmed: bool  #: only the first ``max_seconds`` were decoded
+    n_nan: int = 0  #: NaN values in the file's decoded part (before mixing)
+    n_inf: int = 0  #: infinite values likewise
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -77,6 +97,8 @@ def _open_file_object(source: Any) -> tuple[BinaryIO, str | None, str, bool]:
         data = source.read()
         if start is not None:
             source.seek(start)  # leave it as found, so the same object loads again
+    except MemoryError:
+        raise
     except Exception as err:
         raise AudioError(f"Could not read {desc}: {err}.") from None
     if isinstance(data, str):
@@ -209,7 +231,32 @@ def _too_long_error(desc: str, seconds: float, max_seconds: float) -> AudioError
     )
 
 
+class _Undecodable(Exception):
+    """A decoder could not make sense of the file (not shown to people as such: :func:`_decode`
+    turns it into an :class:`AudioError` naming the format and the reason)."""
+
+
+@dataclass
+class _Partial(Exception):
+    """A decoder produced fewer frames than the container promises (or stopped early)."""
+
+    got_seconds: float
+    expected_seconds: float
+    reason: str = ""
+
+    def error(self, desc: str) -> AudioError:
+        why = f" ({self.reason})" if self.reason else ""
+        expected = f"{_fmt_seconds(self.expected_seconds)}" if self.expected_seconds > 0 else "the whole file"
+        return AudioError(
+            f"{desc[0].upper()}{desc[1:]} is damaged or truncated: only {_fmt_seconds(self.got_seconds)} of "
+            f"{expected} could be decoded{why}. Get a complete copy of the file or re-export it "
+            "(16-bit WAV or FLAC)."
+        )
+
+
 def _check_native_rate(rate: int, desc: str) -> None:
+    if rate <= 0:
+        raise _Undecodable(f"its header gives no valid sample rate ({rate} Hz)")
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise AudioError(
             f"{desc[0].upper()}{desc[1:]} has a sample rate of {rate} Hz, outside the supported "
@@ -218,32 +265,161 @@ def _check_native_rate(rate: int, desc: str) -> None:
         )
 
 
+def _check_channels(channels: int) -> None:
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise _Undecodable(f"its header gives {channels} channels")
+
+
+def _too_big_error(desc: str, frames: int, rate: int) -> AudioError:
+    return AudioError(
+        f"{desc[0].upper()}{desc[1:]} is too long to decode at once: {_fmt_seconds(frames / rate)} at {rate} Hz "
+        f"is over {MAX_DECODE_FRAMES:,} samples (about {MAX_DECODE_FRAMES / 48000 / 60:.0f} minutes at 48 kHz). "
+        "Cut it into shorter files."
+    )
+
+
+def _tolerance(frames: int, *, exact: bool) -> int:
+    """Frames a decoder may come short of the container's count: a rounding's worth when the
+    count is exact (WAV, FLAC, OGG, AIFF, an MP3 with a length header), else (an MP3's
+    estimate from its bitrate) one MP3 frame or 2 %, whichever is larger."""
+    return 64 if exact else max(1152, frames // 50)
+
+
+def _mp3_has_length_header(fh: BinaryIO) -> bool:
+    """Whether an MP3 carries a Xing/Info or VBRI header (an exact frame count): looked for
+    in the first frame, after an ID3v2 tag."""
+    fh.seek(0)
+    head = fh.read(10)
+    start = 0
+    if head[:3] == b"ID3" and len(head) == 10:
+        start = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F))
+    fh.seek(start)
+    frame = fh.read(2048)
+    return any(tag in frame for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+class _MonoMix:
+    """Collects decoded blocks ``[n, channels]`` as mono float32 (the mean over channels), so
+    memory holds one channel's worth of samples plus one block; counts NaN and infinite
+    values before mixing (a NaN in one channel is a NaN in the mix); enforces
+    :data:`MAX_DECODE_FRAMES` and ``max_seconds`` while decoding, whatever the header said.
+
+    ``trim``: keep the first ``max_seconds`` (:attr:`full` turns True) instead of raising."""
+
+    def __init__(self, desc: str, rate: int, max_seconds: float | None, trim: bool) -> None:
+        self.desc, self.rate, self.max_seconds, self.trim = desc, rate, max_seconds, trim
+        self.limit = None if max_seconds is None else int(round(max_seconds * rate))
+        self.parts: list[np.ndarray] = []
+        self.frames = 0
+        self.n_nan = self.n_inf = 0
+
+    def add(self, block: np.ndarray) -> None:
+        if block.shape[0] == 0:
+            return
+        if self.frames + block.shape[0] > MAX_DECODE_FRAMES:
+            raise _too_big_error(self.desc, self.frames + block.shape[0], self.rate)
+        if self.limit is not None and not self.trim and self.frames + block.shape[0] > self.limit:
+            raise _too_long_error(self.desc, (self.frames + block.shape[0]) / self.rate, self.max_seconds or 0.0)
+        finite = np.isfinite(block)
+        if not finite.all():
+            nan = int(np.isnan(block).sum())
+            self.n_nan += nan
+            self.n_inf += int(block.size - finite.sum() - nan)
+        if block.shape[1] == 1:
+            mono = block[:, 0].astype(np.float32, copy=True)
+        else:
+            mono = block.mean(axis=1, dtype=np.float64).astype(np.float32)
+        self.parts.append(mono)
+        self.frames += block.shape[0]
+
+    @property
+    def full(self) -> bool:
+        """``trim`` and ``max_seconds`` are decoded: stop reading."""
+        return self.trim and self.limit is not None and self.frames >= self.limit
+
+    @property
+    def kept(self) -> int:
+        """Frames the result holds."""
+        return self.frames if self.limit is None or not self.trim else min(self.frames, self.limit)
+
+    def samples(self) -> np.ndarray:
+        out = np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
+        self.parts = []
+        return out[: self.kept]
+
+
+def _block_frames(channels: int) -> int:
+    return max(1024, _BLOCK_VALUES // max(1, channels))
+
+
+def _read_blocks(f: Any, mix: _MonoMix, channels: int, header_seconds: float) -> None:
+    """Read ``f`` (an open ``soundfile.SoundFile``) into ``mix`` block by block; a decoder
+    error part-way is a :class:`_Partial`."""
+    block = _block_frames(channels)
+    try:
+        while not mix.full:
+            want = block if mix.limit is None or not mix.trim else min(block, mix.limit - mix.frames)
+            data = f.read(want, dtype="float32", always_2d=True)
+            if data.shape[0] == 0:
+                break
+            mix.add(data)
+    except (AudioError, MemoryError):
+        raise
+    except Exception as err:
+        raise _Partial(mix.frames / mix.rate, header_seconds, _reason(err)) from None
+
+
 def _decode_soundfile(fh: BinaryIO, desc: str, max_seconds: float | None, trim: bool) -> _Decoded:
-    """Decode with libsndfile. Returns (frames [n, ch] float32, rate, channels, seconds, trimmed)."""
+    """Decode with libsndfile, block by block.  Raises :class:`_Partial` when fewer frames
+    decode than the header promises (or, for MP3, when the decoder stopped well before the
+    end of the file)."""
     import soundfile as sf
 
+    fh.seek(0, io.SEEK_END)
+    size = fh.tell()
     fh.seek(0)
     with sf.SoundFile(fh) as f:
         rate, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
         _check_native_rate(rate, desc)
-        if channels < 1:
-            raise AudioError(f"{desc[0].upper()}{desc[1:]} has no audio channels.")
+        _check_channels(channels)
         seconds = frames / rate
-        n_read = -1
-        trimmed = False
-        if max_seconds is not None and seconds > max_seconds:
-            if not trim:
-                raise _too_long_error(desc, seconds, max_seconds)
-            n_read = int(round(max_seconds * rate))
-            trimmed = True
-        data = f.read(n_read, dtype="float32", always_2d=True)
-    if n_read < 0 and len(data) != frames and frames > 0:
-        seconds = len(data) / rate  # header estimate (MP3) differed from what decoded
-    return data, rate, channels, seconds, trimmed
+        if max_seconds is not None and seconds > max_seconds and not trim:
+            raise _too_long_error(desc, seconds, max_seconds)
+        mix = _MonoMix(desc, rate, max_seconds, trim)
+        if frames > MAX_DECODE_FRAMES and mix.limit is None:
+            raise _too_big_error(desc, frames, rate)
+        _read_blocks(f, mix, channels, seconds)
+        mp3 = f.format == "MP3"
+    position = fh.tell()
+    exact = not mp3 or _mp3_has_length_header(fh)
+    expected = frames if mix.limit is None else min(frames, mix.limit)
+    if frames > 0 and mix.kept < expected - _tolerance(expected, exact=exact):
+        raise _Partial(mix.kept / rate, expected / rate)
+    if mix.frames == 0 and size > 1024:
+        raise _Undecodable("no audio frames could be read")  # a header without any: let ffmpeg try
+    if mp3 and not mix.full and position < 0.9 * size - 256:
+        # libsndfile takes an MP3's length from its header, or estimates it from the first
+        # frame's bitrate; with a variable bitrate and no length header it stops early
+        raise _Partial(mix.frames / rate, 0.0, "the MP3 decoder stopped before the end of the file")
+    trimmed = mix.limit is not None and trim and max(seconds, mix.frames / rate) > (max_seconds or 0.0)
+    if not trimmed and frames != mix.frames:
+        seconds = mix.frames / rate  # a codec's padding or a header estimate (MP3)
+    return _Decoded(mix.samples(), rate, channels, seconds, trimmed, mix.n_nan, mix.n_inf)
+
+
+def _reason(err: BaseException) -> str:
+    """A decoder's complaint without object addresses or server paths."""
+    text = str(getattr(err, "error_string", "") or err).strip()
+    text = re.sub(r"Error opening <[^>]*>: ", "", text)
+    text = re.sub(r"Error opening '[^']*': ", "", text)
+    if "not a regular file" in text:  # what libsndfile says about some cut files
+        text = "libsndfile could not open it"
+    return text.rstrip(".")[:200] or type(err).__name__
 
 
 def _decode_ffmpeg(fh: BinaryIO, path: str | None, desc: str, max_seconds: float | None, trim: bool) -> _Decoded:
-    """Decode with ffmpeg through audioread (for what libsndfile cannot read)."""
+    """Decode with ffmpeg through audioread (for what libsndfile cannot read), block by block,
+    with the same checks as :func:`_decode_soundfile` against the container's duration."""
     import audioread.ffdec as ffdec
 
     tmp_name = None
@@ -254,34 +430,30 @@ def _decode_ffmpeg(fh: BinaryIO, path: str | None, desc: str, max_seconds: float
                 shutil.copyfileobj(fh, tmp)
                 tmp_name = tmp.name
         with ffdec.FFmpegAudioFile(path or tmp_name) as f:
-            rate, channels = int(f.samplerate), int(f.channels)
+            rate, channels = int(f.samplerate or 0), int(f.channels or 0)
             _check_native_rate(rate, desc)
-            if channels < 1:
-                raise AudioError(f"{desc[0].upper()}{desc[1:]} has no audio channels.")
+            _check_channels(channels)
             duration = float(f.duration or 0.0)
             if max_seconds is not None and duration > max_seconds and not trim:
                 raise _too_long_error(desc, duration, max_seconds)
-            limit = None if max_seconds is None else int(round(max_seconds * rate)) * channels
-            chunks, n = [], 0
+            mix = _MonoMix(desc, rate, max_seconds, trim)
+            carry = b""
             for buf in f:
-                chunk = np.frombuffer(buf, dtype="<i2")
-                chunks.append(chunk)
-                n += len(chunk)
-                if limit is not None and trim and n > limit:
+                buf = carry + bytes(buf)
+                usable = len(buf) - len(buf) % (2 * channels)
+                carry = buf[usable:]
+                pcm = np.frombuffer(buf[:usable], dtype="<i2").reshape(-1, channels)
+                mix.add(pcm.astype(np.float32) / 32768.0)
+                if mix.full:
                     break
-        pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype="<i2")
-        pcm = pcm[: len(pcm) - len(pcm) % channels]
-        data = (pcm.astype(np.float32) / 32768.0).reshape(-1, channels)
-        seconds = max(duration, len(data) / rate)
-        trimmed = False
-        if max_seconds is not None and len(data) / rate > max_seconds:
-            if not trim:
-                raise _too_long_error(desc, seconds, max_seconds)
-            data = data[: int(round(max_seconds * rate))]
-            trimmed = True
-        elif max_seconds is not None and trim and seconds > max_seconds:
-            trimmed = True
-        return data, rate, channels, seconds, trimmed
+        if mix.frames == 0:
+            raise _Undecodable("ffmpeg decoded no audio from it")
+        expected = int(duration * rate) if mix.limit is None else min(int(duration * rate), mix.limit)
+        if duration > 0 and mix.kept < expected - max(_tolerance(expected, exact=False), int(0.05 * rate)):
+            raise _Partial(mix.kept / rate, expected / rate)
+        seconds = max(duration, mix.frames / rate)
+        trimmed = mix.limit is not None and trim and seconds > (max_seconds or 0.0)
+        return _Decoded(mix.samples(), rate, channels, seconds, trimmed, mix.n_nan, mix.n_inf)
     finally:
         if tmp_name is not None:
             with contextlib.suppress(OSError):

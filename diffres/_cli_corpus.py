@@ -77,42 +77,52 @@ def _is_corpus_run(folder: str, name: str | None) -> bool:
 
 
 def _resume_file(folder: str, name: str | None) -> Path:
-    from .errors import ParameterError
+    from ._cli_train import find_resumable
 
-    d = Path(folder)
-    if d.is_file():
-        return d
-    found = [d / f"{name}.pt"] if name else sorted(d.glob("*.pt"))
-    found = [p for p in found if p.is_file()]
-    if len(found) != 1:
-        raise ParameterError(f"--resume {folder!r}: expected one checkpoint (.pt) there, found {len(found)}.")
-    return found[0]
+    return find_resumable(folder, name)
 
 
 def run_corpus_training(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
     """The corpus ``train`` command; returns the result dict (printed as JSON by rank 0)."""
     import torch
 
+    from ._cli_train import checkpoint_in, prepare_out
     from .cli import ProgressBar
     from .datasets import BUILTIN_DATASETS
-    from .datasets.streaming import scan_corpus
+    from .datasets.streaming import corpus_name, scan_corpus
     from .errors import ParameterError
     from .training import TrainConfig
     from .training.corpus import CorpusOptions, CorpusTrainer, default_checkpoint_name
     from .training.distributed import setup_distributed, teardown_distributed
 
+    resume = getattr(args, "resume", None)
+    if args.dataset is None:
+        raise ParameterError(
+            "streamed training needs --dataset (a folder of class folders or a .csv manifest); a resumed corpus "
+            "run needs the same one again, since its checkpoint stores no path of this machine."
+        )
     if args.dataset in BUILTIN_DATASETS:
         raise ParameterError(
             f"streamed training reads a folder or a .csv manifest; write the built-in set first with "
             f"`python -m diffres datasets build {args.dataset} --out DIR` and pass --dataset DIR."
         )
+    if resume:
+        path = _resume_file(resume, args.name)
+    else:  # checked on every rank before any rank writes (the process group forms after this)
+        if args.out is None:
+            raise ParameterError("--out is required for a new run (the folder for the checkpoint and its card).")
+        name = args.name or default_checkpoint_name(corpus_name(args.dataset), args.frontend, args.reduction_rate)
+        path = checkpoint_in(prepare_out(args.out), name)
+        if path.exists() and not getattr(args, "overwrite", False):
+            raise ParameterError(
+                f"{path.name} already exists in --out; continue that run with `--resume {args.out} --dataset "
+                f"{args.dataset}`, choose another --name or --out, or pass --overwrite to replace it."
+            )
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.time()
     ctx, device = setup_distributed(args.device)
     try:
-        if not ctx.is_main:
-            args.json = False  # one JSON line per run: rank 0's
         bar = ProgressBar(enabled=not args.quiet and ctx.is_main)
         config = TrainConfig(
             dataset=str(args.dataset),
@@ -137,14 +147,11 @@ def run_corpus_training(args: argparse.Namespace, out: TextIO) -> dict[str, Any]
             dtype=args.precision,
         )
         index = scan_corpus(args.dataset, seed=args.seed)
-        if getattr(args, "resume", None):
-            path = _resume_file(args.resume, args.name)
+        if resume:
             trainer = CorpusTrainer.resume(
                 path, index, epochs=args.epochs, options=options, ctx=ctx, device=device, note=bar.note
             )
         else:
-            name = args.name or default_checkpoint_name(index, config)
-            path = Path(args.out) / f"{name}.pt"
             trainer = CorpusTrainer(config, index, options=options, ctx=ctx, device=device, note=bar.note)
         bar.note(
             f"{trainer.n_train} training clips, {len(index.classes)} classes, {trainer.steps_per_epoch} steps per "

@@ -15,10 +15,14 @@ Pipeline
    ``audioread`` when ffmpeg is installed.  Headerless raw PCM is never guessed.
 3. **Validate**: empty files, files that are not audio (text, images, archives), corrupt or
    truncated files (a WAV whose ``data`` chunk promises more bytes than the file holds is
-   rejected, not silently shortened), zero samples, NaN / infinite samples, native sample
-   rates outside [1000, 768000] Hz and clips longer than ``max_seconds`` all raise
-   :class:`~diffres.errors.AudioError` with a message fit to show a person.
-4. **Mono**: the mean over channels (any channel count).
+   rejected, not silently shortened), partial decodes (fewer frames than the container
+   promises, e.g. a cut or bit-flipped FLAC or MP3: refused, saying "only 0.26 s of 1 s
+   could be decoded"), zero samples, NaN / infinite samples, native sample rates outside
+   [1000, 768000] Hz, files of more than :data:`MAX_DECODE_FRAMES` frames and clips longer
+   than ``max_seconds`` all raise :class:`~diffres.errors.AudioError` with a message fit to
+   show a person.  A ``MemoryError`` is never taken for a bad file: it propagates.
+4. **Mono**: the mean over channels (any channel count), taken block by block while
+   decoding, so memory holds one channel's worth of samples.
 5. **Resample** with a polyphase anti-aliasing filter (:func:`scipy.signal.resample_poly`
    with the gcd-reduced ratio, Kaiser window), never by dropping samples.
 6. **Range**: integer formats are scaled to [-1, 1) by libsndfile; the result is clipped to
@@ -41,6 +45,7 @@ import numpy as np
 
 from ._audio_io import (
     _SUPPORTED_HINT,
+    MAX_DECODE_FRAMES,
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
     _check_wav_complete,
@@ -49,6 +54,8 @@ from ._audio_io import (
     _Decoded,
     _ffmpeg_available,
     _open_source,
+    _Partial,
+    _reason,
     _sniff,
 )
 from .errors import AudioError, ParameterError
@@ -65,6 +72,7 @@ __all__ = [
     "SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
     "MAX_SAMPLE_RATE",
+    "MAX_DECODE_FRAMES",
     "SILENCE_PEAK",
 ]
 
@@ -254,31 +262,31 @@ def split_clip(samples: np.ndarray, n_samples: int, *, min_peak: float = 1e-4) -
 
 
 def _decode(fh: BinaryIO, path: str | None, desc: str, max_s: float | None, trim: bool) -> _Decoded:
-    """Sniff, check and decode an open file: soundfile first, then ffmpeg when installed."""
+    """Sniff, check and decode an open file: soundfile first, then ffmpeg when installed.
+
+    A decode that comes out shorter than the container promises is never accepted silently:
+    ffmpeg gets a try, and unless it decodes the length libsndfile's header gave, the file is
+    refused, saying how much of it decoded.  MemoryError is never taken for a bad file."""
     Desc = desc[0].upper() + desc[1:]
     fh.seek(0)
     kind, maybe_audio = _sniff(fh.read(4096))
     if not maybe_audio:
         raise AudioError(f"{Desc} is {kind}, not audio. Choose an audio file ({_SUPPORTED_HINT}).")
     _check_wav_complete(fh, desc)
-    reason = ""
-    decoded: _Decoded | None
-    try:
-        decoded = _decode_soundfile(fh, desc, max_s, trim)
-    except AudioError:
-        raise
-    except Exception as sf_err:
-        reason = str(getattr(sf_err, "error_string", "") or sf_err)
-        decoded = None
+    decoded, partial, reason = _attempt(_decode_soundfile, fh, desc, max_s, trim)
     if decoded is None and _ffmpeg_available():
-        try:
-            decoded = _decode_ffmpeg(fh, path, desc, max_s, trim)
-        except AudioError:
-            raise
-        except Exception:
-            decoded = None
+        decoded, partial_ff, reason_ff = _attempt(_decode_ffmpeg, fh, path, desc, max_s, trim)
+        if partial is None or (partial_ff is not None and partial_ff.got_seconds > partial.got_seconds):
+            partial = partial_ff
+        reason = reason or reason_ff
+    if decoded is not None and partial is not None and not decoded.trimmed:
+        got = len(decoded.samples) / decoded.rate
+        if partial.expected_seconds > 0 and got < partial.expected_seconds - 0.01:
+            raise _Partial(max(got, partial.got_seconds), partial.expected_seconds).error(desc)
     if decoded is not None:
         return decoded
+    if partial is not None:
+        raise partial.error(desc)
     if kind:
         raise AudioError(
             f"{Desc} looks like {kind} but could not be decoded: it is corrupt, "
@@ -292,15 +300,26 @@ def _decode(fh: BinaryIO, path: str | None, desc: str, max_s: float | None, trim
     )
 
 
-def _check_samples(data: np.ndarray, Desc: str) -> None:
+def _attempt(decoder, *args) -> tuple[_Decoded | None, _Partial | None, str]:
+    """Run one decoder: (result, partial decode, reason it failed); AudioError and MemoryError
+    propagate."""
+    try:
+        return decoder(*args), None, ""
+    except (AudioError, MemoryError):
+        raise
+    except _Partial as p:
+        return None, p, ""
+    except Exception as err:
+        return None, None, _reason(err)
+
+
+def _check_samples(decoded: _Decoded, Desc: str) -> None:
     """No samples, or NaN / infinite ones, are an AudioError naming how many."""
-    if data.shape[0] == 0:
+    if decoded.samples.shape[0] == 0:
         raise AudioError(f"{Desc} contains no audio samples (0 frames). Choose a clip with sound in it.")
-    finite = np.isfinite(data)
-    if finite.all():
+    n_nan, n_inf = decoded.n_nan, decoded.n_inf
+    if not n_nan and not n_inf:
         return
-    n_nan = int(np.isnan(data).sum())
-    n_inf = int(data.size - finite.sum() - n_nan)
     what = []
     if n_nan:
         what.append(f"{n_nan} NaN (not-a-number)")
@@ -359,13 +378,13 @@ def load_clip(
     fh, path, desc, close_after = _open_source(source)
     Desc = desc[0].upper() + desc[1:]
     try:
-        data, rate, channels, seconds, trimmed = _decode(fh, path, desc, max_s, trim)
+        decoded = _decode(fh, path, desc, max_s, trim)
     finally:
         if close_after:
             fh.close()
-    _check_samples(data, Desc)
-
-    mono = data.mean(axis=1, dtype=np.float64).astype(np.float32) if channels > 1 else data[:, 0]
+    _check_samples(decoded, Desc)
+    mono, rate, channels = decoded.samples, decoded.rate, decoded.channels
+    seconds, trimmed = decoded.seconds, decoded.trimmed
     target = rate if rate_out is None else rate_out
     if target != rate:
         mono = resample(mono, rate, target)

@@ -10,6 +10,7 @@ plus ``dataset``, ``metrics``, ``params``, ``train_seconds`` and provenance.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any, BinaryIO
 
 import torch
 
+from .cards import check_training_state, check_weights_against_card, parse_card
 from .errors import CheckpointError, DiffResError
 from .familiarity import Familiarity
 from .models import AudioClassifier, ModelConfig
@@ -32,6 +34,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "card_path",
+    "write_files_atomically",
 ]
 
 FORMAT = "diffres-explorer-checkpoint"
@@ -121,16 +124,53 @@ def save_checkpoint(
     if familiarity is not None:
         payload["familiarity"] = _to_cpu(familiarity.to_state())
     if isinstance(path, (str, os.PathLike)):
+        buf = io.BytesIO()
+        torch.save(payload, buf)  # serialised in memory: a full disk then raises OSError, not torch's RuntimeError
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, target)
+        files = [(target, buf.getvalue())]
         if write_card:
-            card_path(target).write_text(json.dumps(full, indent=2) + "\n")
+            files.append((card_path(target), (json.dumps(full, indent=2) + "\n").encode()))
+        write_files_atomically(files)
     else:
         torch.save(payload, path)
     return full
+
+
+def write_files_atomically(files: list[tuple[Path, bytes]]) -> None:
+    """Write each ``(path, data)`` to a temporary file beside it, flush it to disk, then
+    rename them all into place; on any failure (a full disk, a permission) remove the
+    temporary files and leave the previous versions untouched.
+
+    Raises:
+        OSError: with the file name and the reason, e.g. "No space left on device"; the
+            message says that the previous files are intact.
+    """
+    tmps: list[Path] = []
+    try:
+        for target, data in files:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+            tmps.append(tmp)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for (target, _), tmp in zip(files, tmps, strict=True):
+            os.replace(tmp, target)
+    except OSError as exc:
+        for tmp in tmps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        name = files[0][0].name if files else "?"
+        raise OSError(
+            exc.errno,
+            f"could not write {name}: {exc.strerror or exc}; the previous checkpoint (if any) is intact",
+        ) from None
+    except BaseException:
+        for tmp in tmps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
 
 
 def _to_cpu(value):
@@ -204,10 +244,12 @@ def load_checkpoint(
 ) -> LoadedCheckpoint:
     """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
 
-    Never unpickles arbitrary objects.  Raises :class:`CheckpointError` (a ``ValueError``)
-    with a message fit for a person for anything else: not a checkpoint, corrupt or
-    truncated, unsafe content, another program's checkpoint, a newer format, weights that do
-    not match the configuration.
+    Never unpickles arbitrary objects, and checks the model card against its schema
+    (:mod:`diffres.cards`: types, ranges, sizes) before building anything.  Raises
+    :class:`CheckpointError` (a ``ValueError``) with a message fit for a person, naming the
+    field, for anything else: not a checkpoint, corrupt or truncated, unsafe content, another
+    program's checkpoint, a newer format, a malformed card or training state, weights that
+    do not match the configuration.
 
     Example:
         >>> import io
@@ -219,28 +261,24 @@ def load_checkpoint(
         (('cat', 'dog'), 'pets', 64)
     """
     payload = _read_payload(_read_bytes(source), map_location)
+    card = parse_card(payload.get("card"))  # types, ranges and sizes, before anything is built
+    state = check_weights_against_card(payload.get("state_dict"), card)
+    training_state = check_training_state(payload.get("training_state"))
     try:
-        card = json.loads(payload["card"])
         config = ModelConfig.from_dict(card)
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"the checkpoint's model card is missing or malformed ({exc}).") from None
     except DiffResError as exc:
         raise CheckpointError(f"the checkpoint's configuration is invalid: {exc}") from None
-    state = payload.get("state_dict")
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError("the checkpoint holds no weights.")
-    model = AudioClassifier(config)
     try:
+        model = AudioClassifier(config)
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0][:200]
         raise CheckpointError(f"the weights do not match the model described by the card ({first}).") from None
+    except DiffResError as exc:
+        raise CheckpointError(f"the model described by the card cannot be built: {exc}") from None
     if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
         raise CheckpointError("the checkpoint's weights contain NaN or infinite values.")
     model.to(map_location).eval()
-    training_state = payload.get("training_state")
-    if training_state is not None and not isinstance(training_state, dict):
-        raise CheckpointError("the checkpoint's training state is malformed (not a mapping).")
     familiarity = None
     if payload.get("familiarity") is not None:
         familiarity = Familiarity.from_state(

@@ -1,8 +1,13 @@
 """Command line: ``python -m diffres train / evaluate / datasets build``.
 
-Each subcommand calls one library function.  Progress goes to stderr; results to stdout;
-with ``--json`` the last stdout line is one JSON object.  A :class:`DiffResError` prints
-its message to stderr and exits 1 (no traceback); bad arguments exit 2 (argparse).
+Each subcommand calls one library function.  Progress goes to stderr; results to stdout.
+With ``--json`` the last stdout line is always one JSON object: the result with
+``"ok": true``, or ``{"ok": false, "error": {"type", "message"}}`` on any failure, bad
+arguments included.  Exit codes: 0 success; 2 bad input (arguments, and every
+:class:`DiffResError`: a missing dataset, a bad checkpoint, unreadable audio...); 1 a
+runtime failure (a full disk, no memory, an unexpected error: its traceback goes to stderr);
+130 interrupted (``train`` saves what it had first and its JSON says ``"interrupted": true``).
+A clean error prints one ``error: ...`` line to stderr, no traceback.
 """
 
 from __future__ import annotations
@@ -16,9 +21,31 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._cli_train import RESUME_IGNORES, Interrupted, train_command
 from .errors import DiffResError
 
-__all__ = ["main", "build_parser", "ProgressBar"]
+__all__ = ["main", "build_parser", "ProgressBar", "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad arguments (argparse's complaint), turned into exit 2 and, with ``--json``, a JSON line."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+#: The sub-command parsers, for usage errors found after parsing.
+_SUBPARSERS: dict[str, argparse.ArgumentParser] = {}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so ``main`` can print the JSON failure line."""
+
+    def error(self, message: str):
+        raise UsageError(self, message)
 
 
 class ProgressBar:
@@ -102,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .training import TrainConfig
 
     d = TrainConfig()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m diffres",
         description="DiffRes Explorer: train and evaluate audio classifiers with learned temporal resolution.",
     )
@@ -116,9 +143,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     builtins = ", ".join(BUILTIN_DATASETS)
     t.add_argument(
-        "--dataset", required=True, help=f"built-in name ({builtins}), a folder of class sub-folders, or a .zip"
+        "--dataset", default=None, help=f"built-in name ({builtins}), a folder of class sub-folders, or a .zip"
     )
-    t.add_argument("--out", required=True, help="output folder for <name>.pt and <name>.json")
+    t.add_argument(
+        "--out",
+        default=None,
+        help="output folder for <name>.pt and <name>.json (created and checked before training; the "
+        "checkpoint is rewritten at the end of every epoch)",
+    )
+    t.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run saved in DIR (or a .pt) from its last completed epoch to its planned epochs "
+        "(--epochs raises them); its saved settings are used",
+    )
+    t.add_argument("--overwrite", action="store_true", help="replace an existing <name>.pt in --out")
+    _SUBPARSERS["train"] = t
     t.add_argument(
         "--frontend",
         default=d.frontend,
@@ -172,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=_positive_int, default=None, help="CPU threads for torch (default: torch's choice)"
     )
     t.add_argument(
-        "--name", default=None, help="checkpoint file name without .pt (default <dataset>_<frontend>_r<rate>)"
+        "--name",
+        default=None,
+        help="checkpoint file name without .pt, no folders (default <dataset>_<frontend>_r<rate>)",
     )
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     t.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -207,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=_nonneg_int, default=0, help="generation seed (default 0: the shipped splits)")
     b.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     b.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    dsub.add_parser("list", help="list the built-in datasets and their classes")
+    dl = dsub.add_parser("list", help="list the built-in datasets and their classes")
+    dl.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
 
     k = sub.add_parser(
         "build-ext",
@@ -226,81 +270,25 @@ def _default_name(dataset: str, frontend: str, rate: float) -> str:
     return f"{safe}_{frontend}_r{int(round(rate * 100))}"
 
 
-def _cmd_train(args, out) -> dict:
+def _cmd_train(args, out, argv: Sequence[str]) -> dict:
     import torch
 
     from ._cli_corpus import run_corpus_training, wants_corpus
 
-    if wants_corpus(args):  # a streamed corpus, one process or torchrun
+    if wants_corpus(args):  # a streamed corpus (--stream, a .csv, torchrun, or --resume of one)
         return run_corpus_training(args, out)
-
-    from .training import Callback, TrainConfig, Trainer
-
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    if args.resume is None and (args.dataset is None or args.out is None):
+        missing = ", ".join(n for n, v in (("--dataset", args.dataset), ("--out", args.out)) if v is None)
+        raise UsageError(_SUBPARSERS["train"], f"the following arguments are required: {missing}")
+    if args.resume is not None and given & set(RESUME_IGNORES):
+        clash = ", ".join(sorted(given & set(RESUME_IGNORES)))
+        raise UsageError(_SUBPARSERS["train"], f"--resume continues a saved run with its own settings; drop {clash}")
     if args.threads:
         torch.set_num_threads(args.threads)
     bar = ProgressBar(enabled=not args.quiet)
-    config = TrainConfig(
-        dataset=args.dataset,
-        frontend=args.frontend,
-        reduction_rate=args.reduction_rate,
-        hop_ms=args.hop_ms,
-        win_ms=args.win_ms,
-        n_mels=args.n_mels,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        width=args.width,
-        seed=args.seed,
-        mixup_alpha=args.mixup,
-        reverb_probability=args.reverb,
-        spec_augment=not args.no_spec_augment,
-        max_files_per_class=args.max_files_per_class,
-        device=args.device,
-    )
-    started = time.time()
-    trainer = Trainer(config, progress=bar)
-    bar.note(
-        f"{trainer.n_train} training clips, {len(trainer.model_config.classes)} classes, "
-        f"{trainer.steps_per_epoch} steps per epoch on {trainer.device}"
-    )
-
-    class Report(Callback):
-        def on_step(self, tr, rec):
-            pos = (rec.global_step - 1) % tr.steps_per_epoch + 1
-            bar(pos, tr.steps_per_epoch, f"epoch {rec.epoch + 1}/{tr.config.epochs} loss {rec.loss:.3f}")
-
-        def on_epoch(self, tr, rec):
-            bar.note(
-                f"epoch {rec.epoch}/{tr.config.epochs}: train loss {rec.train_loss:.3f} acc {rec.train_accuracy:.3f} | "
-                f"val loss {rec.val_loss:.3f} acc {rec.val_accuracy:.3f} | {rec.seconds:.1f} s"
-            )
-
-    try:
-        trainer.fit(callbacks=[Report()])
-    except KeyboardInterrupt:
-        bar.note("interrupted: saving the model trained so far")
-    name = args.name or _default_name(args.dataset, args.frontend, args.reduction_rate)
-    path = Path(args.out) / f"{name}.pt"
-    card = trainer.save(path)
-    result = {
-        "checkpoint": str(path),
-        "card": str(path.with_suffix(".json")),
-        "val_accuracy": card["metrics"].get("val_accuracy"),
-        "test_accuracy": card["metrics"].get("test_accuracy"),
-        "train_seconds": card["train_seconds"],
-        "total_seconds": round(time.time() - started, 2),
-        "epochs": card["epochs"],
-        "frontend": config.frontend,
-        "reduction_rate": config.reduction_rate,
-        "dataset": card["dataset"],
-        "params": card["params"],
-    }
-    print(
-        f"saved {path} (val accuracy {result['val_accuracy']}, test accuracy {result['test_accuracy']}, "
-        f"{result['train_seconds']:.1f} s training)",
-        file=out,
-    )
-    return result
+    default = None if args.dataset is None else _default_name(args.dataset, args.frontend, args.reduction_rate)
+    return train_command(args, out, bar, default or "model", "--epochs" in given)
 
 
 def _cmd_evaluate(args, out) -> dict:
@@ -316,6 +304,7 @@ def _cmd_evaluate(args, out) -> dict:
     summary["checkpoint"] = str(args.checkpoint)
     summary["confusion"] = res.confusion.tolist()
     summary["classes"] = list(res.classes)
+    summary["ok"] = True
     print(f"accuracy {res.accuracy:.4f} on {res.n} clips", file=out)
     for c, a in res.per_class.items():
         if not math.isnan(a):
@@ -329,12 +318,12 @@ def _cmd_datasets(args, out) -> dict:
     if args.datasets_command == "list":
         for name, classes in BUILTIN_DATASETS.items():
             print(f"{name}: {', '.join(classes)}", file=out)
-        return {"datasets": BUILTIN_DATASETS}
+        return {"ok": True, "datasets": BUILTIN_DATASETS}
     bar = ProgressBar(enabled=not args.quiet)
     target = export_dataset(args.name, args.out, split=args.split, seed=args.seed, progress=bar)
     n = sum(1 for p in Path(target).rglob("*.wav"))
     print(f"wrote {n} clips to {target}", file=out)
-    return {"out": str(target), "n": n, "split": args.split, "dataset": args.name}
+    return {"ok": True, "out": str(target), "n": n, "split": args.split, "dataset": args.name}
 
 
 def _cmd_build_ext(args, out) -> dict:
@@ -344,32 +333,69 @@ def _cmd_build_ext(args, out) -> dict:
     path = fused.build(verbose=args.verbose)
     seconds = time.perf_counter() - started
     print(f"fused merge kernel ready: {path} ({seconds:.1f} s)", file=out)
-    return {"library": str(path), "seconds": round(seconds, 2)}
+    return {"ok": True, "library": str(path), "seconds": round(seconds, 2)}
+
+
+def _failure(exc: BaseException, message: str) -> dict:
+    return {"ok": False, "error": {"type": type(exc).__name__, "message": message}}
+
+
+def _run(args, out, argv: Sequence[str]) -> dict:
+    if args.command == "train":
+        return _cmd_train(args, out, argv)
+    if args.command == "evaluate":
+        return _cmd_evaluate(args, out)
+    if args.command == "build-ext":
+        return _cmd_build_ext(args, out)
+    return _cmd_datasets(args, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line; returns the exit code (0, 1, 2 or 130; see the module docstring).
+
+    Bad arguments raise ``SystemExit(2)`` as argparse always has, after the JSON failure line
+    when ``--json`` was given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    want_json = "--json" in argv and os.environ.get("RANK", "0") == "0"  # torchrun: rank 0 answers alone
     out = sys.stdout
+    parser = build_parser()
+
+    def finish(code: int, result: dict) -> int:
+        if want_json:
+            out.write(json.dumps(result, default=str) + "\n")
+        out.flush()
+        return code
+
     try:
-        if args.command == "train":
-            result = _cmd_train(args, out)
-        elif args.command == "evaluate":
-            result = _cmd_evaluate(args, out)
-        elif args.command == "build-ext":
-            result = _cmd_build_ext(args, out)
-        else:
-            result = _cmd_datasets(args, out)
+        args = parser.parse_args(argv)
+        result = _run(args, out, argv)
+    except UsageError as exc:
+        exc.parser.print_usage(sys.stderr)
+        print(f"{exc.parser.prog}: error: {exc}", file=sys.stderr)
+        finish(EXIT_BAD_INPUT, _failure(exc, str(exc)))
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except Interrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return finish(EXIT_INTERRUPTED, {**_failure(exc, str(exc)), **exc.result})
+    except KeyboardInterrupt as exc:
+        print("interrupted", file=sys.stderr)
+        return finish(EXIT_INTERRUPTED, {**_failure(exc, "interrupted before anything was saved"), "interrupted": True})
     except DiffResError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # unwritable --out, full disk...
-        print(f"error: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    if getattr(args, "json", False):
-        out.write(json.dumps(result, default=str) + "\n")
-    out.flush()
-    return 0
+        return finish(EXIT_BAD_INPUT, _failure(exc, str(exc)))
+    except OSError as exc:  # a full disk, a permission...
+        message = f"{exc.strerror or exc}" + (f" ({Path(exc.filename).name})" if exc.filename else "")
+        print(f"error: {message}", file=sys.stderr)
+        return finish(EXIT_FAILURE, _failure(exc, message))
+    except MemoryError as exc:
+        message = "out of memory; use a smaller dataset, batch size or model"
+        print(f"error: {message}", file=sys.stderr)
+        return finish(EXIT_FAILURE, _failure(exc, message))
+    except Exception as exc:  # a crash: say so, keep the traceback for a bug report
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        message = f"unexpected error: {type(exc).__name__}: {exc}"
+        print(f"error: {message}", file=sys.stderr)
+        return finish(EXIT_FAILURE, _failure(exc, message))
+    return finish(EXIT_OK, result)

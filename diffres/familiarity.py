@@ -126,20 +126,35 @@ class Gaussian:
 
     @classmethod
     def from_state(cls, state: Any, *, n_means: int, dim: int, name: str) -> Gaussian:
-        """Rebuild from :meth:`to_state`, checking types, shapes and values."""
-        try:
-            means, precision, threshold = state["means"], state["precision"], float(state["threshold"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"the checkpoint's familiarity statistics ({name}) are malformed ({exc}).") from None
-        if not (isinstance(means, Tensor) and isinstance(precision, Tensor)):
-            raise CheckpointError(f"the checkpoint's familiarity statistics ({name}) are not tensors.")
+        """Rebuild from :meth:`to_state`, checking types, shapes and values; every failure is
+        a :class:`CheckpointError` naming the view and the field."""
+        if not isinstance(state, dict):
+            raise CheckpointError(
+                f"the checkpoint's familiarity statistics ({name}) must be a mapping, got {type(state).__name__}."
+            )
+        for key in ("means", "precision"):
+            value = state.get(key)
+            if not isinstance(value, Tensor) or not value.is_floating_point():
+                raise CheckpointError(
+                    f"the checkpoint's familiarity field {name}.{key} must be a floating-point tensor, "
+                    f"got {type(value).__name__}."
+                )
+        means, precision = state["means"], state["precision"]
+        threshold = state.get("threshold")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise CheckpointError(
+                f"the checkpoint's familiarity field {name}.threshold must be a number, got {threshold!r}."
+            )
+        threshold = float(threshold)
         if tuple(means.shape) != (n_means, dim) or tuple(precision.shape) != (dim, dim):
             raise CheckpointError(
                 f"the checkpoint's familiarity statistics ({name}) have shapes {tuple(means.shape)} and "
                 f"{tuple(precision.shape)}; expected ({n_means}, {dim}) and ({dim}, {dim})."
             )
-        if not (threshold > 0 and torch.isfinite(means).all() and torch.isfinite(precision).all()):
-            raise CheckpointError(f"the checkpoint's familiarity statistics ({name}) hold invalid values.")
+        if not (0 < threshold < float("inf") and torch.isfinite(means).all() and torch.isfinite(precision).all()):
+            raise CheckpointError(
+                f"the checkpoint's familiarity statistics ({name}) hold invalid values (NaN, infinite or <= 0)."
+            )
         return cls(means.float(), precision.float(), threshold)
 
 
@@ -183,7 +198,9 @@ class Familiarity:
         """Rebuild from :meth:`to_state` for a model of ``n_classes`` classes, embeddings of
         ``embedding_dim`` and ``n_mels`` bands; any malformed part is a CheckpointError."""
         if not isinstance(state, dict):
-            raise CheckpointError("the checkpoint's familiarity statistics are malformed (not a mapping).")
+            raise CheckpointError(
+                f"the checkpoint's familiarity statistics must be a mapping, got {type(state).__name__}."
+            )
         return cls(
             Gaussian.from_state(state.get("embedding"), n_means=n_classes, dim=embedding_dim, name="embedding"),
             Gaussian.from_state(state.get("summary"), n_means=1, dim=2 * n_mels + 6, name="summary"),

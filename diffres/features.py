@@ -76,7 +76,14 @@ class MelConfig:
         return float(self.f_max) if self.f_max is not None else self.sample_rate / 2.0
 
     def validate(self) -> None:
-        if not isinstance(self.sample_rate, int) or not (1000 <= self.sample_rate <= 768000):
+        for name in ("hop_ms", "win_ms", "f_min", "f_max"):
+            value = getattr(self, name)
+            if (value is not None or name != "f_max") and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):
+                raise ParameterError(f"{name} must be a finite number, got {value!r}.")
+        rate = self.sample_rate
+        if isinstance(rate, bool) or not isinstance(rate, int) or not (1000 <= rate <= 768000):
             raise ParameterError(
                 f"sample_rate must be a whole number of Hz in [1000, 768000], got {self.sample_rate!r}."
             )
@@ -84,7 +91,7 @@ class MelConfig:
             raise ParameterError(f"hop_ms must be in [{HOP_MS_RANGE[0]}, {HOP_MS_RANGE[1]}] ms, got {self.hop_ms!r}.")
         if not (WIN_MS_RANGE[0] <= self.win_ms <= WIN_MS_RANGE[1]):
             raise ParameterError(f"win_ms must be in [{WIN_MS_RANGE[0]}, {WIN_MS_RANGE[1]}] ms, got {self.win_ms!r}.")
-        if not isinstance(self.n_mels, int) or not (1 <= self.n_mels <= 512):
+        if isinstance(self.n_mels, bool) or not isinstance(self.n_mels, int) or not (1 <= self.n_mels <= 512):
             raise ParameterError(f"n_mels must be a whole number in [1, 512], got {self.n_mels!r}.")
         nyquist = self.sample_rate / 2.0
         if not (0.0 <= self.f_min < self.f_max_hz <= nyquist):

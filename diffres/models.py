@@ -21,6 +21,7 @@ from .errors import ParameterError
 from .features import MelConfig, MelFrontend
 from .frontends import FRONTENDS, make_frontend
 from .functional import check_rate
+from .names import check_name
 
 __all__ = ["DEFAULT_MEL", "ModelConfig", "SmallCNN", "AudioClassifier", "Prediction", "top_classes"]
 
@@ -30,6 +31,21 @@ __all__ = ["DEFAULT_MEL", "ModelConfig", "SmallCNN", "AudioClassifier", "Predict
 DEFAULT_MEL = MelConfig(n_mels=64)
 
 _MEL_FIELDS = tuple(f.name for f in fields(MelConfig))
+#: Most classes a classifier may have.
+MAX_CLASSES = 1000
+
+
+def _check_class_names(classes: tuple[str, ...]) -> None:
+    if len(set(classes)) != len(classes):
+        raise ParameterError(f"class names must be unique, got {list(classes)}.")
+    for c in classes:
+        why = check_name(c, "a class name")
+        if why:
+            raise ParameterError(f"{why}.")
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and np.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -68,32 +84,31 @@ class ModelConfig:
     importance: str = "learned"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        if isinstance(self.diffres_channels, str) or not isinstance(self.diffres_channels, (tuple, list)):
-            raise ParameterError(
-                f"diffres_channels must be a list of channel names from {DIFFRES_CHANNELS}, "
-                f"got {self.diffres_channels!r}."
-            )
-        object.__setattr__(self, "diffres_channels", tuple(str(c) for c in self.diffres_channels))
+        for name in ("classes", "diffres_channels"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+                raise ParameterError(f"{name} must be a list of names, got {value!r}.")
+            object.__setattr__(self, name, tuple(str(c) for c in value))
         if not self.diffres_channels or not set(self.diffres_channels) <= set(DIFFRES_CHANNELS):
             raise ParameterError(
                 f"diffres_channels must be a non-empty subset of {DIFFRES_CHANNELS}, got {self.diffres_channels!r}."
             )
-        if self.importance not in IMPORTANCE_MODES:
+        if not isinstance(self.importance, str) or self.importance not in IMPORTANCE_MODES:
             raise ParameterError(f"importance must be one of {IMPORTANCE_MODES}, got {self.importance!r}.")
-        if len(self.classes) < 2:
-            raise ParameterError(f"a classifier needs at least 2 classes, got {list(self.classes)}.")
-        if len(set(self.classes)) != len(self.classes):
-            raise ParameterError(f"class names must be unique, got {list(self.classes)}.")
-        if self.frontend not in FRONTENDS:
+        if not 2 <= len(self.classes) <= MAX_CLASSES:
+            raise ParameterError(
+                f"a classifier needs at least 2 classes and at most {MAX_CLASSES}, got {len(self.classes)}."
+            )
+        _check_class_names(self.classes)
+        if not isinstance(self.frontend, str) or self.frontend not in FRONTENDS:
             raise ParameterError(f"unknown front-end {self.frontend!r}; choose one of: {', '.join(FRONTENDS)}.")
         check_rate(self.reduction_rate)
         if not isinstance(self.mel, MelConfig):
             raise ParameterError(f"mel must be a MelConfig, got {type(self.mel).__name__}.")
         self.mel.validate()
-        if not (0.05 <= float(self.clip_seconds) <= 60.0):
+        if not _is_number(self.clip_seconds) or not (0.05 <= float(self.clip_seconds) <= 60.0):
             raise ParameterError(f"clip_seconds must be in [0.05, 60], got {self.clip_seconds!r}.")
-        if not (4 <= int(self.width) <= 256):
+        if isinstance(self.width, bool) or not isinstance(self.width, int) or not (4 <= self.width <= 256):
             raise ParameterError(f"width must be in [4, 256], got {self.width!r}.")
 
     # the mel settings, read through (every caller used to find them here)

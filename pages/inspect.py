@@ -10,12 +10,15 @@ fixed-front-end baselines.  Two models can be compared on the same sound.  The w
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 import diffres
 from ui import inspect as I
 from ui import inspect_view as V
 from ui.frame import ensure_entrypoint
+from ui.runs import describe_error
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
@@ -31,8 +34,8 @@ if entry is None:
     st.stop()
 try:
     loaded = I.load(entry.model_id)
-except diffres.DiffResError as err:
-    st.error(f"Could not open {entry.path}: {err}", icon=":material/error:")
+except (diffres.DiffResError, MemoryError, OSError) as err:  # load_checkpoint raises CheckpointError for any bad file
+    st.error(f"Could not open {Path(entry.path).name}: {describe_error(err)}", icon=":material/error:")
     st.stop()
 
 V.model_card(loaded, entry)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import disk_runs, train_data, train_view
 from ui import runs as R
-from ui import train_data, train_view
 from ui.frame import ensure_entrypoint
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
@@ -23,14 +23,15 @@ st.markdown(
     "Train a small sound classifier with a DiffRes front-end and **watch what it learns to keep**: the "
     "importance curve and the merged spectrogram of one validation clip are redrawn as training proceeds. "
     "**Play** trains in short slices (the page stays usable), **Step** does one batch, **Reset** starts over. "
-    "Changing a setting starts a new run; earlier runs stay below for comparison. Your runs live for this "
-    "session: on another page training waits, and carries on when you come back."
+    "Changing a setting starts a new run; earlier runs stay below for comparison. On another page training "
+    "waits, and carries on when you come back; checkpoints are saved at every epoch, and runs saved before a "
+    "reload are listed at the bottom, ready to reopen."
 )
 
 with st.container(border=True):
     source = train_data.data_source()
 config = train_view.settings(source)
-run = R.ensure_active(config, source) if (config is not None and source is not None) else None
+run = R.current(config, source)  # a run reopened from disk, or the run of these settings
 if run is not None:
     train_view.controls(run)
 elif source is None:
@@ -38,5 +39,6 @@ elif source is None:
 
 train_view.live(run)
 train_view.saved_checkpoints()
+disk_runs.section()
 if st.session_state.pop("_train_goto_inspect", False):
     st.switch_page("pages/inspect.py")

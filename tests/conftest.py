@@ -42,3 +42,8 @@ def fused_kernel(monkeypatch):
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(1234)
+
+
+# A bug on a page must fail the AppTest and browser tests, not turn into the app's "unexpected
+# error" message (ui/frame.py guard); the tests of that message switch this off themselves.
+os.environ.setdefault("DIFFRES_APP_RAISE", "1")

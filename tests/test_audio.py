@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import shutil
 import subprocess
 import wave
@@ -554,3 +555,91 @@ def test_save_wav_clips_out_of_range():
 def test_save_wav_rejects_bad_input(samples, rate, pattern):
     with pytest.raises(ParameterError, match=pattern):
         wav_bytes(samples, rate)
+
+
+# --------------------------------------------------------------------------- partial decodes
+
+
+@pytest.fixture(scope="module")
+def compressed() -> dict[str, bytes]:
+    """1 s of a 440 Hz tone (16 kHz) as FLAC and as MP3 (with the length header LAME writes)."""
+    x = tone(440, 16000, 1.0)
+    return {"flac": encode(x, 16000, "FLAC"), "mp3": encode(x, 16000, "MP3", "MPEG_LAYER_III")}
+
+
+def _flip(data: bytes, n: int = 50, seed: int = 0) -> bytes:
+    b = bytearray(data)
+    for i in np.random.default_rng(seed).integers(len(b) // 4, len(b), n):
+        b[i] ^= 0xFF
+    return bytes(b)
+
+
+@pytest.mark.parametrize("fmt", ["flac", "mp3"])
+@pytest.mark.parametrize("damage", ["cut at 26%", "cut at 90%", "bit flips"])
+def test_partial_decodes_are_refused_saying_how_much_decoded(compressed, fmt, damage):
+    """A cut or damaged FLAC/MP3 used to load as a shorter clip while its length was reported
+    from the header; now the decoded length is compared with the container's."""
+    data = compressed[fmt]
+    bad = _flip(data) if damage == "bit flips" else data[: int(len(data) * float(damage[7:9]) / 100)]
+    with pytest.raises(AudioError, match=r"truncated") as exc:
+        load_clip(bad)
+    message = str(exc.value)
+    if "only" in message:  # the header was readable: how much decoded is said
+        got = float(re.search(r"is damaged or truncated: only ([\d.]+) s of 1 s could be decoded", message)[1])
+        assert 0 <= got < 0.99
+    else:  # too little of the file to open it at all
+        assert damage == "cut at 26%" and "could not be decoded: it is corrupt, truncated" in message
+    assert "0 Hz" not in message
+
+
+def test_corrupt_ogg_is_not_reported_as_a_sample_rate_of_0_hz():
+    data = encode(tone(440, 16000, 1.0), 16000, "OGG", "VORBIS")
+    for bad in (data[: len(data) // 4], _flip(data), data[: int(len(data) * 0.9)]):
+        with pytest.raises(AudioError) as exc:
+            load_clip(bad)
+        message = str(exc.value)
+        assert "0 Hz" not in message and "sample rate" not in message
+        assert "could not be decoded" in message or "damaged or truncated" in message
+
+
+def test_vbr_mp3_without_a_length_header_decodes_whole(tmp_path):
+    """libsndfile stops a variable-bitrate MP3 without a Xing header at its length estimate
+    (0.18 s of 1 s here); the early stop is noticed and ffmpeg decodes all of it."""
+    wav, mp3 = tmp_path / "t.wav", tmp_path / "t.mp3"
+    sf.write(wav, tone(440, 16000, 1.0), 16000)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-q:a", "5", "-write_xing", "0", str(mp3)],
+                   check=True)
+    with sf.SoundFile(mp3) as f:
+        assert len(f.read()) < 8000  # the libsndfile behaviour this guards against
+    clip = load_clip(mp3)
+    assert clip.seconds == pytest.approx(1.0, abs=0.1)
+
+
+def test_memory_error_while_decoding_is_never_taken_for_a_bad_file(monkeypatch, wav_1k):
+    import soundfile
+
+    def no_memory(self, *args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(soundfile.SoundFile, "read", no_memory)
+    with pytest.raises(MemoryError):
+        load_clip(wav_1k)
+
+
+def test_decode_is_bounded_whatever_the_header_says(monkeypatch, wav_1k):
+    """Decoding stops at MAX_DECODE_FRAMES (here lowered to 4000) with a clear error; a
+    trimmed read of the first 0.2 s of the same file is fine."""
+    from diffres import _audio_io
+
+    monkeypatch.setattr(_audio_io, "MAX_DECODE_FRAMES", 4000)
+    with pytest.raises(AudioError, match=r"too long to decode at once.*Cut it into shorter files"):
+        load_clip(wav_1k)
+    assert len(load_clip(wav_1k, max_seconds=0.2, trim=True).samples) == 3200
+
+
+def test_many_channels_are_mixed_block_by_block_with_nan_counts_per_channel():
+    x = np.tile(tone(440, 16000, 0.5)[:, None], (1, 6))
+    x[5, 2] = np.nan
+    x[9, 4] = np.nan
+    with pytest.raises(AudioError, match=r"contains 2 NaN"):
+        load_audio(encode(x.astype(np.float32), 16000, subtype="FLOAT"))

@@ -105,20 +105,20 @@ def test_errors_exit_cleanly_as_a_process(tmp_path):
     proc = run_cli("train", "--dataset", "events", "--out", "x", "--hop-ms", "abc")
     assert proc.returncode == 2 and "expected a positive number" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("train", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path), "--quiet")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input (CONTRACT.md: 2), not a runtime failure
     assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr and "nowhere" in proc.stderr
 
 
-def test_library_errors_exit_1(tmp_path, capsys):
+def test_library_errors_are_bad_input_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    assert main(["evaluate", "--checkpoint", str(bad), "--data", str(tmp_path)]) == 1
+    assert main(["evaluate", "--checkpoint", str(bad), "--data", str(tmp_path)]) == 2
     assert "not a DiffRes Explorer checkpoint" in capsys.readouterr().err
-    assert main(["datasets", "build", "nosuchset", "--out", str(tmp_path / "o"), "--quiet"]) == 1
+    assert main(["datasets", "build", "nosuchset", "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "unknown built-in dataset" in capsys.readouterr().err
-    assert main(["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet", "--n-mels", "600"]) == 1
+    assert main(["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet", "--n-mels", "600"]) == 2
     assert "n_mels" in capsys.readouterr().err
-    assert main(["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet", "--reverb", "2"]) == 1
+    assert main(["train", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet", "--reverb", "2"]) == 2
     assert "reverb_probability must be in [0, 1]" in capsys.readouterr().err
 
 
@@ -130,7 +130,7 @@ def test_wrong_classes_are_reported(trained, tmp_path, capsys):
         (other / c).mkdir(parents=True)
         for i in range(2):
             sf.write(other / c / f"{i}.wav", toy_dataset(4, 2).splits["train"].waveforms[i], 16000)
-    assert main(["evaluate", "--checkpoint", ckpt, "--data", str(other)]) == 1
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", str(other)]) == 2
     assert "squeak" in capsys.readouterr().err
 
 

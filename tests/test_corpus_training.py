@@ -208,7 +208,7 @@ def test_cli_trains_a_csv_manifest_in_one_process(corpus, tmp_path, capsys):
 def test_cli_streaming_refuses_a_builtin_name(tmp_path, capsys):
     from diffres.cli import main
 
-    assert main(["train", "--dataset", "events", "--stream", "--out", str(tmp_path)]) == 1
+    assert main(["train", "--dataset", "events", "--stream", "--out", str(tmp_path)]) == 2  # bad input
     assert "datasets build events --out DIR" in capsys.readouterr().err
 
 

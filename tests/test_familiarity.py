@@ -37,6 +37,24 @@ def test_far_clips_score_above_one_and_distance_is_to_the_nearest_class():
     assert float(gauss.distance(gauss.means[1:2])[0]) == pytest.approx(0.0, abs=1e-4)
 
 
+def test_gaussian_state_round_trip_and_malformed_state_is_refused_naming_the_field():
+    x, y = _clusters(300, 0)
+    gauss = Gaussian.fit(x, y, x[:50], n_classes=3)
+    back = Gaussian.from_state(gauss.to_state(), n_means=3, dim=4, name="embedding")
+    torch.testing.assert_close(back.score(x), gauss.score(x))
+    with pytest.raises(CheckpointError, match="shapes"):
+        Gaussian.from_state(gauss.to_state(), n_means=4, dim=4, name="embedding")
+    for threshold in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(CheckpointError, match="invalid"):
+            Gaussian.from_state(dict(gauss.to_state(), threshold=threshold), n_means=3, dim=4, name="embedding")
+    with pytest.raises(CheckpointError, match=r"field embedding\.threshold must be a number, got True"):
+        Gaussian.from_state(dict(gauss.to_state(), threshold=True), n_means=3, dim=4, name="embedding")
+    with pytest.raises(CheckpointError, match=r"field summary\.means must be a floating-point tensor, got int"):
+        Gaussian.from_state({"means": 1}, n_means=3, dim=4, name="summary")
+    with pytest.raises(CheckpointError, match=r"\(summary\) must be a mapping, got list"):
+        Gaussian.from_state([1], n_means=3, dim=4, name="summary")
+
+
 def test_clip_summary_is_level_invariant_and_tells_a_tone_from_clicks():
     g = torch.Generator().manual_seed(0)
     noise = torch.randn(1, 100, 16, generator=g) * 0.3 - 10.0

@@ -25,6 +25,12 @@ def model(frontend="diffres", **kw) -> AudioClassifier:
 def test_config_validation_and_round_trip():
     with pytest.raises(ParameterError, match="at least 2 classes"):
         ModelConfig(classes=("only",))
+    with pytest.raises(ParameterError, match="at most 1000, got 1001"):
+        ModelConfig(classes=tuple(f"c{i}" for i in range(1001)))
+    with pytest.raises(ParameterError, match="classes must be a list of names, got 'ab'"):
+        ModelConfig(classes="ab")
+    with pytest.raises(ParameterError, match="importance must be one of"):
+        ModelConfig(classes=("a", "b"), importance=3)
     with pytest.raises(ParameterError, match="unique"):
         ModelConfig(classes=("a", "a"))
     with pytest.raises(ParameterError, match="unknown front-end"):

@@ -14,6 +14,13 @@
 Only Streamlit glue lives here: whatever can be computed without Streamlit is in ``diffres``.
 """
 
-from .sound import CurrentClip, clip_notices, current_clip, sound_picker
+# pandas first, while the import lock of this package is held: Streamlit imports it lazily
+# inside each session's script thread, and four sessions doing that at once on a cold start
+# could meet a partially initialised pandas ("partially initialized module 'pandas'").
+import importlib
+
+importlib.import_module("pandas")
+
+from .sound import CurrentClip, clip_notices, current_clip, sound_picker  # noqa: E402 - after pandas
 
 __all__ = ["CurrentClip", "clip_notices", "current_clip", "sound_picker"]

@@ -14,6 +14,7 @@ import streamlit as st
 
 import diffres
 from diffres.audio import SAMPLE_RATE, split_clip, wav_bytes
+from diffres.names import shown
 from ui.data_sources import DataSource
 from ui.session import class_folder, session_dir
 
@@ -23,6 +24,8 @@ MIN_PER_CLASS = 4
 GOOD_PER_CLASS = 10
 #: Length each bucket sample is cut to (recordings longer than two pieces are split).
 PIECE_SECONDS = 1.0
+#: Longest stretch of one upload or recording used (the rest of a longer file is left out).
+MAX_SECONDS = 30.0
 KEY_BUCKETS = "train_buckets"
 
 
@@ -43,6 +46,8 @@ class Bucket:
     bucket_id: str
     name: str
     samples: list[Sample] = field(default_factory=list)
+    #: Notices about what was added (a long file of which only the start was used).
+    notes: list[str] = field(default_factory=list)
 
 
 def buckets() -> list[Bucket]:
@@ -64,11 +69,16 @@ def add_bucket() -> Bucket:
 
 
 def add_to_bucket(bucket: Bucket, data: bytes, name: str, origin: str) -> int:
-    """Decode ``data`` and add it (cut into pieces) to ``bucket``; returns pieces added.
+    """Decode ``data`` and add it (cut into pieces) to ``bucket``; returns pieces added.  Only
+    the first :data:`MAX_SECONDS` of a longer file are used (:func:`trimmed_note` says so).
 
     Raises :class:`diffres.AudioError` for unreadable audio."""
-    samples, _ = diffres.load_audio(data, SAMPLE_RATE, max_seconds=30.0)
-    pieces = split_clip(samples, int(round(PIECE_SECONDS * SAMPLE_RATE)))
+    clip = diffres.load_clip(data, SAMPLE_RATE, max_seconds=MAX_SECONDS, trim=True)
+    if clip.trimmed:
+        bucket.notes.append(
+            f"{shown(name)} is {clip.original_seconds:.0f} s long: its first {MAX_SECONDS:.0f} s were cut into clips."
+        )
+    pieces = split_clip(clip.samples, int(round(PIECE_SECONDS * SAMPLE_RATE)))
     if not pieces:
         raise diffres.AudioError(f"{name!r} is silent; record or upload a clip with sound in it.")
     have = {s.digest for s in bucket.samples}

@@ -19,8 +19,11 @@ import ui
 from diffres import figures
 from diffres.checkpoints import LoadedCheckpoint
 from diffres.figures.evaluation import thumbnail_rgb
+from diffres.names import shown
 from ui import inspect as I
+from ui import runs as R
 from ui.sound import CurrentClip
+from ui.uploads import limit_text, max_upload_mb
 
 ss = st.session_state
 SOURCES = {"shipped": "Shipped checkpoint", "run": "A run from this session", "upload": "Upload a checkpoint"}
@@ -35,8 +38,8 @@ def _on_upload() -> None:
     try:
         entry = I.add_upload(up.getvalue(), up.name)
         ss["_inspect_new_upload"] = entry.path
-    except diffres.DiffResError as err:
-        ss["_inspect_upload_error"] = f"Could not open {up.name!r}: {err}"
+    except (diffres.DiffResError, MemoryError, OSError) as err:
+        ss["_inspect_upload_error"] = f"Could not open {shown(up.name)}: {R.describe_error(err)}"
 
 
 def choose() -> I.Entry | None:
@@ -63,8 +66,8 @@ def choose() -> I.Entry | None:
             type=["pt"],
             key="inspect_upload",
             on_change=_on_upload,
-            max_upload_size=200,
-            help="A checkpoint saved by this app's Train page or `python -m diffres train`.",
+            max_upload_size=max_upload_mb(),
+            help=f"A checkpoint saved by this app's Train page or `python -m diffres train` ({limit_text()}).",
         )
         if ss.get("_inspect_upload_error"):
             st.error(ss["_inspect_upload_error"], icon=":material/error:")
@@ -292,15 +295,15 @@ def validation(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
             "Evaluate on a zip of class folders instead",
             type=["zip"],
             key="inspect_eval_zip",
-            max_upload_size=200,
+            max_upload_size=max_upload_mb(),
             help="One sub-folder per class, named like the model's classes "
-            f"({', '.join(cfg.classes)}); every clip is used.",
+            f"({', '.join(cfg.classes)}); every clip is used ({limit_text()}).",
         )
         if up is not None:
             try:
                 data = I.eval_data_from_zip(up.getvalue(), up.name, card)
-            except diffres.DiffResError as err:
-                st.error(f"Could not evaluate on {up.name!r}: {err}", icon=":material/error:")
+            except (diffres.DiffResError, MemoryError, OSError) as err:
+                st.error(f"Could not evaluate on {shown(up.name)}: {R.describe_error(err)}", icon=":material/error:")
     if data is not None:
         try:
             res = I.evaluation(entry.model_id, data.key, data)

@@ -7,10 +7,18 @@ switches within the session and is never re-created by a rerun.  Every run write
 checkpoints into the session folder (:mod:`ui.session`): after every finished epoch, on
 pause, and with a full model card (validation and test accuracy) when training finishes.
 Stopping therefore loses at most the steps since the last epoch end or pause.
+
+A failure while training or saving (a full disk, no memory, a library error) stops the run
+with the real message (:func:`describe_error`) and keeps the trainer in memory, so Play or
+"Save checkpoint" can try again once the cause is gone; the last good checkpoint on disk is
+never replaced by a partial one (saves are atomic).  A run saved by an earlier session (a
+reload starts a new one) can be reopened from disk and resumed (:mod:`ui.disk_runs`); while
+its settings are untouched it stays the page's run (:func:`current`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -23,9 +31,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+import diffres
 from diffres.training import TrainConfig, Trainer
 from ui.data_sources import DataSource, load_source
-from ui.session import session_dir, slug
+from ui.session import runs_root, session_dir, slug
 
 MAX_STEP_RECORDS = 4000
 #: Longest stretch of training between two checkpoint writes (a closed tab loses at most this).
@@ -35,6 +44,8 @@ CHUNK_SECONDS = 0.3
 
 KEY_RUNS = "train_runs"
 KEY_ACTIVE = "train_active"
+#: ``(run_id, signature of the settings when it was reopened)`` of a run reopened from disk.
+KEY_PINNED = "train_pinned"
 
 
 @dataclass(eq=False)
@@ -64,6 +75,8 @@ class Run:
         default=None, repr=False, compare=False
     )
     saved_at: float = 0.0
+    #: A run reopened from disk: the checkpoint it continues (and keeps writing to).
+    resume_from: Path | None = None
 
     @property
     def label(self) -> str:
@@ -143,13 +156,39 @@ def ensure_active(config: TrainConfig, source: DataSource) -> Run:
     return new_run(config, source)
 
 
+def current(config: TrainConfig | None, source: DataSource | None) -> Run | None:
+    """The run the page shows: a run reopened from disk while the settings are as they were
+    when it was reopened (its own settings may differ), else the run for the settings
+    (:func:`ensure_active`), or None while no data is chosen."""
+    pinned = st.session_state.get(KEY_PINNED)
+    signature = json.dumps([None if config is None else config.to_dict(), None if source is None else source.key])
+    if pinned is not None:
+        rid, when = pinned
+        run = runs().get(rid)
+        if run is not None and when in (None, signature):
+            st.session_state[KEY_PINNED] = (rid, signature)
+            st.session_state[KEY_ACTIVE] = rid
+            return run
+        st.session_state.pop(KEY_PINNED, None)
+    if config is None or source is None:
+        return None
+    return ensure_active(config, source)
+
+
 def prepare(run: Run) -> Trainer:
-    """Build the run's trainer (loads data, computes log-mel) once."""
+    """Build the run's trainer (loads data, computes log-mel) once; a reopened run resumes
+    from its checkpoint."""
     if run.trainer is None:
         with locked(run, timeout=600.0):
             if run.trainer is None:  # another thread may have built it while we waited
                 dataset = load_source(run.source)
-                run.trainer = Trainer(run.config, dataset)
+                if run.resume_from is not None:
+                    trainer = Trainer.resume(run.resume_from, dataset, device="cpu")
+                    run.checkpoint, run.saved_step = run.resume_from, trainer.global_step
+                    run.status = "finished" if trainer.finished else "paused"
+                    run.trainer = trainer
+                else:
+                    run.trainer = Trainer(run.config, dataset)
                 run.folder.mkdir(parents=True, exist_ok=True)
                 run.saved_at = time.time()
     return run.trainer
@@ -178,7 +217,39 @@ def locked(run: Run, timeout: float = 60.0):
 
 
 def checkpoint_path(run: Run) -> Path:
+    if run.resume_from is not None:
+        return run.resume_from
     return run.folder / f"{slug(run.source.name)}-{run.config.frontend}-{run.number:02d}.pt"
+
+
+def describe_error(err: BaseException) -> str:
+    """The real error, for people: the library's message, an OSError's reason (with the file
+    name, never a server folder), memory, or the exception's type and message."""
+    if isinstance(err, diffres.DiffResError):
+        return str(err)
+    if isinstance(err, MemoryError):
+        return "the server ran out of memory (try fewer clips per class, a smaller batch or a narrower model)"
+    if isinstance(err, OSError):
+        name = Path(str(err.filename)).name if err.filename else ""
+        return f"{err.strerror or err}" + (f" ({name})" if name else "")
+    return f"{type(err).__name__}: {err}"
+
+
+def _fail(run: Run, err: BaseException) -> None:
+    """Stop ``run`` on ``err``, keeping the trainer; try to save what it has unless saving is
+    what failed.  Called with the run's lock held."""
+    run.status = "failed"
+    run.error = describe_error(err)
+    if isinstance(err, OSError):  # saving is what failed (training reads nothing from disk)
+        run.error = (
+            f"Could not save the checkpoint: {run.error}. What the run learned is kept here: free some space, then "
+            "press Play or Save checkpoint."
+        )
+        return
+    try:
+        _save(run, False)
+    except (OSError, diffres.DiffResError) as save_err:
+        run.error += f" The checkpoint could not be saved either: {describe_error(save_err)}"
 
 
 def _card_extra(run: Run) -> dict[str, Any]:
@@ -188,10 +259,13 @@ def _card_extra(run: Run) -> dict[str, Any]:
         "run": run.label,
         "session_run_id": run.run_id,
         "data_kind": run.source.kind,
+        "data_key": run.source.key,
         "complete": bool(run.finished),
     }
     if run.source.kind != "builtin":
         extra["dataset"] = run.source.name
+        with contextlib.suppress(ValueError):  # where the data lives (a reopened run finds it again)
+            extra["data_ref"] = Path(run.source.path).resolve().relative_to(runs_root().resolve()).as_posix()
     return extra
 
 
@@ -199,9 +273,22 @@ def save(run: Run, *, final: bool = False) -> Path | None:
     """Write the run's checkpoint (+ model card JSON) if it changed since the last save.
 
     ``final`` evaluates validation and test splits for the card (a few seconds); otherwise
-    the card carries the last epoch's validation accuracy."""
+    the card carries the last epoch's validation accuracy.  A failed save (a full disk) is
+    recorded in ``run.error`` (the previous checkpoint stays intact) instead of raising."""
     with locked(run) as got:
-        return _save(run, final) if got else run.checkpoint
+        return _save_or_note(run, final) if got else run.checkpoint
+
+
+def _save_or_note(run: Run, final: bool) -> Path | None:
+    try:
+        path = _save(run, final)
+    except (OSError, diffres.DiffResError) as err:
+        run.status = "failed" if run.status == "playing" else run.status
+        run.error = f"Could not save the checkpoint: {describe_error(err)}"
+        return run.checkpoint
+    if run.error and run.error.startswith("Could not save"):
+        run.error = None
+    return path
 
 
 def _save(run: Run, final: bool) -> Path | None:
@@ -227,7 +314,7 @@ def pause(run: Run) -> None:
         run.status = "paused"
     if run.lock.acquire(blocking=False):
         try:
-            _save(run, False)
+            _save_or_note(run, run.finished)
         finally:
             run.lock.release()
     elif run.trainer is not None:
@@ -237,6 +324,7 @@ def pause(run: Run) -> None:
 def train_chunk(run: Run, seconds: float = CHUNK_SECONDS, *, wait: bool = False) -> list:
     """Run about ``seconds`` of training (at least one step); save at epoch ends, on pause
     and every :data:`AUTOSAVE_SECONDS`; finish (and save the final card) at the last step.
+    A failure stops the run with its message (``run.status == "failed"``) instead of raising.
 
     ``wait``: when another script run of this session is inside a step, wait for it (Step
     button) instead of skipping this chunk (timer ticks).  Returns the step records."""
@@ -245,6 +333,9 @@ def train_chunk(run: Run, seconds: float = CHUNK_SECONDS, *, wait: bool = False)
         return []  # another script run of this session is training right now
     try:
         return _train_chunk(run, tr, seconds)
+    except (diffres.DiffResError, RuntimeError, MemoryError, OSError) as err:
+        _fail(run, err)
+        return []
     finally:
         run.lock.release()
 

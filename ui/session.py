@@ -14,6 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui import housekeeping
+
 #: Environment variable that moves the per-session runs folder (tests).
 RUNS_DIR_ENV = "DIFFRES_RUNS_DIR"
 DEFAULT_RUNS_ROOT = Path.home() / ".cache" / "diffres-explorer" / "runs"
@@ -27,10 +29,15 @@ def session_id() -> str:
     return str(ss[KEY_SESSION])
 
 
+def runs_root() -> Path:
+    """The folder holding every session's folder."""
+    return Path(os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_ROOT).expanduser()
+
+
 def session_dir() -> Path:
-    root = Path(os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_ROOT).expanduser()
-    path = root / session_id()
+    path = runs_root() / session_id()
     path.mkdir(parents=True, exist_ok=True)
+    housekeeping.watch_session(path)
     return path
 
 

@@ -18,8 +18,8 @@ from diffres.audio import SAMPLE_RATE
 from diffres.examples import DEFAULT_EXAMPLE, DEFAULT_PRESET_SECONDS, PRESETS, list_examples, preset_event_times
 
 from . import cache
+from .uploads import limit_text, max_upload_mb
 
-MAX_UPLOAD_MB = 20
 MAX_SECONDS = 30.0
 UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3"]
 
@@ -204,10 +204,10 @@ def sound_picker() -> CurrentClip:
             ss["clip_error"] = f"Could not load {_label(option)!r}: {err}"
 
     uploaded = st.file_uploader(
-        f"Upload a sound (WAV, FLAC, OGG, MP3; up to {MAX_UPLOAD_MB} MB)",
+        f"Upload a sound (WAV, FLAC, OGG, MP3; {limit_text()})",
         type=UPLOAD_TYPES,
         key=KEY_UPLOAD,
-        max_upload_size=MAX_UPLOAD_MB,
+        max_upload_size=max_upload_mb(),
         help=f"Any sample rate and channel count: it is mixed to mono and resampled to {SAMPLE_RATE} Hz. "
         f"Only the first {MAX_SECONDS:.0f} s of longer files are used.",
     )

@@ -18,8 +18,11 @@ import diffres
 from diffres import figures
 from diffres.audio import SAMPLE_RATE
 from diffres.datasets import BUILTIN_DATASETS, DATASET_INFO
+from diffres.names import shown
 from ui import buckets as B
 from ui import data_sources as D
+from ui import runs as R
+from ui.uploads import limit_text, max_upload_mb
 
 ss = st.session_state
 QUICK_OPTIONS = [0, 40, 20, 10]  # clips per class; 0 = all
@@ -62,8 +65,8 @@ def _bucket_inputs(bucket: B.Bucket) -> None:
             seen.add(key)
             try:
                 B.add_to_bucket(bucket, data, name or "clip", origin)
-            except diffres.DiffResError as err:
-                bad[key] = f"Could not add {name!r} to '{bucket.name}': {err}"
+            except (diffres.DiffResError, MemoryError) as err:
+                bad[key] = f"Could not add {shown(name)} to {shown(bucket.name)}: {R.describe_error(err)}"
         if key in bad:
             errors.append(bad[key])
     ss[f"_train_berr_{bucket.bucket_id}"] = errors
@@ -136,8 +139,9 @@ def _bucket_editor() -> None:
                 accept_multiple_files=True,
                 key=f"train_bup_{bucket.bucket_id}",
                 on_change=skip_chunk,
-                max_upload_size=20,
-                help="One or more audio files of this class (any rate; mixed to 16 kHz mono). Removing a file "
+                max_upload_size=max_upload_mb(),
+                help=f"One or more audio files of this class (any rate; mixed to 16 kHz mono; {limit_text()} each). "
+                "Removing a file "
                 "from this list keeps its clip: use 'Remove last' or 'Clear' below.",
             )
             st.audio_input(
@@ -149,6 +153,8 @@ def _bucket_editor() -> None:
             )
             for err in ss.get(f"_train_berr_{bucket.bucket_id}", []):
                 st.error(err, icon=":material/error:")
+            for note in bucket.notes[-3:]:
+                st.info(note, icon=":material/content_cut:")
             if bucket.samples:
                 shown = bucket.samples[-12:]
                 st.image([_thumb(s.digest, s.samples) for s in shown], width=72, caption=[s.name[:14] for s in shown])
@@ -226,19 +232,26 @@ def data_source() -> D.DataSource | None:
         type=["zip"],
         key="train_zip",
         on_change=skip_chunk,
-        max_upload_size=200,
-        help="For example my_sounds.zip -> dog/*.wav, cat/*.wav. Each class needs 2+ clips (4+ for a "
-        "validation and test clip).",
+        max_upload_size=max_upload_mb(),
+        help=f"For example my_sounds.zip -> dog/*.wav, cat/*.wav ({limit_text()}; at most 30 minutes of audio). "
+        "Each class needs 2+ clips (3+ for a validation and a test clip).",
     )
     if up is None:
         st.info("Upload a zip to train on your own folders.", icon=":material/upload_file:")
         return None
-    digest, path = D.save_zip(up.getvalue(), up.name)
-    source = D.DataSource("zip", up.name, f"zip:{digest}", str(path), None, f"Your zip {up.name}.")
-    try:
-        ds = D.load_source(source)
-    except diffres.DiffResError as err:
-        st.error(f"Could not use {up.name!r}: {err}", icon=":material/error:")
+    failed = ss.setdefault("_train_zip_errors", {})  # digest -> message: a refused zip is not read again
+    data = up.getvalue()
+    key = hashlib.sha1(data).hexdigest()[:16]
+    if key not in failed:
+        try:
+            digest, path = D.save_zip(data, up.name)
+            source = D.DataSource("zip", up.name, f"zip:{digest}", str(path), None, f"Your zip {up.name}.")
+            with st.spinner(f"Checking and reading {up.name}...", show_time=True):
+                ds = D.load_source(source)
+        except (diffres.DiffResError, MemoryError, OSError) as err:
+            failed[key] = f"Could not use {shown(up.name)}: {R.describe_error(err)}"
+    if key in failed:
+        st.error(failed[key], icon=":material/error:")
         return None
     counts = ds.class_counts()
     st.caption(
@@ -250,4 +263,6 @@ def data_source() -> D.DataSource | None:
             f"{len(ds.skipped)} files were skipped (first: {ds.skipped[0][0]}: {ds.skipped[0][1]}).",
             icon=":material/warning:",
         )
+    for note in ds.warnings:
+        st.warning(note, icon=":material/warning:")
     return source

@@ -19,6 +19,7 @@ from diffres.frontends import FRONTENDS
 from diffres.training import TrainConfig
 from ui import data_sources as D
 from ui import runs as R
+from ui.frame import guard
 from ui.train_data import PERSIST, skip_chunk
 
 ss = st.session_state
@@ -175,7 +176,7 @@ def _play() -> None:
     if r.playing:
         R.pause(r)
     elif not r.finished:
-        r.status = "playing"
+        r.status, r.error = "playing", None  # a failed run tries again
 
 
 def _step() -> None:
@@ -207,13 +208,13 @@ def controls(run: R.Run) -> None:
     """Prepare the data or run one step when asked, then draw Play / Step / Reset / Save."""
     box = st.container()  # drawn after the step / preparation below, so the buttons show the new state
     step = ss.pop("_train_do_step", False)
-    if run.trainer is None and (run.playing or step):
+    if run.trainer is None and (run.playing or step or run.resume_from is not None):
         try:
             with st.spinner("Preparing the data (loading clips, computing log-mel spectrograms)...", show_time=True):
                 R.prepare(run)
-        except (diffres.DiffResError, MemoryError) as err:
+        except (diffres.DiffResError, MemoryError, OSError) as err:
             run.status = "failed"
-            run.error = str(err)
+            run.error = R.describe_error(err)
     if step and run.trainer is not None and not run.finished:
         R.train_chunk(run, seconds=0.0, wait=True)  # exactly one step
         if run.status == "ready":
@@ -252,6 +253,11 @@ def controls(run: R.Run) -> None:
             disabled=not run.started,
             help="Pause and write the checkpoint now (it is also written after every epoch, and at least "
             f"every {R.AUTOSAVE_SECONDS:.0f} s while training).",
+        )
+    if run.resume_from is not None:
+        st.caption(
+            f"Reopened from disk: `{run.resume_from.name}` with its own settings (changing a setting above starts "
+            "a new run). Play continues it to its planned epochs."
         )
     if run.error:
         st.error(f"Training stopped: {run.error}", icon=":material/error:")
@@ -405,16 +411,16 @@ def live(run: R.Run | None) -> None:
 
     @st.fragment(run_every=TICK_SECONDS if (run is not None and run.playing) else None)
     def _live() -> None:
+        with guard():  # a fragment's rerun does not pass through app.py's guard
+            _live_body()
+
+    def _live_body() -> None:
         r = R.active_run()
         skip = ss.pop("_train_skip_chunk", False)
         if r is not None and r.playing and not skip:
-            try:
-                R.train_chunk(r)
-            except (diffres.DiffResError, RuntimeError, MemoryError) as err:
-                r.status, r.error = "failed", str(err)
-                R.save(r)
+            R.train_chunk(r)  # a failure stops the run with its message (r.status == "failed")
             if not r.playing:
-                st.rerun()  # a full run switches the timer off and updates the buttons
+                st.rerun()  # a full run switches the timer off, resets the buttons and shows the error
         if r is not None:
             tr = r.trainer
             text = {

@@ -26,12 +26,13 @@ from . import digits, events, rhythms, soundfonts
 from ._common import SAMPLE_RATE, ProgressFn
 from .base import AudioDataset, Split
 from .cache import MANIFEST, build, cache_root, dataset_dir, load_built, read_manifest
-from .folders import (
+from .folders import FOLDER_BUDGET, ZIP_BUDGET, DatasetBudget, load_folder_dataset
+from .zips import (
     DEFAULT_MAX_ARCHIVE_BYTES,
     DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_RATIO,
     extract_zip_safely,
-    load_folder_dataset,
+    prune_extractions,
 )
 
 __all__ = [
@@ -44,6 +45,10 @@ __all__ = [
     "load_dataset",
     "load_folder_dataset",
     "extract_zip_safely",
+    "prune_extractions",
+    "DatasetBudget",
+    "ZIP_BUDGET",
+    "FOLDER_BUDGET",
     "dataset_path",
     "is_built",
     "cache_root",

@@ -44,6 +44,8 @@ class AudioDataset:
         root: directory the clips were read from (cache dir, user folder, extracted zip).
         builtin: True for the generated built-in datasets.
         seed: the seed of the split (and, for built-ins, of the generation).
+        warnings: sentences for people about the data, e.g. an empty test split (2 clips a
+            class leave no test clip, so no test accuracy can be measured).
     """
 
     name: str
@@ -56,6 +58,7 @@ class AudioDataset:
     root: str | None = None
     builtin: bool = False
     seed: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_samples(self) -> int:

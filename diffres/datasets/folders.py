@@ -1,182 +1,91 @@
 """User datasets: a folder with one sub-folder of audio per class, or a ``.zip`` of one.
 
-Zips are checked before anything is extracted (path traversal, absolute paths, symlinks,
-entry count, total size, compression ratio) and extracted into the cache with the byte count
-enforced while writing, so a lying header cannot fill the disk. Unreadable audio files are
-skipped and listed in :attr:`AudioDataset.skipped`, never dropped silently.
+Zips are checked and extracted by :mod:`diffres.datasets.zips` into a temporary folder that
+is removed once the clips are read.  Reading is budgeted before and during the work
+(:class:`DatasetBudget`): the file count, each file's length from its header before it is
+decoded, the total length from the headers before anything is decoded, the total actually
+decoded while decoding, and the size of the fitted clip arrays; so memory and time stay
+bounded whatever a zip holds.  Clips are kept at the dataset's rate as they decode (one file
+in flight).  Unreadable, too short and too long files are skipped and listed in
+:attr:`AudioDataset.skipped` with the reason, never dropped silently; a ``MemoryError`` is
+never taken for an unreadable file.  :attr:`AudioDataset.warnings` says when a split came
+out empty (2 clips a class leave no test clip).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import shutil
-import stat
-import tempfile
 import zipfile
 from collections.abc import Callable
-from functools import partial
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
-from ..audio import fit_length, load_audio
+from ..audio import fit_length
 from ..errors import DatasetError, ParameterError
+from ..names import check_name, shown
 from ._common import SAMPLE_RATE, SPLITS, ProgressFn, assign_random_splits, clip_rng, noop_progress, stable_int
 from .base import AudioDataset, Split, empty_split
+from .zips import (
+    DEFAULT_MAX_ARCHIVE_BYTES,
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_ENTRY_BYTES,
+    DEFAULT_MAX_RATIO,
+    extracted,
+)
 
-DEFAULT_MAX_ENTRIES = 20_000
-"""Most entries (files and folders) a user zip may hold."""
-DEFAULT_MAX_ARCHIVE_BYTES = 500 * 1024 * 1024
-"""Largest total uncompressed size of a user zip (500 MB)."""
-DEFAULT_MAX_RATIO = 200.0
-"""Largest uncompressed/compressed ratio of any entry bigger than 1 MiB (zip-bomb guard)."""
 MIN_CLIP_SECONDS, MAX_CLIP_SECONDS = 0.5, 10.0
+#: Shortest file used as a clip: a 1-sample "clip" is a broken file, not a sound.
+MIN_FILE_SECONDS = 0.05
+#: Longest class folder name (it becomes a class name).
+MAX_CLASS_NAME = 100
 
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
-_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class DatasetBudget:
+    """What one user dataset may cost, checked before and during the work (None = no limit).
+
+    Attributes:
+        max_entries: entries (files and folders) of a zip.
+        max_archive_bytes: total uncompressed bytes of a zip (also what extraction may write).
+        max_entry_bytes: uncompressed bytes of one zip entry.
+        max_ratio: compression ratio of a zip entry of 64 KiB or more.
+        max_files: audio files read (after ``max_files_per_class``).
+        max_file_seconds: longest file used, in seconds (longer ones are skipped, by their
+            header when it has one, else while decoding).
+        max_file_frames: most frames decoded from one file at its native rate (bounds the
+            memory of one decode; 4 M frames is 83 s at 48 kHz).
+        max_total_seconds: total length of the files, from their headers before decoding and
+            again while decoding.
+        max_total_samples: samples of the fitted clip arrays (clips x clip length, at the
+            dataset's rate; 28.8 M float32 samples are 115 MB).
+    """
+
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
+    max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+    max_ratio: float = DEFAULT_MAX_RATIO
+    max_files: int | None = 5000
+    max_file_seconds: float | None = 60.0
+    max_file_frames: int | None = 4_000_000
+    max_total_seconds: float | None = 1800.0
+    max_total_samples: int | None = 1800 * SAMPLE_RATE
+
+
+#: The budget of a zip (untrusted: uploaded to the app or handed to the CLI).
+ZIP_BUDGET = DatasetBudget()
+#: The budget of a folder on disk (the user's own files, as the command line reads them):
+#: only the per-file decode bound.
+FOLDER_BUDGET = DatasetBudget(
+    max_files=None, max_file_seconds=None, max_file_frames=None, max_total_seconds=None, max_total_samples=None
+)
 
 
 def _hidden(name: str) -> bool:
     return name.startswith(".") or name in _IGNORED_NAMES
-
-
-# ---------------------------------------------------------------------------- zips
-
-
-def _check_entry_name(name: str) -> None:
-    norm = name.replace("\\", "/")
-    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
-        raise DatasetError(
-            f"unsafe zip: entry {name!r} has an absolute path; zip the class folders with relative paths"
-        )
-    if any(part == ".." for part in norm.split("/")):
-        raise DatasetError(f"unsafe zip: entry {name!r} contains '..' (path traversal); such archives are refused")
-    if "\x00" in norm:
-        raise DatasetError(f"unsafe zip: entry {name!r} contains a NUL character")
-
-
-def check_zip(
-    zip_path: str | os.PathLike,
-    *,
-    max_entries: int = DEFAULT_MAX_ENTRIES,
-    max_total_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
-    max_ratio: float = DEFAULT_MAX_RATIO,
-) -> list[zipfile.ZipInfo]:
-    """Validate a zip without extracting it; return its file entries.
-
-    Raises:
-        DatasetError: not a zip, too many entries, an absolute or ``..`` path, a symlink
-            entry, an encrypted entry, total uncompressed size above ``max_total_bytes``, or an
-            entry over 1 MiB compressed more than ``max_ratio`` times.
-    """
-    zip_path = Path(zip_path)
-    if not zipfile.is_zipfile(zip_path):
-        raise DatasetError(f"{zip_path.name} is not a readable .zip archive")
-    try:
-        with zipfile.ZipFile(zip_path) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DatasetError(f"{zip_path.name} is not a readable .zip archive: {exc}") from exc
-    if len(infos) > max_entries:
-        raise DatasetError(
-            f"zip has too many entries: {len(infos)} (the limit is {max_entries}); use fewer files or a folder"
-        )
-    total = 0
-    files = []
-    for info in infos:
-        _check_entry_name(info.filename)
-        mode = (info.external_attr >> 16) & 0xFFFF
-        if stat.S_ISLNK(mode):
-            raise DatasetError(f"unsafe zip: entry {info.filename!r} is a symbolic link; links are refused")
-        if info.flag_bits & 0x1:
-            raise DatasetError(f"zip entry {info.filename!r} is encrypted; give an unencrypted zip")
-        if info.is_dir():
-            continue
-        total += info.file_size
-        if total > max_total_bytes:
-            raise DatasetError(
-                f"zip too large: its uncompressed size exceeds the limit of {max_total_bytes / 1e6:.0f} MB "
-                f"(at least {total / 1e6:.1f} MB); use a smaller archive or a folder"
-            )
-        if info.file_size > (1 << 20) and info.file_size > max_ratio * max(1, info.compress_size):
-            raise DatasetError(
-                f"suspicious zip (possible zip bomb): entry {info.filename!r} expands "
-                f"{info.file_size / max(1, info.compress_size):.0f}x (the limit is {max_ratio:.0f}x)"
-            )
-        files.append(info)
-    return files
-
-
-def _default_extraction_folder(zip_path: Path) -> Path:
-    """``cache_root()/user-zips/<sha256 prefix of the archive>``."""
-    from .cache import cache_root
-
-    h = hashlib.sha256()
-    with open(zip_path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return cache_root() / "user-zips" / h.hexdigest()[:16]
-
-
-def _extract_entries(zip_path: Path, infos: list[zipfile.ZipInfo], folder: Path, max_total_bytes: int) -> None:
-    """Write the checked entries under ``folder``, counting bytes as they inflate."""
-    written = 0
-    with zipfile.ZipFile(zip_path) as zf:
-        for info in infos:
-            rel = PurePosixPath(info.filename.replace("\\", "/"))
-            target = folder.joinpath(*rel.parts)
-            if not str(target.resolve()).startswith(str(folder.resolve()) + os.sep):
-                raise DatasetError(f"unsafe zip: entry {info.filename!r} would be written outside the folder")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            n_entry = 0
-            with zf.open(info) as src, open(target, "wb") as dst:
-                for block in iter(partial(src.read, _CHUNK), b""):
-                    n_entry += len(block)
-                    written += len(block)
-                    if n_entry > info.file_size or written > max_total_bytes:
-                        raise DatasetError(
-                            f"zip too large: entry {info.filename!r} inflates beyond its declared size "
-                            f"or the {max_total_bytes / 1e6:.0f} MB limit"
-                        )
-                    dst.write(block)
-
-
-def extract_zip_safely(
-    zip_path: str | os.PathLike,
-    dest: str | os.PathLike | None = None,
-    *,
-    max_entries: int = DEFAULT_MAX_ENTRIES,
-    max_total_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
-    max_ratio: float = DEFAULT_MAX_RATIO,
-) -> Path:
-    """Check (see :func:`check_zip`) and extract a zip; return the extraction folder.
-
-    ``dest`` defaults to ``cache_root()/user-zips/<sha256 prefix>``, reused when the same
-    archive was extracted before. Writes are counted: an entry that inflates beyond its
-    declared size, or a total beyond ``max_total_bytes``, aborts with DatasetError.
-    """
-    zip_path = Path(zip_path)
-    infos = check_zip(zip_path, max_entries=max_entries, max_total_bytes=max_total_bytes, max_ratio=max_ratio)
-    dest = Path(dest) if dest is not None else _default_extraction_folder(zip_path)
-    if (dest / ".complete").is_file():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-extract-", dir=dest.parent))
-    try:
-        _extract_entries(zip_path, infos, tmp, max_total_bytes)
-        (tmp / ".complete").write_text("ok\n")
-        if dest.exists():
-            shutil.rmtree(dest, ignore_errors=True)
-        os.replace(tmp, dest)
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise DatasetError(f"cannot extract {zip_path.name}: {exc}") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
 
 
 # ---------------------------------------------------------------------------- folders
@@ -205,40 +114,25 @@ def _files_under(folder: Path) -> list[Path]:
     return out
 
 
-def _open_folder_or_zip(
-    src: Path, progress: ProgressFn, *, max_entries: int, max_total_bytes: int, max_ratio: float
-) -> tuple[Path, str, str]:
-    """(folder holding the data, dataset name, display prefix: ``"<zip name>:"`` or "")."""
-    if src.is_file():
-        if src.suffix.lower() != ".zip" and not zipfile.is_zipfile(src):
-            raise DatasetError(
-                f"{src.name} is a file but not a .zip; give a folder with one sub-folder per class or a .zip of one"
-            )
-        progress(0, 1, f"checking and extracting {src.name}")
-        root = extract_zip_safely(src, max_entries=max_entries, max_total_bytes=max_total_bytes, max_ratio=max_ratio)
-        return root, src.stem, src.name + ":"
-    if src.is_dir():
-        return src, src.name, ""
-    raise DatasetError(f"{str(src)!r} does not exist")
-
-
-def _class_dirs(
-    root: Path, skipped: list[tuple[str, str]], show: Callable[[Path], str], display_prefix: str
-) -> list[Path]:
-    """The class folders under ``root`` (at least two); stray files are noted in ``skipped``."""
+def _class_dirs(root: Path, skipped: list[tuple[str, str]], show: Callable[[Path], str]) -> list[Path]:
+    """The class folders under ``root`` (at least two, with names fit to show); stray files
+    are noted in ``skipped``."""
     class_dirs = []
     for p in sorted(root.iterdir(), key=lambda q: q.name):
         if _hidden(p.name):
             continue
         if p.is_dir():
+            why = check_name(p.name, "class folder", max_length=MAX_CLASS_NAME)
+            if why:
+                raise DatasetError(f"{why}.")
             class_dirs.append(p)
         elif p.is_file() and p.name != "diffres-export.json" and p.name != "manifest.json":
             skipped.append((show(p), "not inside a class folder"))
     if len(class_dirs) < 2:
-        found = ", ".join(p.name for p in class_dirs) or "none"
+        found = ", ".join(shown(p.name) for p in class_dirs) or "none"
         raise DatasetError(
             f"a dataset needs at least 2 classes (one sub-folder of audio files per class); "
-            f"found {len(class_dirs)} ({found}) in {show(root) if display_prefix else root}"
+            f"found {len(class_dirs)} ({found}) in {shown(root.name + '/')}"
         )
     return class_dirs
 
@@ -252,40 +146,136 @@ def _pick_files(files: list[Path], max_files: int | None, seed: int, class_name:
     return [files[i] for i in pick]
 
 
+def _header(path: Path) -> tuple[float, int] | None:
+    """(seconds, native rate) from the file's header without decoding it, or None when
+    libsndfile cannot read the header (the decoder then decides)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except MemoryError:
+        raise
+    except Exception:
+        return None
+    if info.samplerate <= 0 or info.frames <= 0:
+        return None
+    return info.frames / info.samplerate, int(info.samplerate)
+
+
+def _fmt_minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+@dataclass
+class _Planned:
+    """A file to decode: its class, and the most seconds of it to decode."""
+
+    class_name: str
+    path: Path
+    max_seconds: float | None
+
+
+def _plan(
+    files: dict[str, list[Path]], budget: DatasetBudget, skipped: list[tuple[str, str]], show: Callable[[Path], str]
+) -> list[_Planned]:
+    """Budget the files from their headers before decoding any: the file count, each file's
+    length, the total length."""
+    n_files = sum(len(v) for v in files.values())
+    if budget.max_files is not None and n_files > budget.max_files:
+        raise DatasetError(
+            f"the dataset has {n_files} files; at most {budget.max_files} are read "
+            "(use fewer clips per class, or the command line with a folder)"
+        )
+    planned, total = [], 0.0
+    for c, paths in files.items():
+        for f in paths:
+            header = _header(f)
+            cap = budget.max_file_seconds
+            if header is not None:
+                seconds, rate = header
+                if budget.max_file_frames is not None:
+                    cap = min(cap if cap is not None else np.inf, budget.max_file_frames / rate)
+                if cap is not None and seconds > cap:
+                    skipped.append((show(f), _too_long_reason(seconds, rate, budget)))
+                    continue
+                total += seconds
+            planned.append(_Planned(c, f, None if cap is None or not np.isfinite(cap) else float(cap)))
+    if budget.max_total_seconds is not None and total > budget.max_total_seconds:
+        raise DatasetError(
+            f"the dataset holds {_fmt_minutes(total)} of audio; at most {_fmt_minutes(budget.max_total_seconds)} "
+            "are read (use fewer or shorter clips)"
+        )
+    return planned
+
+
+def _too_long_reason(seconds: float, rate: int, budget: DatasetBudget) -> str:
+    if budget.max_file_seconds is not None and seconds > budget.max_file_seconds:
+        return f"{seconds:.0f} s long; files longer than {budget.max_file_seconds:g} s are not used (cut it into clips)"
+    return (
+        f"{seconds:.0f} s at {rate} Hz is more than the {budget.max_file_frames or 0:,} samples read from one file "
+        "(cut it into clips or lower its sample rate)"
+    )
+
+
+def _read_one(item: _Planned, sample_rate: int, budget: DatasetBudget) -> tuple[np.ndarray | None, str]:
+    """(samples at ``sample_rate``, "") or (None, why the file is left out).  MemoryError
+    propagates: it is not a property of the file."""
+    from ..audio import load_clip
+
+    try:
+        clip = load_clip(item.path, sample_rate, max_seconds=item.max_seconds, trim=True)
+    except (ValueError, OSError, RuntimeError, EOFError) as exc:  # AudioError is a ValueError
+        return None, str(exc).strip() or type(exc).__name__
+    if clip.trimmed:
+        return None, _too_long_reason(clip.original_seconds, clip.original_sample_rate, budget)
+    if clip.seconds < MIN_FILE_SECONDS:
+        n = len(clip.samples)
+        return None, (
+            f"only {n} sample{'s' if n != 1 else ''} long ({clip.seconds * 1000:.2g} ms); a clip needs at least "
+            f"{MIN_FILE_SECONDS * 1000:.0f} ms of audio"
+        )
+    return clip.samples, ""
+
+
 def _read_all(
     classes: list[str],
-    files: dict[str, list[Path]],
+    planned: list[_Planned],
     sample_rate: int,
+    budget: DatasetBudget,
     skipped: list[tuple[str, str]],
     show: Callable[[Path], str],
     progress: ProgressFn,
     name: str,
-) -> dict[str, list[tuple[Path, np.ndarray]]]:
-    """Every readable clip per class; unreadable ones go to ``skipped`` with the reason."""
-    total = sum(len(v) for v in files.values())
-    audio: dict[str, list[tuple[Path, np.ndarray]]] = {c: [] for c in classes}
-    done = 0
-    for c in classes:
-        for f in files[c]:
-            try:
-                x, _ = load_audio(f, sample_rate)  # AudioError (a ValueError): empty, NaN, truncated...
-                audio[c].append((f, x))
-            except (ValueError, OSError, RuntimeError, EOFError, MemoryError) as exc:
-                reason = str(exc).strip() or type(exc).__name__
-                skipped.append((show(f), reason))
-            done += 1
-            if done % 20 == 0 or done == total:
-                progress(done, total, f"reading {name}")
+) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """Every readable clip per class as ``(shown path, samples at sample_rate)``; unreadable,
+    too short and too long files go to ``skipped`` with the reason.  The total decoded is
+    counted as it grows."""
+    audio: dict[str, list[tuple[str, np.ndarray]]] = {c: [] for c in classes}
+    total = 0.0
+    for done, item in enumerate(planned, start=1):
+        samples, reason = _read_one(item, sample_rate, budget)
+        if samples is None:
+            skipped.append((show(item.path), reason))
+        else:
+            total += len(samples) / sample_rate
+            if budget.max_total_seconds is not None and total > budget.max_total_seconds:
+                raise DatasetError(
+                    f"the dataset holds more than {_fmt_minutes(budget.max_total_seconds)} of audio, the most that is "
+                    "read (use fewer or shorter clips)"
+                )
+            audio[item.class_name].append((show(item.path), samples))
+        if done % 20 == 0 or done == len(planned):
+            progress(done, len(planned), f"reading {name}")
     return audio
 
 
 def _check_counts(
-    audio: dict[str, list[tuple[Path, np.ndarray]]], min_clips: int, skipped: list[tuple[str, str]]
+    audio: dict[str, list[tuple[str, np.ndarray]]], min_clips: int, skipped: list[tuple[str, str]]
 ) -> None:
     too_few = [(c, len(clips)) for c, clips in audio.items() if len(clips) < min_clips]
     if not too_few:
         return
-    detail = ", ".join(f"'{c}' has {n}" for c, n in too_few)
+    detail = ", ".join(f"{shown(c)} has {n}" for c, n in too_few)
     extra = f" ({len(skipped)} unreadable files skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
     raise DatasetError(
         f"every class needs at least {min_clips} readable audio clip{'s' if min_clips != 1 else ''}: {detail}{extra}"
@@ -293,27 +283,52 @@ def _check_counts(
 
 
 def _stratified_splits(
-    audio: dict[str, list[tuple[Path, np.ndarray]]],
+    audio: dict[str, list[tuple[str, np.ndarray]]],
     n_samples: int,
     seed: int,
     fractions: tuple[float, float, float],
 ) -> dict[str, Split]:
-    """Each class's clips split train/val/test (seeded per class name), fitted to ``n_samples``."""
+    """Each class's clips split train/val/test (seeded per class name), fitted to ``n_samples``;
+    each class's decoded clips are released as soon as they are fitted."""
     buckets: dict[str, tuple[list[np.ndarray], list[int], list[str]]] = {s: ([], [], []) for s in SPLITS}
-    for ci, (c, clips) in enumerate(audio.items()):
+    for ci, c in enumerate(list(audio)):
+        clips = audio[c]
         labels = assign_random_splits(len(clips), clip_rng(seed, 11, stable_int(c)), fractions)
         for (f, x), s in zip(clips, labels, strict=True):
             w, lab, paths = buckets[s]
-            w.append(fit_length(x, n_samples))
+            w.append(np.array(fit_length(x, n_samples), dtype=np.float32))
             lab.append(ci)
-            paths.append(str(f))
+            paths.append(f)
+        audio[c] = []
     splits: dict[str, Split] = {}
     for s in SPLITS:
         w, lab, paths = buckets[s]
-        splits[s] = (
-            Split(np.stack(w).astype(np.float32), np.asarray(lab, np.int64), paths) if w else empty_split(n_samples)
-        )
+        splits[s] = Split(np.stack(w), np.asarray(lab, np.int64), paths) if w else empty_split(n_samples)
+        w.clear()
     return splits
+
+
+def split_warnings(splits: dict[str, Split], classes: list[str]) -> list[str]:
+    """Sentences for people about held-out splits that came out empty, for the whole dataset
+    or for some classes (a class needs 2 clips for a validation clip and 3 for a test clip)."""
+    notes = []
+    for name, need in (("validation", 2), ("test", 3)):
+        split = splits["val" if name == "validation" else "test"]
+        missing = [c for i, c in enumerate(classes) if not np.any(split.labels == i)]
+        if len(split) == 0:
+            notes.append(
+                f"The {name} split is empty: every class has fewer than {need} readable clips, so no {name} accuracy "
+                f"can be measured. Give each class at least {need} clips."
+            )
+        elif missing:
+            listed = ", ".join(shown(c) for c in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            notes.append(f"{len(missing)} classes have no {name} clip ({listed}): they have fewer than {need} clips.")
+    return notes
+
+
+def _budget_for(src: Path, budget: DatasetBudget | None, **limits) -> DatasetBudget:
+    base = budget if budget is not None else (ZIP_BUDGET if src.is_file() else FOLDER_BUDGET)
+    return replace(base, **{k: v for k, v in limits.items() if v is not None})
 
 
 def load_folder_dataset(
@@ -324,10 +339,11 @@ def load_folder_dataset(
     progress: ProgressFn | None = None,
     max_files_per_class: int | None = None,
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-    max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
-    max_entries: int = DEFAULT_MAX_ENTRIES,
-    max_ratio: float = DEFAULT_MAX_RATIO,
+    max_archive_bytes: int | None = None,
+    max_entries: int | None = None,
+    max_ratio: float | None = None,
     min_clips_per_class: int = 2,
+    budget: DatasetBudget | None = None,
 ) -> AudioDataset:
     """Load a user dataset: a folder with one sub-folder per class, or a ``.zip`` of one.
 
@@ -340,19 +356,26 @@ def load_folder_dataset(
         max_files_per_class: read at most this many files per class (random subset).
         split_fractions: train/val/test proportions; at least one val clip per class with 2+
             clips and one test clip per class with 3+ clips.
-        max_archive_bytes, max_entries, max_ratio: zip safety limits (see :func:`check_zip`).
+        max_archive_bytes, max_entries, max_ratio: zip safety limits (see
+            :func:`~diffres.datasets.zips.check_zip`); override ``budget``'s.
         min_clips_per_class: fewest readable clips a class may have (2 for training; an
             evaluation set may pass 1).
+        budget: the :class:`DatasetBudget`; default :data:`ZIP_BUDGET` for a zip (30 min of
+            audio, 5000 files, 60 s a file...) and :data:`FOLDER_BUDGET` for a folder.
 
     Returns:
         :class:`AudioDataset` with ``clip_seconds`` = median clip length clamped to
         [0.5, 10] s; longer clips centre-cropped, shorter ones zero-padded on both sides
         (:func:`diffres.audio.fit_length`, the rule the model applies at inference);
-        ``skipped`` lists ``(path, reason)`` for unreadable files.
+        ``skipped`` lists ``(path, reason)`` for files left out (unreadable, shorter than
+        50 ms, over the per-file budget); ``warnings`` says when a held-out split is empty.
+        Paths inside a zip read ``archive.zip:inner/path`` (the extraction is temporary).
 
     Raises:
-        DatasetError: unsafe or unreadable zip, fewer than 2 classes, a class with fewer
-            than 2 readable clips.
+        DatasetError: unsafe or unreadable zip, over its budget, fewer than 2 classes, a
+            class name with invisible characters, a class with fewer than
+            ``min_clips_per_class`` readable clips.
+        MemoryError: never taken for an unreadable file.
     """
     progress = progress or noop_progress
     if isinstance(min_clips_per_class, bool) or not isinstance(min_clips_per_class, int) or min_clips_per_class < 1:
@@ -360,30 +383,77 @@ def load_folder_dataset(
     if len(split_fractions) != 3 or min(split_fractions) < 0 or split_fractions[0] <= 0:
         raise ParameterError(f"split_fractions must be 3 non-negative numbers with train > 0, got {split_fractions!r}")
     src = Path(path_or_zip).expanduser()
-    extracted_root, name, display_prefix = _open_folder_or_zip(
-        src, progress, max_entries=max_entries, max_total_bytes=max_archive_bytes, max_ratio=max_ratio
+    budget = _budget_for(src, budget, max_archive_bytes=max_archive_bytes, max_entries=max_entries, max_ratio=max_ratio)
+    read = dict(
+        sample_rate=int(sample_rate),
+        seed=int(seed),
+        progress=progress,
+        max_files_per_class=max_files_per_class,
+        split_fractions=split_fractions,
+        min_clips_per_class=min_clips_per_class,
+        budget=budget,
     )
+    if src.is_file():
+        if src.suffix.lower() != ".zip" and not zipfile.is_zipfile(src):
+            raise DatasetError(
+                f"{src.name} is a file but not a .zip; give a folder with one sub-folder per class or a .zip of one"
+            )
+        progress(0, 1, f"checking and extracting {src.name}")
+        limits = dict(
+            max_entries=budget.max_entries,
+            max_total_bytes=budget.max_archive_bytes,
+            max_ratio=budget.max_ratio,
+            max_entry_bytes=budget.max_entry_bytes,
+        )
+        with extracted(src, **limits) as root:
+            return _load_tree(root, src.stem, f"zip archive {src.name}", src.name + ":", **read)  # type: ignore[arg-type]
+    if src.is_dir():
+        return _load_tree(src, src.name, f"folder {src}", "", **read)  # type: ignore[arg-type]
+    raise DatasetError(f"{str(src)!r} does not exist")
+
+
+def _load_tree(
+    extracted_root: Path,
+    name: str,
+    kind: str,
+    display_prefix: str,
+    *,
+    sample_rate: int,
+    seed: int,
+    progress: ProgressFn,
+    max_files_per_class: int | None,
+    split_fractions: tuple[float, float, float],
+    min_clips_per_class: int,
+    budget: DatasetBudget,
+) -> AudioDataset:
+    """Read a class-folder tree (a folder, or a zip's extraction shown as ``display_prefix``)."""
     root = _class_root(extracted_root)
 
     def show(p: Path) -> str:
         return display_prefix + p.relative_to(extracted_root).as_posix() if display_prefix else str(p)
 
     skipped: list[tuple[str, str]] = []
-    class_dirs = _class_dirs(root, skipped, show, display_prefix)
+    class_dirs = _class_dirs(root, skipped, show)
     classes = [p.name for p in class_dirs]
     files = {d.name: _pick_files(_files_under(d), max_files_per_class, seed, d.name) for d in class_dirs}
-    audio = _read_all(classes, files, sample_rate, skipped, show, progress, name)
+    planned = _plan(files, budget, skipped, show)
+    audio = _read_all(classes, planned, sample_rate, budget, skipped, show, progress, name)
     _check_counts(audio, min_clips_per_class, skipped)
+    counts = {c: len(audio[c]) for c in classes}
     lengths = [len(x) for c in classes for _, x in audio[c]]
-    clip_seconds = float(np.clip(np.median(lengths) / sample_rate, MIN_CLIP_SECONDS, MAX_CLIP_SECONDS))
-    clip_seconds = round(clip_seconds, 3)
+    clip_seconds = round(float(np.clip(np.median(lengths) / sample_rate, MIN_CLIP_SECONDS, MAX_CLIP_SECONDS)), 3)
+    n_samples = int(round(clip_seconds * sample_rate))
+    n = sum(counts.values())
+    if budget.max_total_samples is not None and n * n_samples > budget.max_total_samples:
+        raise DatasetError(
+            f"{n} clips of {clip_seconds:g} s would hold {_fmt_minutes(n * clip_seconds)} of audio, more than "
+            f"{_fmt_minutes(budget.max_total_samples / sample_rate)} (use fewer clips)"
+        )
     fractions = (float(split_fractions[0]), float(split_fractions[1]), float(split_fractions[2]))
-    splits = _stratified_splits(audio, int(round(clip_seconds * sample_rate)), seed, fractions)
-    n = sum(len(v) for v in audio.values())
-    kind = f"zip archive {src.name}" if display_prefix else f"folder {src}"
+    splits = _stratified_splits(audio, n_samples, seed, fractions)
     description = (
         f"User-supplied audio from the {kind}: {n} clips in {len(classes)} classes "
-        f"({', '.join(f'{c}: {len(audio[c])}' for c in classes)}). Its origin and licence are "
+        f"({', '.join(f'{c}: {counts[c]}' for c in classes)}). Its origin and licence are "
         "whatever the user's files carry; DiffRes Explorer did not generate it. "
         f"Clips resampled to {sample_rate} Hz mono and centre-padded/cropped to {clip_seconds:g} s "
         f"(median length). Split: stratified random {'/'.join(f'{v:g}' for v in split_fractions)} "
@@ -397,7 +467,8 @@ def load_folder_dataset(
         splits=splits,
         source_description=description,
         skipped=skipped,
-        root=str(root),
+        root=str(root) if not display_prefix else None,
         builtin=False,
         seed=int(seed),
+        warnings=split_warnings(splits, classes),
     )

@@ -57,6 +57,7 @@ __all__ = [
     "StreamItem",
     "StreamingAudioDataset",
     "collate_stream",
+    "corpus_name",
     "estimate_clip_seconds",
     "scan_corpus",
     "split_of",
@@ -184,6 +185,20 @@ def _build_index(
     return CorpusIndex(name, kind, root, tuple(names), paths, labels, splits, tuple(skipped))
 
 
+def corpus_name(source: str | os.PathLike[str]) -> str:
+    """The name a corpus goes by in cards and file names: its folder's name or its
+    manifest's stem (never a full path).
+
+    Example:
+        >>> corpus_name("/data/speech_commands/"), corpus_name("lists/train.csv")
+        ('speech_commands', 'train')
+    """
+    src = Path(source).expanduser()
+    if src.suffix.lower() == ".csv":
+        return src.stem
+    return src.resolve().name or "corpus"
+
+
 def _scan_folder(root: Path, seed: int, fractions: tuple[float, float, float]) -> CorpusIndex:
     class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not _hidden(p.name)), key=lambda p: p.name)
     rows: list[tuple[str, str, int]] = []
@@ -196,7 +211,7 @@ def _scan_folder(root: Path, seed: int, fractions: tuple[float, float, float]) -
                 rel = (Path(dirpath) / f).relative_to(root).as_posix()
                 rows.append((rel, d.name, split_of(rel, seed, fractions)))
     present = sorted({r[1] for r in rows})
-    return _build_index(root.name, "folder", root, rows, present, [])
+    return _build_index(corpus_name(root), "folder", root, rows, present, [])
 
 
 def _scan_manifest(csv_path: Path, seed: int, fractions: tuple[float, float, float]) -> CorpusIndex:

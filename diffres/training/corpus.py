@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -390,7 +389,8 @@ class CorpusTrainer:
     ) -> list[EpochRecord]:
         """Train to ``config.epochs`` (or for at most ``max_epochs`` more, for a job's time
         limit: :meth:`resume` continues); with ``save_each_epoch`` a path, rank 0 saves the
-        weights and training state there after every epoch (the card at :meth:`save`)."""
+        weights, a quick card (last validation accuracy, no test) and the training state
+        there after every epoch; :meth:`save` at the end writes the full card."""
         stop_at = (
             self.total_steps
             if max_epochs is None
@@ -399,7 +399,7 @@ class CorpusTrainer:
         while self.global_step < stop_at:
             self.train_epoch()
             if save_each_epoch is not None and not self.finished:
-                self.save(save_each_epoch, evaluate=False, write_card=False)
+                self.save(save_each_epoch, evaluate=False)
         return self.history
 
     # -- evaluation -------------------------------------------------------------------
@@ -554,7 +554,12 @@ class CorpusTrainer:
         return trainer
 
 
-def default_checkpoint_name(index: CorpusIndex, config: TrainConfig) -> str:
-    """``<corpus name>_<frontend>_r<100 x rate>`` with unsafe characters replaced."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(index.name).name) or "corpus"
-    return f"{safe}_{config.frontend}_r{int(round(config.reduction_rate * 100))}"
+def default_checkpoint_name(corpus_name: str, frontend: str, reduction_rate: float) -> str:
+    """``<corpus name>_<frontend>_r<100 x rate>`` with unsafe characters replaced.
+
+    Example:
+        >>> default_checkpoint_name("my corpus", "diffres", 0.75)
+        'my_corpus_diffres_r75'
+    """
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in corpus_name) or "corpus"
+    return f"{safe}_{frontend}_r{int(round(reduction_rate * 100))}"

@@ -79,11 +79,15 @@ class EpochRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
+        """Rebuild from :meth:`to_dict` (a checkpoint's history); a field of the wrong type
+        raises ``ValueError`` naming it."""
         kw: dict[str, Any] = {}
         for f in fields(cls):
             v = data.get(f.name)
             if f.name.startswith("probe_"):
                 v = None if v is None else np.asarray(v, dtype=np.float32)
+            elif isinstance(v, bool) or not isinstance(v, int if f.name in ("epoch", "global_step") else (int, float)):
+                raise ValueError(f"epoch record field {f.name!r} must be a number, got {type(v).__name__}")
             kw[f.name] = v
         return cls(**kw)
 

@@ -591,7 +591,7 @@ class Trainer:
                 EpochRecord.from_dict({**h, **{k: v.numpy() for k, v in p.items()}})
                 for h, p in zip(records, probes, strict=True)
             ]
-        except (TypeError, ValueError, json.JSONDecodeError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise CheckpointError(f"the checkpoint's training state is malformed ({exc}).") from None
         changes: dict[str, Any] = {}
         if epochs is not None:

@@ -122,6 +122,23 @@ def test_corrupt_upload_shows_error(page: Page, app_url, tmp_path):
     no_exception(page)
 
 
+def test_an_upload_over_the_limit_gets_a_readable_message_not_a_413(page: Page, app_url, tmp_path):
+    """One limit (server.maxUploadSize): the widget refuses a larger file in the browser with
+    its own message; the server never answers it with a bare "AxiosError 413"."""
+    import re
+
+    big = tmp_path / "big.wav"
+    with big.open("wb") as f:
+        f.truncate(51 * 1024 * 1024)  # over the 50 MB of .streamlit/config.toml
+    open_page(page, app_url, "spectrogram_lab")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(big))
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar).to_contain_text(re.compile(r"File must be 50(\.0)? ?MB or smaller"), timeout=TIMEOUT)
+    wait_idle(page)
+    assert "413" not in sidebar.inner_text() and "AxiosError" not in page.content()
+    no_exception(page)
+
+
 def test_microphone_recording_becomes_the_sound(page: Page, app_url):
     """Chromium's fake capture device plays the fixture WAV into st.audio_input (16 kHz mono)."""
     open_page(page, app_url, "spectrogram_lab")
