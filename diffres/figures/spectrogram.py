@@ -113,6 +113,7 @@ def hop_grid_figure(
     max_columns: int = MAX_DISPLAY_COLUMNS,
     height_per_row: int = 260,
     link_x: bool = True,
+    time_link: bool = True,
 ) -> go.Figure:
     """Several spectrograms side by side (e.g. the same clip at a 10 ms and a 40 ms hop).
 
@@ -123,6 +124,8 @@ def hop_grid_figure(
             variable-width columns at ``bin_edges * hop_seconds``.
         n_cols: panels per row (default: all in one row).
         link_x: link the time axes of all panels (same clip); False links per column.
+        time_link: mark the figure for the app's linked views (zoom and crosshair with the page's
+            other time figures); False for panels of other clips than the page's.
     """
     n = len(panels)
     if n == 0:
@@ -154,5 +157,6 @@ def hop_grid_figure(
         fig.update_xaxes(matches="x")
     fig.update_yaxes(matches="y")
     _base_layout(fig, max(300, height_per_row * n_rows + 80), colormap, zmax - float(db_range), zmax)
-    fig.update_layout(meta=dict(TIME_LINK))
+    if time_link:
+        fig.update_layout(meta=dict(TIME_LINK))
     return fig
