@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import lessons, train_data, train_view
 from ui import runs as R
-from ui import train_data, train_view
 from ui.frame import ensure_entrypoint
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
@@ -27,6 +27,7 @@ st.markdown(
     "session: on another page training waits, and carries on when you come back."
 )
 
+lessons.banner("train")
 with st.container(border=True):
     source = train_data.data_source()
 config = train_view.settings(source)

@@ -17,7 +17,10 @@ from browser_helpers import screenshot  # noqa: E402
 PAGES = {
     "adaptive_resolution": "adaptive_resolution",
     "home": "",
+    "lessons": "lessons",
     "spectrogram_lab": "spectrogram_lab",
+    "window_tradeoff": "window_tradeoff",
+    "diffres_steps": "diffres_steps",
     "train": "train",
     "inspect": "inspect",
 }
@@ -71,8 +74,8 @@ def test_page_renders_default_example(page: Page, app_url, artifacts, name):
     open_page(page, app_url, PAGES[name])
     no_exception(page)
     expect(page.get_by_text("Now using:")).to_be_visible()  # the shared sidebar from app.py is there
-    expect(page.get_by_test_id("stTopNavLink")).to_have_count(5)
-    if name in ("home", "spectrogram_lab", "adaptive_resolution"):
+    expect(page.get_by_test_id("stTopNavLink")).to_have_count(len(PAGES))
+    if name in ("home", "spectrogram_lab", "adaptive_resolution", "window_tradeoff", "diffres_steps"):
         page.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for(timeout=TIMEOUT)
     screenshot(page, artifacts / f"page_{name}.png")
 
