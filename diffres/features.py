@@ -23,6 +23,7 @@ __all__ = [
     "MelConfig",
     "StftConfig",
     "linear_spectrogram",
+    "ms_to_samples",
     "spec_augment",
     "next_power_of_two",
 ]
@@ -33,6 +34,16 @@ LOG_FLOOR = 1e-10
 
 HOP_MS_RANGE = (0.5, 100.0)
 WIN_MS_RANGE = (1.0, 200.0)
+
+
+def ms_to_samples(ms: float, sample_rate: int, *, minimum: int = 1) -> int:
+    """Milliseconds to whole samples (rounded, at least ``minimum``): the one conversion.
+
+    Example:
+        >>> ms_to_samples(25.0, 16000), ms_to_samples(0.01, 16000, minimum=2)
+        (400, 2)
+    """
+    return max(int(minimum), round(float(ms) * int(sample_rate) / 1000.0))
 
 
 def next_power_of_two(n: int) -> int:
@@ -68,12 +79,12 @@ class MelConfig:
     @property
     def hop_length(self) -> int:
         """Hop in samples (at least 1)."""
-        return max(1, round(self.hop_ms * self.sample_rate / 1000.0))
+        return ms_to_samples(self.hop_ms, self.sample_rate)
 
     @property
     def win_length(self) -> int:
         """Window in samples (at least 2)."""
-        return max(2, round(self.win_ms * self.sample_rate / 1000.0))
+        return ms_to_samples(self.win_ms, self.sample_rate, minimum=2)
 
     @property
     def n_fft(self) -> int:
@@ -214,12 +225,12 @@ class StftConfig:
     @property
     def hop_length(self) -> int:
         """Hop in samples (at least 1)."""
-        return max(1, round(self.hop_ms * self.sample_rate / 1000.0))
+        return ms_to_samples(self.hop_ms, self.sample_rate)
 
     @property
     def win_length(self) -> int:
         """Window (and FFT) length in samples (at least 2)."""
-        return max(2, round(self.win_ms * self.sample_rate / 1000.0))
+        return ms_to_samples(self.win_ms, self.sample_rate, minimum=2)
 
     @property
     def n_bins(self) -> int:
