@@ -222,6 +222,21 @@ def _heatmap(
     )
 
 
+def _encoding_heatmap(z_cx: np.ndarray, x_edges: np.ndarray, hovertemplate: str) -> go.Heatmap:
+    """The resolution encoding ``[channels, columns]`` on its own diverging scale (-1 to 1)."""
+    return go.Heatmap(
+        z=np.asarray(z_cx, dtype=np.float32),
+        x=np.asarray(x_edges, dtype=np.float32),
+        y=np.arange(z_cx.shape[0], dtype=np.float32),
+        colorscale=colorscale("RdBu_r", 11),
+        zmin=-1,
+        zmax=1,
+        showscale=False,
+        name="encoding",
+        hovertemplate=hovertemplate,
+    )
+
+
 def _apply_mel_axis(fig: go.Figure, mel_frequencies, row: int, col: int = 1, title: str = "Frequency (mel)") -> None:
     vals, text = mel_ticks(mel_frequencies)
     fig.update_yaxes(tickvals=vals, ticktext=text, title_text=title, row=row, col=col)

@@ -19,6 +19,7 @@ from .display import (
     _apply_mel_axis,
     _base_layout,
     _db_limits,
+    _encoding_heatmap,
     _event_lines,
     _heatmap,
     _importance_trace,
@@ -32,7 +33,7 @@ from .display import (
     pool_edges,
     window_indices,
 )
-from .style import BLUE, colorscale, to_db
+from .style import BLUE, to_db
 
 __all__ = ["diffres_figure", "compact_figure", "frontend_comparison_figure"]
 
@@ -231,19 +232,7 @@ def compact_figure(
     fig.add_trace(_heatmap(mp, mb, name="merged", hovertemplate=hover), row=1, col=1)
     ep, eb = pool_columns(enc, max_columns, "mean")
     fig.add_trace(
-        go.Heatmap(
-            z=ep,
-            x=eb.astype(np.float32),
-            y=np.arange(enc.shape[0], dtype=np.float32),
-            colorscale=colorscale("RdBu_r", 11),
-            zmin=-1,
-            zmax=1,
-            showscale=False,
-            name="encoding",
-            hovertemplate="output frame %{x:.0f}<br>channel %{y}<br>%{z:.2f}<extra></extra>",
-        ),
-        row=2,
-        col=1,
+        _encoding_heatmap(ep, eb, "output frame %{x:.0f}<br>channel %{y}<br>%{z:.2f}<extra></extra>"), row=2, col=1
     )
     _apply_mel_axis(fig, mel_frequencies, 1)
     fig.update_yaxes(title_text="Channel", row=2, col=1)

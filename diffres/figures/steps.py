@@ -15,8 +15,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..explain import STEPS, DiffResSteps, frame_weights
-from .display import TIME_LINK, _apply_mel_axis, _base_layout, _db_limits, _heatmap, _vlines, merged_customdata
-from .style import BLUE, GREEN, GREY, ORANGE, RED, colorscale, to_db
+from .display import (
+    TIME_LINK,
+    _apply_mel_axis,
+    _base_layout,
+    _db_limits,
+    _encoding_heatmap,
+    _heatmap,
+    _vlines,
+    merged_customdata,
+)
+from .style import BLUE, GREEN, GREY, ORANGE, RED, to_db
 
 __all__ = ["steps_figure", "step_window"]
 
@@ -137,21 +146,8 @@ def steps_figure(
             )
             fig.add_trace(trace, row=row, col=1)
     if step >= 7:
-        fig.add_trace(
-            go.Heatmap(
-                z=np.asarray(steps.encoding[p:q].T, dtype=np.float32),
-                x=out_edges.astype(np.float32),
-                y=np.arange(steps.encoding.shape[1], dtype=np.float32),
-                colorscale=colorscale("RdBu_r", 11),
-                zmin=-1,
-                zmax=1,
-                showscale=False,
-                name="encoding",
-                hovertemplate="t = %{x:.3f} s<br>channel %{y}<br>%{z:.3f}<extra>encoding</extra>",
-            ),
-            row=9,
-            col=1,
-        )
+        hover = "t = %{x:.3f} s<br>channel %{y}<br>%{z:.3f}<extra>encoding</extra>"
+        fig.add_trace(_encoding_heatmap(steps.encoding[p:q].T, out_edges, hover), row=9, col=1)
     for row in (7, 8):
         _apply_mel_axis(fig, mel_frequencies, row, title="Mel")
     fig.update_yaxes(title_text="Channel", row=9, col=1)
