@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from browser_helpers import screenshot  # noqa: E402
+from browser_helpers import TIMEOUT, no_exception, screenshot, wait_idle  # noqa: E402
 
 # A deep link first: on a fresh server Streamlit's legacy pages/ mode would run the page without app.py.
 PAGES = {
@@ -39,24 +39,10 @@ SIGNATURE_JS = """
 }
 """
 
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-TIMEOUT = 90_000
-
-
-def wait_idle(page: Page) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
-                           timeout=TIMEOUT)
-    page.wait_for_timeout(300)
-    page.wait_for_selector(IDLE, state="attached", timeout=TIMEOUT)
-
 
 def open_page(page: Page, url: str, path: str) -> None:
     page.goto(f"{url}/{path}", timeout=TIMEOUT)
     wait_idle(page)
-
-
-def no_exception(page: Page) -> None:
-    expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
 def chart_signature(page: Page, key: str) -> str:

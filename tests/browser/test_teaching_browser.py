@@ -8,7 +8,6 @@ fixtures from ``tests/browser/conftest.py``).
 
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,39 +17,14 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from browser_helpers import screenshot  # noqa: E402
+from browser_helpers import TIMEOUT, no_exception, screenshot, wait_idle  # noqa: E402
 
 from diffres.lessons import LESSONS, Facts  # noqa: E402
 from test_app_teaching import _model_facts  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("runs_dir")]
 
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-TIMEOUT = 120_000
 TRAIN_TIMEOUT = 420_000
-
-
-@pytest.fixture(scope="module", autouse=True)
-def runs_dir(tmp_path_factory):
-    """The training lesson's checkpoints go to a temporary folder (set before the server starts)."""
-    old = os.environ.get("DIFFRES_RUNS_DIR")
-    os.environ["DIFFRES_RUNS_DIR"] = str(tmp_path_factory.mktemp("runs"))
-    yield
-    if old is None:
-        os.environ.pop("DIFFRES_RUNS_DIR", None)
-    else:
-        os.environ["DIFFRES_RUNS_DIR"] = old
-
-
-def wait_idle(page: Page) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
-                           timeout=TIMEOUT)
-    page.wait_for_timeout(400)
-    page.wait_for_selector(IDLE, state="attached", timeout=TIMEOUT)
-
-
-def no_exception(page: Page) -> None:
-    expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
 def nav(page: Page, title: str) -> None:
