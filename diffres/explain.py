@@ -180,7 +180,7 @@ def frame_weights(steps: DiffResSteps, j: int) -> tuple[np.ndarray, np.ndarray]:
     of the merge matrix of docs/METHOD.md section 3, read off the frames' two pieces).
 
     Example:
-        >>> module = DiffRes(n_mels=4, reduction_rate=0.5).eval()
+        >>> module = DiffRes(n_mels=4, reduction_rate=0.5, importance="uniform").eval()
         >>> steps = diffres_steps(module, torch.zeros(6, 4), 0.5)  # equal scores: two frames per bin
         >>> frame_weights(steps, 1)
         (array([2, 3]), array([0.5, 0.5]))
@@ -232,7 +232,7 @@ def frame_numbers(steps: DiffResSteps, log_mel, j: int) -> FrameNumbers:
     """Everything the view prints about output frame ``j`` of ``steps`` (computed on ``log_mel`` ``[T, F]``).
 
     Example:
-        >>> module = DiffRes(n_mels=4, reduction_rate=0.5).eval()
+        >>> module = DiffRes(n_mels=4, reduction_rate=0.5, importance="uniform").eval()
         >>> x = torch.zeros(6, 4)
         >>> n = frame_numbers(diffres_steps(module, x, 0.5), x, 1)
         >>> n.frames, n.weights, n.start, n.end
