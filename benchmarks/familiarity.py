@@ -2,10 +2,12 @@
 
     python benchmarks/familiarity.py [--write] [--checkpoints ...]
 
-For every shipped checkpoint, fits :class:`diffres.familiarity.Familiarity` (class means
-and a shared covariance of the classifier's embeddings on the training split; threshold at
-the 99th percentile of the validation split), then scores the *test* split of every
-built-in dataset and the real recordings of ``benchmarks/real_audio.py``:
+For every shipped checkpoint, fits :class:`diffres.familiarity.Familiarity` (two views,
+the classifier's embeddings and a summary of the log-mel, each a Gaussian fitted on the
+training split with its threshold at the 99th percentile of the validation split; the
+score is the larger of the two), then scores the *test* split of every built-in dataset,
+the real recordings of ``benchmarks/real_audio.py`` and the example gallery (its most
+familiar window, as the app does):
 
 - own test split: the share scored familiar (score <= 1; about 0.99 if calibrated);
 - other datasets and recordings: the share scored unfamiliar (> 1), and the AUROC of the
@@ -32,7 +34,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import diffres  # noqa: E402
-from diffres.familiarity import Familiarity, embed  # noqa: E402
+from diffres.examples import list_examples, load_example  # noqa: E402
+from diffres.familiarity import Familiarity, score_clip  # noqa: E402
 
 MAX_TRAIN = 3000
 
@@ -76,17 +79,18 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the real sets are optional
         print(f"real recordings skipped: {exc}", flush=True)
     scores: dict[str, dict[str, np.ndarray]] = {}
+    gallery: dict[str, dict[str, float]] = {}
     for stem, ck in loaded.items():
         model, dataset = ck.model, datasets[ck.card["dataset"]]
         train = dataset.splits["train"]
         keep = np.random.default_rng(0).permutation(len(train))[:MAX_TRAIN]
-        emb_train = embed(model, log_mel_of(model, train.waveforms[keep]))
-        emb_val = embed(model, log_mel_of(model, dataset.splits["val"].waveforms))
-        fam = Familiarity.fit(emb_train, torch.as_tensor(train.labels[keep]), emb_val, n_classes=len(model.classes))
+        fam = Familiarity.fit(model, log_mel_of(model, train.waveforms[keep]), torch.as_tensor(train.labels[keep]),
+                              log_mel_of(model, dataset.splits["val"].waveforms))
         scores[stem] = {}
         for set_name, waves in test_sets.items():
             fitted = torch.stack([model.fit_length(np.asarray(w, np.float32))[0] for w in waves])
-            scores[stem][set_name] = fam.score(embed(model, model.mel(fitted))).numpy()
+            scores[stem][set_name] = fam.score(model, model.mel(fitted)).numpy()
+        gallery[stem] = {ex.key: score_clip(model, fam, load_example(ex.key)) for ex in list_examples()}
         if args.write:
             diffres.save_checkpoint(path_of(paths, stem), model, card=ck.card, training_state=ck.training_state,
                                     familiarity=fam)
@@ -105,6 +109,12 @@ def main() -> None:
         matrix = np.stack([scores[s][set_name] for s in stems])  # [models, clips]
         best = [loaded[stems[i]].card["dataset"] for i in matrix.argmin(axis=0)]
         print(f"suggestion for {set_name} test clips: right dataset {np.mean([b == set_name for b in best]):.2f}")
+    print("\nGallery clips (score of the most familiar window; > 1 unfamiliar):\n")
+    keys = [ex.key for ex in list_examples()]
+    print("| model | " + " | ".join(keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    for stem, per in gallery.items():
+        print(f"| {stem} | " + " | ".join(f"{per[k]:.1f}" for k in keys) + " |")
     print(f"({time.time() - t0:.0f} s)")
 
 

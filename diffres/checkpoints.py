@@ -244,6 +244,9 @@ def load_checkpoint(
     familiarity = None
     if payload.get("familiarity") is not None:
         familiarity = Familiarity.from_state(
-            payload["familiarity"], n_classes=len(config.classes), dim=model.classifier.head.in_features
+            payload["familiarity"],
+            n_classes=len(config.classes),
+            embedding_dim=model.classifier.head.in_features,
+            n_mels=config.n_mels,
         )
     return LoadedCheckpoint(model=model, card=card, training_state=training_state, familiarity=familiarity)

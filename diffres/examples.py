@@ -48,7 +48,7 @@ __all__ = [
 #: Folder holding the shipped clips (``<repo>/examples``).
 EXAMPLES_DIR: Path = Path(__file__).resolve().parent.parent / "examples"
 #: Key of the clip the app shows first.
-DEFAULT_EXAMPLE = "alarm_clock"
+DEFAULT_EXAMPLE = "triple_stroke"
 #: Allowed values of :attr:`Example.category`.
 CATEGORIES = ("event", "speech", "music", "percussion")
 
@@ -68,6 +68,8 @@ class Example:
         licence: SPDX-style licence of the clip (``"CC0-1.0"``, ``"BSD-2-Clause"``...).
         source: where it comes from (package and file, or "procedural render").
         category: one of ``"event"``, ``"speech"``, ``"music"``, ``"percussion"``.
+        event_times: onsets (s) of the clip's events where they are known by construction
+            (:data:`KNOWN_ONSETS`), else empty.
     """
 
     key: str
@@ -77,11 +79,29 @@ class Example:
     licence: str
     source: str
     category: str
+    event_times: tuple[float, ...] = ()
 
 
 _SONIC = "Debian sonic-pi-samples, "
+
+#: Onsets (s) of the gallery clips whose events are known by construction
+#: (``examples/make_gallery.py``): three figures of three strokes 25 ms apart.
+KNOWN_ONSETS: dict[str, tuple[float, ...]] = {
+    "triple_stroke": tuple(round(start + k * 0.025, 3) for start in (0.55, 1.40, 2.25) for k in range(3)),
+}
+
 _GALLERY: tuple[tuple[str, str, str, str, str, str], ...] = (
     # key, title, description, licence, source, category
+    (
+        "triple_stroke",
+        "Triple strokes (tabla)",
+        "Three figures of three tabla strokes 25 ms apart, in soft room noise: a 10 ms hop keeps the "
+        "strokes apart, a fixed 40 ms hop blurs each figure into one. The rhythms model keeps the "
+        "strokes at full resolution and merges the quiet stretches between the figures.",
+        "CC0-1.0",
+        _SONIC + "tabla_te1.flac (freesound.org user dio_333), arranged (examples/make_gallery.py)",
+        "percussion",
+    ),
     (
         "alarm_clock",
         "Alarm clock",
@@ -189,7 +209,16 @@ def list_examples() -> list[Example]:
         list of :class:`Example`; each ``path`` exists in the repository.
     """
     return [
-        Example(key=k, title=t, description=d, path=EXAMPLES_DIR / f"{k}.wav", licence=lic, source=src, category=cat)
+        Example(
+            key=k,
+            title=t,
+            description=d,
+            path=EXAMPLES_DIR / f"{k}.wav",
+            licence=lic,
+            source=src,
+            category=cat,
+            event_times=KNOWN_ONSETS.get(k, ()),
+        )
         for k, t, d, lic, src, cat in _GALLERY
     ]
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .audio import fit_length
-from .core import DIFFRES_CHANNELS, FrontendOutput
+from .core import DIFFRES_CHANNELS, IMPORTANCE_MODES, FrontendOutput
 from .errors import ParameterError
 from .features import MelConfig, MelFrontend
 from .frontends import FRONTENDS, make_frontend
@@ -69,7 +69,18 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        if isinstance(self.diffres_channels, str) or not isinstance(self.diffres_channels, (tuple, list)):
+            raise ParameterError(
+                f"diffres_channels must be a list of channel names from {DIFFRES_CHANNELS}, "
+                f"got {self.diffres_channels!r}."
+            )
         object.__setattr__(self, "diffres_channels", tuple(str(c) for c in self.diffres_channels))
+        if not self.diffres_channels or not set(self.diffres_channels) <= set(DIFFRES_CHANNELS):
+            raise ParameterError(
+                f"diffres_channels must be a non-empty subset of {DIFFRES_CHANNELS}, got {self.diffres_channels!r}."
+            )
+        if self.importance not in IMPORTANCE_MODES:
+            raise ParameterError(f"importance must be one of {IMPORTANCE_MODES}, got {self.importance!r}.")
         if len(self.classes) < 2:
             raise ParameterError(f"a classifier needs at least 2 classes, got {list(self.classes)}.")
         if len(set(self.classes)) != len(self.classes):

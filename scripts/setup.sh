@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 apt_packages=(chromium espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts sox
               libsox-fmt-all libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont
               musescore-general-soundfont-small csound-soundfont opl3-soundfont
-              libsndfile1 ffmpeg g++ ninja-build)
+              avldrums.lv2-soundfont libsndfile1 ffmpeg g++ ninja-build)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -79,7 +79,7 @@ def start(page: str = "pages/home.py") -> AppTest:
 def test_page_renders_default_example(page):
     at = start(page)
     assert not at.error
-    assert at.session_state["clip"].title == "Alarm clock"
+    assert at.session_state["clip"].title == "Triple strokes (tabla)"
     assert at.title[0].value
     got = charts(at)
     for key in CHART_KEYS.get(page, []):
@@ -115,7 +115,7 @@ def test_corrupt_upload_shows_error_not_traceback(page, data):
     assert not at.exception, at.exception
     messages = [e.value for e in at.error]
     assert messages and any("broken.wav" in m for m in messages)
-    assert at.session_state["clip"].title == "Alarm clock"  # the previous sound stays
+    assert at.session_state["clip"].title == "Triple strokes (tabla)"  # the previous sound stays
     for key in CHART_KEYS[page]:
         assert key in charts(at)
 
@@ -151,7 +151,8 @@ def test_lab_sliders_change_the_figure():
     at.slider(key="lab_hop").set_value(40).run()
     assert not at.exception
     x40 = decode(trace(charts(at)["lab_chart"], "log-mel")["x"])
-    assert len(x10) == 602 and len(x40) == 151 + 1
+    n = at.session_state["clip"].samples.size
+    assert len(x10) == 1 + n // 160 + 1 and len(x40) == 1 + n // 640 + 1  # frames + 1 edges
     assert abs(x40[-1] - x10[-1]) < 0.05  # same clip length in seconds
     at.select_slider(key="lab_mels").set_value(128).run()
     z = decode(trace(charts(at)["lab_chart"], "log-mel")["z"])
@@ -183,11 +184,13 @@ def test_adaptive_rate_slider_changes_the_figure():
     at.slider(key="adapt_rate").set_value(0.75).run()
     assert not at.exception
     x75 = decode(trace(charts(at)["adapt_main"], "merged")["x"])
-    assert len(x50) == 300 + 1 and len(x75) == 150 + 1
-    assert abs(x75[-1] - 601 * 0.01) < 1e-4
+    n_frames = 1 + at.session_state["clip"].samples.size // 160  # 10 ms hop
+    assert len(x50) == n_frames // 2 + 1 and len(x75) == n_frames // 4 + 1
+    assert abs(x75[-1] - n_frames * 0.01) < 1e-4
     at.select_slider(key="adapt_hop").set_value(2.0).run()
     assert not at.exception
-    assert len(decode(trace(charts(at)["adapt_main"], "merged")["x"])) == 750 + 1
+    n_fine = 1 + at.session_state["clip"].samples.size // 32  # 2 ms hop
+    assert len(decode(trace(charts(at)["adapt_main"], "merged")["x"])) == n_fine // 4 + 1
 
 
 def test_adaptive_listen_and_downloads():
@@ -230,7 +233,7 @@ def test_adaptive_uses_a_checkpoint_and_its_settings(shipped_like):
     assert not any("untrained" in w.value.lower() for w in at.warning)
     assert len(at.get("progress")) == 3  # prediction bars
     x = decode(trace(charts(at)["adapt_main"], "merged")["x"])
-    assert len(x) == int(301 * 0.25) + 1
+    assert len(x) == int((1 + at.session_state["clip"].samples.size // 320) * 0.25) + 1  # 20 ms hop
     broken = next(o for o in model.options if "zz_broken" in o)
     model.select(broken).run()
     assert not at.exception

@@ -21,7 +21,9 @@ from diffres.models import AudioClassifier, ModelConfig
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints"
 #: Test-split accuracy each shipped built-in model must reach (DiffRes at rate 0.75).
-TARGETS = {"events": 0.95, "digits": 0.95, "drums": 0.90, "instruments": 0.70}
+#: rhythms: the DiffRes model reaches 0.69 where fixed 4:1 pooling reaches 0.49 and full
+#: resolution 0.85 (docs/RESULTS.md); the floor keeps that gap honest.
+TARGETS = {"events": 0.95, "digits": 0.95, "drums": 0.90, "instruments": 0.70, "rhythms": 0.65}
 #: Datasets whose shipped model is known to miss its target (say why in docs/RESULTS.md);
 #: none today.  Strict: a model that meets the target turns the xfail into a failure, so a
 #: stale entry goes.
@@ -156,9 +158,10 @@ def test_shipped_checkpoints_exist_with_cards_and_sizes():
     names = {p.stem for p in SHIPPED_FILES}
     for ds in TARGETS:
         assert f"{ds}_diffres_r75" in names, f"missing checkpoints/{ds}_diffres_r75.pt"
-    for ds in ("events", "digits"):
+    for ds in ("events", "digits", "rhythms"):
         for fe in ("full", "avgpool", "changehop"):
             assert f"{ds}_{fe}_r75" in names, f"missing checkpoints/{ds}_{fe}_r75.pt"
+    assert "rhythms_diffres_fine" in names
     total = 0
     for p in SHIPPED_FILES:
         size = p.stat().st_size
@@ -192,3 +195,33 @@ def test_shipped_diffres_checkpoint_meets_its_target_on_the_test_split(dataset):
     assert res.n == card["metrics"]["n_test"]
     assert res.accuracy == pytest.approx(card["metrics"]["test_accuracy"], abs=0.006), p.name
     assert res.accuracy >= TARGETS[dataset], f"{p.name}: {res.accuracy:.3f} < {TARGETS[dataset]}"
+
+
+def test_default_sound_and_model_keep_the_strokes_apart_and_merge_the_quiet():
+    """The pair the app opens on: the shipped rhythms DiffRes model on the triple strokes.
+    Over the strokes the finest output frame is at most 1.5x the input hop, every 25 ms gap
+    inside a figure survives the merge, the quiet stretches are merged coarser than 4:1, and
+    the model names the pattern."""
+    from diffres import analysis
+    from diffres.examples import DEFAULT_EXAMPLE, KNOWN_ONSETS, load_example
+    from ui.adaptive import DEFAULT_DATASET
+
+    model = load_checkpoint(SHIPPED / f"{DEFAULT_DATASET}_diffres_r75.pt").model.eval()
+    x = torch.as_tensor(load_example(DEFAULT_EXAMPLE)).reshape(1, -1)
+    onsets = KNOWN_ONSETS[DEFAULT_EXAMPLE]
+    figures = [onsets[i : i + 3] for i in range(0, len(onsets), 3)]
+    hop_s = model.mel.hop_seconds
+    with torch.no_grad():
+        log_mel = model.mel(x)
+        out = model.frontend(log_mel)
+        probs = model(log_mel).softmax(-1)[0]
+    spans = [(f[0], f[-1] + 0.03) for f in figures]
+    mask = analysis.event_mask([spans], log_mel.shape[1], hop_s)
+    finest, _ = analysis.event_hops_ms(out.bin_edges, mask, hop_s * 1000)
+    assert float(finest[0]) <= 1.5 * hop_s * 1000, float(finest[0])
+    for figure in figures:
+        assert analysis.onsets_separated(out.bin_edges, [figure], hop_s) == [[True, True]], figure
+    spread = analysis.hop_spread(out.bin_edges, hop_s * 1000)
+    assert not spread.uniform and spread.coarse_ms > 4 * hop_s * 1000, spread
+    assert analysis.concentration(out.importance, mask)[0] > 2.0
+    assert model.classes[int(probs.argmax())] == "triple"

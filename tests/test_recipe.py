@@ -102,3 +102,23 @@ def test_channel_subset_and_uniform_importance_ablations(noisy):
     tr.step()
     assert tr.model.classifier.input_norm.num_features == 2
     assert all(p.grad is None or not p.grad.any() for p in tr.model.frontend.score_network.parameters())
+
+
+def test_a_card_with_malformed_ablation_fields_is_refused_by_name(tmp_path):
+    import io
+    import json
+
+    from diffres import CheckpointError, load_checkpoint, save_checkpoint
+    from diffres.models import AudioClassifier, ModelConfig
+
+    model = AudioClassifier(ModelConfig.from_dict({"classes": ["a", "b"], "n_mels": 8, "width": 4}))
+    buf = io.BytesIO()
+    save_checkpoint(buf, model)
+    payload = torch.load(io.BytesIO(buf.getvalue()), weights_only=True)
+    for field, value in (("diffres_channels", "avg,max"), ("diffres_channels", ["loudness"]), ("importance", "oracle")):
+        card = json.loads(payload["card"])
+        card[field] = value
+        out = io.BytesIO()
+        torch.save({**payload, "card": json.dumps(card)}, out)
+        with pytest.raises(CheckpointError, match=field):
+            load_checkpoint(out.getvalue())

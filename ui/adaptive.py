@@ -29,16 +29,14 @@ DEFAULT_DATASET = "rhythms"
 
 
 def diffres_checkpoints() -> dict[str, dict[str, Any]]:
-    """Shipped DiffRes checkpoints by id, the default dataset's 10 ms model first."""
-    index = cache.checkpoint_index()
-    return {
-        e["id"]: e
-        for e in sorted(
-            index,
-            key=lambda e: (e["card"].get("dataset") != DEFAULT_DATASET, e["card"].get("hop_ms") != 10.0, e["name"]),
-        )
-        if e["card"].get("frontend") == "diffres"
-    }
+    """Shipped DiffRes checkpoints by id: the default dataset's first (its 10 ms model before
+    its fine-hop one), then by name."""
+
+    def order(e: dict[str, Any]) -> tuple[bool, bool, str]:
+        default = e["card"].get("dataset") == DEFAULT_DATASET
+        return (not default, default and e["card"].get("hop_ms") != 10.0, e["name"])
+
+    return {e["id"]: e for e in sorted(cache.checkpoint_index(), key=order) if e["card"].get("frontend") == "diffres"}
 
 
 def mel_config(clip: CurrentClip, model_id: str, hop_ms: float) -> MelConfig:

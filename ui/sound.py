@@ -43,7 +43,8 @@ class CurrentClip:
         description: one line about the clip.
         trimmed: the source was longer than 30 s and only its start is used.
         original_seconds: length of the source before trimming.
-        event_times: seconds of known events (presets only), else empty.
+        event_times: seconds of known events (presets, and examples built with known
+            onsets), else empty.
         silent: the clip is (nearly) silent.
     """
 
@@ -88,6 +89,7 @@ def _from_option(option: str, preset_seconds: float) -> CurrentClip:
             ex.description,
             clip.trimmed,
             clip.original_seconds,
+            np.asarray(ex.event_times, dtype=np.float64),
             silent=clip.silent,
         )
     preset = PRESETS[key]

@@ -42,9 +42,24 @@ SOUNDFONTS: dict[str, tuple[str, str]] = {
     "MuseScore_General_Lite": ("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3", "musescore-general-soundfont-small"),
     "sf_GMbank": ("/usr/share/sounds/sf2/sf_GMbank.sf2", "csound-soundfont"),
     "OPL3_FM": ("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "opl3-soundfont"),
+    # a multi-sampled recording of a real acoustic kit (Glen MacArthur, CC-BY-SA-3.0): one
+    # preset (bank 0, program 0) with the kit's own note map
+    "AVL_Black_Pearl": ("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "avldrums.lv2-soundfont"),
 }
 #: The drum set's soundfonts (its plan indexes this tuple; v1 clips depend on its order).
-DRUM_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite")
+DRUM_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite", "AVL_Black_Pearl")
+#: Recorded acoustic kits: one preset each (bank 0, program 0), in training and validation only.
+RECORDED_KITS = ("AVL_Black_Pearl",)
+#: The recorded kits' notes per class, from the AVL plugin's own note names (its midnam), not
+#: the General MIDI map: 48 is a swish hi-hat there; the cymbal chokes 50/52/58 are left out.
+RECORDED_KIT_NOTES: dict[str, list[int]] = {
+    "clap": [39],
+    "cymbal": [49, 51, 53, 55, 57, 59, 60],
+    "hihat": [42, 44, 46, 48],
+    "kick": [36],
+    "snare": [38, 40],
+    "tom": [41, 43, 45, 47],
+}
 #: The instrument set's soundfonts: the test split uses the held-out one only, training the rest.
 INSTRUMENT_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite", "sf_GMbank", "OPL3_FM")
 INSTRUMENT_TEST_SOUNDFONT = "TimGM6mb"
@@ -345,19 +360,20 @@ class _Instruments:
 
 class _Drums:
     NAME = "drums"
-    VERSION = 1
+    VERSION = 2
     CLASSES: ClassVar[list[str]] = list(DRUM_NOTES)
     CLIP_SECONDS = 1.0
     DEFAULT_N_PER_CLASS = 150
     SOUNDFONTS = DRUM_SOUNDFONTS
     NEEDS = _needs(DRUM_SOUNDFONTS)
     SPLIT_POLICY = (
-        "test: held-out drum kits Power and Jazz (bank 128 presets 16, 32) in every soundfont; "
-        "val: random 15% of the rest"
+        "test: held-out drum kits Power and Jazz (bank 128 presets 16, 32) in the three General MIDI "
+        "soundfonts; val: random 15% of the rest"
     )
     DESCRIPTION = (
         "General MIDI percussion (kick, snare, clap, hihat, tom, cymbal) rendered with FluidSynth "
-        "from three soundfonts and eight kits; 1 s clips. Test uses two kits never seen in training."
+        "from three General MIDI soundfonts (eight kits each) and one recorded acoustic kit; 1 s "
+        "clips. Test uses two kits never seen in training."
     )
 
     def check_requirements(self) -> None:
@@ -368,7 +384,10 @@ class _Drums:
             f"Synthetic: {n_clips} one-second drum hits rendered with FluidSynth (reverb and chorus "
             "off, MIDI channel 10, bank 128) from the soundfonts FluidR3_GM (MIT), TimGM6mb (GPL-2) "
             "and MuseScore_General_Lite (MIT, derived from FluidR3), kits Standard, Room, Power, "
-            "Electronic, TR-808, Jazz, Brush and Orchestra. GM notes per class: kick 35/36, snare "
+            "Electronic, TR-808, Jazz, Brush and Orchestra, and the multi-sampled recording of a real "
+            "acoustic kit AVL Black Pearl (Glen MacArthur, CC-BY-SA-3.0; bank 0, its own note map: "
+            "kick 36, snare 38/40, clap 39, hihat 42/44/46/48, tom 41/43/45/47, cymbal "
+            "49/51/53/55/57/59/60). GM notes per class: kick 35/36, snare "
             "38/40, clap 39, hihat 42/44/46, tom 41/43/45/47/48/50, cymbal 49/51/52/53/55/57/59; one "
             "to four hits per clip, velocity, onset and length vary, with light gain and noise "
             "augmentation. Test clips use the Power and Jazz kits only, never seen in training; "
@@ -383,6 +402,9 @@ class _Drums:
             for i in range(n_per_class):
                 rng = clip_rng(seed, 43, ci, i)
                 kit = int(rng.choice(TEST_KITS)) if splits[i] == "test" else int(rng.choice(train_kits))
+                fonts = [f for f in DRUM_SOUNDFONTS if f not in RECORDED_KITS or splits[i] != "test"]
+                font = fonts[int(rng.integers(0, len(fonts)))]
+                notes = RECORDED_KIT_NOTES[cls] if font in RECORDED_KITS else DRUM_NOTES[cls]
                 n_hits = int(rng.choice([1, 1, 1, 2, 3, 4]))
                 t = float(rng.uniform(0.0, 0.3))
                 gap = float(rng.uniform(0.08, 0.25))
@@ -394,7 +416,7 @@ class _Drums:
                         [
                             round(t, 4),
                             round(float(rng.uniform(0.05, 0.4)), 4),
-                            int(rng.choice(DRUM_NOTES[cls])),
+                            int(rng.choice(notes)),
                             int(rng.integers(40, 128)),
                         ]
                     )
@@ -402,9 +424,9 @@ class _Drums:
                 params = {
                     "seed": int(seed),
                     "n_per_class": int(n_per_class),
-                    "soundfont": DRUM_SOUNDFONTS[int(rng.integers(0, len(DRUM_SOUNDFONTS)))],
+                    "soundfont": font,
                     "kit": kit,
-                    "kit_name": DRUM_KITS[kit],
+                    "kit_name": font if font in RECORDED_KITS else DRUM_KITS[kit],
                     "hits": hits,
                     **_mix_params(rng),
                 }
@@ -413,7 +435,11 @@ class _Drums:
 
     def render_clip(self, renderer: _Renderer, spec: ClipSpec) -> np.ndarray:
         p = spec.params
-        x = renderer.render(p["soundfont"], 128, p["kit"], [tuple(h) for h in p["hits"]], self.CLIP_SECONDS, 9)
+        hits = [tuple(h) for h in p["hits"]]
+        if p["soundfont"] in RECORDED_KITS:  # one kit on bank 0, played on a melodic channel
+            x = renderer.render(p["soundfont"], 0, 0, hits, self.CLIP_SECONDS, 0)
+        else:
+            x = renderer.render(p["soundfont"], 128, p["kit"], hits, self.CLIP_SECONDS, 9)
         return _augment(x, p, np.random.default_rng(p["rng_seed"]))
 
     def render(self, specs: list[ClipSpec], out_dir: Path, progress: ProgressFn) -> None:

@@ -42,7 +42,7 @@ from ..audio import SAMPLE_RATE
 from ..checkpoints import load_checkpoint, save_checkpoint
 from ..core import DiffRes, FrontendOutput
 from ..errors import CheckpointError, DatasetError, ParameterError
-from ..familiarity import Familiarity, embed
+from ..familiarity import Familiarity
 from ..features import MelConfig
 from ..models import AudioClassifier, ModelConfig
 from . import augment as A
@@ -565,9 +565,7 @@ class Trainer:
         g = _derived_generator(self.config.seed, 6, 0, torch.device("cpu"))
         keep = torch.randperm(x.shape[0], generator=g)[:max_train].to(x.device)
         held_out = self._features["val"] if len(self._labels.get("val", ())) else x
-        return Familiarity.fit(
-            embed(self.model, x[keep]), y[keep].cpu(), embed(self.model, held_out), n_classes=len(self.model.classes)
-        )
+        return Familiarity.fit(self.model, x[keep], y[keep], held_out)
 
     @classmethod
     def resume(
