@@ -45,7 +45,7 @@ __all__ = [
 
 #: The rhythm-style clip of the lesson on what DiffRes keeps and merges.  The one line to
 #: change when a better rhythm example ships (e.g. ``"example:<new rhythm key>"``).
-RHYTHM_SOUND = "example:drum_pattern"
+RHYTHM_SOUND = "example:triple_stroke"
 #: Checkpoints that lesson prefers, first found first (rhythm-trained models know such sounds).
 RHYTHM_MODELS = ("rhythms_diffres_r75", "drums_diffres_r75", "events_diffres_r75")
 #: The first group of four beeps in the alarm-clock example (40 ms beeps 30 ms apart from 0.2 s).
@@ -379,9 +379,11 @@ LESSONS: tuple[Lesson, ...] = (
         page="steps",
         sound=RHYTHM_SOUND,
         settings=dict(_STEPS),
-        question="At rate 0.75 DiffRes keeps a quarter of the frames. Select the output frame that covers the "
-        "loudest drum hit: how many input frames does it merge? Then select one in a quiet stretch: how many there?",
-        how="Move **Output frame** until the highlighted span sits on the tallest hit of the waveform.",
+        question="Three figures of three tabla strokes, 25 ms apart: a fixed 40 ms hop would blur each figure "
+        "into one. At rate 0.75 DiffRes keeps a quarter of the frames. Select the output frame that covers the "
+        "loudest stroke: how many input frames does it merge? Then select one in a quiet stretch between the "
+        "figures: how many there?",
+        how="Move **Output frame** until the highlighted span sits on the tallest stroke of the waveform.",
         check=_check_rhythm,
         solve=lambda f: {"steps_frame": _measured(f, "steps").output_frame_at(_loudest_frame(f) + 0.5)},
         takeaway="Where the importance is high, each input frame gets (almost) an output frame of its own; "
