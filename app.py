@@ -1,8 +1,10 @@
 """DiffRes Explorer: the Streamlit entrypoint (``streamlit run app.py``).
 
-It owns the page configuration, the shared sidebar (the sound every page works on) and the
-navigation; each page is a script in ``pages/`` listed explicitly in :func:`ui.frame.app_pages`
-(calling ``st.navigation`` switches off Streamlit's legacy auto-discovery of that folder; see
+It owns the page configuration, the shared sidebar (the sound every page works on, the
+"Copy link" control), the settings in the URL (:mod:`ui.share`), the linked-views script
+(:mod:`ui.links`), the guided lessons' page switch (:mod:`ui.lessons`) and the navigation;
+each page is a script in ``pages/`` listed explicitly in :func:`ui.frame.app_pages` (calling
+``st.navigation`` switches off Streamlit's legacy auto-discovery of that folder; see
 :mod:`ui.frame` for deep links to a fresh server).
 """
 
@@ -11,21 +13,29 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from ui import lessons, links, share
 from ui.frame import POSITION, app_pages, entrypoint_active
 
 
 def run() -> None:
     st.set_page_config(page_title="DiffRes Explorer", page_icon=":material/graphic_eq:", layout="wide")
+    share.restore_from_url()  # a link's settings, before any widget exists
     page = st.navigation(app_pages(), position=POSITION)
+    lessons.go_if_asked()
     with st.sidebar:
         st.markdown("### DiffRes Explorer")
         st.caption(
             "Learned temporal resolution for spectrograms: keep detail where the sound changes, "
             "merge frames where it does not."
         )
-        ui.sound_picker()
+        clip = ui.sound_picker()
+        share.copy_link(page, clip.kind, clip.title)
+        links.install()
+    share.url_notices()
+    share.write_url()  # the settings as this run starts (a page that stops early still has its link)
     with entrypoint_active():
         page.run()
+    share.write_url()  # and as it ends
 
 
 if __name__ == "__main__":

@@ -205,13 +205,18 @@ class DiffRes(FrontendModule):
         self.n_channels = len(channels)
         self.score_network = ScoreNetwork(self.n_mels)
 
-    def scores(self, log_mel: Tensor) -> Tensor:
-        """Raw importance ``sigmoid(g(X))``, ``[B, T]`` in (0, 1) (0.5 everywhere for
+    def logits(self, log_mel: Tensor) -> Tensor:
+        """The score network's output ``g(X)`` before the sigmoid, ``[B, T]`` (0 everywhere for
         ``importance="uniform"``)."""
         _check_log_mel(log_mel, self.n_mels)
         if self.importance == "uniform":
-            return log_mel.new_full(log_mel.shape[:2], 0.5)
-        return torch.sigmoid(self.score_network(log_mel))
+            return log_mel.new_zeros(log_mel.shape[:2])
+        return self.score_network(log_mel)
+
+    def scores(self, log_mel: Tensor) -> Tensor:
+        """Raw importance ``sigmoid(g(X))``, ``[B, T]`` in (0, 1) (0.5 everywhere for
+        ``importance="uniform"``)."""
+        return torch.sigmoid(self.logits(log_mel))
 
     def forward(self, log_mel: Tensor, *, reduction_rate: float | None = None) -> FrontendOutput:
         """Merge ``log_mel`` ``[B, T, F]``; ``reduction_rate`` overrides the module's rate."""

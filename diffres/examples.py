@@ -40,6 +40,7 @@ __all__ = [
     "PRESETS",
     "DEFAULT_PRESET_SECONDS",
     "CLICK_PERIOD_S",
+    "CLOSE_TONES_HZ",
     "make_preset",
     "preset_event_times",
 ]
@@ -254,6 +255,9 @@ def load_example(key: str = DEFAULT_EXAMPLE, sample_rate: int | None = SAMPLE_RA
 DEFAULT_PRESET_SECONDS = 3.0
 #: Period of the ``click_train`` preset in seconds; the first click is at half a period.
 CLICK_PERIOD_S = 0.25
+#: The two simultaneous tones of ``tones_and_clicks`` in Hz (60 Hz apart: a 25 ms window's
+#: 40 Hz bins cannot tell them apart, a 50 ms window's 20 Hz bins can).
+CLOSE_TONES_HZ = (1000.0, 1060.0)
 #: Length of each ``tone_bursts`` burst in seconds.
 BURST_SECONDS = 0.06
 #: Burst start times of ``tone_bursts`` as fractions of the clip length.
@@ -301,6 +305,13 @@ PRESETS: dict[str, Preset] = {
             "A steady 500 Hz tone that switches to 2 kHz halfway: DiffRes should keep "
             "frames around the switch and merge the steady parts.",
         ),
+        Preset(
+            "tones_and_clicks",
+            "Two close tones under clicks",
+            "Two steady tones 60 Hz apart (1000 and 1060 Hz, at once) under clicks every 250 ms: a long window "
+            "separates the tones, a short one pins the clicks, no window does both. DiffRes should keep frames "
+            "at the clicks.",
+        ),
     )
 }
 
@@ -328,14 +339,14 @@ def _check_preset_args(name, sample_rate, seconds) -> tuple[int, float, int]:
 def preset_event_times(name: str, seconds: float = DEFAULT_PRESET_SECONDS) -> np.ndarray:
     """Times (s) of the preset's events, the known answer for where detail is.
 
-    ``click_train``: each click; ``tone_bursts``: each burst's start; ``two_tones``: the
+    ``click_train`` and ``tones_and_clicks``: each click; ``tone_bursts``: each burst's start; ``two_tones``: the
     switch; ``chirp``: none (empty array; its change is uniform).
 
     Returns:
         ``np.ndarray [shape=(n_events,), dtype=float64]`` in seconds, ascending.
     """
     _, sec, _ = _check_preset_args(name, SAMPLE_RATE, seconds)  # times do not depend on the rate
-    if name == "click_train":
+    if name in ("click_train", "tones_and_clicks"):
         return np.arange(CLICK_PERIOD_S / 2, sec, CLICK_PERIOD_S)
     if name == "tone_bursts":
         return np.array([f * sec for f in _BURST_FRACTIONS])
@@ -360,8 +371,8 @@ def make_preset(
     """Generate a synthetic preset; the same arguments always give the same samples.
 
     Args:
-        name: a key of :data:`PRESETS`: ``"chirp"``, ``"click_train"``, ``"tone_bursts"``
-            or ``"two_tones"``.
+        name: a key of :data:`PRESETS`: ``"chirp"``, ``"click_train"``, ``"tone_bursts"``,
+            ``"two_tones"`` or ``"tones_and_clicks"``.
         sample_rate: Hz, int in [4000, 768000].  Default :data:`~diffres.audio.SAMPLE_RATE`.
         seconds: length in seconds, float in [0.5, 600].  Default 3.0.
 
@@ -375,6 +386,8 @@ def make_preset(
         tone_bursts: four 60 ms 1 kHz bursts (5 ms ramps) starting at 10, 37, 45 and 80 %
             of the clip; silence elsewhere.
         two_tones: 500 Hz for the first half, 2 kHz for the second (phase-continuous).
+        tones_and_clicks: :data:`CLOSE_TONES_HZ` at once (amplitude 0.25 each) and the
+            clicks of ``click_train``.
         A deterministic white-noise floor at ``noise_floor_db`` dBFS RMS is added
         (``None``: exact digital silence between events).
 
@@ -390,16 +403,11 @@ def make_preset(
         # phase of a linear chirp: 2 pi (f0 t + (f1 - f0) t^2 / (2 T))
         x = 0.5 * np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * sec)))
     elif name == "click_train":
-        x = np.zeros(n)
-        n_click = max(2, int(round(0.002 * sr)))
-        rng = np.random.default_rng(0)  # fixed seed: deterministic click shape
-        click = rng.uniform(-1, 1, n_click) * np.exp(-np.arange(n_click) / (n_click / 5))
-        click[0] = 1.0
-        click *= 0.9 / np.max(np.abs(click))
-        for start_s in preset_event_times(name, sec):
-            i = int(round(start_s * sr))
-            m = min(n_click, n - i)
-            x[i : i + m] += click[:m]
+        x = _clicks(preset_event_times(name, sec), sr, n)
+    elif name == "tones_and_clicks":
+        x = sum(0.25 * np.sin(2 * np.pi * f * t) for f in CLOSE_TONES_HZ) + _clicks(
+            preset_event_times(name, sec), sr, n
+        )
     elif name == "tone_bursts":
         x = np.zeros(n)
         n_burst = int(round(BURST_SECONDS * sr))
@@ -420,6 +428,21 @@ def make_preset(
         floor = 10.0 ** (float(noise_floor_db) / 20.0)
         x = x + floor * np.random.default_rng(12345).standard_normal(n)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def _clicks(times_s: np.ndarray, sample_rate: int, n: int) -> np.ndarray:
+    """2 ms decaying clicks (peak 0.9, a fixed shape) starting at ``times_s``, in ``n`` samples."""
+    x = np.zeros(n)
+    n_click = max(2, int(round(0.002 * sample_rate)))
+    rng = np.random.default_rng(0)  # fixed seed: deterministic click shape
+    click = rng.uniform(-1, 1, n_click) * np.exp(-np.arange(n_click) / (n_click / 5))
+    click[0] = 1.0
+    click *= 0.9 / np.max(np.abs(click))
+    for start_s in times_s:
+        i = int(round(start_s * sample_rate))
+        m = min(n_click, n - i)
+        x[i : i + m] += click[:m]
+    return x
 
 
 def frames_near_events(

@@ -17,7 +17,16 @@ from torch import Tensor, nn
 from .audio import SAMPLE_RATE
 from .errors import ParameterError
 
-__all__ = ["LOG_FLOOR", "MelFrontend", "MelConfig", "spec_augment", "next_power_of_two"]
+__all__ = [
+    "LOG_FLOOR",
+    "MelFrontend",
+    "MelConfig",
+    "StftConfig",
+    "linear_spectrogram",
+    "ms_to_samples",
+    "spec_augment",
+    "next_power_of_two",
+]
 
 #: Power added before the log: ln(1e-10) = -23.03 is "no energy at all".  SpecAugment masks
 #: fill with exactly this value, so the guide loss sees masked frames as empty.
@@ -25,6 +34,16 @@ LOG_FLOOR = 1e-10
 
 HOP_MS_RANGE = (0.5, 100.0)
 WIN_MS_RANGE = (1.0, 200.0)
+
+
+def ms_to_samples(ms: float, sample_rate: int, *, minimum: int = 1) -> int:
+    """Milliseconds to whole samples (rounded, at least ``minimum``): the one conversion.
+
+    Example:
+        >>> ms_to_samples(25.0, 16000), ms_to_samples(0.01, 16000, minimum=2)
+        (400, 2)
+    """
+    return max(int(minimum), round(float(ms) * int(sample_rate) / 1000.0))
 
 
 def next_power_of_two(n: int) -> int:
@@ -60,12 +79,12 @@ class MelConfig:
     @property
     def hop_length(self) -> int:
         """Hop in samples (at least 1)."""
-        return max(1, round(self.hop_ms * self.sample_rate / 1000.0))
+        return ms_to_samples(self.hop_ms, self.sample_rate)
 
     @property
     def win_length(self) -> int:
         """Window in samples (at least 2)."""
-        return max(2, round(self.win_ms * self.sample_rate / 1000.0))
+        return ms_to_samples(self.win_ms, self.sample_rate, minimum=2)
 
     @property
     def n_fft(self) -> int:
@@ -189,6 +208,95 @@ class MelFrontend(nn.Module):
             raise ParameterError("waveform has no samples.")
         power = self.mel(waveform.float())  # [B, F, T]
         return torch.log(power + LOG_FLOOR).transpose(1, 2).contiguous()
+
+
+@dataclass(frozen=True)
+class StftConfig:
+    """A linear-frequency STFT without zero-padding, in the units people use.
+
+    The FFT is as long as the window, so the **bin width** (``sample_rate / win_length``)
+    is exactly one over the window's duration: the time-frequency *tile* of one analysis
+    frame, ``window_seconds x bin_width_hz``, always has an area of 1 (a longer window buys
+    finer frequency with coarser time, never both).
+
+    Example:
+        >>> c = StftConfig(16000, hop_ms=10.0, win_ms=25.0)
+        >>> c.win_length, c.n_bins, c.bin_width_hz, c.window_seconds * c.bin_width_hz
+        (400, 201, 40.0, 1.0)
+    """
+
+    sample_rate: int = SAMPLE_RATE
+    hop_ms: float = 10.0
+    win_ms: float = 25.0
+
+    @property
+    def hop_length(self) -> int:
+        """Hop in samples (at least 1)."""
+        return ms_to_samples(self.hop_ms, self.sample_rate)
+
+    @property
+    def win_length(self) -> int:
+        """Window (and FFT) length in samples (at least 2)."""
+        return ms_to_samples(self.win_ms, self.sample_rate, minimum=2)
+
+    @property
+    def n_bins(self) -> int:
+        """Frequency bins from 0 Hz to Nyquist: ``win_length // 2 + 1``."""
+        return self.win_length // 2 + 1
+
+    @property
+    def bin_width_hz(self) -> float:
+        """Spacing of the FFT bins in Hz: ``sample_rate / win_length``."""
+        return self.sample_rate / self.win_length
+
+    @property
+    def window_seconds(self) -> float:
+        """Duration of one analysis window (after rounding to whole samples)."""
+        return self.win_length / self.sample_rate
+
+    @property
+    def hop_seconds(self) -> float:
+        """Actual hop in seconds (after rounding to whole samples)."""
+        return self.hop_length / self.sample_rate
+
+    def frequencies(self) -> Tensor:
+        """Centre frequency of each bin in Hz, ``[n_bins]``."""
+        return torch.arange(self.n_bins, dtype=torch.float64) * self.bin_width_hz
+
+    def validate(self) -> None:
+        MelConfig(self.sample_rate, 1, float(self.hop_ms), float(self.win_ms)).validate()
+
+
+def linear_spectrogram(waveform: Tensor, config: StftConfig) -> Tensor:
+    """Natural-log power on a linear frequency axis, ``[n] or [B, n] -> [B, T, n_bins]``.
+
+    Hann window of ``config.win_ms``, FFT of the same length (no zero-padding, see
+    :class:`StftConfig`), frames centred at ``t * hop`` with constant padding, as
+    :class:`MelFrontend` frames them (same ``T = 1 + n // hop_length``), ``ln(P + 1e-10)``.
+
+    Example:
+        >>> x = torch.sin(2 * math.pi * 1000 * torch.arange(16000) / 16000)
+        >>> lp = linear_spectrogram(x, StftConfig(16000, hop_ms=10.0, win_ms=25.0))
+        >>> lp.shape, int(lp[0, 50].argmax()) * 40  # bin 25 of 40 Hz: 1000 Hz
+        (torch.Size([1, 101, 201]), 1000)
+    """
+    config.validate()
+    if waveform.dim() == 1:
+        waveform = waveform.unsqueeze(0)
+    if waveform.dim() != 2 or waveform.shape[1] < 1:
+        raise ParameterError(f"waveform must be [batch, samples] or [samples], got shape {tuple(waveform.shape)}.")
+    n = config.win_length
+    spec = torch.stft(
+        waveform.float(),
+        n_fft=n,
+        hop_length=config.hop_length,
+        win_length=n,
+        window=torch.hann_window(n, device=waveform.device),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    return torch.log(spec.abs().square() + LOG_FLOOR).transpose(1, 2).contiguous()
 
 
 def spec_augment(

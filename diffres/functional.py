@@ -12,7 +12,7 @@ split into a *first piece* (into bin ``floor(c_{i-1})``) and a *second piece* (i
 next bin, possibly of length zero), and the merges are two index-adds or index-amaxes,
 ``O(B * T * C)`` time and memory.  A dense ``[B, T, T']`` matrix exists only in tests.
 
-The module is about 600 lines on purpose: it is the functional core (the method's maths in one
+The module is about 680 lines on purpose: it is the functional core (the method's maths in one
 place, from normalisation to guide loss), and about a third of it is the two hand-written
 autograd functions of the merge, which only make sense next to :func:`warp_pieces`.
 """
@@ -33,6 +33,9 @@ __all__ = [
     "check_rate",
     "output_length",
     "normalize_importance",
+    "normalization_stages",
+    "NormalizationStages",
+    "cumulative_importance",
     "warp_pieces",
     "warp",
     "warp_max",
@@ -128,6 +131,7 @@ def normalize_importance(raw: Tensor, out_len: int) -> Tensor:
     to their headroom (as the reference does); if that headroom cannot absorb it (saturated
     scores, where the reference leaves trailing output bins empty), give the rest to every
     frame below 1 in proportion to its headroom.  Vectorised over the batch.
+    :func:`normalization_stages` returns the intermediate values of the same computation.
 
     Args:
         raw: ``[B, T]`` scores in ``(0, 1)`` (a sigmoid's output); zeros are tolerated.
@@ -142,21 +146,70 @@ def normalize_importance(raw: Tensor, out_len: int) -> Tensor:
         >>> normalize_importance(torch.tensor([[0.9, 0.1, 0.1, 0.1]]), 2)  # the loud frame gets a whole bin
         tensor([[1.0000, 0.3333, 0.3333, 0.3333]])
     """
+    return normalization_stages(raw, out_len).importance
+
+
+@dataclass(frozen=True)
+class NormalizationStages:
+    """The steps of :func:`normalize_importance`, each ``[B, T]`` unless said (for display).
+
+    Attributes:
+        scaled: the raw scores scaled to sum to ``T'`` (step 1); may exceed 1.
+        peak: ``[B, 1]`` the largest scaled share; when it is at least 1 the shares are divided by it.
+        capped: after that division (step 2): none above 1, but the sum may have dropped below ``T'``.
+        deficit: ``[B, 1]`` ``T' - sum(capped)``, the mass given back in step 3.
+        importance: the result (step 3): each in ``[0, 1]``, summing to ``T'``.
+    """
+
+    scaled: Tensor
+    peak: Tensor
+    capped: Tensor
+    deficit: Tensor
+    importance: Tensor
+
+
+def normalization_stages(raw: Tensor, out_len: int) -> NormalizationStages:
+    """:func:`normalize_importance` with its intermediate values (docs/METHOD.md section 2).
+
+    Args:
+        raw: ``[B, T]`` scores in ``(0, 1)``.
+        out_len: ``T'`` in ``[1, T]``.
+
+    Returns:
+        :class:`NormalizationStages`; ``.importance`` is exactly :func:`normalize_importance`.
+
+    Example:
+        >>> st = normalization_stages(torch.tensor([[0.9, 0.1, 0.1, 0.1]]), 2)
+        >>> st.scaled, st.peak, st.capped  # 1.5 > 1, so every share is divided by 1.5
+        (tensor([[1.5000, 0.1667, 0.1667, 0.1667]]), tensor([[1.5000]]), tensor([[1.0000, 0.1111, 0.1111, 0.1111]]))
+        >>> st.deficit, st.importance  # the missing 2/3 goes back in proportion to each frame's headroom
+        (tensor([[0.6667]]), tensor([[1.0000, 0.3333, 0.3333, 0.3333]]))
+    """
     _check_scores(raw)
     n_frames = raw.shape[1]
     if not (1 <= int(out_len) <= n_frames):
         raise ParameterError(f"out_len must be in [1, {n_frames}] for {n_frames} frames, got {out_len!r}.")
-    if int(out_len) == n_frames:  # rate 0: every frame keeps its own bin, exactly (no rounding drift)
-        return torch.ones_like(raw)
     target = float(out_len)
     work_dtype = torch.promote_types(raw.dtype, torch.float32)
     r = raw.to(work_dtype).clamp(min=0.0)
     # An all-zero row carries no preference: treat it as uniform.
     total = r.sum(dim=1, keepdim=True)
     r = torch.where(total > 0, r, torch.ones_like(r))
-    s = r * (target / r.sum(dim=1, keepdim=True))
-    peak = s.amax(dim=1, keepdim=True)
-    s = torch.where(peak >= 1.0, s / peak, s)
+    scaled = r * (target / r.sum(dim=1, keepdim=True))
+    peak = scaled.amax(dim=1, keepdim=True)
+    capped = torch.where(peak >= 1.0, scaled / peak, scaled)
+    deficit = (target - capped.sum(dim=1, keepdim=True)).clamp(min=0.0)
+    if int(out_len) == n_frames:  # rate 0: every frame keeps its own bin, exactly (no rounding drift)
+        s = torch.ones_like(raw)
+    else:
+        s = _give_back(capped, target).clamp(0.0, 1.0)
+    cast = raw.dtype
+    return NormalizationStages(scaled.to(cast), peak.to(cast), capped.to(cast), deficit.to(cast), s.to(cast))
+
+
+def _give_back(s: Tensor, target: float) -> Tensor:
+    """Step 3 of the normalisation: return the missing mass ``target - sum(s)`` to the frames
+    in proportion to their headroom (the reference's frames first, then every frame below 1)."""
     # Reference step: headroom of frames strictly inside (1e-4, 1 - 1e-4).
     inside = ((s > 1e-4) & (s < 1.0 - 1e-4)).to(s.dtype)
     headroom = ((1.0 - s) * inside).sum(dim=1, keepdim=True)
@@ -167,8 +220,7 @@ def normalize_importance(raw: Tensor, out_len: int) -> Tensor:
     deficit = (target - s.sum(dim=1, keepdim=True)).clamp(min=0.0)
     headroom = (1.0 - s).sum(dim=1, keepdim=True)
     share = torch.where(headroom > 0, deficit / headroom.clamp(min=1e-12), torch.zeros_like(deficit))
-    s = s + share.clamp(max=1.0) * (1.0 - s)
-    return s.clamp(0.0, 1.0).to(raw.dtype)
+    return s + share.clamp(max=1.0) * (1.0 - s)
 
 
 @dataclass(frozen=True)
@@ -199,6 +251,30 @@ def _check_warp_args(values: Tensor, importance: Tensor, out_len: int) -> None:
         raise ParameterError(f"out_len must be in [1, {values.shape[1]}], got {out_len!r}.")
 
 
+def cumulative_importance(importance: Tensor, out_len: int) -> Tensor:
+    """Where each frame starts and ends on the warped axis: ``c_0 = 0, c_i = s_1 + ... + s_i``.
+
+    Runs in float64 and is rescaled to end exactly at ``out_len`` (float rounding would
+    otherwise leave the last output bin a hair short).  Output bin ``j`` is ``[j, j + 1)`` on
+    this axis, so the crossings of the integers are the bin edges (:func:`bin_edges`).
+
+    Args:
+        importance: ``[B, T]`` normalised importance.
+        out_len: ``T'``.
+
+    Returns:
+        ``[B, T + 1]`` float64, non-decreasing, from 0 to ``out_len``.  Differentiable.
+
+    Example:
+        >>> cumulative_importance(torch.tensor([[1.0, 0.5, 0.5]]), 2)
+        tensor([[0.0000, 1.0000, 1.5000, 2.0000]], dtype=torch.float64)
+    """
+    _check_scores(importance, "importance")
+    c_end = torch.cumsum(importance.to(torch.float64), dim=1)
+    c_end = c_end * (float(out_len) / c_end[:, -1:].clamp(min=1e-12))
+    return torch.cat([torch.zeros_like(c_end[:, :1]), c_end], dim=1)
+
+
 def warp_pieces(importance: Tensor, out_len: int) -> WarpPieces:
     """Split every frame's interval ``[c_{i-1}, c_i)`` at the output-bin boundary it crosses.
 
@@ -213,11 +289,8 @@ def warp_pieces(importance: Tensor, out_len: int) -> WarpPieces:
         :class:`WarpPieces`, weights in ``importance``'s dtype.
     """
     _check_scores(importance, "importance")
-    s = importance.to(torch.float64)
-    c_end = torch.cumsum(s, dim=1)
-    total = c_end[:, -1:]
-    c_end = c_end * (float(out_len) / total.clamp(min=1e-12))
-    c_start = torch.cat([torch.zeros_like(c_end[:, :1]), c_end[:, :-1]], dim=1)
+    cumulative = cumulative_importance(importance, out_len)
+    c_start, c_end = cumulative[:, :-1], cumulative[:, 1:]
     last = out_len - 1
     with torch.no_grad():
         first_bin = torch.floor(c_start).clamp(0, last).to(torch.int64)

@@ -9,7 +9,7 @@ import diffres
 import ui
 from diffres import figures
 from ui import adaptive as A
-from ui import cache
+from ui import cache, lessons
 from ui.frame import ensure_entrypoint
 from ui.view import time_window
 
@@ -26,13 +26,14 @@ st.markdown(
 )
 clip = ui.current_clip()
 ui.clip_notices(clip)
+lessons.banner("adaptive")
 
 # ------------------------------------------------------------------ model choice
 usable = A.diffres_checkpoints()
 options = [*usable, cache.UNTRAINED_ID]
 if st.session_state.get("adapt_model") not in options:
     st.session_state["adapt_model"] = options[0]
-    A.on_model_change(usable)
+    A.on_model_change(usable, keep=True)
 
 c1, c2, c3 = st.columns([2, 2, 1])
 with c1:
@@ -40,6 +41,7 @@ with c1:
         "Model",
         options,
         key="adapt_model",
+        persist_state="session",
         format_func=lambda m: A.model_label(usable, m),
         on_change=A.on_model_change,
         args=(usable,),
@@ -53,6 +55,7 @@ with c2:
         0.95,
         step=0.05,
         key="adapt_rate",
+        persist_state="session",
         help="Fraction of frames removed: 0.75 keeps a quarter of them. Applied at inference, "
         "so one model can be tried at any budget.",
     )
@@ -61,6 +64,7 @@ with c3:
         "Input hop (ms)",
         HOP_OPTIONS,
         key="adapt_hop",
+        persist_state="session",
         help="Hop of the input spectrogram. The model was trained at its card's hop; other hops "
         "work (DiffRes accepts any length) but are outside its training conditions.",
     )
@@ -74,9 +78,16 @@ with st.expander("Display settings", expanded=False):
         80,
         step=5,
         key="adapt_db",
+        persist_state="session",
         help="How many dB below the loudest cell are still coloured.",
     )
-    cmap = d2.selectbox("Colour map", figures.COLORMAPS, key="adapt_cmap", help="Colour map of the spectrograms.")
+    cmap = d2.selectbox(
+        "Colour map",
+        figures.COLORMAPS,
+        key="adapt_cmap",
+        persist_state="session",
+        help="Colour map of the spectrograms.",
+    )
 
 if model_id == cache.UNTRAINED_ID:
     card: dict = {}
@@ -92,7 +103,6 @@ if model_id == cache.UNTRAINED_ID:
             "Untrained DiffRes: its importance scores are random, shown only to illustrate the mechanics.",
             icon=":material/warning:",
         )
-    n_mels, win_ms, f_min, f_max = A.DEFAULT_N_MELS, 25.0, 0.0, None
 else:
     try:
         loaded = cache.load_model(model_id)
@@ -100,17 +110,15 @@ else:
         st.error(f"This checkpoint cannot be used: {err} Choose another model.", icon=":material/error:")
         st.stop()
     card = loaded.card
-    cfg = loaded.config
-    n_mels, win_ms, f_min, f_max = cfg.n_mels, cfg.win_ms, cfg.f_min, cfg.f_max
-    if float(hop_ms) != float(cfg.hop_ms):
+    if float(hop_ms) != float(loaded.config.hop_ms):
         st.info(
-            f"This model was trained at a {cfg.hop_ms:g} ms hop; at {hop_ms:g} ms its scores are an extrapolation.",
+            f"This model was trained at a {loaded.config.hop_ms:g} ms hop; at {hop_ms:g} ms its scores are an "
+            "extrapolation.",
             icon=":material/info:",
         )
-win_ms = max(float(win_ms), float(hop_ms))
 
 # ------------------------------------------------------------------ compute (cached)
-settings = cache.mel_settings(clip.sample_rate, n_mels, hop_ms, win_ms, f_min, f_max)
+settings = A.mel_config(clip, model_id, float(hop_ms))
 try:
     mel = cache.log_mel(clip.digest, clip.samples, settings)
     res = cache.diffres_merge(clip.digest, model_id, clip.samples, settings, float(rate))
@@ -142,14 +150,22 @@ with right:
     top_db = float(np.max(mel.log_mel)) * figures.DB_PER_NEPER
     st.plotly_chart(
         figures.compact_figure(
-            res.avg, res.encoding, mel.mel_frequencies, db_range=db_range, db_top=top_db, colormap=cmap, height=460
+            res.avg,
+            res.encoding,
+            mel.mel_frequencies,
+            db_range=db_range,
+            db_top=top_db,
+            colormap=cmap,
+            height=460,
+            bin_edges=res.bin_edges,
+            hop_seconds=hop_s,
         ),
         key="adapt_compact",
         width="stretch",
     )
     st.caption(
-        "Left, the same merged frames side by side as the classifier receives them (uniform columns); "
-        "the resolution encoding tells it how wide and where each frame was."
+        "The same merged frames side by side, as the classifier receives them (uniform columns); the resolution "
+        "encoding tells it how wide and where each frame was. Hover a column to see the time it covers on the left."
     )
     if model_id != cache.UNTRAINED_ID:
         A.model_card_and_prediction(usable, model_id, card, clip, float(rate))
@@ -162,11 +178,12 @@ listen = st.toggle(
     "Resynthesise audio from the spectrograms",
     value=False,
     key="adapt_listen",
+    persist_state="session",
     help="Turns the mel spectrograms back into sound with Griffin-Lim (phase is guessed, so both "
     "versions sound rougher than the original). Takes a few seconds; cached afterwards.",
 )
 if listen:
-    A.listen(clip, mel, res, f"{model_id}:{n_mels}:{hop_ms}:{win_ms}:{rate}")
+    A.listen(clip, mel, res, f"{model_id}:{settings}:{rate}")
 
 st.subheader("Download")
 A.downloads(clip, mel, res, rate=float(rate), hop_ms=float(hop_ms), db_range=float(db_range), cmap=cmap)

@@ -32,6 +32,7 @@ with right:
         options=[1, 2, 5, 10, 20, 40, 80],
         value=(10, 40),
         key="home_hops",
+        persist_state="session",
         help="The same sound at a fine and a coarse hop (the time between frames). "
         "The paper's opening figure uses 10 ms and 40 ms. DiffRes starts from the fine hop and keeps "
         "as many frames as the coarse hop has.",
@@ -96,6 +97,16 @@ with c2:
 with c3:
     st.page_link("pages/train.py", label="Train", icon=":material/model_training:")
     st.caption("Train a small classifier with DiffRes and watch what it learns to keep.")
+c4, c5, c6 = st.columns(3)
+with c4:
+    st.page_link("pages/lessons.py", label="Lessons", icon=":material/school:")
+    st.caption("Eight guided experiments, each with a question and a check that says when you got it.")
+with c5:
+    st.page_link("pages/diffres_steps.py", label="How DiffRes computes", icon=":material/stairs:")
+    st.caption("Every step from scores to merged frames, on your sound, one output frame at a time.")
+with c6:
+    st.page_link("pages/window_tradeoff.py", label="Window", icon=":material/view_week:")
+    st.caption("The analysis window's time-frequency trade-off on a linear frequency axis, with its tile.")
 st.caption(
     "Sound comes from the sidebar: shipped examples, synthetic presets with known answers, your own "
     "file, or the microphone. The choice follows you to every page."

@@ -17,6 +17,7 @@ import streamlit as st
 import diffres
 from ui import inspect as I
 from ui import inspect_view as V
+from ui import lessons
 from ui.frame import ensure_entrypoint
 from ui.runs import describe_error
 
@@ -29,6 +30,7 @@ st.markdown(
     "accuracy holds up when you **change the reduction rate at inference**."
 )
 
+lessons.banner("inspect")
 entry = V.choose()
 if entry is None:
     st.stop()

@@ -10,7 +10,7 @@ import diffres
 import ui
 from diffres import figures
 from diffres.audio import SAMPLE_RATE as SR
-from ui import cache
+from ui import cache, lessons
 from ui import lab as L
 from ui.frame import ensure_entrypoint
 from ui.view import time_window
@@ -28,7 +28,8 @@ st.markdown(
 clip = ui.current_clip()
 ui.clip_notices(clip)
 
-L.lessons()
+lessons.banner("lab")
+L.reset_button()
 
 c1, c2, c3 = st.columns(3)
 with c1:
@@ -37,6 +38,7 @@ with c1:
         1,
         50,
         key="lab_hop",
+        persist_state=L.PERSIST,
         help="Time between the starts of consecutive frames. Smaller = finer time steps and more frames.",
     )
     win_ms = st.slider(
@@ -44,6 +46,7 @@ with c1:
         5,
         100,
         key="lab_win",
+        persist_state=L.PERSIST,
         help="Length of each analysis window (Hann). Longer = finer frequency resolution, blurrier time.",
     )
 with c2:
@@ -51,6 +54,7 @@ with c2:
         "Mel bins",
         options=[16, 32, 40, 64, 80, 128, 256],
         key="lab_mels",
+        persist_state=L.PERSIST,
         help="Number of mel-spaced frequency bands (rows of the image).",
     )
     f_lo, f_hi = cast(
@@ -61,6 +65,7 @@ with c2:
             SR // 2,
             step=50,
             key="lab_frange",
+            persist_state=L.PERSIST,
             help="Lowest and highest frequency covered by the mel bands (Nyquist is 8000 Hz at 16 kHz).",
         ),
     )
@@ -71,12 +76,14 @@ with c3:
         120,
         step=5,
         key="lab_db",
+        persist_state=L.PERSIST,
         help="How many dB below the loudest cell are still coloured; quieter cells are black.",
     )
     cmap = st.selectbox(
         "Colour map",
         figures.COLORMAPS,
         key="lab_cmap",
+        persist_state=L.PERSIST,
         help="Colour map of the spectrogram (perceptually uniform except gray_r).",
     )
 
@@ -107,7 +114,7 @@ st.plotly_chart(
     fig, key="lab_chart", width="stretch", config={"toImageButtonOptions": {"format": "png", "filename": "spectrogram"}}
 )
 if clip.event_times.size:
-    st.caption(f"Green dashed lines: the preset's known events ({clip.event_times.size}).")
+    st.caption(f"Green dashed lines on the waveform: the preset's known events ({clip.event_times.size}).")
 
 st.subheader("The same sound at several hops")
 hops = st.multiselect(
@@ -115,6 +122,7 @@ hops = st.multiselect(
     [1, 2, 5, 10, 20, 40, 80],
     default=[10, 40],
     key="lab_compare_hops",
+    persist_state=L.PERSIST,
     max_selections=4,
     help="Each panel is the current sound at that hop, with the window set to max(window, hop).",
 )

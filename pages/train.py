@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import disk_runs, train_data, train_view
+from ui import disk_runs, lessons, train_data, train_view
 from ui import runs as R
 from ui.frame import ensure_entrypoint
 
@@ -28,6 +28,7 @@ st.markdown(
     "reload are listed at the bottom, ready to reopen."
 )
 
+lessons.banner("train")
 with st.container(border=True):
     source = train_data.data_source()
 config = train_view.settings(source)

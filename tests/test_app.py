@@ -17,12 +17,15 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-SOUND_PAGES = ["pages/home.py", "pages/spectrogram_lab.py", "pages/adaptive_resolution.py"]
-ALL_PAGES = SOUND_PAGES + ["pages/train.py", "pages/inspect.py"]
+SOUND_PAGES = ["pages/home.py", "pages/spectrogram_lab.py", "pages/adaptive_resolution.py", "pages/window_tradeoff.py",
+               "pages/diffres_steps.py"]
+ALL_PAGES = SOUND_PAGES + ["pages/lessons.py", "pages/train.py", "pages/inspect.py"]
 CHART_KEYS = {
     "pages/home.py": ["home_hops_chart"],
     "pages/spectrogram_lab.py": ["lab_chart", "lab_compare_chart"],
     "pages/adaptive_resolution.py": ["adapt_main", "adapt_compact", "adapt_compare"],
+    "pages/window_tradeoff.py": ["win_chart", "win_compare_chart"],
+    "pages/diffres_steps.py": ["steps_chart"],
 }
 
 
@@ -158,12 +161,13 @@ def test_lab_sliders_change_the_figure():
     assert metrics["Time step"] == "40 ms" and metrics["Classifier cost"] == "0.25x"
 
 
-def test_lab_lesson_sets_sound_and_controls():
+def test_lab_reset_restores_the_default_controls():
     at = start("pages/spectrogram_lab.py")
-    at.button(key="lab_lesson_tones").click().run()
+    at.slider(key="lab_hop").set_value(3).run()
+    at.select_slider(key="lab_mels").set_value(128).run()
+    at.button(key="lab_reset").click().run()
     assert not at.exception
-    assert at.session_state["clip"].title.startswith("Two tones")
-    assert at.slider(key="lab_win").value == 100
+    assert at.slider(key="lab_hop").value == 10 and at.select_slider(key="lab_mels").value == 64
 
 
 def test_lab_invalid_frequency_range_is_an_error():

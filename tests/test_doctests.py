@@ -13,7 +13,8 @@ import diffres
 MODULES = sorted(m.name for m in pkgutil.walk_packages(diffres.__path__, "diffres.") if m.name != "diffres.__main__")
 #: Modules whose public functions carry examples (a module losing all of them fails here).
 WITH_EXAMPLES = {
-    "diffres.analysis", "diffres.audio", "diffres.cards", "diffres.core", "diffres.names", "diffres.familiarity", "diffres.features", "diffres.frontends", "diffres.functional",
+    "diffres.analysis", "diffres.audio", "diffres.cards", "diffres.core", "diffres.explain", "diffres.familiarity",
+    "diffres.features", "diffres.frontends", "diffres.functional", "diffres.names", "diffres.resolution",
     "diffres.inverse", "diffres.models", "diffres.training.augment", "diffres.training.evaluation",
     "diffres.training.schedule", "diffres.datasets.streaming", "diffres.training.distributed", "diffres.training.corpus",
 }

@@ -15,6 +15,7 @@ import torch
 import diffres
 from diffres import export, figures
 from diffres.examples import frames_near_events
+from diffres.features import MelConfig
 from diffres.inverse import expand_to_input_grid
 from ui import cache
 from ui.sound import CurrentClip
@@ -36,6 +37,17 @@ def diffres_checkpoints() -> dict[str, dict[str, Any]]:
         return (not default, default and e["card"].get("hop_ms") != 10.0, e["name"])
 
     return {e["id"]: e for e in sorted(cache.checkpoint_index(), key=order) if e["card"].get("frontend") == "diffres"}
+
+
+def mel_config(clip: CurrentClip, model_id: str, hop_ms: float) -> MelConfig:
+    """The page's front-end: the model's own mel settings at the chosen hop (the untrained
+    fallback: :data:`DEFAULT_N_MELS` bands, 25 ms window); the window is at least the hop."""
+    if model_id == cache.UNTRAINED_ID:
+        n_mels, win_ms, f_min, f_max = DEFAULT_N_MELS, 25.0, 0.0, None
+    else:
+        cfg = cache.load_model(model_id).config
+        n_mels, win_ms, f_min, f_max = cfg.n_mels, cfg.win_ms, cfg.f_min, cfg.f_max
+    return cache.mel_settings(clip.sample_rate, n_mels, hop_ms, max(float(win_ms), float(hop_ms)), f_min, f_max)
 
 
 def view_arrays(clip: CurrentClip, mel: cache.MelResult, res: cache.Merged) -> dict[str, Any]:
@@ -63,12 +75,18 @@ def model_label(entries: dict[str, dict[str, Any]], model_id: str) -> str:
     return f"{entries[model_id]['name']} ({card.get('dataset', '?')}, {card.get('hop_ms', '?')} ms hop{extra})"
 
 
-def on_model_change(entries: dict[str, dict[str, Any]]) -> None:
-    """A newly chosen model sets the hop and rate it was trained at."""
-    model_id = st.session_state.get("adapt_model")
+def on_model_change(entries: dict[str, dict[str, Any]], *, keep: bool = False) -> None:
+    """A newly chosen model sets the hop and rate it was trained at (``keep``: only where unset,
+    e.g. a link gave the rate but not the model)."""
+    ss = st.session_state
+    model_id = ss.get("adapt_model")
     card = entries.get(model_id or "", {}).get("card", {}) if model_id != cache.UNTRAINED_ID else {}
-    st.session_state["adapt_hop"] = float(card.get("hop_ms", 10.0))
-    st.session_state["adapt_rate"] = float(round(card.get("reduction_rate", 0.5) * 20) / 20)
+    for key, value in (
+        ("adapt_hop", float(card.get("hop_ms", 10.0))),
+        ("adapt_rate", float(round(card.get("reduction_rate", 0.5) * 20) / 20)),
+    ):
+        if not (keep and key in ss):
+            ss[key] = value
 
 
 def model_card_and_prediction(

@@ -18,7 +18,8 @@ import torch
 
 import diffres
 from diffres.audio import SAMPLE_RATE
-from diffres.features import MelConfig
+from diffres.explain import DiffResSteps, diffres_steps
+from diffres.features import MelConfig, StftConfig, linear_spectrogram
 from diffres.inverse import mel_to_audio
 from diffres.models import top_classes
 
@@ -83,6 +84,23 @@ def log_mel(digest: str, _samples: np.ndarray, mel: MelConfig) -> MelResult:
     with torch.no_grad():
         lm = fe(torch.from_numpy(np.asarray(_samples, dtype=np.float32)))[0].numpy().astype(np.float32)
     return MelResult(lm, fe.hop_seconds, fe.mel_frequencies().numpy(), fe.config)
+
+
+@dataclass(frozen=True)
+class LinearResult:
+    """A clip's linear-frequency STFT (no zero-padding) and its axis facts."""
+
+    log_power: np.ndarray  # [T, K] float32, natural-log power
+    frequencies: np.ndarray  # [K] Hz
+    config: StftConfig
+
+
+@st.cache_data(max_entries=24, max_size="300MB", show_spinner=False)
+def linear_spec(digest: str, _samples: np.ndarray, stft: StftConfig) -> LinearResult:
+    """:func:`diffres.features.linear_spectrogram` of the clip ``digest`` (cached per settings)."""
+    with torch.no_grad():
+        lp = linear_spectrogram(torch.from_numpy(np.asarray(_samples, dtype=np.float32)), stft)[0]
+    return LinearResult(lp.numpy().astype(np.float32), stft.frequencies().numpy(), stft)
 
 
 def mel_settings(
@@ -209,6 +227,13 @@ def diffres_merge(digest: str, model_id: str, _samples: np.ndarray, mel: MelConf
         n_frames=int(x.shape[1]),
         out_len=int(out.out_len),
     )
+
+
+@st.cache_data(max_entries=16, max_size="200MB", show_spinner=False)
+def steps(digest: str, model_id: str, _samples: np.ndarray, mel: MelConfig, reduction_rate: float) -> DiffResSteps:
+    """Every step of DiffRes on the clip (:func:`diffres.explain.diffres_steps`)."""
+    spec = log_mel(digest, _samples, mel)
+    return diffres_steps(diffres_module(model_id, mel.n_mels), spec.log_mel, reduction_rate)
 
 
 @st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)

@@ -37,8 +37,11 @@ def app_pages() -> list[StreamlitPage]:
     """The app's pages, in navigation order (paths relative to ``app.py``)."""
     return [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/lessons.py", title="Lessons", icon=":material/school:"),
         st.Page("pages/spectrogram_lab.py", title="Spectrogram lab", icon=":material/graphic_eq:"),
+        st.Page("pages/window_tradeoff.py", title="Window", icon=":material/view_week:"),
         st.Page("pages/adaptive_resolution.py", title="Adaptive resolution", icon=":material/compress:"),
+        st.Page("pages/diffres_steps.py", title="How DiffRes computes", icon=":material/stairs:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/inspect.py", title="Inspect", icon=":material/search_insights:"),
     ]

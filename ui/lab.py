@@ -1,66 +1,30 @@
-"""Widgets of the Spectrogram lab: lessons with a known answer, the readouts of the current
-settings, and the paper's opening figure.  Streamlit glue over :mod:`ui.cache`."""
+"""Widgets of the Spectrogram lab: the reset button, the readouts of the current settings, and
+the paper's opening figure.  Streamlit glue over :mod:`ui.cache`; the guided lessons that use
+this page are :mod:`ui.lessons`."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import streamlit as st
 
 import diffres
 from diffres import figures
-from diffres.audio import SAMPLE_RATE as SR
 from ui import cache
-from ui.sound import KEY_EXAMPLE, CurrentClip
+from ui.share import PARAMS
+from ui.sound import CurrentClip
 
 REF_HOP_MS = 10.0
+#: Widgets keep their value across pages for the session (and so travel in the page's link).
+PERSIST: Literal["session"] = "session"
 
-DEFAULTS = {"lab_hop": 10, "lab_win": 25, "lab_mels": 64, "lab_frange": (0, SR // 2), "lab_db": 80, "lab_cmap": "magma"}
-LESSONS = {
-    "beeps": (
-        "Alarm beeps at 10 ms",
-        "example:alarm_clock",
-        {"lab_hop": 10, "lab_win": 25},
-        "At a 10 ms hop each 50 ms beep spans about five frames: the four beeps of a group stay apart.",
-    ),
-    "coarse": (
-        "Alarm beeps at 40 ms",
-        "example:alarm_clock",
-        {"lab_hop": 40, "lab_win": 40},
-        "At 40 ms the beeps of a group blur into one block: a quarter of the frames, but the rhythm is gone.",
-    ),
-    "siren": (
-        "Siren at 40 ms",
-        "example:siren",
-        {"lab_hop": 40, "lab_win": 40},
-        "The siren changes slowly, so a 40 ms hop loses almost nothing: fixed hops waste frames on it.",
-    ),
-    "clicks": (
-        "Clicks, 5 ms window",
-        "preset:click_train",
-        {"lab_hop": 2, "lab_win": 5},
-        "A short window pins each click to a thin vertical line but blurs frequency (wide FFT bins).",
-    ),
-    "tones": (
-        "Two tones, 100 ms window",
-        "preset:two_tones",
-        {"lab_hop": 20, "lab_win": 100},
-        "A long window separates frequencies finely (narrow bins) but smears the moment the tone switches.",
-    ),
-}
-
-
-def _apply_lesson(name: str) -> None:
-    _, sound, params, text = LESSONS[name]
-    st.session_state[KEY_EXAMPLE] = sound
-    for k, v in params.items():
-        st.session_state[k] = v
-    st.session_state["lab_lesson_text"] = text
+DEFAULTS = {k: PARAMS[k].default for k in ("lab_hop", "lab_win", "lab_mels", "lab_frange", "lab_db", "lab_cmap")}
 
 
 def _reset() -> None:
     for k, v in DEFAULTS.items():
         st.session_state[k] = v
-    st.session_state.pop("lab_lesson_text", None)
 
 
 def init_defaults() -> None:
@@ -69,12 +33,9 @@ def init_defaults() -> None:
         st.session_state.setdefault(k, v)
 
 
-def lessons() -> None:
-    """A row of experiments that set the sound and the controls, and the reset button."""
-    st.markdown("**Try an experiment with a known answer** (sets the sound and the controls):")
-    row = st.container(horizontal=True)
-    for name, (label, _sound, _params, text) in LESSONS.items():
-        row.button(label, key=f"lab_lesson_{name}", on_click=_apply_lesson, args=(name,), help=text)
+def reset_button() -> None:
+    """Back to the default controls (guided lessons live on the Lessons page)."""
+    row = st.container(horizontal=True, vertical_alignment="center")
     row.button(
         "Reset controls",
         key="lab_reset",
@@ -82,8 +43,7 @@ def lessons() -> None:
         icon=":material/restart_alt:",
         help="Back to 10 ms hop, 25 ms window, 64 mel bins, full frequency range, 80 dB, magma.",
     )
-    if st.session_state.get("lab_lesson_text"):
-        st.info(st.session_state["lab_lesson_text"], icon=":material/school:")
+    row.page_link("pages/lessons.py", label="Guided lessons with a check", icon=":material/school:")
 
 
 def readouts(clip: CurrentClip, mel: cache.MelResult, *, n_mels: int, hop_ms: float, win_ms: float) -> None:
@@ -160,7 +120,7 @@ def paper_figure(cmap: str) -> None:
                     }
                 )
         st.plotly_chart(
-            figures.hop_grid_figure(grid, n_cols=2, colormap=cmap, height_per_row=260),
+            figures.hop_grid_figure(grid, n_cols=2, colormap=cmap, height_per_row=260, time_link=False),
             key="lab_paper_chart",
             width="stretch",
         )

@@ -10,13 +10,19 @@ import streamlit as st
 def time_window(key: str, duration: float, digest: str, n_frames: int, max_columns: int) -> tuple[float, float] | None:
     """Range slider over the clip; returns ``(start, end)`` seconds, or None for the whole clip.
 
-    Resets to the whole clip when the sound changes (a stale range could lie outside it).
+    Resets to the whole clip when the sound changes (a stale range could lie outside it); a
+    range restored from a link (no sound seen yet) is kept when it fits the clip.  The value
+    persists across pages (and so travels in the page's link, :mod:`ui.share`).
     """
     ss = st.session_state
     duration = max(0.01, round(float(duration), 2))
-    if ss.get(f"_{key}_digest") != digest or not isinstance(ss.get(key), (tuple, list)) or max(ss[key]) > duration:
+    seen = ss.get(f"_{key}_digest")
+    value = ss.get(key)
+    fits = isinstance(value, (tuple, list)) and len(value) == 2 and 0.0 <= min(value) < max(value) <= duration
+    if (seen is not None and seen != digest) or not fits:
         ss[key] = (0.0, duration)
-        ss[f"_{key}_digest"] = digest
+    ss[f"_{key}_digest"] = digest
+    ss[f"_{key}_whole"] = (0.0, duration)  # the default, left out of the page's link
     pooled = n_frames > max_columns
     t0, t1 = cast(
         tuple[float, float],
@@ -26,6 +32,7 @@ def time_window(key: str, duration: float, digest: str, n_frames: int, max_colum
             duration,
             step=0.01,
             key=key,
+            persist_state="session",
             help="Draw only this stretch of the clip. Wide views are pooled for display (loudest cell per pixel "
             "column); a narrow range shows every frame. Computation always uses the whole clip; plotly's own zoom "
             "(drag on the figure) only magnifies what was sent.",

@@ -5,6 +5,10 @@ Never imports Streamlit.  One module per kind of view:
 - :mod:`~diffres.figures.spectrogram`: a clip's spectrogram, a grid of hop settings;
 - :mod:`~diffres.figures.merged`: the DiffRes views (merged spectrogram on the true time axis,
   the classifier's view, the fixed front-ends at the same budget);
+- :mod:`~diffres.figures.steps`: DiffRes step by step (scores to resolution encoding) on one
+  time axis, one output frame's span highlighted;
+- :mod:`~diffres.figures.window`: linear-frequency spectrograms at several window lengths with
+  the time-frequency tile of one analysis frame;
 - :mod:`~diffres.figures.png`: the DiffRes view as a static PNG (matplotlib);
 - :mod:`~diffres.figures.training`: training curves, runs side by side, the probe clip;
 - :mod:`~diffres.figures.evaluation`: top classes, confusion, per-class accuracy and importance,
@@ -17,7 +21,9 @@ from __future__ import annotations
 
 from .display import (
     MAX_DISPLAY_COLUMNS,
+    TIME_LINK,
     effective_hop_ms,
+    frame_link,
     mel_ticks,
     merged_customdata,
     pool_columns,
@@ -36,19 +42,23 @@ from .evaluation import (
 from .merged import compact_figure, diffres_figure, frontend_comparison_figure
 from .png import diffres_png
 from .spectrogram import hop_grid_figure, spectrogram_figure
+from .steps import step_window, steps_figure
 from .style import COLORMAPS, DB_PER_NEPER, PALETTE, colorscale, to_db
 from .training import probe_figure, runs_comparison_figure, training_curves_figure
+from .window import tile_corners, window_figure
 
 __all__ = [
     "COLORMAPS",
     "DB_PER_NEPER",
     "MAX_DISPLAY_COLUMNS",
     "PALETTE",
+    "TIME_LINK",
     "colorscale",
     "compact_figure",
     "diffres_figure",
     "diffres_png",
     "effective_hop_ms",
+    "frame_link",
     "frontend_comparison_figure",
     "hop_grid_figure",
     "mel_ticks",
@@ -56,8 +66,12 @@ __all__ = [
     "pool_columns",
     "pool_edges",
     "spectrogram_figure",
+    "step_window",
+    "steps_figure",
+    "tile_corners",
     "to_db",
     "waveform_envelope",
+    "window_figure",
     "window_indices",
     # training and inspection figures (diffres.figures.training, diffres.figures.evaluation)
     "accuracy_vs_rate_figure",

@@ -26,10 +26,24 @@ __all__ = [
     "merged_customdata",
     "window_indices",
     "effective_hop_ms",
+    "TIME_LINK",
+    "frame_link",
 ]
 
 #: Most columns a heatmap sends to the browser (about the pixel width of a wide plot).
 MAX_DISPLAY_COLUMNS = 2000
+
+#: ``layout.meta`` of a figure whose x axes are time in seconds: the app links the zoom and a
+#: time crosshair across every such figure of a page (:mod:`ui.links`).
+TIME_LINK = {"link": "time"}
+
+
+def frame_link(bin_edges: np.ndarray, hop_seconds: float) -> dict:
+    """``layout.meta`` of a figure drawn on the output-frame index (the classifier's view):
+    ``spans[j]`` is the time in seconds output frame ``j`` covers, so hovering column ``j``
+    can highlight that time in the page's time figures (:mod:`ui.links`)."""
+    e = np.round(np.asarray(bin_edges, dtype=np.float64) * float(hop_seconds), 5)
+    return {"link": "frames", "spans": np.stack([e[:-1], e[1:]], axis=1).tolist()}
 
 
 def _group_bounds(n: int, max_groups: int) -> np.ndarray:
@@ -205,6 +219,21 @@ def _heatmap(
         name=name,
         customdata=customdata,
         hovertemplate=hovertemplate or "t = %{x:.3f} s<br>mel band %{y}<br>%{z:.1f} dB<extra>" + name + "</extra>",
+    )
+
+
+def _encoding_heatmap(z_cx: np.ndarray, x_edges: np.ndarray, hovertemplate: str) -> go.Heatmap:
+    """The resolution encoding ``[channels, columns]`` on its own diverging scale (-1 to 1)."""
+    return go.Heatmap(
+        z=np.asarray(z_cx, dtype=np.float32),
+        x=np.asarray(x_edges, dtype=np.float32),
+        y=np.arange(z_cx.shape[0], dtype=np.float32),
+        colorscale=colorscale("RdBu_r", 11),
+        zmin=-1,
+        zmax=1,
+        showscale=False,
+        name="encoding",
+        hovertemplate=hovertemplate,
     )
 
 

@@ -14,10 +14,12 @@ from plotly.subplots import make_subplots
 
 from .display import (
     MAX_DISPLAY_COLUMNS,
+    TIME_LINK,
     _add_waveform,
     _apply_mel_axis,
     _base_layout,
     _db_limits,
+    _encoding_heatmap,
     _event_lines,
     _heatmap,
     _importance_trace,
@@ -25,12 +27,13 @@ from .display import (
     _style_time_axes,
     _vlines,
     effective_hop_ms,
+    frame_link,
     merged_customdata,
     pool_columns,
     pool_edges,
     window_indices,
 )
-from .style import BLUE, colorscale, to_db
+from .style import BLUE, to_db
 
 __all__ = ["diffres_figure", "compact_figure", "frontend_comparison_figure"]
 
@@ -182,14 +185,14 @@ def diffres_figure(
     fig.add_trace(_reference_line(0.0, duration, fixed, f"fixed hop at the same budget ({fixed:.1f} ms)"), row=5, col=1)
     fig.update_yaxes(title_text="ms / frame", type="log", row=5, col=1)
 
-    if event_times is not None and len(event_times):
-        for row, (y0, y1) in ((3, (0.0, 1.05)), (2, (-0.5, n_mels - 0.5))):
+    if event_times is not None and len(event_times):  # on the waveform and importance rows, never over a spectrogram
+        for row, (y0, y1) in ((3, (0.0, 1.05)), (1, (-1.05, 1.05))):
             fig.add_trace(_event_lines(event_times, y0, y1, width=1.2, show_legend=row == 3), row=row, col=1)
     view = (0.0, duration) if time_range is None else (max(0.0, min(time_range)), min(duration, max(time_range)))
     fig.update_xaxes(range=list(view))
     _style_time_axes(fig, 5)
     _base_layout(fig, height, colormap, zmin, zmax)
-    fig.update_layout(coloraxis_colorbar=dict(len=0.6, y=0.5), hovermode="closest")
+    fig.update_layout(coloraxis_colorbar=dict(len=0.6, y=0.5), hovermode="closest", meta=dict(TIME_LINK))
     fig.update_annotations(font_size=12)
     return fig
 
@@ -204,10 +207,15 @@ def compact_figure(
     colormap: str = "magma",
     max_columns: int = 600,
     height: int = 520,
+    bin_edges: np.ndarray | None = None,
+    hop_seconds: float | None = None,
 ) -> go.Figure:
     """What the classifier sees: the compact ``T' x F`` merged image and the resolution encoding.
 
     Both are drawn on the output-frame index (uniform columns), as the classifier receives them.
+    With ``bin_edges`` ``[T' + 1]`` and ``hop_seconds`` the figure carries each column's time
+    span (``layout.meta``, :func:`~diffres.figures.display.frame_link`), so the app can highlight
+    the time a hovered column covers in the page's time figures.
     """
     mdb = to_db(merged).T
     enc = np.asarray(resolution_encoding, dtype=np.float32).T
@@ -224,19 +232,7 @@ def compact_figure(
     fig.add_trace(_heatmap(mp, mb, name="merged", hovertemplate=hover), row=1, col=1)
     ep, eb = pool_columns(enc, max_columns, "mean")
     fig.add_trace(
-        go.Heatmap(
-            z=ep,
-            x=eb.astype(np.float32),
-            y=np.arange(enc.shape[0], dtype=np.float32),
-            colorscale=colorscale("RdBu_r", 11),
-            zmin=-1,
-            zmax=1,
-            showscale=False,
-            name="encoding",
-            hovertemplate="output frame %{x:.0f}<br>channel %{y}<br>%{z:.2f}<extra></extra>",
-        ),
-        row=2,
-        col=1,
+        _encoding_heatmap(ep, eb, "output frame %{x:.0f}<br>channel %{y}<br>%{z:.2f}<extra></extra>"), row=2, col=1
     )
     _apply_mel_axis(fig, mel_frequencies, 1)
     fig.update_yaxes(title_text="Channel", row=2, col=1)
@@ -244,6 +240,8 @@ def compact_figure(
     fig.update_xaxes(title_text="Output frame index", title_standoff=4, row=2, col=1)
     _base_layout(fig, height, colormap, top - float(db_range), top)
     fig.update_layout(coloraxis_colorbar=dict(len=0.4, y=0.8))
+    if bin_edges is not None and hop_seconds is not None:
+        fig.update_layout(meta=frame_link(bin_edges, hop_seconds))
     return fig
 
 
@@ -295,4 +293,5 @@ def frontend_comparison_figure(
     top = float(db_top) if db_top is not None else max(tops)
     _style_time_axes(fig, len(rows))
     _base_layout(fig, height_per_row * len(rows) + 90, colormap, top - float(db_range), top)
+    fig.update_layout(meta=dict(TIME_LINK))
     return fig

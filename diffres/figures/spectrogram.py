@@ -30,6 +30,7 @@ from plotly.subplots import make_subplots
 
 from .display import (
     MAX_DISPLAY_COLUMNS,
+    TIME_LINK,
     _add_waveform,
     _apply_mel_axis,
     _base_layout,
@@ -69,7 +70,8 @@ def spectrogram_figure(
         samples, sample_rate: the waveform to draw above (optional).
         db_range: dynamic range shown, dB below the loudest cell.
         colormap: matplotlib colour map name.
-        event_times: seconds of known events, drawn as dashed lines.
+        event_times: seconds of known events, drawn as dashed lines on the waveform (ticks above
+            the spectrogram without one), never over the spectrogram.
         time_range: ``(start, end)`` seconds to show; only that part is pooled for display,
             so a narrow range shows every frame (colours keep the whole clip's scale).
     """
@@ -90,11 +92,15 @@ def spectrogram_figure(
         _add_waveform(fig, samples, int(sample_rate), time_range, max_columns)
     fig.add_trace(_heatmap(pooled, edges, name="log-mel"), row=spec_row, col=1)
     if event_times is not None and len(event_times):
-        fig.add_trace(_event_lines(event_times, -0.5, db.shape[0] - 0.5), row=spec_row, col=1)
+        # on the waveform (or as ticks above the bands): lines across the spectrogram would hide
+        # exactly the events they mark (a click is one thin column)
+        y0, y1 = (-1.05, 1.05) if with_wave else (db.shape[0] - 0.5, db.shape[0] + 0.04 * db.shape[0])
+        fig.add_trace(_event_lines(event_times, y0, y1), row=1, col=1)
     _apply_mel_axis(fig, mel_frequencies, spec_row)
     _style_time_axes(fig, rows)
     fig.update_xaxes(range=[float(edges[0]), float(edges[-1])])
     _base_layout(fig, height, colormap, zmin, zmax)
+    fig.update_layout(meta=dict(TIME_LINK))
     return fig
 
 
@@ -107,6 +113,7 @@ def hop_grid_figure(
     max_columns: int = MAX_DISPLAY_COLUMNS,
     height_per_row: int = 260,
     link_x: bool = True,
+    time_link: bool = True,
 ) -> go.Figure:
     """Several spectrograms side by side (e.g. the same clip at a 10 ms and a 40 ms hop).
 
@@ -117,6 +124,8 @@ def hop_grid_figure(
             variable-width columns at ``bin_edges * hop_seconds``.
         n_cols: panels per row (default: all in one row).
         link_x: link the time axes of all panels (same clip); False links per column.
+        time_link: mark the figure for the app's linked views (zoom and crosshair with the page's
+            other time figures); False for panels of other clips than the page's.
     """
     n = len(panels)
     if n == 0:
@@ -148,4 +157,6 @@ def hop_grid_figure(
         fig.update_xaxes(matches="x")
     fig.update_yaxes(matches="y")
     _base_layout(fig, max(300, height_per_row * n_rows + 80), colormap, zmax - float(db_range), zmax)
+    if time_link:
+        fig.update_layout(meta=dict(TIME_LINK))
     return fig

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
+
+#: The app has finished its script run.
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+#: Generous: the machine running the tests may be busy.
+TIMEOUT = 120_000
+
+
+def wait_idle(page: Page, timeout: int = TIMEOUT) -> None:
+    """Wait until the app is connected and its script run has finished."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
+                           timeout=timeout)
+    page.wait_for_timeout(300)
+    page.wait_for_selector(IDLE, state="attached", timeout=timeout)
+
+
+def no_exception(page: Page) -> None:
+    """No traceback anywhere on the page."""
+    expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
 def screenshot(page: Page, path, max_height: int = 6000) -> None:

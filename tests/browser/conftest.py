@@ -88,3 +88,16 @@ def app_url():
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    """Training runs of the module's app server go to a temporary folder, not ~/.cache.  Request
+    it before the server starts: ``pytestmark = pytest.mark.usefixtures("runs_dir")``."""
+    old = os.environ.get("DIFFRES_RUNS_DIR")
+    os.environ["DIFFRES_RUNS_DIR"] = str(tmp_path_factory.mktemp("runs"))
+    yield os.environ["DIFFRES_RUNS_DIR"]
+    if old is None:
+        os.environ.pop("DIFFRES_RUNS_DIR", None)
+    else:
+        os.environ["DIFFRES_RUNS_DIR"] = old

@@ -11,13 +11,16 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from browser_helpers import screenshot  # noqa: E402
+from browser_helpers import TIMEOUT, no_exception, screenshot, wait_idle  # noqa: E402
 
 # A deep link first: on a fresh server Streamlit's legacy pages/ mode would run the page without app.py.
 PAGES = {
     "adaptive_resolution": "adaptive_resolution",
     "home": "",
+    "lessons": "lessons",
     "spectrogram_lab": "spectrogram_lab",
+    "window_tradeoff": "window_tradeoff",
+    "diffres_steps": "diffres_steps",
     "train": "train",
     "inspect": "inspect",
 }
@@ -36,24 +39,10 @@ SIGNATURE_JS = """
 }
 """
 
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-TIMEOUT = 90_000
-
-
-def wait_idle(page: Page) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
-                           timeout=TIMEOUT)
-    page.wait_for_timeout(300)
-    page.wait_for_selector(IDLE, state="attached", timeout=TIMEOUT)
-
 
 def open_page(page: Page, url: str, path: str) -> None:
     page.goto(f"{url}/{path}", timeout=TIMEOUT)
     wait_idle(page)
-
-
-def no_exception(page: Page) -> None:
-    expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
 def chart_signature(page: Page, key: str) -> str:
@@ -71,8 +60,8 @@ def test_page_renders_default_example(page: Page, app_url, artifacts, name):
     open_page(page, app_url, PAGES[name])
     no_exception(page)
     expect(page.get_by_text("Now using:")).to_be_visible()  # the shared sidebar from app.py is there
-    expect(page.get_by_test_id("stTopNavLink")).to_have_count(5)
-    if name in ("home", "spectrogram_lab", "adaptive_resolution"):
+    expect(page.get_by_test_id("stTopNavLink")).to_have_count(len(PAGES))
+    if name in ("home", "spectrogram_lab", "adaptive_resolution", "window_tradeoff", "diffres_steps"):
         page.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for(timeout=TIMEOUT)
     screenshot(page, artifacts / f"page_{name}.png")
 

@@ -10,7 +10,6 @@ measured latencies go to /tmp/diffres_browser.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
@@ -18,32 +17,11 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from browser_helpers import screenshot  # noqa: E402
+from browser_helpers import TIMEOUT, screenshot, wait_idle  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("runs_dir")]
 
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-TIMEOUT = 120_000
 TRAIN_TIMEOUT = 420_000
-
-
-@pytest.fixture(scope="module", autouse=True)
-def runs_dir(tmp_path_factory):
-    """Keep this module's checkpoints out of ~/.cache (set before the module's server starts)."""
-    old = os.environ.get("DIFFRES_RUNS_DIR")
-    os.environ["DIFFRES_RUNS_DIR"] = str(tmp_path_factory.mktemp("runs"))
-    yield os.environ["DIFFRES_RUNS_DIR"]
-    if old is None:
-        os.environ.pop("DIFFRES_RUNS_DIR", None)
-    else:
-        os.environ["DIFFRES_RUNS_DIR"] = old
-
-
-def wait_idle(page: Page) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
-                           timeout=TIMEOUT)
-    page.wait_for_timeout(300)
-    page.wait_for_selector(IDLE, state="attached", timeout=TIMEOUT)
 
 
 def play_button(page: Page):
