@@ -59,6 +59,20 @@ def test_the_prior_makes_importance_concentrate_on_the_bursts_from_the_first_ste
     assert c_primed > 2.0 and c_primed > c_plain + 0.5
 
 
+def test_a_short_run_fits_the_prior_for_at_most_half_its_steps(noisy, monkeypatch):
+    fitted: list[int] = []
+    monkeypatch.setattr(Trainer, "_fit_score_prior", lambda self, n: fitted.append(n))
+    short = Trainer(tiny(epochs=1, score_prior_steps=300), noisy)
+    assert short.score_prior_steps == short.total_steps // 2 < 300
+    short.step()
+    short.step()
+    assert fitted == [short.total_steps // 2]  # once, before the first step
+    long = Trainer(tiny(epochs=400, score_prior_steps=300), noisy)
+    assert long.total_steps >= 600 and long.score_prior_steps == 300
+    assert Trainer(tiny(epochs=400, frontend="avgpool"), noisy).score_prior_steps == 0
+    assert Trainer(tiny(epochs=400, importance="uniform"), noisy).score_prior_steps == 0
+
+
 def test_floor_guide_loss_fires_on_noisy_clips_without_masks(noisy):
     off = Trainer(tiny(spec_augment=False, guide_floor_db=0.0), noisy)
     assert all(off.step().guide_loss == 0.0 for _ in range(2))

@@ -138,7 +138,9 @@ class TrainConfig:
             reaching the scores early on does not erase the prior).
         score_prior_steps: before the first step, this many Adam steps fit the score
             network's logits to :func:`diffres.training.prior.energy_prior` (frames above
-            the clip's noise floor score high); 0 = off (the paper's random start).
+            the clip's noise floor score high); 0 = off (the paper's random start). A run
+            makes at most half its training steps of this fit
+            (:attr:`~diffres.training.Trainer.score_prior_steps`).
 
         The DiffRes-only defaults (``guide_floor_db`` 3, ``score_learning_rate_scale`` 0.3,
         the prior with 300 steps and a 20 ms reach) are the recipe chosen on the

@@ -214,6 +214,16 @@ class Trainer:
         return self._steps_per_epoch * self.config.epochs
 
     @property
+    def score_prior_steps(self) -> int:
+        """Steps of the energy-prior fit this run makes before its first step:
+        ``TrainConfig.score_prior_steps``, at most half the run's training steps (a one-epoch
+        run on the Train page should not spend most of its time, blocked in its first
+        step, on the prior), and 0 unless the model learns its importance."""
+        if not self._learns_importance:
+            return 0
+        return min(self.config.score_prior_steps, self.total_steps // 2)
+
+    @property
     def epoch(self) -> int:
         """Number of finished epochs."""
         return self.global_step // self._steps_per_epoch
@@ -281,8 +291,8 @@ class Trainer:
         idx = self._batch_indices(step)
         x, targets = self.augment(x_all[idx], y_all[idx], step)
         lr = self._set_learning_rates(step)
-        if step == 0 and cfg.score_prior_steps > 0 and self._learns_importance:
-            self._fit_score_prior(cfg.score_prior_steps)
+        if step == 0 and self.score_prior_steps > 0:
+            self._fit_score_prior(self.score_prior_steps)
         rate = cfg.reduction_rate
         self.model.train()
         with torch.random.fork_rng(devices=_rng_devices(self.device)):
