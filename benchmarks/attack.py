@@ -7,7 +7,9 @@ Runs every case and prints one table: area, case, expected, got, ok; then the fi
   silent partial reads (a damaged file accepted shorter than its original), writes outside
   the target folder (traversal entries, ``--name ../..``, pickle exploits): all must be 0;
 - every zip is loaded in a fresh process: the extra memory over that process's baseline
-  (peak RSS minus RSS before loading) and the wall time, against 512 MB and 30 s.
+  (the highest resident size sampled every 2 ms while loading, minus the resident size
+  before, with the modules loading pulls in already imported) and the wall time, against
+  512 MB and 30 s.
 
 The inputs are built by ``benchmarks/attack_inputs.py``.  App cases run the real pages under
 AppTest with the app's own last line of defence active (``DIFFRES_APP_RAISE=0``), so a
@@ -118,19 +120,36 @@ CHILD = r"""
 import json, os, resource, sys, time
 sys.path.insert(0, {root!r})
 import diffres.datasets as D
+# import what loading a zip pulls in lazily (torch, decoders), so that the baseline holds it
+import numpy, soundfile, torch  # noqa: F401
+import diffres.audio, diffres.datasets.folders, diffres.datasets.zips  # noqa: F401
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 before = rss_mb()
+# sample the resident size while the work runs: ru_maxrss / VmHWM can carry the high-water
+# mark of whatever this process was before (it read as the same 562 MB for every zip)
+import threading
+peak = [before]
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss_mb())
+        time.sleep(0.002)
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
 t0 = time.perf_counter()
 out = {{}}
 try:
     ds = D.load_folder_dataset({path!r})
-    out = {{"result": "ok", "n": len(ds), "warnings": ds.warnings, "skipped": len(ds.skipped)}}
+    out = {{"result": "ok", "n": len(ds), "warnings": ds.warnings, "skipped": len(ds.skipped),
+           "server_paths": sum("user-zips" in why or "tmp-extract" in why for _, why in ds.skipped)}}
 except BaseException as exc:
     out = {{"result": type(exc).__name__, "message": str(exc), "typed": isinstance(exc, D.DatasetError)}}
 out["seconds"] = time.perf_counter() - t0
-out["extra_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+done.set()
+sampler.join()
+out["extra_mb"] = max(peak[0], rss_mb()) - before
 print(json.dumps(out))
 """
 
@@ -160,12 +179,15 @@ def zip_cases(work: Path) -> list[dict]:
             flags.add("outside")
         leftovers = list((cache / "user-zips").glob("*")) if (cache / "user-zips").is_dir() else []
         got = out["result"] if out["result"] != "ok" else f"ok, {out['n']} clips"
+        if out["result"] == "ok" and out.get("skipped"):
+            got += f", {out['skipped']} skipped"
         if out["result"] == "ok" and out["warnings"]:
             got += f", warning: {out['warnings'][0][:40]}"
         if out.get("message"):
             got += f": {out['message']}"
         want_ok = expected.startswith("ok")
-        ok = (out["result"] == "ok") == want_ok and (expected != "ok+warning" or bool(out.get("warnings")))
+        ok = ((out["result"] == "ok") == want_ok and (expected != "ok+warning" or bool(out.get("warnings")))
+              and (expected != "ok+skipped" or out.get("skipped", 0) >= 1) and not out.get("server_paths"))
         ok = ok and out["extra_mb"] <= ZIP_MEMORY_MB and out["seconds"] <= ZIP_SECONDS and not leftovers
         record("zip", name, expected, f"{got} [{out['extra_mb']:.0f} MB, {out['seconds']:.1f} s]", ok, flags)
         figures.append({"case": name, "extra_mb": out["extra_mb"], "seconds": out["seconds"], "wall": wall,
@@ -297,7 +319,7 @@ def _cli_training_cases(work: Path, data: Path) -> None:
     last = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else None
     _cli_record("SIGTERM after epoch 1", 130, proc.returncode, last, stderr,
                 bool(last and last.get("interrupted") is True))
-    code, last, err = cli("train", "--resume", str(run_dir), *TINY)
+    code, last, err = cli("train", "--resume", str(run_dir), "--threads", "1", "--json")  # its own settings
     _cli_record("resume after SIGTERM", 0, code, last, err, bool(last and last.get("ok")))
     # a real full disk: --out on a small tmpfs that fills up after epoch 1 (root only)
     mount = work / "tmpfs"
@@ -362,7 +384,7 @@ def app_cases(work: Path) -> None:
 
     audio = {name: (data, exp) for name, data, exp in AI.audio_inputs()}
     for page in ("pages/home.py", "pages/spectrogram_lab.py", "pages/adaptive_resolution.py"):
-        for name, needle in (("FLAC cut at 26%", "could not"), ("MP3 cut at 90%", "damaged or truncated"),
+        for name, needle in (("FLAC cut at 26%", "damaged or truncated"), ("MP3 cut at 90%", "damaged or truncated"),
                              ("text", "not audio"), ("WAV at 0 Hz", "could not be decoded")):
             at = start(page)
             at.sidebar.file_uploader(key="sound_upload").set_value((name + ".wav", audio[name][0], "audio/wav")).run()
@@ -383,7 +405,7 @@ def app_cases(work: Path) -> None:
     for name, file, needle in (("bomb47.zip", "bomb", "zip bomb"), ("trav.zip", "trav", "path traversal"),
                                ("rtl.zip", "rtl", "RIGHT-TO-LEFT"), ("one.zip", "one", "at least 2 classes"),
                                ("two.zip", "two", "test split is empty"), ("crc.zip", "crc", "is corrupt"),
-                               ("noise.zip", "noise", "of audio")):
+                               ("noise.zip", "noise", "longer than 60 s")):
         at = start("pages/train.py")
         at.segmented_control(key="train_source").set_value("zip").run()
         at.file_uploader(key="train_zip").set_value((name, (zips / name).read_bytes(), "application/zip")).run()

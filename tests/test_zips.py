@@ -190,6 +190,15 @@ def test_corrupt_entries_are_named_without_server_paths(tmp_path):
     assert str(tmp_path) not in message and "user-zips" not in message
 
 
+def test_skipped_entries_give_their_reason_by_entry_name_not_server_path(tmp_path):
+    z = make_zip(tmp_path / "d.zip", {**good_entries(3), "cat/notes.wav": b"just some text, not audio" * 8})
+    ds = D.load_folder_dataset(z)
+    assert len(ds.skipped) == 1
+    shown, reason = ds.skipped[0]
+    assert shown == "d.zip:cat/notes.wav" and "not audio" in reason and "d.zip:cat/notes.wav" in reason
+    assert "user-zips" not in reason and "/" + "root" not in reason and str(tmp_path) not in reason
+
+
 def test_per_entry_limits(tmp_path):
     z = make_zip(tmp_path / "big.zip", {**good_entries(2), "cat/big.wav": wav8(3.0, 48000, noise=True)})
     with pytest.raises(DatasetError, match=r"entry 'cat/big.wav' is 0 MB uncompressed; entries larger than 0 MB"):

@@ -254,8 +254,8 @@ def _read_all(
     total = 0.0
     for done, item in enumerate(planned, start=1):
         samples, reason = _read_one(item, sample_rate, budget)
-        if samples is None:
-            skipped.append((show(item.path), reason))
+        if samples is None:  # the decoder's message names the file: by its shown name, never a server path
+            skipped.append((show(item.path), reason.replace(str(item.path), show(item.path))))
         else:
             total += len(samples) / sample_rate
             if budget.max_total_seconds is not None and total > budget.max_total_seconds:
