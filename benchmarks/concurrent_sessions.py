@@ -76,14 +76,15 @@ def trainer_session(browser, url: str, who: str, stop: threading.Event, errors: 
     page.goto(f"{url}/train", timeout=180000)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached",
                            timeout=180000)
-    page.locator(".st-key-train_quick").click()
-    page.get_by_role("option", name="10 (quick run)").click()
+    epochs = page.locator(".st-key-train_epochs input")  # one epoch a run: short runs, many of them
+    epochs.fill("1", timeout=60000)
+    epochs.press("Enter")
     page.wait_for_timeout(2000)
     while not stop.is_set():
-        button = page.locator(".st-key-train_play button")
+        button = page.locator(".st-key-train_play button").first  # the page may show a lesson's Play too
         label = button.inner_text(timeout=30000)
         if "Finished" in label:
-            page.locator(".st-key-train_reset button").click()
+            page.locator(".st-key-train_reset button").first.click()
             stats[who] = stats.get(who, 0) + 1
         elif "Play" in label:
             button.click()
@@ -129,6 +130,16 @@ def main() -> int:
     log: list[str] = []
     threading.Thread(target=lambda: log.extend(iter(server.stdout.readline, "")), daemon=True).start()  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180  # the port opens before any script has run: the first page loads still race
+    while time.time() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    else:
+        print("the server did not open its port within 180 s")
+        server.kill()
+        return 2
     errors: list[str] = []
     stats: dict[str, int] = {}
     samples: list[tuple[float, float]] = []
