@@ -10,6 +10,7 @@ measured latencies go to /tmp/diffres_browser.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -87,7 +88,7 @@ def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, 
     assert loaded.card["dataset"] == "events" and loaded.card["epochs"] == 1
 
     page.locator("[class*='st-key-train_insp_'] button").first.click()
-    page.wait_for_url("**/inspect", timeout=TIMEOUT)
+    page.wait_for_url(re.compile(r".*/inspect(\?.*)?$"), timeout=TIMEOUT)  # settings ride in the query
     wait_idle(page)
     expect(page.get_by_role("heading", name="Inspect")).to_be_visible()
     expect(page.get_by_role("heading", name="Model card")).to_be_visible()
