@@ -86,7 +86,7 @@ def run_corpus_training(args: argparse.Namespace, out: TextIO) -> dict[str, Any]
     """The corpus ``train`` command; returns the result dict (printed as JSON by rank 0)."""
     import torch
 
-    from ._cli_train import checkpoint_in, prepare_out
+    from ._cli_train import checkpoint_in, prepare_out, run_summary
     from .cli import ProgressBar
     from .datasets import BUILTIN_DATASETS
     from .datasets.streaming import corpus_name, scan_corpus
@@ -165,17 +165,7 @@ def run_corpus_training(args: argparse.Namespace, out: TextIO) -> dict[str, Any]
         if not ctx.is_main or card is None:
             return {}
         result = {
-            "checkpoint": str(path),
-            "card": str(path.with_suffix(".json")),
-            "val_accuracy": card["metrics"].get("val_accuracy"),
-            "test_accuracy": card["metrics"].get("test_accuracy"),
-            "train_seconds": card["train_seconds"],
-            "total_seconds": round(time.time() - started, 2),
-            "epochs": card["epochs"],
-            "frontend": trainer.config.frontend,
-            "reduction_rate": trainer.config.reduction_rate,
-            "dataset": card["dataset"],
-            "params": card["params"],
+            **run_summary(path, card, trainer.config, started),
             "world_size": ctx.world_size,
             "n_unreadable": card["corpus"]["n_unreadable"],
         }

@@ -100,6 +100,24 @@ def checkpoint_in(folder: Path, name: str) -> Path:
     return path
 
 
+def run_summary(path: Path, card: dict[str, Any], config: Any, started: float) -> dict[str, Any]:
+    """The JSON summary of a finished run that both trainers print (checkpoint, card,
+    accuracies, times, settings); ``started`` is the ``time.time()`` the command began."""
+    return {
+        "checkpoint": str(path),
+        "card": str(path.with_suffix(".json")),
+        "val_accuracy": card["metrics"].get("val_accuracy"),
+        "test_accuracy": card["metrics"].get("test_accuracy"),
+        "train_seconds": card["train_seconds"],
+        "total_seconds": round(time.time() - started, 2),
+        "epochs": card["epochs"],
+        "frontend": config.frontend,
+        "reduction_rate": config.reduction_rate,
+        "dataset": card["dataset"],
+        "params": card["params"],
+    }
+
+
 def remove_stale_temps(path: Path) -> None:
     """Temporary files of a killed save of ``path`` (and its card)."""
     for stem in (path.name, path.with_suffix(".json").name):
@@ -257,17 +275,7 @@ def train_command(args: Any, out: Any, bar: Any, default_name: str, epochs_given
     result = {
         "ok": True,
         "interrupted": False,
-        "checkpoint": str(path),
-        "card": str(path.with_suffix(".json")),
-        "val_accuracy": card["metrics"].get("val_accuracy"),
-        "test_accuracy": card["metrics"].get("test_accuracy"),
-        "train_seconds": card["train_seconds"],
-        "total_seconds": round(time.time() - started, 2),
-        "epochs": card["epochs"],
-        "frontend": trainer.config.frontend,
-        "reduction_rate": trainer.config.reduction_rate,
-        "dataset": card["dataset"],
-        "params": card["params"],
+        **run_summary(path, card, trainer.config, started),
         "resumed_from_epoch": resumed_from,
         "warnings": list(getattr(trainer.dataset, "warnings", [])),
     }
