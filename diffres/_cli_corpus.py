@@ -86,12 +86,11 @@ def run_corpus_training(args: argparse.Namespace, out: TextIO) -> dict[str, Any]
     """The corpus ``train`` command; returns the result dict (printed as JSON by rank 0)."""
     import torch
 
-    from ._cli_train import checkpoint_in, prepare_out, run_summary
+    from ._cli_train import checkpoint_in, prepare_out, run_config, run_summary
     from .cli import ProgressBar
     from .datasets import BUILTIN_DATASETS
     from .datasets.streaming import corpus_name, scan_corpus
     from .errors import ParameterError
-    from .training import TrainConfig
     from .training.corpus import CorpusOptions, CorpusTrainer, default_checkpoint_name
     from .training.distributed import setup_distributed, teardown_distributed
 
@@ -124,20 +123,7 @@ def run_corpus_training(args: argparse.Namespace, out: TextIO) -> dict[str, Any]
     ctx, device = setup_distributed(args.device)
     try:
         bar = ProgressBar(enabled=not args.quiet and ctx.is_main)
-        config = TrainConfig(
-            dataset=str(args.dataset),
-            frontend=args.frontend,
-            reduction_rate=args.reduction_rate,
-            hop_ms=args.hop_ms,
-            win_ms=args.win_ms,
-            n_mels=args.n_mels,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.lr,
-            width=args.width,
-            seed=args.seed,
-            device=args.device,
-        )
+        config = run_config(args, dataset=str(args.dataset))
         options = CorpusOptions(
             clip_seconds=args.clip_seconds,
             num_workers=args.workers,

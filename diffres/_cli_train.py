@@ -177,10 +177,12 @@ class _Signals:
         return signal.Signals(self.received).name if self.received else "an interrupt"
 
 
-def _config_from(args: Any) -> Any:
+def run_config(args: Any, **overrides: Any) -> Any:
+    """The :class:`~diffres.training.TrainConfig` of a new run from the ``train`` options that
+    both trainers read (data, front-end, mel, optimiser, seed, device), with ``overrides``."""
     from .training import TrainConfig
 
-    return TrainConfig(
+    fields: dict[str, Any] = dict(
         dataset=args.dataset,
         frontend=args.frontend,
         reduction_rate=args.reduction_rate,
@@ -192,11 +194,19 @@ def _config_from(args: Any) -> Any:
         learning_rate=args.lr,
         width=args.width,
         seed=args.seed,
+        device=args.device,
+    )
+    return TrainConfig(**{**fields, **overrides})
+
+
+def _config_from(args: Any) -> Any:
+    """The in-memory trainer's config: :func:`run_config` plus its augmentation options."""
+    return run_config(
+        args,
         mixup_alpha=args.mixup,
         reverb_probability=args.reverb,
         spec_augment=not args.no_spec_augment,
         max_files_per_class=args.max_files_per_class,
-        device=args.device,
     )
 
 
