@@ -117,7 +117,7 @@ def audio_cases() -> None:
 
 
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 sys.path.insert(0, {root!r})
 import diffres.datasets as D
 # import what loading a zip pulls in lazily (torch, decoders), so that the baseline holds it

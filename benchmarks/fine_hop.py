@@ -86,16 +86,17 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for n in NAMES:
         m = loaded[n].model
-        t_in = m.mel(wave[:1]).shape[1]
-        t_out = m.frontend(m.mel(wave[:1])).features.shape[2]
+        one = m.mel(wave[:1])
+        t_in, t_out = one.shape[1], m.frontend(one).features.shape[2]
         print(f"| {n} | {m.config.hop_ms:g} | {t_in} / {t_out} | {acc[n].accuracy:.3f} ({acc[n].n}) "
               f"| {fastest_epoch_seconds(loaded[n]):.1f} | {statistics.median(step[n]):.3f} "
               f"| {statistics.median(infer[n]):.2f} |")
     fine = "rhythms_diffres_fine"
     diff = acc[fine].accuracy - acc[full].accuracy
     print(f"\nfine minus full: {diff:+.3f} (figure: at least +0.03: {'met' if diff >= 0.03 else 'NOT met'})")
-    print(f"cost of fine against full, same run: training step {statistics.median(step[fine]) / statistics.median(step[full]):.2f}x, "
-          f"inference {statistics.median(infer[fine]) / statistics.median(infer[full]):.2f}x; "
+    step_ratio = statistics.median(step[fine]) / statistics.median(step[full])
+    infer_ratio = statistics.median(infer[fine]) / statistics.median(infer[full])
+    print(f"cost of fine against full, same run: training step {step_ratio:.2f}x, inference {infer_ratio:.2f}x; "
           f"load average {os.getloadavg()[0]:.1f}")
 
 
