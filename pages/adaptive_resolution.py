@@ -11,7 +11,7 @@ from diffres import figures
 from ui import adaptive as A
 from ui import cache, lessons
 from ui.frame import ensure_entrypoint
-from ui.view import time_window
+from ui.view import chart, time_window
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
@@ -133,22 +133,20 @@ A.readouts(clip, res, hop_s)
 left, right = st.columns([3, 1.25])
 with left:
     window = time_window("adapt_view", clip.seconds, clip.digest, T, figures.MAX_DISPLAY_COLUMNS)
+    # two charts on one linked time axis: a new rate redraws only the rows that depend on it
+    chart(A.input_figure(clip, mel, res, db_range=db_range, cmap=cmap, window=window), key="adapt_input")
     fig = figures.diffres_figure(
         **A.view_arrays(clip, mel, res),
         db_range=db_range,
         colormap=cmap,
         event_times=clip.event_times if clip.event_times.size else None,
         time_range=window,
+        rows=figures.MERGE_ROWS,
     )
-    st.plotly_chart(
-        fig,
-        key="adapt_main",
-        width="stretch",
-        config={"toImageButtonOptions": {"format": "png", "filename": "diffres_view"}},
-    )
+    chart(fig, key="adapt_main", config={"toImageButtonOptions": {"format": "png", "filename": "diffres_view"}})
 with right:
     top_db = float(np.max(mel.log_mel)) * figures.DB_PER_NEPER
-    st.plotly_chart(
+    chart(
         figures.compact_figure(
             res.avg,
             res.encoding,

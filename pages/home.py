@@ -8,6 +8,7 @@ import ui
 from diffres import figures
 from ui import cache
 from ui.frame import ensure_entrypoint
+from ui.view import chart
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
@@ -74,7 +75,7 @@ with left:
         }
     )
     fig = figures.hop_grid_figure(panels, n_cols=len(panels), height_per_row=330)
-    st.plotly_chart(fig, key="home_hops_chart", width="stretch")
+    chart(fig, key="home_hops_chart")
     which = ("the " + shipped[0]["name"] + " model") if shipped else "an untrained DiffRes (no checkpoint yet)"
     st.caption(
         f"Right: {which} starts from the {fine} ms spectrogram and keeps only as many frames as the {coarse} ms "

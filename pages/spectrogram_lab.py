@@ -13,7 +13,7 @@ from diffres.audio import SAMPLE_RATE as SR
 from ui import cache, lessons
 from ui import lab as L
 from ui.frame import ensure_entrypoint
-from ui.view import time_window
+from ui.view import chart, time_window
 
 ensure_entrypoint()  # run inside app.py (sidebar, navigation), never alone
 
@@ -110,7 +110,7 @@ fig = figures.spectrogram_figure(
     event_times=clip.event_times if clip.event_times.size else None,
     time_range=window,
 )
-st.plotly_chart(
+chart(
     fig, key="lab_chart", width="stretch", config={"toImageButtonOptions": {"format": "png", "filename": "spectrogram"}}
 )
 if clip.event_times.size:
@@ -140,7 +140,7 @@ if hops:
                 "mel_frequencies": mh.mel_frequencies,
             }
         )
-    st.plotly_chart(
+    chart(
         figures.hop_grid_figure(panels, db_range=db_range, colormap=cmap, height_per_row=300),
         key="lab_compare_chart",
         width="stretch",

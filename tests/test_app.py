@@ -23,7 +23,7 @@ ALL_PAGES = SOUND_PAGES + ["pages/lessons.py", "pages/train.py", "pages/inspect.
 CHART_KEYS = {
     "pages/home.py": ["home_hops_chart"],
     "pages/spectrogram_lab.py": ["lab_chart", "lab_compare_chart"],
-    "pages/adaptive_resolution.py": ["adapt_main", "adapt_compact", "adapt_compare"],
+    "pages/adaptive_resolution.py": ["adapt_input", "adapt_main", "adapt_compact", "adapt_compare"],
     "pages/window_tradeoff.py": ["win_chart", "win_compare_chart"],
     "pages/diffres_steps.py": ["steps_chart"],
 }
@@ -285,7 +285,7 @@ def test_time_range_slider_zooms_both_pages():
     at = start("pages/adaptive_resolution.py")
     at.slider(key="adapt_view").set_value((1.0, 2.0)).run()
     assert not at.exception
-    ox = decode(trace(charts(at)["adapt_main"], "original")["x"])
+    ox = decode(trace(charts(at)["adapt_input"], "original")["x"])
     assert 0.99 <= ox[0] <= 1.0 and 2.0 <= ox[-1] <= 2.011
     at.switch_page("pages/spectrogram_lab.py").run()
     at.slider(key="lab_view").set_value((0.5, 1.0)).run()

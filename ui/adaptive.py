@@ -19,6 +19,7 @@ from diffres.features import MelConfig
 from diffres.inverse import expand_to_input_grid
 from ui import cache
 from ui.sound import CurrentClip
+from ui.view import chart
 
 #: Default mel bands of the untrained fallback model.
 DEFAULT_N_MELS = 64
@@ -62,6 +63,28 @@ def view_arrays(clip: CurrentClip, mel: cache.MelResult, res: cache.Merged) -> d
         importance=res.importance,
         bin_edges=res.bin_edges,
         merged=res.avg,
+    )
+
+
+def input_figure(
+    clip: CurrentClip, mel: cache.MelResult, res: cache.Merged, *, db_range: float, cmap: str, window: Any
+) -> Any:
+    """The waveform and original log-mel rows of the DiffRes view (they do not depend on the
+    model or the rate), built once per clip, settings and view and shared by every session."""
+    key = (clip.digest, mel.config, float(db_range), str(cmap), window, clip.event_times.tobytes())
+    return _input_figure(key, clip, mel, res)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _input_figure(key: tuple, _clip: CurrentClip, _mel: cache.MelResult, _res: cache.Merged) -> Any:
+    _, _, db_range, cmap, window, _ = key
+    return figures.diffres_figure(
+        **view_arrays(_clip, _mel, _res),
+        db_range=db_range,
+        colormap=cmap,
+        event_times=_clip.event_times if _clip.event_times.size else None,
+        time_range=window,
+        rows=figures.INPUT_ROWS,
     )
 
 
@@ -326,7 +349,7 @@ def baselines(
     for name, title in (("avgpool", "Average pooling"), ("changehop", "Change hop (evenly spaced frames)")):
         b = cache.baseline(clip.digest, name, clip.samples, mel.config, rate)
         rows.append({"title": f"{title}: {Tp} frames", "merged": b["avg"], "bin_edges": b["bin_edges"]})
-    st.plotly_chart(
+    chart(
         figures.frontend_comparison_figure(
             rows, hop_s, mel.mel_frequencies, db_range=db_range, db_top=db_top, colormap=cmap
         ),

@@ -24,6 +24,7 @@ from ui import inspect as I
 from ui import runs as R
 from ui.sound import CurrentClip
 from ui.uploads import limit_text, max_upload_mb
+from ui.view import chart
 
 ss = st.session_state
 SOURCES = {"shipped": "Shipped checkpoint", "run": "A run from this session", "upload": "Upload a checkpoint"}
@@ -131,7 +132,7 @@ def model_card(loaded: LoadedCheckpoint, entry: I.Entry) -> None:
     with st.expander("Full model card and training curves"):
         hist = I.history_of(entry.model_id)
         if hist:
-            st.plotly_chart(
+            chart(
                 figures.training_curves_figure(hist, total_epochs=max(h["epoch"] for h in hist)),
                 key="inspect_history",
                 width="stretch",
@@ -147,8 +148,8 @@ def clip_view(
         st.error(f"The sound is at {clip.sample_rate} Hz but the model expects {cfg.sample_rate} Hz.")
         return
     p = I.predict_clip(model_id, clip.digest, clip.samples)
-    st.plotly_chart(figures.topk_figure(p["top"], title=title or "Top classes"), key=f"{key}_top", width="stretch")
-    st.plotly_chart(
+    chart(figures.topk_figure(p["top"], title=title or "Top classes"), key=f"{key}_top")
+    chart(
         _kept_frames(p, height=height, title="Which frames the model kept for this decision"),
         key=f"{key}_probe",
         width="stretch",
@@ -232,12 +233,9 @@ def _mistakes(entry: I.Entry, data: I.EvalData, res: dict[str, Any]) -> None:
         digest = hashlib.sha1(np.ascontiguousarray(w).tobytes()).hexdigest()[:16]
         p = I.predict_clip(entry.model_id, digest, w)
         c1, c2 = st.columns([1, 2])
-        c1.plotly_chart(
-            figures.topk_figure(p["top"], title="Top classes", highlight=classes[res["labels"][int(detail)]]),
-            key="inspect_mistake_top",
-            width="stretch",
-        )
-        c2.plotly_chart(_kept_frames(p, height=420), key="inspect_mistake_probe", width="stretch")
+        top = figures.topk_figure(p["top"], title="Top classes", highlight=classes[res["labels"][int(detail)]])
+        chart(top, key="inspect_mistake_top", where=c1)
+        chart(_kept_frames(p, height=420), key="inspect_mistake_probe", where=c2)
 
 
 def _sweep(entry: I.Entry, card: dict[str, Any], cfg: Any, data: I.EvalData) -> None:
@@ -274,7 +272,7 @@ def _sweep(entry: I.Entry, card: dict[str, Any], cfg: Any, data: I.EvalData) -> 
             float(b.card.get("reduction_rate", 0.0)) if b.card.get("frontend") != "full" else 0.0,
             float(res_b["accuracy"]),
         )
-    st.plotly_chart(
+    chart(
         figures.accuracy_vs_rate_figure(
             curve, trained_rate=cfg.reduction_rate, baselines=base, label=f"{cfg.frontend} (this model)"
         ),
@@ -315,13 +313,13 @@ def validation(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
             c1, c2 = st.columns([1.2, 1])
             with c1:
                 st.markdown("#### Confusion matrix")
-                st.plotly_chart(
+                chart(
                     figures.confusion_figure(res["confusion"], res["classes"]), key="inspect_confusion", width="stretch"
                 )
             with c2:
                 st.markdown("#### Accuracy per class")
                 counts = {c: int(n) for c, n in zip(res["classes"], res["confusion"].sum(axis=1), strict=True)}
-                st.plotly_chart(
+                chart(
                     figures.per_class_figure(res["per_class"], counts=counts), key="inspect_per_class", width="stretch"
                 )
             if res["mean_importance"]:
@@ -332,7 +330,7 @@ def validation(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
                 )
                 n_frames = len(next(iter(res["mean_importance"].values())))
                 share = diffres.output_length(n_frames, cfg.reduction_rate) / max(1, n_frames)
-                st.plotly_chart(
+                chart(
                     figures.mean_importance_figure(res["mean_importance"], model.mel.hop_seconds, out_share=share),
                     key="inspect_mean_importance",
                     width="stretch",

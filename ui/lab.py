@@ -14,6 +14,7 @@ from diffres import figures
 from ui import cache
 from ui.share import PARAMS
 from ui.sound import CurrentClip
+from ui.view import chart
 
 REF_HOP_MS = 10.0
 #: Widgets keep their value across pages for the session (and so travel in the page's link).
@@ -119,7 +120,7 @@ def paper_figure(cmap: str) -> None:
                         "mel_frequencies": mh.mel_frequencies,
                     }
                 )
-        st.plotly_chart(
+        chart(
             figures.hop_grid_figure(grid, n_cols=2, colormap=cmap, height_per_row=260, time_link=False),
             key="lab_paper_chart",
             width="stretch",

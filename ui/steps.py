@@ -19,6 +19,7 @@ from diffres.figures import DB_PER_NEPER
 from ui import adaptive as A
 from ui import cache
 from ui.sound import CurrentClip
+from ui.view import chart
 
 #: Seconds between steps of the play-through.
 PLAY_SECONDS = 1.6
@@ -170,7 +171,7 @@ def draw(steps: DiffResSteps, mel: cache.MelResult, step: int, j: int, shown: in
     """The figure and, beside it, what this step does and its numbers for output frame ``j``."""
     left, right = st.columns([2, 1.2])
     with left:
-        st.plotly_chart(
+        chart(
             figures.steps_figure(
                 steps, mel.log_mel, mel.hop_seconds, mel.mel_frequencies, step=step, selected=j, n_shown=shown
             ),

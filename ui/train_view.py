@@ -21,6 +21,7 @@ from ui import data_sources as D
 from ui import runs as R
 from ui.frame import guard
 from ui.train_data import PERSIST, skip_chunk
+from ui.view import chart
 
 ss = st.session_state
 TICK_SECONDS = 0.5
@@ -316,7 +317,7 @@ def _live_view(r: R.Run) -> None:
     left, right = st.columns([1, 1.25])
     with left:
         shown = ss.get("train_scrub", "now")
-        st.plotly_chart(
+        chart(
             figures.training_curves_figure(
                 h,
                 steps=R.step_dicts(r),
@@ -366,7 +367,7 @@ def _live_view(r: R.Run) -> None:
             title=f"Probe clip ({label}, validation): {when}",
             height=470,
         )
-        st.plotly_chart(fig, key="train_probe", width="stretch")
+        chart(fig, key="train_probe")
 
 
 def _scrub() -> None:
@@ -399,7 +400,7 @@ def _comparison() -> None:
             on_change=skip_chunk,
             format_func=lambda m: m.replace("_", " "),
         )
-        st.plotly_chart(
+        chart(
             figures.runs_comparison_figure(with_history, metric=metric or "val_accuracy"),
             key="train_compare",
             width="stretch",

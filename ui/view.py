@@ -1,10 +1,33 @@
-"""A shared "time range to show" control: zoom at full resolution instead of pooled columns."""
+"""Chart output and the shared "time range to show" control (zoom at full resolution instead of
+pooled columns)."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
+import plotly.graph_objects as go
+import plotly.io as pio
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from diffres.figures.style import LAYOUT_TEMPLATE
+
+_TEMPLATE = "diffres"
+pio.templates[_TEMPLATE] = go.layout.Template(LAYOUT_TEMPLATE)
+
+
+def chart(fig: go.Figure, *, key: str, where: DeltaGenerator | None = None, **kwargs: Any) -> None:
+    """Draw a plotly figure in the app's look (:data:`diffres.figures.style.LAYOUT_TEMPLATE`).
+
+    Every chart goes through here: ``theme=None`` (the figure carries its own template, so
+    the browser draws the JSON as sent), ``width="stretch"`` unless given.  ``where`` is a
+    column or container (default: the current one).
+    """
+    if not getattr(fig, "_diffres_look", False):  # a cached figure shared by sessions is set once
+        fig.layout.template = _TEMPLATE
+        fig._diffres_look = True
+    kwargs.setdefault("width", "stretch")
+    (where if where is not None else st).plotly_chart(fig, key=key, theme=None, **kwargs)
 
 
 def time_window(key: str, duration: float, digest: str, n_frames: int, max_columns: int) -> tuple[float, float] | None:

@@ -18,6 +18,7 @@ from diffres.lessons import THIN_CLICK_MS, tones_and_clicks_measures
 from ui import cache
 from ui.share import PARAMS
 from ui.sound import CurrentClip
+from ui.view import chart
 
 WINDOWS_MS = (5, 10, 16, 25, 32, 40, 64, 100, 128, 200)
 HOPS_MS = (1, 2, 5, 10)
@@ -120,7 +121,7 @@ def readouts(clip: CurrentClip, main: dict[str, Any], win_ms: int) -> None:
 
 
 def figure(panels: list[dict[str, Any]], values: dict[str, Any], key: str, height: int) -> None:
-    st.plotly_chart(
+    chart(
         figures.window_figure(
             panels, fmax_hz=values["fmax"], db_range=values["db"], tile_at=(values["tile_s"], None), height=height
         ),

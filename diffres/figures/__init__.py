@@ -39,7 +39,7 @@ from .evaluation import (
     thumbnail_rgb,
     topk_figure,
 )
-from .merged import compact_figure, diffres_figure, frontend_comparison_figure
+from .merged import DIFFRES_ROWS, INPUT_ROWS, MERGE_ROWS, compact_figure, diffres_figure, frontend_comparison_figure
 from .png import diffres_png
 from .spectrogram import hop_grid_figure, spectrogram_figure
 from .steps import step_window, steps_figure
@@ -55,6 +55,9 @@ __all__ = [
     "TIME_LINK",
     "colorscale",
     "compact_figure",
+    "DIFFRES_ROWS",
+    "INPUT_ROWS",
+    "MERGE_ROWS",
     "diffres_figure",
     "diffres_png",
     "effective_hop_ms",

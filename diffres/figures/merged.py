@@ -35,7 +35,22 @@ from .display import (
 )
 from .style import BLUE, to_db
 
-__all__ = ["diffres_figure", "compact_figure", "frontend_comparison_figure"]
+__all__ = [
+    "DIFFRES_ROWS",
+    "INPUT_ROWS",
+    "MERGE_ROWS",
+    "diffres_figure",
+    "compact_figure",
+    "frontend_comparison_figure",
+]
+
+
+#: The rows of :func:`diffres_figure`, top to bottom, with their relative heights.
+DIFFRES_ROWS = {"waveform": 0.11, "original": 0.27, "importance": 0.13, "merged": 0.27, "hop": 0.13}
+#: The rows that do not depend on the reduction rate (the app draws them as a separate chart,
+#: so a new rate redraws only the rest) and those that do.
+INPUT_ROWS = ("waveform", "original")
+MERGE_ROWS = ("importance", "merged", "hop")
 
 
 def diffres_figure(
@@ -55,13 +70,14 @@ def diffres_figure(
     max_boundaries: int = 400,
     height: int = 860,
     time_range: tuple[float, float] | None = None,
+    rows: Sequence[str] = tuple(DIFFRES_ROWS),
 ) -> go.Figure:
-    """The linked DiffRes view: five rows on one zoomable time axis in seconds.
+    """The linked DiffRes view: up to five rows on one zoomable time axis in seconds.
 
-    Rows: (1) waveform envelope; (2) original log-mel; (3) importance per input frame;
-    (4) the merged spectrogram on the true time axis, one variable-width column per output
-    frame (``x = bin_edges * hop_seconds``), with merge boundaries; (5) the effective hop,
-    milliseconds of input per output frame (log scale).
+    Rows (:data:`DIFFRES_ROWS`): ``waveform`` envelope; ``original`` log-mel; ``importance``
+    per input frame; ``merged``, the merged spectrogram on the true time axis, one
+    variable-width column per output frame (``x = bin_edges * hop_seconds``), with merge
+    boundaries; ``hop``, the effective hop, milliseconds of input per output frame (log scale).
 
     Args:
         samples, sample_rate: the clip.
@@ -74,16 +90,32 @@ def diffres_figure(
         event_times: seconds of known events (presets), drawn as dashed lines.
         max_columns: display budget per heatmap; wider data is max-pooled for display only.
         max_boundaries: draw boundary lines only up to this many output frames (in view).
+        height: pixels for all five rows; a subset gets its share of it.
         time_range: ``(start, end)`` seconds to show; only that part is pooled for display,
             so a narrow range shows every input and output frame.
+        rows: which rows to draw, in :data:`DIFFRES_ROWS` order (e.g. :data:`INPUT_ROWS`).
 
     Hover on the merged spectrogram and on the effective-hop curve says which seconds an
     output frame covers and how many input frames it merged (``customdata``: start s,
     end s, frames).
+
+    Example:
+        >>> import numpy as np
+        >>> t, f = 100, 8
+        >>> fig = diffres_figure(samples=np.zeros(1600), sample_rate=16000, log_mel=np.zeros((t, f)),
+        ...     hop_seconds=0.01, mel_frequencies=np.arange(f) * 100.0, importance=np.full(t, 0.25),
+        ...     bin_edges=np.linspace(0, t, 26), merged=np.zeros((25, f)), rows=INPUT_ROWS)
+        >>> [tr.name for tr in fig.data]
+        ['waveform max', 'waveform', 'original']
     """
+    unknown = [r for r in rows if r not in DIFFRES_ROWS]
+    if unknown or not rows:
+        raise ValueError(f"rows must be a non-empty subset of {tuple(DIFFRES_ROWS)}, got {tuple(rows)}.")
+    names = [r for r in DIFFRES_ROWS if r in rows]
+    row_of = {name: k for k, name in enumerate(names, start=1)}
     hop = float(hop_seconds)
     db = to_db(log_mel).T  # [F, T]
-    n_mels, n_frames = db.shape
+    n_frames = db.shape[1]
     merged_db = to_db(merged).T  # [F, T']
     edges = np.asarray(bin_edges, dtype=np.float64).reshape(-1)
     out_len = merged_db.shape[1]
@@ -92,43 +124,96 @@ def diffres_figure(
     imp = np.asarray(importance, dtype=np.float32).reshape(-1)
     zmin, zmax = _db_limits(db, db_range)
     duration = n_frames * hop
-
+    titles = {
+        "waveform": "Waveform",
+        "original": f"Original log-mel: {n_frames} frames at {hop * 1000:g} ms",
+        "importance": "Importance per input frame (share of an output frame)",
+        "merged": f"Merged by DiffRes, drawn at the true times: {out_len} frames",
+        "hop": "Effective hop: ms of input per output frame",
+    }
+    share = sum(DIFFRES_ROWS[n] for n in names)
     fig = make_subplots(
-        rows=5,
+        rows=len(names),
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.035,
-        row_heights=[0.11, 0.27, 0.13, 0.27, 0.13],
-        subplot_titles=(
-            "Waveform",
-            f"Original log-mel: {n_frames} frames at {hop * 1000:g} ms",
-            "Importance per input frame (share of an output frame)",
-            f"Merged by DiffRes, drawn at the true times: {out_len} frames",
-            "Effective hop: ms of input per output frame",
-        ),
+        vertical_spacing=0.035 / share if len(names) > 1 else 0.0,
+        row_heights=[DIFFRES_ROWS[n] / share for n in names],
+        subplot_titles=[titles[n] for n in names],
     )
     a, b = window_indices(np.arange(n_frames + 1) * hop, time_range)  # input frames in view
     p, q = window_indices(edges * hop, time_range)  # output frames in view
 
-    # (1) waveform
-    _add_waveform(fig, samples, int(sample_rate), time_range, max_columns)
+    if "waveform" in row_of:
+        _add_waveform(fig, samples, int(sample_rate), time_range, max_columns, row=row_of["waveform"])
 
-    # (2) original
-    pooled, bounds = pool_columns(db[:, a:b], max_columns, "max")
-    fig.add_trace(_heatmap(pooled, (a + bounds) * hop, name="original"), row=2, col=1)
-    _apply_mel_axis(fig, mel_frequencies, 2)
+    if "original" in row_of:
+        pooled, bounds = pool_columns(db[:, a:b], max_columns, "max")
+        fig.add_trace(_heatmap(pooled, (a + bounds) * hop, name="original"), row=row_of["original"], col=1)
+        _apply_mel_axis(fig, mel_frequencies, row_of["original"])
 
-    # (3) importance (mean-pooled for display), frame i drawn at its centre (i + 0.5) * hop
-    imp_pooled, ib = pool_columns(imp[a:b], max_columns, "mean")
-    centres = ((a + (ib[:-1] + ib[1:]) / 2.0) * hop).astype(np.float32)
-    fig.add_trace(_importance_trace(centres, imp_pooled, width=1.3), row=3, col=1)
-    uniform = out_len / max(1, n_frames)
-    fig.add_trace(_reference_line(0.0, duration, uniform, f"uniform share T'/T = {uniform:.2f}"), row=3, col=1)
-    fig.update_yaxes(title_text="Share (0-1)", range=[0, 1.05], row=3, col=1)
+    if "importance" in row_of:  # mean-pooled for display, frame i drawn at its centre (i + 0.5) * hop
+        r = row_of["importance"]
+        imp_pooled, ib = pool_columns(imp[a:b], max_columns, "mean")
+        centres = ((a + (ib[:-1] + ib[1:]) / 2.0) * hop).astype(np.float32)
+        fig.add_trace(_importance_trace(centres, imp_pooled, width=1.3), row=r, col=1)
+        uniform = out_len / max(1, n_frames)
+        fig.add_trace(_reference_line(0.0, duration, uniform, f"uniform share T'/T = {uniform:.2f}"), row=r, col=1)
+        fig.update_yaxes(title_text="Share (0-1)", range=[0, 1.05], row=r, col=1)
 
-    # (4) merged, true time axis
-    m_pooled, mb = pool_columns(merged_db[:, p:q], max_columns, "max")
-    m_edges = edges[p + mb]
+    if "merged" in row_of:
+        _merged_row(
+            fig,
+            row_of["merged"],
+            merged_db[:, p:q],
+            edges[p : q + 1],
+            hop,
+            mel_frequencies,
+            max_columns,
+            max_boundaries,
+        )
+    if "hop" in row_of:
+        _hop_row(fig, row_of["hop"], edges, p, q, hop, duration, max_columns)
+    _event_rows(fig, event_times, row_of)
+    view = (0.0, duration) if time_range is None else (max(0.0, min(time_range)), min(duration, max(time_range)))
+    fig.update_xaxes(range=list(view))
+    _style_time_axes(fig, len(names))
+    _base_layout(fig, max(200, int(round(height * share))), colormap, zmin, zmax)
+    fig.update_layout(
+        coloraxis_colorbar=dict(len=0.6, y=0.5),
+        coloraxis_showscale="original" in row_of or "merged" in row_of,
+        hovermode="closest",
+        meta=dict(TIME_LINK),
+    )
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def _event_rows(fig: go.Figure, event_times: Sequence[float] | np.ndarray | None, row_of: dict[str, int]) -> None:
+    """Known events as dashed lines on the waveform and importance rows, never over a spectrogram."""
+    if event_times is None or not len(event_times):
+        return
+    first = True
+    for name, (y0, y1) in (("importance", (0.0, 1.05)), ("waveform", (-1.05, 1.05))):
+        if name in row_of:
+            fig.add_trace(_event_lines(event_times, y0, y1, width=1.2, show_legend=first), row=row_of[name], col=1)
+            first = False
+
+
+def _merged_row(
+    fig: go.Figure,
+    r: int,
+    merged_db: np.ndarray,
+    edges: np.ndarray,
+    hop: float,
+    mel_frequencies: np.ndarray,
+    max_columns: int,
+    max_boundaries: int,
+) -> None:
+    """The merged spectrogram ``[F, n]`` in view on the true time axis (``edges``: ``[n + 1]``
+    input-frame positions), with its merge boundaries."""
+    n_mels = merged_db.shape[0]
+    m_pooled, mb = pool_columns(merged_db, max_columns, "max")
+    m_edges = edges[mb]
     custom = merged_customdata(m_edges, hop, n_rows=n_mels)
     fig.add_trace(
         _heatmap(
@@ -139,14 +224,14 @@ def diffres_figure(
             hovertemplate="output frame covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>"
             "%{customdata[2]:.1f} input frames merged<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>",
         ),
-        row=4,
+        row=r,
         col=1,
     )
-    _apply_mel_axis(fig, mel_frequencies, 4)
-    in_view = q - p
+    _apply_mel_axis(fig, mel_frequencies, r)
+    in_view = len(edges) - 1
     if in_view - 1 <= max_boundaries:
         # dense boundaries would hide the spectrogram: then they start hidden (click the legend to show)
-        x, y = _vlines(edges[p + 1 : q] * hop, -0.5, n_mels - 0.5)
+        x, y = _vlines(edges[1:-1] * hop, -0.5, n_mels - 0.5)
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -157,11 +242,16 @@ def diffres_figure(
                 hoverinfo="skip",
                 visible=True if in_view <= 60 else "legendonly",
             ),
-            row=4,
+            row=r,
             col=1,
         )
 
-    # (5) effective hop, a step per output frame
+
+def _hop_row(
+    fig: go.Figure, r: int, edges: np.ndarray, p: int, q: int, hop: float, duration: float, max_columns: int
+) -> None:
+    """The effective hop of output frames ``p..q`` as a step curve, against the fixed hop."""
+    out_len = len(edges) - 1
     widths = effective_hop_ms(edges, hop)
     w_pooled, wb = pool_columns(widths[p:q], max_columns, "mean")
     w_edges = edges[p + wb]
@@ -178,23 +268,12 @@ def diffres_figure(
             hovertemplate="output frame covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>"
             "%{customdata[2]:.1f} input frames merged<br>effective hop %{y:.1f} ms<extra></extra>",
         ),
-        row=5,
+        row=r,
         col=1,
     )
     fixed = duration * 1000.0 / max(1, out_len)
-    fig.add_trace(_reference_line(0.0, duration, fixed, f"fixed hop at the same budget ({fixed:.1f} ms)"), row=5, col=1)
-    fig.update_yaxes(title_text="ms / frame", type="log", row=5, col=1)
-
-    if event_times is not None and len(event_times):  # on the waveform and importance rows, never over a spectrogram
-        for row, (y0, y1) in ((3, (0.0, 1.05)), (1, (-1.05, 1.05))):
-            fig.add_trace(_event_lines(event_times, y0, y1, width=1.2, show_legend=row == 3), row=row, col=1)
-    view = (0.0, duration) if time_range is None else (max(0.0, min(time_range)), min(duration, max(time_range)))
-    fig.update_xaxes(range=list(view))
-    _style_time_axes(fig, 5)
-    _base_layout(fig, height, colormap, zmin, zmax)
-    fig.update_layout(coloraxis_colorbar=dict(len=0.6, y=0.5), hovermode="closest", meta=dict(TIME_LINK))
-    fig.update_annotations(font_size=12)
-    return fig
+    fig.add_trace(_reference_line(0.0, duration, fixed, f"fixed hop at the same budget ({fixed:.1f} ms)"), row=r, col=1)
+    fig.update_yaxes(title_text="ms / frame", type="log", row=r, col=1)
 
 
 def compact_figure(
