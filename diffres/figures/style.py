@@ -21,6 +21,7 @@ __all__ = [
     "RED",
     "GREY",
     "PALETTE",
+    "translucent",
     "colorscale",
     "to_db",
 ]
@@ -53,6 +54,18 @@ PALETTE = (
     "rgb(57,59,121)",
     "rgb(173,73,74)",
 )
+
+
+def translucent(colour: str, alpha: float) -> str:
+    """A palette colour ``"rgb(r,g,b)"`` with opacity ``alpha`` in [0, 1], as ``"rgba(...)"``.
+
+    Example:
+        >>> translucent(BLUE, 0.5)
+        'rgba(31,119,180,0.5)'
+    """
+    if not (colour.startswith("rgb(") and colour.endswith(")")) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"expected an 'rgb(r,g,b)' colour and an alpha in [0, 1], got {colour!r}, {alpha!r}.")
+    return f"rgba({colour[4:-1]},{alpha:g})"
 
 
 def colorscale(name: str = "magma", n: int = 16) -> list[list]:
