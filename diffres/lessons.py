@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .audio import SAMPLE_RATE
 from .examples import CLOSE_TONES_HZ, preset_event_times
 from .features import MelConfig
 from .resolution import RESOLVED_DIP_DB, event_width_ms, loudest_frame, separated_bursts, tone_dip_db
@@ -125,7 +126,7 @@ class Facts:
     settings: Mapping[str, Any]
     sound: str | None
     samples: np.ndarray
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     measured: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -169,7 +169,7 @@ class SmallCNN(nn.Module):
     very different scales).
     """
 
-    def __init__(self, in_channels: int, n_classes: int, width: int = 24, dropout: float = 0.2) -> None:
+    def __init__(self, in_channels: int, n_classes: int, width: int = ModelConfig.width, dropout: float = 0.2) -> None:
         super().__init__()
         widths = [width, width * 2, width * 4, max(width * 4, 128)]
         self.input_norm = nn.BatchNorm2d(in_channels)

@@ -105,7 +105,7 @@ def test_errors_exit_cleanly_as_a_process(tmp_path):
     proc = run_cli("train", "--dataset", "events", "--out", "x", "--hop-ms", "abc")
     assert proc.returncode == 2 and "expected a positive number" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("train", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path), "--quiet")
-    assert proc.returncode == 2  # bad input (CONTRACT.md: 2), not a runtime failure
+    assert proc.returncode == 2  # bad input (README, Command line: exit codes), not a runtime failure
     assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr and "nowhere" in proc.stderr
 
 

@@ -25,12 +25,12 @@ from .display import (
     _vlines,
     merged_customdata,
 )
-from .style import BLUE, GREEN, GREY, ORANGE, RED, to_db
+from .style import BLUE, GREEN, GREY, ORANGE, RED, to_db, translucent
 
 __all__ = ["steps_figure", "step_window"]
 
 _ROWS = ("input", *(key for key, _, _ in STEPS[:5]), "avg", "max", "encoding")
-_HIGHLIGHT = "rgba(214,39,40,0.13)"
+_HIGHLIGHT = translucent(RED, 0.13)
 
 
 def step_window(steps: DiffResSteps, j: int, n_shown: int) -> tuple[int, int]:

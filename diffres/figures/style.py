@@ -22,6 +22,7 @@ __all__ = [
     "GREY",
     "PALETTE",
     "LAYOUT_TEMPLATE",
+    "translucent",
     "colorscale",
     "to_db",
 ]
@@ -79,6 +80,18 @@ LAYOUT_TEMPLATE = {
         "legend": {"bgcolor": PAPER},
     }
 }
+
+
+def translucent(colour: str, alpha: float) -> str:
+    """A palette colour ``"rgb(r,g,b)"`` with opacity ``alpha`` in [0, 1], as ``"rgba(...)"``.
+
+    Example:
+        >>> translucent(BLUE, 0.5)
+        'rgba(31,119,180,0.5)'
+    """
+    if not (colour.startswith("rgb(") and colour.endswith(")")) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"expected an 'rgb(r,g,b)' colour and an alpha in [0, 1], got {colour!r}, {alpha!r}.")
+    return f"rgba({colour[4:-1]},{alpha:g})"
 
 
 def colorscale(name: str = "magma", n: int = 16) -> list[list]:

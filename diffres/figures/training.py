@@ -35,7 +35,7 @@ from .display import (
     pool_columns,
     pool_edges,
 )
-from .style import BLUE, GREEN, GREY, ORANGE, PALETTE, colorscale, to_db
+from .style import BLUE, GREEN, GREY, ORANGE, PALETTE, colorscale, to_db, translucent
 
 __all__ = ["training_curves_figure", "probe_figure", "runs_comparison_figure"]
 
@@ -92,8 +92,8 @@ def training_curves_figure(
                     mode="lines+markers" if len(xs) <= 60 else "lines",
                     name=name,
                     showlegend=False,
-                    marker=dict(size=4, color="rgba(31,119,180,0.5)"),
-                    line=dict(color="rgba(31,119,180,0.35)", width=1),
+                    marker=dict(size=4, color=translucent(BLUE, 0.5)),
+                    line=dict(color=translucent(BLUE, 0.35), width=1),
                     hovertemplate="epoch %{x:.2f}<br>%{y:.3f}<extra>" + name + "</extra>",
                 ),
                 row=row,

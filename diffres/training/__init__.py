@@ -2,7 +2,8 @@
 
 - :mod:`~diffres.training.config`: :class:`TrainConfig`, the settings of a run;
 - :mod:`~diffres.training.records`: :class:`StepRecord`, :class:`EpochRecord`,
-  :class:`EvalResult`, :class:`Callback`;
+  :class:`EvalResult`, :class:`Callback`, and a run's model card (``run_card``, the one
+  layout both trainers write);
 - :mod:`~diffres.training.augment`: augmentations, pure functions of a generator;
 - :mod:`~diffres.training.schedule`: learning-rate and reduction-rate schedules;
 - :mod:`~diffres.training.trainer`: :class:`Trainer` (chunked steps, callbacks, stop flag,

@@ -2,19 +2,23 @@
 
 The model's defaults (front-end, rate, mel settings, width) come from
 :class:`~diffres.models.ModelConfig` and :data:`~diffres.models.DEFAULT_MEL`, so a model
-built by hand and one trained with default settings agree.
+built by hand and one trained with default settings agree, and
+:meth:`TrainConfig.model_config` is the one way back from a run's settings to its model's.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import torch
 
+from ..audio import SAMPLE_RATE
 from ..core import DIFFRES_CHANNELS, IMPORTANCE_MODES
 from ..errors import ParameterError
+from ..features import MelConfig
 from ..frontends import FRONTENDS
 from ..functional import check_rate
 from ..models import DEFAULT_MEL, ModelConfig
@@ -244,6 +248,29 @@ class TrainConfig:
             if not (bottom <= lo <= hi <= top):  # also false for NaN
                 raise ParameterError(f"{name} must satisfy {bottom:g} <= low <= high <= {top:g}, got {(lo, hi)!r}.")
             object.__setattr__(self, name, (lo, hi))
+
+    def model_config(self, classes: Sequence[str], clip_seconds: float, sample_rate: int = SAMPLE_RATE) -> ModelConfig:
+        """The :class:`~diffres.models.ModelConfig` of the model these settings train on data
+        of ``classes`` (names in output order), clips of ``clip_seconds`` at ``sample_rate``
+        Hz: the front-end, rate, mel settings, width and DiffRes ablations (both trainers
+        build their model from it).
+
+        Example:
+            >>> cfg = TrainConfig(n_mels=32, reduction_rate=0.5).model_config(("a", "b"), 1.0)
+            >>> cfg.n_mels, cfg.reduction_rate, cfg.mel.hop_length, cfg.width
+            (32, 0.5, 160, 16)
+        """
+        mel = MelConfig(sample_rate=int(sample_rate), n_mels=self.n_mels, hop_ms=self.hop_ms, win_ms=self.win_ms)
+        return ModelConfig(
+            classes=tuple(classes),
+            frontend=self.frontend,
+            reduction_rate=self.reduction_rate,
+            mel=mel,
+            clip_seconds=float(clip_seconds),
+            width=self.width,
+            diffres_channels=self.diffres_channels,
+            importance=self.importance,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -16,6 +16,14 @@ whole of it, and the classifier's dropout mask is a hash of ``(seed, epoch, clip
 the rank.  The in-memory trainer's augmentations and its score-network prior are not applied
 here (they would need per-clip seeding across ranks; a large corpus needs them less).
 
+The module is about 550 lines on purpose, for the reason :mod:`~diffres.training.trainer` gives:
+the corpus trainer's state (loaders and samplers, the distributed context, AMP, optimiser,
+schedule position, history, skipped files, persistence and resume) is one object driven step
+by step, and what is not that state already lives elsewhere: the loss and parameter groups in
+:mod:`~diffres.training.steps`, the process group and BatchNorm in
+:mod:`~diffres.training.distributed`, decoding and the feature cache in
+:mod:`~diffres.datasets.streaming`, the card's layout in :mod:`~diffres.training.records`.
+
 Example::
 
     index = scan_corpus("my_corpus/")
@@ -33,7 +41,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -53,11 +60,11 @@ from ..datasets.streaming import (
     estimate_clip_seconds,
 )
 from ..errors import CheckpointError, DatasetError, ParameterError
-from ..features import LOG_FLOOR, MelConfig
-from ..models import AudioClassifier, ModelConfig
+from ..features import LOG_FLOOR
+from ..models import AudioClassifier
 from .config import TrainConfig
 from .distributed import AMP_MODES, DistContext, amp_settings, sync_batchnorm
-from .records import EpochRecord
+from .records import EpochRecord, card_metrics, run_card
 from .schedule import learning_rate_at
 from .steps import parameter_groups, training_loss
 
@@ -215,17 +222,7 @@ class CorpusTrainer:
         self.n_train = int(train_pos.size)
         self.steps_per_epoch = max(1, self.n_train // batch)
         clip_seconds = self.options.clip_seconds or estimate_clip_seconds(index, seed=config.seed)
-        mel = MelConfig(sample_rate=SAMPLE_RATE, n_mels=config.n_mels, hop_ms=config.hop_ms, win_ms=config.win_ms)
-        self.model_config = ModelConfig(
-            classes=index.classes,
-            frontend=config.frontend,
-            reduction_rate=config.reduction_rate,
-            mel=mel,
-            clip_seconds=float(clip_seconds),
-            width=config.width,
-            diffres_channels=config.diffres_channels,
-            importance=config.importance,
-        )
+        self.model_config = config.model_config(index.classes, clip_seconds)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             model = AudioClassifier(self.model_config)
@@ -249,7 +246,7 @@ class CorpusTrainer:
             return StreamingAudioDataset(
                 index,
                 split,
-                mel=mel,
+                mel=self.model_config.mel,
                 clip_seconds=float(clip_seconds),
                 resample=self.options.resample,
                 cache_dir=self.options.cache_dir,
@@ -444,43 +441,37 @@ class CorpusTrainer:
         """The model card (every rank must call it: evaluation and failure counts are
         collective).  It names the corpus by its folder or manifest name and lists its size,
         classes and fingerprint, never a path of this machine."""
-        metrics: dict[str, Any] = {"val_accuracy": None, "test_accuracy": None, "n_val": None, "n_test": None}
         if evaluate:
-            for split in ("val", "test"):
-                res = self.evaluate(split)
-                metrics[f"{split}_accuracy"] = None if math.isnan(res.accuracy) else round(res.accuracy, 4)
-                metrics[f"n_{split}"] = res.n
-        elif self.history and math.isfinite(self.history[-1].val_accuracy):
-            metrics["val_accuracy"] = round(self.history[-1].val_accuracy, 4)
+            metrics = card_metrics(self.evaluate("val"), self.evaluate("test"))
+        else:
+            metrics = card_metrics(history=self.history)
         n_failed, failed = self._all_failures()
         corpus = {**self.index.summary(), "n_unreadable": n_failed, "unreadable": failed[:20]}
         counts = corpus["n_per_class"]
-        training = {**self.config.to_dict(), "dataset": self.index.name}
-        return {
-            "dataset": self.index.name,
-            "corpus": corpus,
-            "metrics": metrics,
-            "train_seconds": round(self.elapsed_seconds, 2),
-            "epochs": self.epoch,
-            "global_step": self.global_step,
-            "seed": self.config.seed,
-            "n_train": self.n_train,
-            "data_source": (
+        return run_card(
+            dataset=self.index.name,
+            metrics=metrics,
+            train_seconds=self.elapsed_seconds,
+            epochs=self.epoch,
+            global_step=self.global_step,
+            seed=self.config.seed,
+            n_train=self.n_train,
+            data_source=(
                 f"User corpus '{self.index.name}' ({self.index.kind}): {len(self.index)} clips in "
                 f"{len(self.index.classes)} classes ({', '.join(f'{c}: {n}' for c, n in counts.items())}); "
                 f"streamed from disk, resampled to {SAMPLE_RATE} Hz mono and centre-padded/cropped to "
                 f"{self.model_config.clip_seconds:g} s. Its origin and licence are whatever the user's files carry."
                 + (f" {n_failed} unreadable files were skipped." if n_failed else "")
             ),
-            "training": training,
-            "distributed": {
+            training={**self.config.to_dict(), "dataset": self.index.name},
+            corpus=corpus,
+            distributed={
                 "world_size": self.ctx.world_size,
                 "backend": self.ctx.backend,
                 "device": self.device.type,
                 "amp": self.amp.name,
             },
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+        )
 
     def training_state(self) -> dict[str, Any]:
         scalars = [{k: v for k, v in h.to_dict().items() if not k.startswith("probe_")} for h in self.history]

@@ -1,17 +1,20 @@
-"""What training reports: per-step and per-epoch records, evaluation results, callbacks."""
+"""What training reports: per-step and per-epoch records, evaluation results, callbacks, and
+the model card of a run (:func:`run_card`, the one layout both trainers write)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["StepRecord", "EpochRecord", "EvalResult", "Callback"]
+__all__ = ["StepRecord", "EpochRecord", "EvalResult", "Callback", "card_metrics", "run_card"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +146,81 @@ class Callback:
 
     def on_epoch(self, trainer: Trainer, record: EpochRecord) -> None:  # pragma: no cover - default
         pass
+
+
+class _Scored(Protocol):
+    """An evaluation of one split (:class:`EvalResult` or the corpus trainer's ``CorpusEval``)."""
+
+    @property
+    def accuracy(self) -> float: ...
+    @property
+    def n(self) -> int: ...
+
+
+def _accuracy(result: _Scored | None) -> float | None:
+    return None if result is None or math.isnan(result.accuracy) else round(float(result.accuracy), 4)
+
+
+def card_metrics(
+    val: _Scored | None = None, test: _Scored | None = None, *, history: Sequence[EpochRecord] = ()
+) -> dict[str, Any]:
+    """A model card's ``metrics``: each split's accuracy (4 decimals; None when not evaluated
+    or empty) and clip count.  Without a validation result, the last finished epoch's
+    validation accuracy in ``history`` stands in (a quick card for a checkpoint written
+    mid-run, without evaluating).
+
+    Example:
+        >>> card_metrics()
+        {'val_accuracy': None, 'test_accuracy': None, 'n_val': None, 'n_test': None}
+    """
+    metrics: dict[str, Any] = {
+        "val_accuracy": _accuracy(val),
+        "test_accuracy": _accuracy(test),
+        "n_val": None if val is None else int(val.n),
+        "n_test": None if test is None else int(test.n),
+    }
+    if val is None and history and math.isfinite(history[-1].val_accuracy):
+        metrics["val_accuracy"] = round(float(history[-1].val_accuracy), 4)
+    return metrics
+
+
+def run_card(
+    *,
+    dataset: str | None,
+    metrics: dict[str, Any],
+    train_seconds: float,
+    epochs: int,
+    global_step: int,
+    seed: int,
+    n_train: int,
+    data_source: str,
+    training: dict[str, Any],
+    **more: Any,
+) -> dict[str, Any]:
+    """The model card of a training run, as both trainers write it (see
+    :func:`diffres.save_checkpoint`, which adds the model's own fields): what was trained on
+    (``dataset``, ``data_source``, ``n_train``), how (``training``: the run's
+    :class:`~diffres.training.TrainConfig` as a dict, ``seed``), how far (``epochs``,
+    ``global_step``, ``train_seconds``) and how well (``metrics``, :func:`card_metrics`);
+    ``more`` adds fields (the corpus trainer's ``corpus`` and ``distributed``), and
+    ``created`` is the UTC time now.
+
+    Example:
+        >>> card = run_card(dataset="toy", metrics=card_metrics(), train_seconds=1.234, epochs=1,
+        ...                 global_step=10, seed=0, n_train=40, data_source="synthetic", training={})
+        >>> card["train_seconds"], sorted(card)[:3]
+        (1.23, ['created', 'data_source', 'dataset'])
+    """
+    return {
+        "dataset": dataset,
+        "metrics": metrics,
+        "train_seconds": round(float(train_seconds), 2),
+        "epochs": int(epochs),
+        "global_step": int(global_step),
+        "seed": int(seed),
+        "data_source": data_source,
+        "n_train": int(n_train),
+        "training": training,
+        **more,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

@@ -12,7 +12,7 @@ All randomness comes from ``config.seed`` through generators derived from
 the uninterrupted one would (the global RNG state of the process is left untouched).
 
 Shapes are ``[batch, time, freq]``; there is no Python loop over the batch.  This module is
-about 600 lines on purpose: the trainer's state (log-mel cache, schedule position,
+about 620 lines on purpose: the trainer's state (log-mel cache, schedule position,
 optimiser, history, stop flag, persistence and resume) is one object that the command line
 and the app drive step by step, and splitting its methods across modules would scatter that
 state; everything that is a pure function (config checks, augmentation, schedules,
@@ -22,14 +22,12 @@ evaluation) lives in the sibling modules.
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,13 +41,12 @@ from ..checkpoints import load_checkpoint, save_checkpoint
 from ..core import DiffRes, FrontendOutput
 from ..errors import CheckpointError, DatasetError, ParameterError
 from ..familiarity import Familiarity
-from ..features import MelConfig
-from ..models import AudioClassifier, ModelConfig
+from ..models import AudioClassifier
 from . import augment as A
 from .config import TrainConfig, resolve_device
 from .evaluation import ProgressFn, evaluate_model, load_dataset_for_training, log_mel_of
 from .prior import energy_prior
-from .records import Callback, EpochRecord, EvalResult, StepRecord
+from .records import Callback, EpochRecord, EvalResult, StepRecord, card_metrics, run_card
 from .schedule import learning_rate_at
 from .steps import parameter_groups, training_loss
 
@@ -119,19 +116,7 @@ class Trainer:
         present = np.unique(train.labels)
         if present.size < 2:
             raise DatasetError("the training split holds only one class; a classifier needs at least two.")
-        mel = MelConfig(
-            sample_rate=int(dataset.sample_rate), n_mels=config.n_mels, hop_ms=config.hop_ms, win_ms=config.win_ms
-        )
-        self.model_config = ModelConfig(
-            classes=tuple(dataset.classes),
-            frontend=config.frontend,
-            reduction_rate=config.reduction_rate,
-            mel=mel,
-            clip_seconds=float(dataset.clip_seconds),
-            width=config.width,
-            diffres_channels=config.diffres_channels,
-            importance=config.importance,
-        )
+        self.model_config = config.model_config(dataset.classes, dataset.clip_seconds, int(dataset.sample_rate))
         with torch.random.fork_rng(devices=_rng_devices(self.device)):
             torch.manual_seed(config.seed)
             self.model = AudioClassifier(self.model_config).to(self.device)
@@ -485,28 +470,23 @@ class Trainer:
                 quick card for a checkpoint written mid-run).
             with_test: with ``evaluate``, also evaluate the test split.
         """
-        n_val = n_test = None
-        val_acc = test_acc = None
         if evaluate:
             val = self.evaluate("val") if "val" in self._labels else None
             test = self.evaluate("test") if with_test and "test" in self._labels else None
-            val_acc = None if val is None or math.isnan(val.accuracy) else round(val.accuracy, 4)
-            test_acc = None if test is None or math.isnan(test.accuracy) else round(test.accuracy, 4)
-            n_val, n_test = (None if val is None else val.n), (None if test is None else test.n)
-        elif self.history and math.isfinite(self.history[-1].val_accuracy):
-            val_acc = round(float(self.history[-1].val_accuracy), 4)
-        card: dict[str, Any] = {
-            "dataset": self.dataset_name,
-            "metrics": {"val_accuracy": val_acc, "test_accuracy": test_acc, "n_val": n_val, "n_test": n_test},
-            "train_seconds": round(self._elapsed, 2),
-            "epochs": self.epoch,
-            "global_step": self.global_step,
-            "seed": self.config.seed,
-            "data_source": getattr(self.dataset, "source_description", "") or "",
-            "n_train": self.n_train,
-            "training": self.config.to_dict(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+            metrics = card_metrics(val, test)
+        else:
+            metrics = card_metrics(history=self.history)
+        card = run_card(
+            dataset=self.dataset_name,
+            metrics=metrics,
+            train_seconds=self._elapsed,
+            epochs=self.epoch,
+            global_step=self.global_step,
+            seed=self.config.seed,
+            n_train=self.n_train,
+            data_source=getattr(self.dataset, "source_description", "") or "",
+            training=self.config.to_dict(),
+        )
         card.update(card_extra or {})
         return card
 
