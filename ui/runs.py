@@ -11,18 +11,28 @@ Stopping therefore loses at most the steps since the last epoch end or pause.
 A failure while training or saving (a full disk, no memory, a library error) stops the run
 with the real message (:func:`describe_error`) and keeps the trainer in memory, so Play or
 "Save checkpoint" can try again once the cause is gone; the last good checkpoint on disk is
-never replaced by a partial one (saves are atomic).  A run saved by an earlier session (a
-reload starts a new one) can be reopened from disk and resumed (:mod:`ui.disk_runs`); while
-its settings are untouched it stays the page's run (:func:`current`).
+never replaced by a partial one (saves are atomic).
+
+Under a Streamlit server, Play starts a trainer thread per run (:func:`start_worker`): it
+prepares the data and trains in chunks at a lower scheduling priority while the page only
+polls for progress, so clicks are answered by a short script run instead of waiting for a
+chunk.  The thread pauses (and saves) when its browser session ends.  Without a server
+(AppTest) there is no thread: each fragment tick trains one chunk, as the tests expect.
+
+A run saved by an earlier session (a reload starts a new one) can be reopened from disk and
+resumed (:mod:`ui.disk_runs`); while its settings are untouched it stays the page's run
+(:func:`current`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +49,12 @@ from ui.session import runs_root, session_dir, slug
 MAX_STEP_RECORDS = 4000
 #: Longest stretch of training between two checkpoint writes (a closed tab loses at most this).
 AUTOSAVE_SECONDS = 30.0
-#: Seconds of training per fragment tick.
+#: Seconds of training per chunk (a fragment tick without a server, a loop turn of the thread).
 CHUNK_SECONDS = 0.3
+#: Seconds the trainer thread rests between chunks, so a click's script run gets the lock.
+WORKER_REST_SECONDS = 0.05
+#: Scheduling niceness of trainer threads (higher = yields the processor to the page's script runs).
+WORKER_NICENESS = 10
 
 KEY_RUNS = "train_runs"
 KEY_ACTIVE = "train_active"
@@ -77,6 +91,8 @@ class Run:
     saved_at: float = 0.0
     #: A run reopened from disk: the checkpoint it continues (and keeps writing to).
     resume_from: Path | None = None
+    #: The thread that trains the run while it plays under a server (:func:`start_worker`).
+    worker: threading.Thread | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -359,6 +375,54 @@ def _train_chunk(run: Run, tr: Trainer, seconds: float) -> list:
     ):
         _save(run, False)  # an epoch ended, a pause arrived during this chunk, or it is time to autosave
     return recs
+
+
+def _session_alive() -> Callable[[], bool] | None:
+    """A check that this script run's browser session is still open, or None without a
+    Streamlit server (AppTest), where training runs in the page's fragment instead."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    runtime = Runtime.instance() if Runtime.exists() else None
+    if ctx is None or type(runtime) is not Runtime:  # AppTest's runtime is a stand-in (a mock)
+        return None
+    session_id = ctx.session_id
+    return lambda: runtime.is_active_session(session_id)
+
+
+def start_worker(run: Run) -> bool:
+    """Train ``run`` (status ``playing``) in its own thread until it finishes, fails, is
+    paused or its session ends; True when a thread trains it (started now or before)."""
+    if in_worker(run):
+        return True
+    alive = _session_alive()
+    if alive is None:
+        return False
+    run.worker = threading.Thread(target=_work, args=(run, alive), name=f"diffres-train-{run.run_id}", daemon=True)
+    run.worker.start()
+    return True
+
+
+def in_worker(run: Run) -> bool:
+    """Whether a trainer thread is training ``run`` now."""
+    return run.worker is not None and run.worker.is_alive()
+
+
+def _work(run: Run, alive: Callable[[], bool]) -> None:
+    with contextlib.suppress(OSError, AttributeError):  # this thread only; the page's threads keep priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+    try:
+        prepare(run)
+    except (diffres.DiffResError, MemoryError, OSError) as err:
+        run.status, run.error = "failed", describe_error(err)
+        return
+    while run.playing:
+        if not alive():  # the tab was closed: keep what was learned, stop using the processor
+            pause(run)
+            return
+        train_chunk(run)
+        time.sleep(WORKER_REST_SECONDS)
 
 
 def probe(run: Run):

@@ -209,7 +209,9 @@ def controls(run: R.Run) -> None:
     """Prepare the data or run one step when asked, then draw Play / Step / Reset / Save."""
     box = st.container()  # drawn after the step / preparation below, so the buttons show the new state
     step = ss.pop("_train_do_step", False)
-    if run.trainer is None and (run.playing or step or run.resume_from is not None):
+    if run.playing and R.start_worker(run):
+        pass  # the run's thread prepares the data and trains; the live view polls it
+    elif run.trainer is None and (run.playing or step or run.resume_from is not None):
         try:
             with st.spinner("Preparing the data (loading clips, computing log-mel spectrograms)...", show_time=True):
                 R.prepare(run)
@@ -220,6 +222,7 @@ def controls(run: R.Run) -> None:
         R.train_chunk(run, seconds=0.0, wait=True)  # exactly one step
         if run.status == "ready":
             run.status = "paused"
+    ss["_train_buttons_playing"] = run.playing  # the live view reruns the page when this goes stale
     with box:
         c = st.columns([1, 1, 1, 1.3, 3], vertical_alignment="center")
         c[0].button(
@@ -266,6 +269,11 @@ def controls(run: R.Run) -> None:
 
 def _live_view(r: R.Run) -> None:
     tr = r.trainer
+    if tr is None and r.playing:
+        st.info(
+            "Preparing the data (loading clips, computing log-mel spectrograms)...", icon=":material/hourglass_top:"
+        )
+        return
     if tr is None:
         st.info(
             "Press **Play** to start (the first press prepares the data: a few seconds).", icon=":material/play_arrow:"
@@ -418,10 +426,10 @@ def live(run: R.Run | None) -> None:
     def _live_body() -> None:
         r = R.active_run()
         skip = ss.pop("_train_skip_chunk", False)
-        if r is not None and r.playing and not skip:
-            R.train_chunk(r)  # a failure stops the run with its message (r.status == "failed")
-            if not r.playing:
-                st.rerun()  # a full run switches the timer off, resets the buttons and shows the error
+        if r is not None and r.playing and not skip and not R.in_worker(r):
+            R.train_chunk(r)  # no server thread (AppTest): this tick trains; a failure stops the run with its message
+        if r is not None and r.playing != ss.get("_train_buttons_playing", r.playing):
+            st.rerun()  # finished or stopped: a full run switches the timer off, resets the buttons, shows the error
         if r is not None:
             tr = r.trainer
             text = {
