@@ -49,7 +49,7 @@ with left:
         mel = cache.log_mel(clip.digest, clip.samples, cache.mel_settings(clip.sample_rate, 64, hop, max(25.0, hop)))
         panels.append(
             {
-                "title": f"hop {hop} ms: {mel.log_mel.shape[0]} frames",
+                "title": f"hop {hop} ms<br>{mel.log_mel.shape[0]} frames",
                 "log_mel": mel.log_mel,
                 "hop_seconds": mel.hop_seconds,
                 "mel_frequencies": mel.mel_frequencies,
@@ -67,7 +67,7 @@ with left:
     res = cache.diffres_merge(clip.digest, model_id, clip.samples, fine_settings, float(rate))
     panels.append(
         {
-            "title": f"DiffRes from {fine} ms: {res.out_len} frames",
+            "title": f"DiffRes from {fine} ms<br>{res.out_len} frames",
             "log_mel": res.avg,
             "bin_edges": res.bin_edges,
             "hop_seconds": fine_mel.hop_seconds,
@@ -108,6 +108,10 @@ with c5:
 with c6:
     st.page_link("pages/window_tradeoff.py", label="Window", icon=":material/view_week:")
     st.caption("The analysis window's time-frequency trade-off on a linear frequency axis, with its tile.")
+c7, _, _ = st.columns(3)
+with c7:
+    st.page_link("pages/inspect.py", label="Inspect", icon=":material/search:")
+    st.caption("A trained model's card, accuracy, confusion matrix, mistakes and what its DiffRes keeps on any clip.")
 st.caption(
     "Sound comes from the sidebar: shipped examples, synthetic presets with known answers, your own "
     "file, or the microphone. The choice follows you to every page."

@@ -50,7 +50,7 @@ with c1:
         help="Length of each analysis window (Hann). Longer = finer frequency resolution, blurrier time.",
     )
 with c2:
-    n_mels = st.select_slider(
+    n_mels = st.selectbox(  # a select_slider printed its last option twice (the value and the end label)
         "Mel bins",
         options=[16, 32, 40, 64, 80, 128, 256],
         key="lab_mels",

@@ -154,7 +154,7 @@ def test_lab_sliders_change_the_figure():
     n = at.session_state["clip"].samples.size
     assert len(x10) == 1 + n // 160 + 1 and len(x40) == 1 + n // 640 + 1  # frames + 1 edges
     assert abs(x40[-1] - x10[-1]) < 0.05  # same clip length in seconds
-    at.select_slider(key="lab_mels").set_value(128).run()
+    at.selectbox(key="lab_mels").set_value(128).run()
     z = decode(trace(charts(at)["lab_chart"], "log-mel")["z"])
     assert z.shape[0] == 128
     metrics = {m.label: m.value for m in at.metric}
@@ -164,10 +164,10 @@ def test_lab_sliders_change_the_figure():
 def test_lab_reset_restores_the_default_controls():
     at = start("pages/spectrogram_lab.py")
     at.slider(key="lab_hop").set_value(3).run()
-    at.select_slider(key="lab_mels").set_value(128).run()
+    at.selectbox(key="lab_mels").set_value(128).run()
     at.button(key="lab_reset").click().run()
     assert not at.exception
-    assert at.slider(key="lab_hop").value == 10 and at.select_slider(key="lab_mels").value == 64
+    assert at.slider(key="lab_hop").value == 10 and at.selectbox(key="lab_mels").value == 64
 
 
 def test_lab_invalid_frequency_range_is_an_error():

@@ -136,8 +136,8 @@ def model_card_and_prediction(
         if card.get("data_source"):
             st.caption(card["data_source"])
     st.markdown(
-        f"**Prediction** ({card.get('dataset', '')} classes, whole clip, rate {rate:.2f}, "
-        f"{card.get('hop_ms', '?')} ms hop)"
+        f"**Prediction** ({card.get('dataset', '')} classes, whole clip, rate {rate:.2f}, at the model's own "
+        f"{card.get('hop_ms', '?'):g} ms hop whatever the input hop above)"
     )
     try:
         for name, p in cache.predict(clip.digest, model_id, clip.samples, clip.sample_rate, float(rate)):

@@ -55,7 +55,7 @@ def readouts(clip: CurrentClip, mel: cache.MelResult, *, n_mels: int, hop_ms: fl
     ref_frames = 1 + len(clip.samples) // int(round(REF_HOP_MS * clip.sample_rate / 1000))
     fft_step = clip.sample_rate / mel.config.n_fft
     spacing = np.diff(mel.mel_frequencies)
-    m = st.columns(6)
+    m = [*st.columns(3), *st.columns(3)]  # two rows: six in one row cut the values off
     m[0].metric(
         "Time step", f"{hop_s * 1000:.3g} ms", help=f"hop = {mel.config.hop_length} samples / {clip.sample_rate} Hz."
     )
@@ -75,9 +75,10 @@ def readouts(clip: CurrentClip, mel: cache.MelResult, *, n_mels: int, hop_ms: fl
     m[5].metric(
         "Classifier cost",
         f"{n_frames / ref_frames:.2f}x",
-        delta=f"{n_frames - ref_frames:+,} frames vs 10 ms" if n_frames != ref_frames else None,
+        delta=f"{n_frames - ref_frames:+,} frames" if n_frames != ref_frames else None,
         delta_color="inverse",
-        help="A CNN's compute and memory grow in proportion to the number of frames; 1.00x is a 10 ms hop.",
+        help="A CNN's compute and memory grow in proportion to the number of frames; 1.00x is a 10 ms hop "
+        "(the change in frames is against 10 ms).",
     )
 
     budget = diffres.output_length(n_frames, 0.75)

@@ -21,7 +21,8 @@ from . import cache
 from .uploads import limit_text, max_upload_mb
 
 MAX_SECONDS = 30.0
-UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3"]
+#: Extensions the uploader takes: what :func:`diffres.load_clip` decodes (its messages name the same formats).
+UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3", "aif", "aiff"]
 
 #: Widget keys (tests and other pages may read them).
 KEY_EXAMPLE = "sound_example"
@@ -204,7 +205,7 @@ def sound_picker() -> CurrentClip:
             ss["clip_error"] = f"Could not load {_label(option)!r}: {err}"
 
     uploaded = st.file_uploader(
-        f"Upload a sound (WAV, FLAC, OGG, MP3; {limit_text()})",
+        f"Upload a sound (WAV, FLAC, OGG, MP3, AIFF; {limit_text()})",
         type=UPLOAD_TYPES,
         key=KEY_UPLOAD,
         max_upload_size=max_upload_mb(),
@@ -222,19 +223,17 @@ def sound_picker() -> CurrentClip:
     _handle_bytes(recorded, "microphone")
 
     clip = current_clip()
-    if ss.get("clip_error"):
-        st.error(ss["clip_error"], icon=":material/error:")
+    if ss.get("clip_error"):  # said once, next to the control that caused it (the pages do not repeat it)
+        st.error(f"{ss['clip_error']} Still using {clip.title!r}.", icon=":material/error:")
     st.caption(f"**Now using:** {clip.title} ({clip.seconds:.2f} s)")
     st.audio(cache.wav_for(clip.digest, clip.samples, clip.sample_rate), format="audio/wav")
     return clip
 
 
 def clip_notices(clip: CurrentClip | None = None) -> None:
-    """Main-area notices about the current clip: load errors, trimming, silence."""
+    """Main-area notices about the current clip: trimming, silence (a load error is shown once,
+    in the sidebar by the uploader)."""
     clip = clip or current_clip()
-    err = st.session_state.get("clip_error")
-    if err:
-        st.error(f"{err} The page below still shows the previous sound, {clip.title!r}.", icon=":material/error:")
     if clip.trimmed:
         st.info(
             f"{clip.title!r} is {clip.original_seconds:.1f} s long; only its first {MAX_SECONDS:.0f} s are used.",

@@ -40,7 +40,7 @@ from .evaluation import (
     topk_figure,
 )
 from .merged import DIFFRES_ROWS, INPUT_ROWS, MERGE_ROWS, compact_figure, diffres_figure, frontend_comparison_figure
-from .png import diffres_png
+from .png import diffres_png, hop_ticks
 from .spectrogram import hop_grid_figure, spectrogram_figure
 from .steps import step_window, steps_figure
 from .style import COLORMAPS, DB_PER_NEPER, PALETTE, colorscale, to_db
@@ -60,6 +60,7 @@ __all__ = [
     "MERGE_ROWS",
     "diffres_figure",
     "diffres_png",
+    "hop_ticks",
     "effective_hop_ms",
     "frame_link",
     "frontend_comparison_figure",

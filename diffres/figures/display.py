@@ -222,8 +222,11 @@ def _heatmap(
     )
 
 
-def _encoding_heatmap(z_cx: np.ndarray, x_edges: np.ndarray, hovertemplate: str) -> go.Heatmap:
-    """The resolution encoding ``[channels, columns]`` on its own diverging scale (-1 to 1)."""
+def _encoding_heatmap(
+    z_cx: np.ndarray, x_edges: np.ndarray, hovertemplate: str, colorbar: dict | None = None
+) -> go.Heatmap:
+    """The resolution encoding ``[channels, columns]`` on its own diverging scale (-1 to 1),
+    with a colour bar when ``colorbar`` (plotly colorbar settings) is given."""
     return go.Heatmap(
         z=np.asarray(z_cx, dtype=np.float32),
         x=np.asarray(x_edges, dtype=np.float32),
@@ -231,7 +234,8 @@ def _encoding_heatmap(z_cx: np.ndarray, x_edges: np.ndarray, hovertemplate: str)
         colorscale=colorscale("RdBu_r", 11),
         zmin=-1,
         zmax=1,
-        showscale=False,
+        showscale=colorbar is not None,
+        colorbar=colorbar,
         name="encoding",
         hovertemplate=hovertemplate,
     )

@@ -230,17 +230,17 @@ def _merged_row(
     _apply_mel_axis(fig, mel_frequencies, r)
     in_view = len(edges) - 1
     if in_view - 1 <= max_boundaries:
-        # dense boundaries would hide the spectrogram: then they start hidden (click the legend to show)
+        # shown by default; dense boundaries are fainter so they do not hide the spectrogram (legend click hides them)
         x, y = _vlines(edges[1:-1] * hop, -0.5, n_mels - 0.5)
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=y,
                 mode="lines",
-                line=dict(color="rgba(255,255,255,0.5)", width=0.7),
+                line=dict(color="rgba(255,255,255,0.5)" if in_view <= 60 else "rgba(255,255,255,0.3)", width=0.7),
                 name="merge boundaries",
                 hoverinfo="skip",
-                visible=True if in_view <= 60 else "legendonly",
+                visible=True,
             ),
             row=r,
             col=1,
@@ -311,7 +311,14 @@ def compact_figure(
     fig.add_trace(_heatmap(mp, mb, name="merged", hovertemplate=hover), row=1, col=1)
     ep, eb = pool_columns(enc, max_columns, "mean")
     fig.add_trace(
-        _encoding_heatmap(ep, eb, "output frame %{x:.0f}<br>channel %{y}<br>%{z:.2f}<extra></extra>"), row=2, col=1
+        _encoding_heatmap(
+            ep,
+            eb,
+            "output frame %{x:.0f}<br>channel %{y}<br>%{z:.2f}<extra></extra>",
+            colorbar=dict(title=dict(text="code"), thickness=12, len=0.35, y=0.18, tickvals=[-1, 0, 1]),
+        ),
+        row=2,
+        col=1,
     )
     _apply_mel_axis(fig, mel_frequencies, 1)
     fig.update_yaxes(title_text="Channel", row=2, col=1)

@@ -12,7 +12,24 @@ import numpy as np
 from .display import _db_limits, effective_hop_ms, mel_ticks, pool_columns, pool_edges, waveform_envelope
 from .style import to_db
 
-__all__ = ["diffres_png"]
+__all__ = ["diffres_png", "hop_ticks"]
+
+
+def hop_ticks(low_ms: float, high_ms: float) -> list[float]:
+    """Tick values for a log axis of milliseconds from ``low_ms`` to ``high_ms``: the 1-2-5
+    values inside the range, and both ends when fewer than two fall inside.
+
+    Example:
+        >>> hop_ticks(10.0, 40.0)
+        [10.0, 20.0]
+        >>> hop_ticks(11.0, 13.0)
+        [11.0, 13.0]
+    """
+    nice = [m * 10.0**k for k in range(-2, 6) for m in (1.0, 2.0, 5.0)]
+    inside = [v for v in nice if low_ms * (1 - 1e-9) <= v <= high_ms * (1 + 1e-9)]
+    if len(inside) < 2:
+        inside = sorted({round(low_ms, 3), *inside, round(high_ms, 3)})
+    return inside
 
 
 def diffres_png(
@@ -67,6 +84,7 @@ def diffres_png(
     axes[4].set_yscale("log")
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+    axes[4].set_yticks(hop_ticks(float(widths.min()), float(widths.max())))  # a log axis inside one decade has none
     axes[4].yaxis.set_major_formatter(ScalarFormatter())
     axes[4].yaxis.set_minor_formatter(NullFormatter())
     axes[4].set_ylabel("ms / frame")
