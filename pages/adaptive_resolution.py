@@ -134,32 +134,18 @@ left, right = st.columns([3, 1.25])
 with left:
     window = time_window("adapt_view", clip.seconds, clip.digest, T, figures.MAX_DISPLAY_COLUMNS)
     # two charts on one linked time axis: a new rate redraws only the rows that depend on it
-    chart(A.input_figure(clip, mel, res, db_range=db_range, cmap=cmap, window=window), key="adapt_input")
-    fig = figures.diffres_figure(
-        **A.view_arrays(clip, mel, res),
-        db_range=db_range,
-        colormap=cmap,
-        event_times=clip.event_times if clip.event_times.size else None,
-        time_range=window,
-        rows=figures.MERGE_ROWS,
-    )
-    chart(fig, key="adapt_main", config={"toImageButtonOptions": {"format": "png", "filename": "diffres_view"}})
+    for rows, key in ((figures.INPUT_ROWS, "adapt_input"), (figures.MERGE_ROWS, "adapt_main")):
+        fig = A.diffres_view(
+            clip, mel, res, rows, model_id=model_id, rate=float(rate), db_range=db_range, cmap=cmap, window=window
+        )
+        chart(fig, key=key, config={"toImageButtonOptions": {"format": "png", "filename": "diffres_view"}})
 with right:
     top_db = float(np.max(mel.log_mel)) * figures.DB_PER_NEPER
     chart(
-        figures.compact_figure(
-            res.avg,
-            res.encoding,
-            mel.mel_frequencies,
-            db_range=db_range,
-            db_top=top_db,
-            colormap=cmap,
-            height=460,
-            bin_edges=res.bin_edges,
-            hop_seconds=hop_s,
+        A.compact_view(
+            clip, mel, res, model_id=model_id, rate=float(rate), db_range=db_range, db_top=top_db, cmap=cmap
         ),
         key="adapt_compact",
-        width="stretch",
     )
     st.caption(
         "The same merged frames side by side, as the classifier receives them (uniform columns); the resolution "

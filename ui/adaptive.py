@@ -66,25 +66,69 @@ def view_arrays(clip: CurrentClip, mel: cache.MelResult, res: cache.Merged) -> d
     )
 
 
-def input_figure(
-    clip: CurrentClip, mel: cache.MelResult, res: cache.Merged, *, db_range: float, cmap: str, window: Any
+def view_key(clip: CurrentClip, mel: cache.MelResult, *, db_range: float, cmap: str, window: Any) -> tuple:
+    """What every figure of the page depends on besides the model and rate (a cache key)."""
+    return (clip.digest, mel.config, float(db_range), str(cmap), window, clip.event_times.tobytes())
+
+
+def diffres_view(
+    clip: CurrentClip,
+    mel: cache.MelResult,
+    res: cache.Merged,
+    rows: tuple[str, ...],
+    *,
+    model_id: str,
+    rate: float,
+    db_range: float,
+    cmap: str,
+    window: Any,
 ) -> Any:
-    """The waveform and original log-mel rows of the DiffRes view (they do not depend on the
-    model or the rate), built once per clip, settings and view and shared by every session."""
-    key = (clip.digest, mel.config, float(db_range), str(cmap), window, clip.event_times.tobytes())
-    return _input_figure(key, clip, mel, res)
+    """Rows of the DiffRes view (:func:`diffres.figures.diffres_figure`), cached by their
+    inputs; the input rows do not depend on the model or the rate and are keyed without them."""
+    key = view_key(clip, mel, db_range=db_range, cmap=cmap, window=window)
+    if rows != figures.INPUT_ROWS:
+        key = (*key, model_id, float(rate))
+
+    def build() -> Any:
+        return figures.diffres_figure(
+            **view_arrays(clip, mel, res),
+            db_range=db_range,
+            colormap=cmap,
+            event_times=clip.event_times if clip.event_times.size else None,
+            time_range=window,
+            rows=rows,
+        )
+
+    return cache.figure(f"diffres_view:{','.join(rows)}", key, build)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _input_figure(key: tuple, _clip: CurrentClip, _mel: cache.MelResult, _res: cache.Merged) -> Any:
-    _, _, db_range, cmap, window, _ = key
-    return figures.diffres_figure(
-        **view_arrays(_clip, _mel, _res),
-        db_range=db_range,
-        colormap=cmap,
-        event_times=_clip.event_times if _clip.event_times.size else None,
-        time_range=window,
-        rows=figures.INPUT_ROWS,
+def compact_view(
+    clip: CurrentClip,
+    mel: cache.MelResult,
+    res: cache.Merged,
+    *,
+    model_id: str,
+    rate: float,
+    db_range: float,
+    db_top: float,
+    cmap: str,
+) -> Any:
+    """The classifier's view (:func:`diffres.figures.compact_figure`), cached by its inputs."""
+    key = (clip.digest, mel.config, model_id, float(rate), float(db_range), float(db_top), str(cmap))
+    return cache.figure(
+        "compact",
+        key,
+        lambda: figures.compact_figure(
+            res.avg,
+            res.encoding,
+            mel.mel_frequencies,
+            db_range=db_range,
+            db_top=db_top,
+            colormap=cmap,
+            height=460,
+            bin_edges=res.bin_edges,
+            hop_seconds=mel.hop_seconds,
+        ),
     )
 
 
@@ -349,10 +393,12 @@ def baselines(
     for name, title in (("avgpool", "Average pooling"), ("changehop", "Change hop (evenly spaced frames)")):
         b = cache.baseline(clip.digest, name, clip.samples, mel.config, rate)
         rows.append({"title": f"{title}: {Tp} frames", "merged": b["avg"], "bin_edges": b["bin_edges"]})
-    chart(
-        figures.frontend_comparison_figure(
+    key = (clip.digest, mel.config, res.bin_edges.tobytes(), float(rate), float(db_range), float(db_top), str(cmap))
+    fig = cache.figure(
+        "frontend_comparison",
+        key,
+        lambda: figures.frontend_comparison_figure(
             rows, hop_s, mel.mel_frequencies, db_range=db_range, db_top=db_top, colormap=cmap
         ),
-        key="adapt_compare",
-        width="stretch",
     )
+    chart(fig, key="adapt_compare")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -284,3 +286,19 @@ def resynthesise(digest: str, kind: str, _log_mel: np.ndarray, mel: MelConfig) -
     """:func:`diffres.inverse.mel_to_audio` of a log-mel ``[T, F]``; ``kind`` and ``digest``
     only key the cache (e.g. ``"merged:rate=0.75"``)."""
     return mel_to_audio(_log_mel, mel)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def figure(kind: str, key: tuple, build: Callable[[], Any]) -> Any:
+    """The plotly figure ``build()`` makes, built once per ``(kind, key)`` and shared by every
+    session (read-only: :func:`ui.view.chart` only reads it).  ``key`` must hold every input
+    of the figure (clip digest, model id, settings, rate, display options), so moving a slider
+    back to a value seen before costs no figure building."""
+    return _figure(kind, key, build)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _figure(kind: str, key: tuple, _build: Callable[[], Any]) -> Any:
+    return _build()
