@@ -99,17 +99,7 @@ L.readouts(clip, mel, n_mels=int(n_mels), hop_ms=float(hop_ms), win_ms=float(win
 n_frames, hop_s = mel.log_mel.shape[0], mel.hop_seconds
 
 window = time_window("lab_view", clip.seconds, clip.digest, n_frames, figures.MAX_DISPLAY_COLUMNS)
-fig = figures.spectrogram_figure(
-    mel.log_mel,
-    hop_s,
-    mel.mel_frequencies,
-    samples=clip.samples,
-    sample_rate=clip.sample_rate,
-    db_range=db_range,
-    colormap=cmap,
-    event_times=clip.event_times if clip.event_times.size else None,
-    time_range=window,
-)
+fig = L.spectrogram_view(clip, mel, db_range=db_range, cmap=cmap, window=window)
 chart(
     fig, key="lab_chart", width="stretch", config={"toImageButtonOptions": {"format": "png", "filename": "spectrogram"}}
 )
@@ -127,23 +117,11 @@ hops = st.multiselect(
     help="Each panel is the current sound at that hop, with the window set to max(window, hop).",
 )
 if hops:
-    panels = []
-    for h in sorted(hops):
-        mh = cache.log_mel(
-            clip.digest, clip.samples, cache.mel_settings(clip.sample_rate, n_mels, h, max(win_ms, h), f_lo, f_hi)
-        )
-        panels.append(
-            {
-                "title": f"hop {h} ms: {mh.log_mel.shape[0]} frames",
-                "log_mel": mh.log_mel,
-                "hop_seconds": mh.hop_seconds,
-                "mel_frequencies": mh.mel_frequencies,
-            }
-        )
     chart(
-        figures.hop_grid_figure(panels, db_range=db_range, colormap=cmap, height_per_row=300),
+        L.hops_view(
+            clip, sorted(hops), n_mels=n_mels, win_ms=win_ms, f_range=(f_lo, f_hi), db_range=db_range, cmap=cmap
+        ),
         key="lab_compare_chart",
-        width="stretch",
     )
 else:
     st.info("Pick at least one hop to compare.")

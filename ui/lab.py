@@ -4,7 +4,7 @@ this page are :mod:`ui.lessons`."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import streamlit as st
@@ -126,3 +126,54 @@ def paper_figure(cmap: str) -> None:
             key="lab_paper_chart",
             width="stretch",
         )
+
+
+def spectrogram_view(clip: CurrentClip, mel: cache.MelResult, *, db_range: float, cmap: str, window: Any) -> Any:
+    """The lab's waveform and log-mel (:func:`diffres.figures.spectrogram_figure`), cached by its inputs."""
+    key = (clip.digest, mel.config, float(db_range), str(cmap), window, clip.event_times.tobytes())
+    return cache.figure(
+        "lab_spectrogram",
+        key,
+        lambda: figures.spectrogram_figure(
+            mel.log_mel,
+            mel.hop_seconds,
+            mel.mel_frequencies,
+            samples=clip.samples,
+            sample_rate=clip.sample_rate,
+            db_range=db_range,
+            colormap=cmap,
+            event_times=clip.event_times if clip.event_times.size else None,
+            time_range=window,
+        ),
+    )
+
+
+def hops_view(
+    clip: CurrentClip,
+    hops_ms: list[int],
+    *,
+    n_mels: int,
+    win_ms: float,
+    f_range: tuple[float, float],
+    db_range: float,
+    cmap: str,
+) -> Any:
+    """The sound at several hops side by side (window = max(window, hop)), cached by its inputs."""
+    key = (clip.digest, tuple(hops_ms), int(n_mels), float(win_ms), tuple(f_range), float(db_range), str(cmap))
+
+    def build() -> Any:
+        panels = []
+        for h in hops_ms:
+            settings = cache.mel_settings(clip.sample_rate, n_mels, h, max(win_ms, h), *f_range)
+            mh = cache.log_mel(clip.digest, clip.samples, settings)
+            panels.append(
+                {
+                    "title": f"hop {h} ms: {mh.log_mel.shape[0]} frames",
+                    "log_mel": mh.log_mel,
+                    "hop_seconds": mh.hop_seconds,
+                    "mel_frequencies": mh.mel_frequencies,
+                }
+            )
+        return figures.hop_grid_figure(panels, db_range=db_range, colormap=cmap, height_per_row=300)
+
+    return cache.figure("lab_hops", key, build)
