@@ -6,6 +6,7 @@ figures from :mod:`diffres.figures`, the files from :mod:`diffres.export`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from diffres.features import MelConfig
 from diffres.inverse import expand_to_input_grid
 from ui import cache
 from ui.sound import CurrentClip
-from ui.view import chart
+from ui.view import chart, metric_row
 
 #: Default mel bands of the untrained fallback model.
 DEFAULT_N_MELS = 64
@@ -328,23 +329,21 @@ def readouts(clip: CurrentClip, res: cache.Merged, hop_s: float) -> None:
     preset with known events whether the output frames crowd around them."""
     T, Tp = res.n_frames, res.out_len
     widths = figures.effective_hop_ms(res.bin_edges, hop_s)
-    m = st.columns(5)
-    m[0].metric("Input frames T", f"{T:,}", help=f"{clip.seconds:.2f} s at a {hop_s * 1000:g} ms hop.")
-    m[1].metric(
+    metric = partial(metric_row().metric, width="content")  # wraps in a narrow window, never cuts values
+    metric("Input frames T", f"{T:,}", help=f"{clip.seconds:.2f} s at a {hop_s * 1000:g} ms hop.")
+    metric(
         "Output frames T'",
         f"{Tp:,}",
         delta=f"-{(1 - Tp / T):.0%} frames",
         delta_color="off",
         help="What the classifier processes: floor(T x (1 - rate)). Its cost scales with T'.",
     )
-    m[2].metric(
-        "Finest effective hop", f"{widths.min():.1f} ms", help="Smallest span of input covered by one output frame."
-    )
-    m[3].metric(
+    metric("Finest effective hop", f"{widths.min():.1f} ms", help="Smallest span of input covered by one output frame.")
+    metric(
         "Coarsest effective hop", f"{widths.max():.0f} ms", help="Largest span of input merged into one output frame."
     )
     spread = diffres.analysis.hop_spread(torch.as_tensor(res.bin_edges), hop_s * 1000.0)
-    m[4].metric(
+    metric(
         "Activeness",
         f"{res.activeness:.3f}",
         help="Standard deviation of the importance over non-silent frames: 0 means DiffRes treats every frame "

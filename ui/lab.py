@@ -4,6 +4,7 @@ this page are :mod:`ui.lessons`."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -14,7 +15,7 @@ from diffres import figures
 from ui import cache
 from ui.share import PARAMS
 from ui.sound import CurrentClip
-from ui.view import chart
+from ui.view import chart, metric_row
 
 REF_HOP_MS = 10.0
 #: Widgets keep their value across pages for the session (and so travel in the page's link).
@@ -55,24 +56,24 @@ def readouts(clip: CurrentClip, mel: cache.MelResult, *, n_mels: int, hop_ms: fl
     ref_frames = 1 + len(clip.samples) // int(round(REF_HOP_MS * clip.sample_rate / 1000))
     fft_step = clip.sample_rate / mel.config.n_fft
     spacing = np.diff(mel.mel_frequencies)
-    m = [*st.columns(3), *st.columns(3)]  # two rows: six in one row cut the values off
-    m[0].metric(
+    metric = partial(metric_row().metric, width="content")  # wraps in a narrow window, never cuts values
+    metric(
         "Time step", f"{hop_s * 1000:.3g} ms", help=f"hop = {mel.config.hop_length} samples / {clip.sample_rate} Hz."
     )
-    m[1].metric(
+    metric(
         "FFT bin step",
         f"{fft_step:.1f} Hz",
         help=f"sample rate / n_fft = {clip.sample_rate} / {mel.config.n_fft} (window {mel.config.win_length} samples, "
         "zero-padded to the next power of two).",
     )
-    m[2].metric(
+    metric(
         "Mel band spacing",
         f"{spacing.min():.0f}-{spacing.max():.0f} Hz" if spacing.size else "n/a",
         help="Distance between neighbouring mel band centres: narrow at low frequencies, wide at high ones.",
     )
-    m[3].metric("Frames per second", f"{1 / hop_s:.0f}", help="1 / hop.")
-    m[4].metric("Total frames", f"{n_frames:,}", help=f"For this {clip.seconds:.2f} s clip: 1 + samples // hop.")
-    m[5].metric(
+    metric("Frames per second", f"{1 / hop_s:.0f}", help="1 / hop.")
+    metric("Total frames", f"{n_frames:,}", help=f"For this {clip.seconds:.2f} s clip: 1 + samples // hop.")
+    metric(
         "Classifier cost",
         f"{n_frames / ref_frames:.2f}x",
         delta=f"{n_frames - ref_frames:+,} frames" if n_frames != ref_frames else None,

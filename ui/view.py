@@ -30,6 +30,12 @@ def chart(fig: go.Figure, *, key: str, where: DeltaGenerator | None = None, **kw
     (where if where is not None else st).plotly_chart(fig, key=key, theme=None, **kwargs)
 
 
+def metric_row() -> DeltaGenerator:
+    """A row for ``st.metric``s that wraps onto a new line when the window is narrow instead of
+    cutting values off (give each metric ``width="content"``)."""
+    return st.container(horizontal=True, wrap=True, gap="large")
+
+
 def time_window(key: str, duration: float, digest: str, n_frames: int, max_columns: int) -> tuple[float, float] | None:
     """Range slider over the clip; returns ``(start, end)`` seconds, or None for the whole clip.
 

@@ -156,3 +156,30 @@ def test_adaptive_downloads(page: Page, app_url, label, suffix, magic):
     data = open(download.path(), "rb").read()
     assert data.startswith(magic) and len(data) > 100
     no_exception(page)
+
+
+_CUT = """() => [...document.querySelectorAll("[data-testid='stMetricValue'] > div, [data-testid='stMetricDelta'] > div")]
+    .filter(el => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1).map(el => el.textContent)"""
+
+
+@pytest.mark.parametrize("width", [1500, 820])
+@pytest.mark.parametrize("name", ["spectrogram_lab", "adaptive_resolution"])
+def test_metric_values_are_not_cut_off(page: Page, app_url, artifacts, name, width):
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{app_url}/{name}", timeout=TIMEOUT)
+    wait_idle(page)
+    page.locator("[data-testid='stMetricValue']").first.wait_for(timeout=TIMEOUT)
+    cut = page.evaluate(_CUT)
+    if cut:
+        page.screenshot(path=str(artifacts / f"cut_{name}_{width}.png"))
+    assert not cut, f"metric values cut off at {width} px on {name}: {cut}"
+
+
+def test_a_bad_upload_is_said_once(page: Page, app_url, tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"this is not audio at all")
+    page.goto(f"{app_url}/spectrogram_lab", timeout=TIMEOUT)
+    wait_idle(page)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(bad))
+    expect(page.get_by_text("Could not use 'broken.wav'")).to_have_count(1, timeout=TIMEOUT)
+    no_exception(page)
