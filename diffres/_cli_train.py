@@ -42,6 +42,7 @@ RESUME_IGNORES = (
     "--mixup",
     "--reverb",
     "--no-spec-augment",
+    "--no-augment",
     "--max-files-per-class",
     "--overwrite",
 )
@@ -179,7 +180,8 @@ class _Signals:
 
 def run_config(args: Any, **overrides: Any) -> Any:
     """The :class:`~diffres.training.TrainConfig` of a new run from the ``train`` options that
-    both trainers read (data, front-end, mel, optimiser, seed, device), with ``overrides``."""
+    both trainers read (data, front-end, mel, optimiser, seed, device, augmentation), with
+    ``overrides``; ``--no-augment`` then switches every augmentation off."""
     from .training import TrainConfig
 
     fields: dict[str, Any] = dict(
@@ -195,19 +197,17 @@ def run_config(args: Any, **overrides: Any) -> Any:
         width=args.width,
         seed=args.seed,
         device=args.device,
-    )
-    return TrainConfig(**{**fields, **overrides})
-
-
-def _config_from(args: Any) -> Any:
-    """The in-memory trainer's config: :func:`run_config` plus its augmentation options."""
-    return run_config(
-        args,
         mixup_alpha=args.mixup,
         reverb_probability=args.reverb,
         spec_augment=not args.no_spec_augment,
-        max_files_per_class=args.max_files_per_class,
     )
+    config = TrainConfig(**{**fields, **overrides})
+    return config.without_augmentation() if args.no_augment else config
+
+
+def _config_from(args: Any) -> Any:
+    """The in-memory trainer's config: :func:`run_config` plus ``--max-files-per-class``."""
+    return run_config(args, max_files_per_class=args.max_files_per_class)
 
 
 def _plan(args: Any, default_name: str) -> tuple[Path, Any]:

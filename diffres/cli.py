@@ -206,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--no-spec-augment", action="store_true", help="switch SpecAugment off")
     t.add_argument(
+        "--no-augment",
+        action="store_true",
+        help="switch every augmentation off (gain, time shift, noise, SpecAugment, mixup, reverb), e.g. to "
+        "check that N data-parallel processes train the weights of one (each rank augments its own share)",
+    )
+    t.add_argument(
         "--max-files-per-class", type=_positive_int, default=None, help="use at most this many clips per class"
     )
     t.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")

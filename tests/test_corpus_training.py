@@ -1,5 +1,6 @@
 """Corpus training (diffres.training.corpus / distributed): torchrun DDP on 2 gloo processes
-equals 1 process, rank 0 writes once, resume under DDP, the corpus card, devices and AMP."""
+equals 1 process, rank 0 writes once, resume under DDP, the corpus card, devices and AMP; the
+in-memory trainer's recipe (energy prior, augmentation) on streamed runs."""
 
 import json
 import os
@@ -14,10 +15,13 @@ import torch
 
 import diffres
 from diffres.audio import save_wav
-from diffres.datasets.streaming import scan_corpus
+from diffres import analysis
+from diffres.datasets.streaming import collate_stream, scan_corpus
 from diffres.errors import ParameterError
 from diffres.training import TrainConfig
 from diffres.training.corpus import CorpusOptions, CorpusTrainer, dropout_keep_mask
+from diffres.training.prior import frame_level, noise_floor
+from diffres.training.steps import augment_batch
 from diffres.training.distributed import (
     DistContext,
     amp_settings,
@@ -29,6 +33,9 @@ from diffres.training.distributed import (
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ["--batch-size", "8", "--width", "4", "--n-mels", "16", "--clip-seconds", "0.25", "--workers", "0"]
 COMMON += ["--precision", "float64", "--device", "cpu", "--quiet", "--json"]
+# N processes equal one only without augmentation: each rank augments its own share of a batch
+# from its own stream (diffres.training.steps.augment_batch); the energy prior stays on
+DDP = [*COMMON, "--no-augment"]
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +52,10 @@ def corpus(tmp_path_factory):
     return root
 
 
-def _one_process(corpus, epochs=2):
-    cfg = TrainConfig(dataset=str(corpus), epochs=2, batch_size=8, width=4, n_mels=16, device="cpu")
+def _one_process(corpus, epochs=2, augment=False, **kw):
+    cfg = TrainConfig(dataset=str(corpus), epochs=epochs, batch_size=8, width=4, n_mels=16, device="cpu", **kw)
     opts = CorpusOptions(clip_seconds=0.25, num_workers=0, dtype="float64")
-    return CorpusTrainer(cfg, scan_corpus(corpus), options=opts)
+    return CorpusTrainer(cfg if augment else cfg.without_augmentation(), scan_corpus(corpus), options=opts)
 
 
 def _torchrun(args, tmp_env=None):
@@ -69,7 +76,7 @@ def _max_diff(state, path):
 
 def test_two_gloo_processes_train_the_weights_of_one_and_rank0_writes_once(corpus, tmp_path):
     out = tmp_path / "out"
-    proc = _torchrun(["--dataset", str(corpus), "--out", str(out), "--epochs", "2", "--epochs-this-run", "1", *COMMON])
+    proc = _torchrun(["--dataset", str(corpus), "--out", str(out), "--epochs", "2", "--epochs-this-run", "1", *DDP])
     json_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     assert len(json_lines) == 1 and proc.stdout.count("saved ") == 1  # rank 1 printed nothing
     result = json.loads(json_lines[0])
@@ -94,7 +101,7 @@ def test_two_gloo_processes_train_the_weights_of_one_and_rank0_writes_once(corpu
 @pytest.mark.slow
 def test_resume_under_ddp_reaches_the_uninterrupted_weights(corpus, tmp_path):
     out = tmp_path / "out"
-    args = ["--dataset", str(corpus), "--out", str(out), "--epochs", "2", *COMMON]
+    args = ["--dataset", str(corpus), "--out", str(out), "--epochs", "2", *DDP]
     _torchrun([*args, "--epochs-this-run", "1"])
     proc = _torchrun([*args, "--resume", str(out)])
     assert json.loads(proc.stdout.splitlines()[-1])["epochs"] == 2
@@ -236,3 +243,76 @@ def test_cuda_forward_matches_cpu_and_mixed_precision_trains(corpus, monkeypatch
     assert amp.amp.enabled and amp.amp.dtype in (torch.bfloat16, torch.float16)
     rec = amp.train_epoch()
     assert np.isfinite(rec.train_loss) and next(amp.model.parameters()).dtype == torch.float32
+
+
+# ------------------------------------------------------------ the in-memory trainer's recipe
+
+
+@pytest.fixture(scope="module")
+def bursts(tmp_path_factory):
+    """Tone bursts (a quarter of each 0.5 s clip) in white noise, as class folders."""
+    from test_training import toy_dataset
+
+    ds = toy_dataset(n_train=32, noise=0.01)
+    root = tmp_path_factory.mktemp("bursts") / "bursts"
+    for name in ("train", "val"):
+        split = ds.splits[name]
+        for i, (w, y) in enumerate(zip(split.waveforms, split.labels, strict=True)):
+            folder = root / ds.classes[int(y)]
+            folder.mkdir(parents=True, exist_ok=True)
+            save_wav(folder / f"{name}{i:02d}.wav", w, ds.sample_rate)
+    return root
+
+
+def _state(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def _diff(a, b):
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point())
+
+
+def test_streamed_runs_fit_the_energy_prior_before_their_first_step(bursts):
+    def first_epoch(prior_steps):
+        cfg = TrainConfig(dataset=str(bursts), epochs=100, batch_size=8, width=8, n_mels=16, device="cpu",
+                          score_prior_steps=prior_steps).without_augmentation()
+        trainer = CorpusTrainer(cfg, scan_corpus(bursts), options=CorpusOptions(clip_seconds=0.5, num_workers=0))
+        assert trainer.score_prior_steps == prior_steps  # at most half of 100 epochs' steps
+        trainer.train_epoch()
+        return trainer
+
+    plain, primed = first_epoch(0), first_epoch(60)
+    x = collate_stream([plain.train_set[i] for i in range(len(plain.train_set))]).log_mel
+    level = frame_level(x)
+    bursts_mask = level > noise_floor(level) + 3.0
+    with torch.no_grad():
+        c_primed, c_plain = (
+            analysis.concentration(t.model.eval().frontend(x).importance, bursts_mask).nanmean()
+            for t in (primed, plain)
+        )
+    # as test_recipe's in-memory check: the prior puts the importance on the bursts from the start
+    assert c_primed > 2.0 and c_primed > c_plain + 0.5
+
+
+def test_streamed_steps_are_augmented_as_the_in_memory_trainers_are(corpus):
+    recipe = dict(epochs=4, augment=True, mixup_alpha=0.4, mixup_probability=1.0, score_prior_steps=0)
+    trainer = _one_process(corpus, **recipe)
+    seen = []
+    trainer.forward.register_forward_pre_hook(lambda _m, args: seen.append((args[0].clone(), args[1].clone())))
+    trainer.train_epoch()
+    x_in, keys = seen[0]
+    where = {int(p): i for i, p in enumerate(trainer.train_set.positions)}
+    raw = collate_stream([trainer.train_set[where[int(k)]] for k in keys % (1 << 32)])
+    # step 0's input is its clips through augment_batch of (seed, step 0, rank 0): the in-memory
+    # trainer's function and random stream
+    expected, targets = augment_batch(raw.log_mel.double(), raw.labels, config=trainer.config, n_classes=3,
+                                      hop_seconds=trainer.model.mel.hop_seconds, step=0)
+    torch.testing.assert_close(x_in, expected, rtol=0, atol=0)
+    assert float((x_in - raw.log_mel.double()).abs().max()) > 0.1
+    assert bool((targets.max(1).values < 0.99).any())  # mixup: soft targets
+    again = _one_process(corpus, **recipe)
+    again.train_epoch()
+    assert _diff(_state(trainer), _state(again)) == 0.0  # the same seed trains the same weights
+    plain = _one_process(corpus, epochs=4, score_prior_steps=0)  # augmentation off
+    plain.train_epoch()
+    assert _diff(_state(trainer), _state(plain)) > 1e-4

@@ -10,11 +10,20 @@
 (``set_epoch``), ``DistributedDataParallel``, global-batch BatchNorm, metrics summed over
 ranks, and only rank 0 writing.
 
+The recipe is the in-memory trainer's: before the first step DiffRes's score network is
+fitted to the energy prior (:func:`~diffres.training.prior.fit_score_prior`, on streamed
+batches, its gradients averaged over ranks), and every step's batch is augmented as
+``config`` says (:func:`~diffres.training.steps.augment_batch`).
+
 N processes with a global batch ``B`` train the same weights as one process with ``B`` (up
-to float rounding): every step's global batch is the same set of clips, BatchNorm sees the
-whole of it, and the classifier's dropout mask is a hash of ``(seed, epoch, clip)``, not of
-the rank.  The in-memory trainer's augmentations and its score-network prior are not applied
-here (they would need per-clip seeding across ranks; a large corpus needs them less).
+to float rounding) when augmentation is off (:meth:`TrainConfig.without_augmentation`):
+every step's global batch is the same set of clips, BatchNorm sees the whole of it, the
+prior's fit sees the same global batches, and the classifier's dropout mask is a hash of
+``(seed, epoch, clip)``, not of the rank.  With augmentation on, each rank augments its own
+share of the batch from its own seeded stream (mixup pairs clips within the share), as
+data-parallel training does: the same recipe and distributions, other random draws.  One
+process draws what the in-memory trainer draws at the same step.
+
 
 Example::
 
@@ -31,7 +40,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ..audio import SAMPLE_RATE
 from ..checkpoints import load_checkpoint, save_checkpoint
@@ -57,9 +66,10 @@ from ..features import LOG_FLOOR, MelConfig
 from ..models import AudioClassifier, ModelConfig
 from .config import TrainConfig
 from .distributed import AMP_MODES, DistContext, amp_settings, sync_batchnorm
+from .prior import fit_score_prior, prior_steps
 from .records import EpochRecord
 from .schedule import learning_rate_at
-from .steps import parameter_groups, training_loss
+from .steps import PRIOR_STREAM, augment_batch, derived_generator, parameter_groups, training_loss
 
 __all__ = ["CorpusEval", "CorpusOptions", "CorpusTrainer", "default_checkpoint_name", "dropout_keep_mask"]
 
@@ -157,6 +167,28 @@ class _TrainForward(nn.Module):
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # a worker decodes one clip at a time; threads would fight
+
+
+class _Passes(Sampler[int]):
+    """``total`` indices from successive epochs of a ``DistributedSampler`` (reseeded with
+    ``set_epoch``), each pass cut to its first ``per_pass``: whole batches, so that the k-th
+    global batch of a pass is the same set of clips for any number of processes."""
+
+    def __init__(self, sampler: DistributedSampler, per_pass: int, total: int) -> None:
+        self.sampler, self.per_pass, self.total = sampler, per_pass, total
+
+    def __iter__(self) -> Iterator[int]:
+        left = self.total
+        for epoch in itertools.count():
+            if left <= 0:
+                return
+            self.sampler.set_epoch(epoch)
+            take = min(self.per_pass, left)
+            yield from itertools.islice(iter(self.sampler), take)
+            left -= take
+
+    def __len__(self) -> int:
+        return self.total
 
 
 class CorpusTrainer:
@@ -289,6 +321,21 @@ class CorpusTrainer:
                 if len(self.failures) < _MAX_LISTED_FAILURES:
                     self.failures[f] = None
 
+    def _local_batch(self, batch: StreamBatch) -> tuple[Tensor, Tensor, Tensor, float]:
+        """(log-mel, labels, clip indices, loss scale) of this rank's share of a global batch,
+        on the device.  The scale is the share's part of the global batch: DDP averages the
+        ranks' gradients, so each rank's mean loss is scaled to its share and clips that failed
+        to decode (unequal shares) weigh as in one process.  A share whose every clip failed
+        becomes a zero-scale stand-in, which keeps the ranks' collectives in step."""
+        x, y, idx = batch.log_mel, batch.labels, batch.indices
+        scale = float(batch.labels.shape[0]) * self.ctx.world_size / self.batch_size
+        if x.shape[0] == 0:
+            t, f = self.train_set.n_frames, self.model_config.n_mels
+            x = torch.full((2, t, f), math.log(LOG_FLOOR))
+            y, idx, scale = torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), 0.0
+        x = x.to(self.device, self.dtype, non_blocking=True)
+        return x, y.to(self.device, non_blocking=True), idx, scale
+
     # -- training ---------------------------------------------------------------------
     @property
     def total_steps(self) -> int:
@@ -303,17 +350,61 @@ class CorpusTrainer:
     def finished(self) -> bool:
         return self.global_step >= self.total_steps
 
+    @property
+    def score_prior_steps(self) -> int:
+        """Steps of the energy-prior fit before the first step
+        (:func:`~diffres.training.prior.prior_steps`, as the in-memory trainer)."""
+        return prior_steps(self.config, self.total_steps)
+
+    def _prior_batches(self, n_steps: int) -> Iterator[tuple[Tensor, float]]:
+        """This rank's share of ``n_steps`` global batches for the energy prior's fit: passes
+        over the training split in an order of their own (seeded from the run's seed)."""
+        seed = int(
+            torch.randint(0, 2**31 - 1, (1,), generator=derived_generator(self.config.seed, PRIOR_STREAM, 0, "cpu"))
+        )
+        sampler: DistributedSampler = DistributedSampler(
+            self.train_set,
+            num_replicas=self.ctx.world_size,
+            rank=self.ctx.rank,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+        )
+        passes = _Passes(sampler, self.steps_per_epoch * self.local_batch, n_steps * self.local_batch)
+        for batch in self._loader(self.train_set, self.local_batch, passes):
+            self._record_failures(batch)
+            x, _, _, scale = self._local_batch(batch)
+            yield x, scale
+
+    def _average_gradients(self, grads: list[Tensor]) -> None:
+        """Average gradients over ranks in place (what DDP does for the model's)."""
+        if not self.ctx.distributed or not grads:
+            return
+        flat = self.ctx.all_reduce_sum(torch.cat([g.reshape(-1) for g in grads])) / self.ctx.world_size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def _fit_score_prior(self) -> None:
+        """Fit DiffRes's score network to the energy prior before the first step, as the
+        in-memory trainer does (every rank; the ranks' gradients are averaged, so N processes
+        fit what one process fits on the same global batches)."""
+        n = self.score_prior_steps
+        self._note(f"fitting the score network to the energy prior ({n} steps of {self.batch_size} clips)")
+        self.model.train()
+        fit_score_prior(
+            self.model.frontend,
+            self._prior_batches(n),
+            config=self.config,
+            hop_seconds=self.model.mel.hop_seconds,
+            average_gradients=self._average_gradients,
+        )
+
     def _step(self, batch: StreamBatch, epoch: int) -> tuple[float, float, float]:
         """One optimiser step; returns (loss sum, correct, clips) of this rank's batch."""
         cfg = self.config
-        x, y, idx = batch.log_mel, batch.labels, batch.indices
-        weight = 1.0
-        if x.shape[0] == 0:  # every clip of this rank's batch failed: a zero-weight stand-in keeps ranks in step
-            t, f = self.train_set.n_frames, self.model_config.n_mels
-            x = torch.full((2, t, f), math.log(LOG_FLOOR))
-            y, idx, weight = torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), 0.0
-        x = x.to(self.device, self.dtype, non_blocking=True)
-        y = y.to(self.device, non_blocking=True)
+        x, y, idx, scale = self._local_batch(batch)
         keys = (idx + ((cfg.seed * 1_000_003 + epoch) % (1 << 30)) * (1 << 32)).to(self.device)  # per clip and epoch
         lr = learning_rate_at(
             self.global_step, self.total_steps, peak=cfg.learning_rate, warmup_fraction=cfg.warmup_fraction
@@ -321,9 +412,17 @@ class CorpusTrainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
         self.model.train()
+        x, targets = augment_batch(
+            x,
+            y,
+            config=cfg,
+            n_classes=len(self.model_config.classes),
+            hop_seconds=self.model.mel.hop_seconds,
+            step=self.global_step,
+            rank=self.ctx.rank,
+        )
         with self.amp.autocast():
             logits, out = self.forward(x, keys, cfg.reduction_rate)
-            targets = F.one_hot(y, len(self.model_config.classes)).to(logits.dtype)
             loss, _ = training_loss(
                 logits.float() if self.dtype == torch.float32 else logits,
                 targets.float() if self.dtype == torch.float32 else targets,
@@ -333,9 +432,7 @@ class CorpusTrainer:
                 frontend=cfg.frontend,
                 reduction_rate=cfg.reduction_rate,
             )
-        # DDP averages the ranks' gradients: scale this rank's mean to its share of the global
-        # batch, so clips that failed to decode (unequal local batches) weigh as in one process
-        scaled = loss * (weight * float(batch.labels.shape[0]) * self.ctx.world_size / self.batch_size)
+        scaled = loss * scale  # this rank's share of the global batch (_local_batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(scaled).backward()
         self.scaler.unscale_(self.optimizer)
@@ -344,15 +441,18 @@ class CorpusTrainer:
         self.scaler.update()
         self.global_step += 1
         n = float(batch.labels.shape[0])
-        correct = float((logits.detach().argmax(1) == y).float().sum()) if weight else 0.0
+        correct = float((logits.detach().argmax(1) == y).float().sum()) if scale else 0.0
         return float(loss.detach()) * n, correct, n
 
     def train_epoch(self) -> EpochRecord:
-        """Run one epoch (all ranks), evaluate on the validation split, save nothing."""
+        """Run one epoch (all ranks), evaluate on the validation split, save nothing; the
+        energy prior is fitted before the run's first step."""
         if self.finished:
             raise ParameterError(f"training is finished ({self.config.epochs} epochs); resume with more epochs.")
         t0 = time.perf_counter()
         epoch = self.epoch
+        if self.global_step == 0 and self.score_prior_steps > 0:
+            self._fit_score_prior()
         self.sampler.set_epoch(epoch)
         loader = self._loader(self.train_set, self.local_batch, self.sampler)
         sums = torch.zeros(3, dtype=torch.float64)
