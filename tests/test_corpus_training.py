@@ -1,12 +1,15 @@
 """Corpus training (diffres.training.corpus / distributed): torchrun DDP on 2 gloo processes
 equals 1 process, rank 0 writes once, resume under DDP, the corpus card, devices and AMP; the
-in-memory trainer's recipe (energy prior, augmentation) on streamed runs."""
+in-memory trainer's recipe (energy prior, augmentation) on streamed runs; a stop or SIGTERM
+saves a checkpoint that resumes to the uninterrupted weights."""
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -316,3 +319,64 @@ def test_streamed_steps_are_augmented_as_the_in_memory_trainers_are(corpus):
     plain = _one_process(corpus, epochs=4, score_prior_steps=0)  # augmentation off
     plain.train_epoch()
     assert _diff(_state(trainer), _state(plain)) > 1e-4
+
+
+def test_a_stop_mid_epoch_saves_a_checkpoint_that_resumes_to_the_uninterrupted_weights(corpus, tmp_path):
+    whole = _one_process(corpus, epochs=3, augment=True)  # the whole recipe: prior and augmentation
+    whole.fit()
+    trainer = _one_process(corpus, epochs=3, augment=True)
+    stop_at = trainer.steps_per_epoch + 1  # one step into the second epoch
+    trainer.forward.register_forward_hook(
+        lambda *_: trainer.request_stop() if trainer.global_step == stop_at - 1 else None
+    )
+    trainer.fit(save_each_epoch=tmp_path / "m.pt")
+    assert trainer.global_step == stop_at and trainer.epoch == 1 and not trainer.stop_requested
+    trainer.save(tmp_path / "m.pt", evaluate=False)
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["global_step"] == stop_at and card["complete"] is False
+    resumed = CorpusTrainer.resume(
+        tmp_path / "m.pt", scan_corpus(corpus), options=CorpusOptions(num_workers=0, dtype="float64")
+    )
+    assert resumed.global_step == stop_at and resumed.last_saved_step == stop_at
+    resumed.fit()
+    assert resumed.finished and len(resumed.history) == 3
+    assert _diff(_state(whole), _state(resumed)) <= 1e-9
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_130_and_resume_continues_from_the_checkpoint(corpus, tmp_path):
+    out = tmp_path / "out"
+    ckpt = out / "tones_diffres_r75.pt"
+    opts = ["--clip-seconds", "0.25", "--workers", "1", "--precision", "float64", "--device", "cpu"]
+    opts += ["--quiet", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    args = ["--dataset", str(corpus), "--stream", "--out", str(out), "--epochs", "40", "--batch-size", "8",
+            "--width", "4", "--n-mels", "16", *opts]
+    # its own process group: the signal reaches the data-loader worker too, as a scheduler's does
+    proc = subprocess.Popen([sys.executable, "-m", "diffres", "train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    t0 = time.monotonic()
+    while not ckpt.exists():  # written after the first epoch: training has started
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() - t0 < 240
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 130, stderr[-3000:]
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result["ok"] is False and result["interrupted"] is True and "SIGTERM" in result["error"]["message"]
+    assert "Traceback" not in stderr and not list(out.glob(".*tmp*"))
+    card = diffres.load_checkpoint(ckpt).card
+    assert card["complete"] is False and card["global_step"] == result["saved_step"] >= 3
+    assert f"--resume {out} --name tones_diffres_r75 --dataset {corpus}" in result["resume"]
+    resumed = subprocess.run([sys.executable, "-m", "diffres", "train", "--resume", str(out), "--dataset", str(corpus),
+                              "--epochs-this-run", "1", *opts], capture_output=True, text=True, env=env, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    again = json.loads(resumed.stdout.strip().splitlines()[-1])
+    steps_per_epoch = 3  # 27 training clips, batches of 8
+    assert again["ok"] is True and again["resumed_from_epoch"] == result["saved_step"] // steps_per_epoch
+    assert again["epochs"] == again["resumed_from_epoch"] + 1
+    reference = _one_process(corpus, epochs=40, augment=True)
+    assert reference.steps_per_epoch == steps_per_epoch
+    reference.fit(max_epochs=again["epochs"])
+    assert _max_diff(reference.model.state_dict(), ckpt) <= 1e-9  # as if never interrupted

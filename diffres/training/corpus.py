@@ -24,6 +24,10 @@ share of the batch from its own seeded stream (mixup pairs clips within the shar
 data-parallel training does: the same recipe and distributions, other random draws.  One
 process draws what the in-memory trainer draws at the same step.
 
+A stop request (:meth:`CorpusTrainer.request_stop`, e.g. from a SIGTERM handler) ends
+training after the current step, at the same step on every rank; :meth:`CorpusTrainer.save`
+then writes a checkpoint that :meth:`CorpusTrainer.resume` continues mid-epoch to the
+weights of an uninterrupted run.
 
 Example::
 
@@ -35,12 +39,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -165,8 +172,35 @@ class _TrainForward(nn.Module):
         return self.model.classifier.head(emb), out
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM in this thread while ``DataLoader`` workers start.
+
+    Ctrl-C reaches the whole process group, and a scheduler's SIGTERM often does too: the
+    training process decides what happens (it stops after its step and saves) and ends its
+    workers itself, so a worker ignores both (:func:`_worker_init`).  A worker inherits this
+    mask, so a signal that arrives before it has switched them off waits, and is then
+    dropped, instead of killing it (PyTorch's worker handler would); this process gets its
+    own signal when the block ends.  A no-op where the platform has no signal masks."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # a worker decodes one clip at a time; threads would fight
+    for sig in _HELD:  # the training process handles these (_signals_held)
+        signal.signal(sig, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
 
 
 class _Passes(Sampler[int]):
@@ -189,6 +223,21 @@ class _Passes(Sampler[int]):
 
     def __len__(self) -> int:
         return self.total
+
+
+class _From(Sampler[int]):
+    """A sampler's order from position ``start`` on: a run resumed mid-epoch skips the clips
+    that epoch already trained on (without reading them)."""
+
+    def __init__(self, sampler: Sampler[int], start: int) -> None:
+        self.sampler, self.start = sampler, start
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.sampler), self.start, None)
+
+    def __len__(self) -> int:
+        assert isinstance(self.sampler, Sized)
+        return max(0, len(self.sampler) - self.start)
 
 
 class CorpusTrainer:
@@ -297,11 +346,16 @@ class CorpusTrainer:
         self.elapsed_seconds = 0.0
         self.failures: dict[str, None] = {}  # ordered set of "<relpath>: <reason>" (first ones listed)
         self.n_failed = 0
+        #: ``global_step`` of the last checkpoint :meth:`save` wrote (or :meth:`resume` read).
+        self.last_saved_step: int | None = None
+        self._stop = threading.Event()
 
     # -- data -------------------------------------------------------------------------
-    def _loader(self, dataset: StreamingAudioDataset, batch: int, sampler: Any = None) -> DataLoader:
+    def _loader(self, dataset: StreamingAudioDataset, batch: int, sampler: Any = None) -> Iterator[StreamBatch]:
+        """The batches of ``dataset`` (drop-last with a sampler), decoded by the workers, which
+        are started here with SIGINT and SIGTERM held (:func:`_signals_held`)."""
         workers = self.options.num_workers
-        return DataLoader(
+        loader = DataLoader(
             dataset,
             batch_size=batch,
             sampler=sampler,
@@ -313,6 +367,8 @@ class CorpusTrainer:
             worker_init_fn=_worker_init if workers else None,
             prefetch_factor=2 if workers else None,
         )
+        with _signals_held():
+            return iter(loader)
 
     def _record_failures(self, batch: StreamBatch) -> None:
         for f in batch.failures:
@@ -355,6 +411,21 @@ class CorpusTrainer:
         """Steps of the energy-prior fit before the first step
         (:func:`~diffres.training.prior.prior_steps`, as the in-memory trainer)."""
         return prior_steps(self.config, self.total_steps)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`fit` / :meth:`train_epoch` to return after the current step (safe from a
+        signal handler; under DDP every rank stops after the same step)."""
+        self._stop.set()
+
+    def _stop_agreed(self) -> bool:
+        """True when any rank was asked to stop (one tiny all-reduce per step under DDP, so
+        every rank stops after the same step and their collectives stay in step)."""
+        flag = torch.tensor([1.0 if self._stop.is_set() else 0.0], dtype=torch.float32, device=self.device)
+        return bool(self.ctx.all_reduce_sum(flag).item() > 0)
 
     def _prior_batches(self, n_steps: int) -> Iterator[tuple[Tensor, float]]:
         """This rank's share of ``n_steps`` global batches for the energy prior's fit: passes
@@ -444,19 +515,38 @@ class CorpusTrainer:
         correct = float((logits.detach().argmax(1) == y).float().sum()) if scale else 0.0
         return float(loss.detach()) * n, correct, n
 
-    def train_epoch(self) -> EpochRecord:
-        """Run one epoch (all ranks), evaluate on the validation split, save nothing; the
-        energy prior is fitted before the run's first step."""
+    def train_epoch(self) -> EpochRecord | None:
+        """Run the rest of the current epoch (all ranks), evaluate on the validation split,
+        save nothing.
+
+        The energy prior is fitted before the run's first step.  A run resumed mid-epoch
+        starts where its checkpoint stood (the epoch's record then covers the steps trained
+        since).  Returns None, without validating, when a stop was requested
+        (:meth:`request_stop`): every rank stops after the same step."""
         if self.finished:
             raise ParameterError(f"training is finished ({self.config.epochs} epochs); resume with more epochs.")
         t0 = time.perf_counter()
         epoch = self.epoch
-        if self.global_step == 0 and self.score_prior_steps > 0:
-            self._fit_score_prior()
-        self.sampler.set_epoch(epoch)
-        loader = self._loader(self.train_set, self.local_batch, self.sampler)
+        start = self.global_step - epoch * self.steps_per_epoch  # steps of this epoch already trained
         sums = torch.zeros(3, dtype=torch.float64)
-        for i, batch in enumerate(itertools.islice(loader, self.steps_per_epoch)):
+        # the run's first step follows the prior's fit without a stop between them (as in the
+        # in-memory trainer), so a checkpoint never holds a fitted prior at step 0
+        check = True
+        if self.global_step == 0:
+            if self._stop_agreed():
+                self._stopped(t0)
+                return None
+            if self.score_prior_steps > 0:
+                self._fit_score_prior()
+            check = False
+        self.sampler.set_epoch(epoch)
+        sampler = _From(self.sampler, start * self.local_batch) if start else self.sampler
+        loader = self._loader(self.train_set, self.local_batch, sampler)
+        for i, batch in enumerate(itertools.islice(loader, self.steps_per_epoch - start), start=start):
+            if check and self._stop_agreed():
+                self._stopped(t0)
+                return None
+            check = True
             self._record_failures(batch)
             sums += torch.tensor(self._step(batch, epoch), dtype=torch.float64)
             if self.ctx.is_main and ((i + 1) % 50 == 0 or i + 1 == self.steps_per_epoch):
@@ -484,22 +574,30 @@ class CorpusTrainer:
         )
         return rec
 
+    def _stopped(self, t0: float) -> None:
+        self.elapsed_seconds += time.perf_counter() - t0
+        self._note(f"stopped at step {self.global_step} (epoch {self.epoch} of {self.config.epochs} finished)")
+
     def fit(
         self, *, save_each_epoch: str | os.PathLike[str] | None = None, max_epochs: int | None = None
     ) -> list[EpochRecord]:
         """Train to ``config.epochs`` (or for at most ``max_epochs`` more, for a job's time
-        limit: :meth:`resume` continues); with ``save_each_epoch`` a path, rank 0 saves the
-        weights, a quick card (last validation accuracy, no test) and the training state
-        there after every epoch; :meth:`save` at the end writes the full card."""
+        limit: :meth:`resume` continues), or until a stop is requested (:meth:`request_stop`:
+        after the current step; the request is then cleared).  With ``save_each_epoch`` a
+        path, rank 0 saves the weights, a quick card (last validation accuracy, no test) and
+        the training state there after every epoch; :meth:`save` at the end writes the full
+        card."""
         stop_at = (
             self.total_steps
             if max_epochs is None
             else min(self.total_steps, (self.epoch + max_epochs) * self.steps_per_epoch)
         )
         while self.global_step < stop_at:
-            self.train_epoch()
+            if self.train_epoch() is None:
+                break
             if save_each_epoch is not None and not self.finished:
                 self.save(save_each_epoch, evaluate=False)
+        self._stop.clear()
         return self.history
 
     # -- evaluation -------------------------------------------------------------------
@@ -558,6 +656,7 @@ class CorpusTrainer:
         training = {**self.config.to_dict(), "dataset": self.index.name}
         return {
             "dataset": self.index.name,
+            "complete": self.finished,
             "corpus": corpus,
             "metrics": metrics,
             "train_seconds": round(self.elapsed_seconds, 2),
@@ -607,6 +706,7 @@ class CorpusTrainer:
                 path, self.model, card=card, write_card=write_card, training_state=self.training_state()
             )
         self.ctx.barrier()  # no rank goes on (or reads the file) before it exists
+        self.last_saved_step = self.global_step
         return written
 
     @classmethod
@@ -621,8 +721,9 @@ class CorpusTrainer:
         device: torch.device | None = None,
         note: Note | None = None,
     ) -> CorpusTrainer:
-        """Continue a run saved by :meth:`save` (every rank reads the checkpoint) from its
-        last finished epoch, on the same corpus listing (checked by fingerprint)."""
+        """Continue a run saved by :meth:`save` (every rank reads the checkpoint) from the step
+        it was saved at (mid-epoch after a stop), on the same corpus listing (checked by
+        fingerprint)."""
         loaded = load_checkpoint(checkpoint_path)
         state = loaded.training_state or {}
         if "corpus_fingerprint" not in state:
@@ -649,6 +750,7 @@ class CorpusTrainer:
         trainer.model.to(device=trainer.device, dtype=trainer.dtype)
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.global_step = int(state["global_step"])
+        trainer.last_saved_step = trainer.global_step
         trainer.elapsed_seconds = float(state.get("elapsed_seconds", 0.0))
         trainer.history = history
         return trainer
