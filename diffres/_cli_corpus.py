@@ -5,6 +5,13 @@
 manifest, or a torchrun launch); :func:`run_corpus_training` runs it with
 :class:`~diffres.training.corpus.CorpusTrainer`.  Only rank 0 prints progress, the result
 line and the JSON object.
+
+The run is as safe as the in-memory one (:mod:`diffres._cli_train`, whose pieces it reuses):
+``--out`` and ``--name`` are checked before any data is read, the checkpoint is written
+atomically after every epoch, and SIGTERM or SIGINT stop after the current step (every rank
+after the same one), save what the run has (rank 0 writes) and end with exit 130; a second
+signal stops at once, keeping the last epoch's checkpoint.  ``--resume`` continues from the
+saved step to the weights of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -12,7 +19,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import torch
+
+    from ._cli_train import Signals
+    from .training.distributed import DistContext
 
 __all__ = ["add_corpus_arguments", "run_corpus_training", "wants_corpus"]
 
@@ -82,16 +95,17 @@ def _resume_file(folder: str, name: str | None) -> Path:
     return find_resumable(folder, name)
 
 
-def run_corpus_training(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
-    """The corpus ``train`` command; returns the result dict (printed as JSON by rank 0)."""
+def run_corpus_training(args: argparse.Namespace, out: TextIO, *, epochs_given: bool = True) -> dict[str, Any]:
+    """The corpus ``train`` command; returns the result dict (printed as JSON by rank 0).
+    ``epochs_given``: ``--epochs`` was on the command line (a resumed run keeps its planned
+    epochs otherwise)."""
     import torch
 
-    from ._cli_train import checkpoint_in, prepare_out, run_config, run_summary
-    from .cli import ProgressBar
+    from ._cli_train import Signals, checkpoint_in, prepare_out, remove_stale_temps
     from .datasets import BUILTIN_DATASETS
-    from .datasets.streaming import corpus_name, scan_corpus
+    from .datasets.streaming import corpus_name
     from .errors import ParameterError
-    from .training.corpus import CorpusOptions, CorpusTrainer, default_checkpoint_name
+    from .training.corpus import default_checkpoint_name
     from .training.distributed import setup_distributed, teardown_distributed
 
     resume = getattr(args, "resume", None)
@@ -120,46 +134,83 @@ def run_corpus_training(args: argparse.Namespace, out: TextIO) -> dict[str, Any]
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.time()
-    ctx, device = setup_distributed(args.device)
-    try:
-        bar = ProgressBar(enabled=not args.quiet and ctx.is_main)
-        config = run_config(args, dataset=str(args.dataset))
-        options = CorpusOptions(
-            clip_seconds=args.clip_seconds,
-            num_workers=args.workers,
-            cache_dir=args.feature_cache,
-            resample=not args.no_resample,
-            amp=args.amp,
-            dtype=args.precision,
-        )
-        index = scan_corpus(args.dataset, seed=args.seed)
-        if resume:
-            trainer = CorpusTrainer.resume(
-                path, index, epochs=args.epochs, options=options, ctx=ctx, device=device, note=bar.note
-            )
-        else:
-            trainer = CorpusTrainer(config, index, options=options, ctx=ctx, device=device, note=bar.note)
-        bar.note(
-            f"{trainer.n_train} training clips, {len(index.classes)} classes, {trainer.steps_per_epoch} steps per "
-            f"epoch of {trainer.batch_size} clips on {ctx.world_size} x {device} (amp {trainer.amp.name})"
-        )
+    with Signals() as signals:
+        ctx, device = setup_distributed(args.device)
         try:
-            trainer.fit(save_each_epoch=path, max_epochs=args.epochs_this_run)
-        except KeyboardInterrupt:
-            bar.note("interrupted: saving the model trained so far")
-        card = trainer.save(path)
-        if not ctx.is_main or card is None:
-            return {}
-        result = {
-            **run_summary(path, card, trainer.config, started),
-            "world_size": ctx.world_size,
-            "n_unreadable": card["corpus"]["n_unreadable"],
-        }
-        print(
-            f"saved {path} (val accuracy {result['val_accuracy']}, test accuracy {result['test_accuracy']}, "
-            f"{result['train_seconds']:.1f} s training, {ctx.world_size} process(es))",
-            file=out,
+            if ctx.is_main:
+                remove_stale_temps(path)
+            epochs = args.epochs if epochs_given or not resume else None
+            return _train(args, out, path, ctx, device, signals, started, bool(resume), epochs)
+        finally:
+            teardown_distributed(ctx)
+
+
+def _train(
+    args: argparse.Namespace,
+    out: TextIO,
+    path: Path,
+    ctx: DistContext,
+    device: torch.device,
+    signals: Signals,
+    started: float,
+    resume: bool,
+    epochs: int | None,
+) -> dict[str, Any]:
+    """Build or resume the trainer, fit it, and save (all ranks; rank 0 writes and answers)."""
+    from ._cli_train import run_config, run_summary, stopped_and_saved, stopped_at_once
+    from .cli import ProgressBar
+    from .datasets.streaming import scan_corpus
+    from .training.corpus import CorpusOptions, CorpusTrainer
+
+    bar = ProgressBar(enabled=not args.quiet and ctx.is_main)
+    options = CorpusOptions(
+        clip_seconds=args.clip_seconds,
+        num_workers=args.workers,
+        cache_dir=args.feature_cache,
+        resample=not args.no_resample,
+        amp=args.amp,
+        dtype=args.precision,
+    )
+    index = scan_corpus(args.dataset, seed=args.seed)
+    if resume:
+        trainer = CorpusTrainer.resume(
+            path, index, epochs=epochs, options=options, ctx=ctx, device=device, note=bar.note
         )
-        return result
-    finally:
-        teardown_distributed(ctx)
+        bar.note(f"resumed at step {trainer.global_step} (epoch {trainer.epoch}/{trainer.config.epochs})")
+    else:
+        config = run_config(args, dataset=str(args.dataset))
+        trainer = CorpusTrainer(config, index, options=options, ctx=ctx, device=device, note=bar.note)
+    resumed_from = trainer.epoch if resume else None
+    bar.note(
+        f"{trainer.n_train} training clips, {len(index.classes)} classes, {trainer.steps_per_epoch} steps per "
+        f"epoch of {trainer.batch_size} clips on {ctx.world_size} x {device} (amp {trainer.amp.name})"
+    )
+    launcher = f"torchrun --nproc_per_node {ctx.world_size}" if ctx.world_size > 1 else "python"
+    resume_hint = f"{launcher} -m diffres train --resume {path.parent} --name {path.stem} --dataset {args.dataset}"
+    signals.trainer = trainer
+    try:
+        trainer.fit(save_each_epoch=path, max_epochs=args.epochs_this_run)
+    except KeyboardInterrupt:  # a second signal: the model may be mid-step, keep the last epoch's save
+        saved = trainer.last_saved_step
+        saved_epoch = None if saved is None else saved // trainer.steps_per_epoch
+        raise stopped_at_once(signals, path, saved_epoch, trainer, resumed_from, resume_hint) from None
+    if signals.received is not None and not trainer.finished:
+        trainer.save(path, evaluate=False)
+        raise stopped_and_saved(signals, path, trainer, resumed_from, resume_hint)
+    card = trainer.save(path)
+    if not ctx.is_main or card is None:
+        return {}
+    result = {
+        "ok": True,
+        "interrupted": False,
+        **run_summary(path, card, trainer.config, started),
+        "world_size": ctx.world_size,
+        "n_unreadable": card["corpus"]["n_unreadable"],
+        "resumed_from_epoch": resumed_from,
+    }
+    print(
+        f"saved {path} (val accuracy {result['val_accuracy']}, test accuracy {result['test_accuracy']}, "
+        f"{result['train_seconds']:.1f} s training, {ctx.world_size} process(es))",
+        file=out,
+    )
+    return result

@@ -24,7 +24,7 @@ from typing import Any
 from .errors import ParameterError
 from .names import shown, unsafe_character
 
-__all__ = ["Interrupted", "train_command", "RESUME_IGNORES"]
+__all__ = ["Interrupted", "RESUME_IGNORES", "Signals", "stopped_and_saved", "stopped_at_once", "train_command"]
 
 #: Options that describe a new run; ``--resume`` takes them from the saved run instead.
 RESUME_IGNORES = (
@@ -42,6 +42,7 @@ RESUME_IGNORES = (
     "--mixup",
     "--reverb",
     "--no-spec-augment",
+    "--no-augment",
     "--max-files-per-class",
     "--overwrite",
 )
@@ -146,7 +147,7 @@ def find_resumable(target: str, name: str | None) -> Path:
     return found[0]
 
 
-class _Signals:
+class Signals:
     """SIGTERM / SIGINT while training: ask the trainer to stop after its step (the first
     signal), stop at once (a second one, or before the trainer exists)."""
 
@@ -155,7 +156,7 @@ class _Signals:
         self.received: int | None = None
         self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> _Signals:
+    def __enter__(self) -> Signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(ValueError):  # not the main thread (tests): no handlers
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -179,7 +180,8 @@ class _Signals:
 
 def run_config(args: Any, **overrides: Any) -> Any:
     """The :class:`~diffres.training.TrainConfig` of a new run from the ``train`` options that
-    both trainers read (data, front-end, mel, optimiser, seed, device), with ``overrides``."""
+    both trainers read (data, front-end, mel, optimiser, seed, device, augmentation), with
+    ``overrides``; ``--no-augment`` then switches every augmentation off."""
     from .training import TrainConfig
 
     fields: dict[str, Any] = dict(
@@ -195,19 +197,17 @@ def run_config(args: Any, **overrides: Any) -> Any:
         width=args.width,
         seed=args.seed,
         device=args.device,
-    )
-    return TrainConfig(**{**fields, **overrides})
-
-
-def _config_from(args: Any) -> Any:
-    """The in-memory trainer's config: :func:`run_config` plus its augmentation options."""
-    return run_config(
-        args,
         mixup_alpha=args.mixup,
         reverb_probability=args.reverb,
         spec_augment=not args.no_spec_augment,
-        max_files_per_class=args.max_files_per_class,
     )
+    config = TrainConfig(**{**fields, **overrides})
+    return config.without_augmentation() if args.no_augment else config
+
+
+def _config_from(args: Any) -> Any:
+    """The in-memory trainer's config: :func:`run_config` plus ``--max-files-per-class``."""
+    return run_config(args, max_files_per_class=args.max_files_per_class)
 
 
 def _plan(args: Any, default_name: str) -> tuple[Path, Any]:
@@ -233,7 +233,7 @@ def train_command(args: Any, out: Any, bar: Any, default_name: str, epochs_given
     path, config = _plan(args, default_name)
     remove_stale_temps(path)
     started = time.time()
-    with _Signals() as signals:
+    with Signals() as signals:
         if config is None:
             bar.note(f"resuming {path}")
             trainer = Trainer.resume(
@@ -267,20 +267,14 @@ def train_command(args: Any, out: Any, bar: Any, default_name: str, epochs_given
                     f"{rec.seconds:.1f} s | saved"
                 )
 
+        resume = f"python -m diffres train --resume {path.parent} --name {path.stem}"
         try:
             trainer.fit(callbacks=[Report()])
         except KeyboardInterrupt:  # a second signal: the model may be mid-step, keep the last epoch's save
-            raise Interrupted(
-                f"stopped at once by {signals.name}; the checkpoint of the last completed epoch is kept",
-                _interrupted(path, saved["epoch"], trainer, resumed_from, False),
-            ) from None
+            raise stopped_at_once(signals, path, saved["epoch"], trainer, resumed_from, resume) from None
         if signals.received is not None and not trainer.finished:
             trainer.save(path, card_extra={"complete": False}, evaluate=False)
-            raise Interrupted(
-                f"stopped by {signals.name} at step {trainer.global_step} (epoch {trainer.epoch} of "
-                f"{trainer.config.epochs}); the model trained so far is saved: continue with --resume",
-                _interrupted(path, trainer.epoch, trainer, resumed_from, True),
-            )
+            raise stopped_and_saved(signals, path, trainer, resumed_from, resume)
         card = trainer.save(path, card_extra={"complete": True})
     result = {
         "ok": True,
@@ -297,7 +291,31 @@ def train_command(args: Any, out: Any, bar: Any, default_name: str, epochs_given
     return result
 
 
-def _interrupted(path: Path, epoch: int | None, trainer: Any, resumed_from: int | None, saved_now: bool) -> dict:
+def stopped_at_once(
+    signals: Signals, path: Path, saved_epoch: int | None, trainer: Any, resumed_from: int | None, resume: str
+) -> Interrupted:
+    """The :class:`Interrupted` of a run stopped at once (a second signal, maybe mid-step):
+    the checkpoint of the last completed epoch (``saved_epoch``, None for none) is kept.
+    Both trainers' commands raise it; ``resume`` is the command that continues the run."""
+    return Interrupted(
+        f"stopped at once by {signals.name}; the checkpoint of the last completed epoch is kept",
+        _interrupted(path, saved_epoch, trainer, resumed_from, False, resume),
+    )
+
+
+def stopped_and_saved(signals: Signals, path: Path, trainer: Any, resumed_from: int | None, resume: str) -> Interrupted:
+    """The :class:`Interrupted` of a run that a signal stopped after its current step and that
+    has just saved what it had to ``path`` (both trainers' commands)."""
+    return Interrupted(
+        f"stopped by {signals.name} at step {trainer.global_step} (epoch {trainer.epoch} of "
+        f"{trainer.config.epochs}); the model trained so far is saved: continue with --resume",
+        _interrupted(path, trainer.epoch, trainer, resumed_from, True, resume),
+    )
+
+
+def _interrupted(
+    path: Path, epoch: int | None, trainer: Any, resumed_from: int | None, saved_now: bool, resume: str
+) -> dict:
     return {
         "interrupted": True,
         "checkpoint": str(path) if path.is_file() else None,
@@ -305,5 +323,5 @@ def _interrupted(path: Path, epoch: int | None, trainer: Any, resumed_from: int 
         "saved_step": trainer.global_step if saved_now else None,
         "epochs": trainer.config.epochs,
         "resumed_from_epoch": resumed_from,
-        "resume": f"python -m diffres train --resume {path.parent} --name {path.stem}",
+        "resume": resume,
     }

@@ -206,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--no-spec-augment", action="store_true", help="switch SpecAugment off")
     t.add_argument(
+        "--no-augment",
+        action="store_true",
+        help="switch every augmentation off (gain, time shift, noise, SpecAugment, mixup, reverb), e.g. to "
+        "check that N data-parallel processes train the weights of one (each rank augments its own share)",
+    )
+    t.add_argument(
         "--max-files-per-class", type=_positive_int, default=None, help="use at most this many clips per class"
     )
     t.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
@@ -275,9 +281,9 @@ def _cmd_train(args, out, argv: Sequence[str]) -> dict:
 
     from ._cli_corpus import run_corpus_training, wants_corpus
 
-    if wants_corpus(args):  # a streamed corpus (--stream, a .csv, torchrun, or --resume of one)
-        return run_corpus_training(args, out)
     given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    if wants_corpus(args):  # a streamed corpus (--stream, a .csv, torchrun, or --resume of one)
+        return run_corpus_training(args, out, epochs_given="--epochs" in given)
     if args.resume is None and (args.dataset is None or args.out is None):
         missing = ", ".join(n for n, v in (("--dataset", args.dataset), ("--out", args.out)) if v is None)
         raise UsageError(_SUBPARSERS["train"], f"the following arguments are required: {missing}")

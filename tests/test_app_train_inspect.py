@@ -372,3 +372,58 @@ def test_room_reverb_setting_reaches_the_training_config(runs_dir):
     at.button(key="train_step").click().run()  # one step trains with it
     assert not at.exception, at.exception
     assert run.trainer is not None and run.trainer.global_step == 1
+
+
+# ------------------------------------------------------------------ a corpus checkpoint
+
+
+def test_a_corpus_trained_checkpoint_opens_in_inspect_and_adaptive_like_a_shipped_one(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """`train --stream` on a folder, its .pt and .json copied into the app's checkpoint folder
+    (README: "Train on your corpus"), then chosen on both pages."""
+    from diffres.audio import save_wav
+    from diffres.cli import main
+
+    corpus = tmp_path / "birdsong"
+    rng = np.random.default_rng(0)
+    t = np.arange(8000) / 16000
+    for c, f in (("finch", 2500.0), ("owl", 400.0), ("wren", 5000.0)):
+        (corpus / c).mkdir(parents=True)
+        for i in range(8):
+            x = 0.3 * np.sin(2 * np.pi * f * t) * (t < 0.2 + 0.02 * i) + 0.01 * rng.standard_normal(t.size)
+            save_wav(corpus / c / f"{i}.wav", x.astype(np.float32), 16000)
+    out = tmp_path / "run"
+    code = main(["train", "--dataset", str(corpus), "--stream", "--out", str(out), "--epochs", "1", "--batch-size",
+                 "8", "--width", "4", "--n-mels", "16", "--workers", "0", "--device", "cpu", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for f in out.iterdir():
+        shutil.copy(f, folder / f.name)
+    pt = folder / "birdsong_diffres_r75.pt"
+    assert sorted(p.name for p in folder.iterdir()) == [pt.with_suffix(".json").name, pt.name]
+    monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(folder))
+
+    at = start(INSPECT)
+    at.selectbox(key="inspect_pick_shipped").select(str(pt)).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert metric(at, "Dataset") == "birdsong" and metric(at, "Front-end") == "diffres"
+    caption = " ".join(c.value for c in at.caption)
+    assert "Classes (3): finch, owl, wren" in caption
+    assert "User corpus 'birdsong' (folder): 24 clips in 3 classes (finch: 8, owl: 8, wren: 8)" in caption
+    for key in ("inspect_clip_top", "inspect_clip_probe", "inspect_history"):  # history: the card's training curves
+        assert key in chart_keys(at), key
+    assert any("not a built-in set" in i.value for i in at.info)  # no validation data here: said, not raised
+
+    at.switch_page("pages/adaptive_resolution.py").run()
+    model = at.selectbox(key="adapt_model")
+    chosen = next(o for o in model.options if "birdsong_diffres_r75" in o)
+    model.select(chosen).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert not any("untrained" in w.value.lower() for w in at.warning)
+    assert at.select_slider(key="adapt_hop").value == 10.0 and at.slider(key="adapt_rate").value == 0.75
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "trained on `birdsong`" in text and "24 clips in 3 classes" in text
+    assert {p.proto.text.split(":")[0] for p in at.get("progress")} == {"finch", "owl", "wren"}

@@ -153,3 +153,19 @@ def test_masks_fill_whole_time_and_frequency_stripes():
         rows, cols = hit[b].all(dim=1), hit[b].all(dim=0)
         assert torch.equal(hit[b], rows.unsqueeze(1) | cols.unsqueeze(0))  # stripes, nothing else
         assert 1 <= int(rows.sum()) <= 10 and int(cols.sum()) <= 3
+
+
+def test_without_augmentation_switches_every_augmentation_off():
+    from diffres.training import TrainConfig
+
+    every = TrainConfig(gain_db=6.0, eq_db=6.0, reverb_probability=1.0, time_shift_ms=200.0, freq_shift_bins=2,
+                        noise_probability=1.0, mixup_alpha=0.4, mixup_probability=1.0, spec_augment=True)
+    x = torch.randn(6, 40, 16, generator=gen(8)) - 3.0
+    targets = torch.nn.functional.one_hot(torch.arange(6) % 3, 3).float()
+    changed, _ = A.augment(x, targets, every, gen(8), hop_seconds=0.01)
+    assert not torch.equal(changed, x)
+    g = gen(8)
+    state = g.get_state()
+    out, soft = A.augment(x, targets, every.without_augmentation(), g, hop_seconds=0.01)
+    assert torch.equal(out, x) and torch.equal(soft, targets)
+    assert torch.equal(g.get_state(), state)  # nothing drawn: no augmentation left on

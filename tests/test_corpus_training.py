@@ -1,11 +1,15 @@
 """Corpus training (diffres.training.corpus / distributed): torchrun DDP on 2 gloo processes
-equals 1 process, rank 0 writes once, resume under DDP, the corpus card, devices and AMP."""
+equals 1 process, rank 0 writes once, resume under DDP, the corpus card, devices and AMP; the
+in-memory trainer's recipe (energy prior, augmentation) on streamed runs; a stop or SIGTERM
+saves a checkpoint that resumes to the uninterrupted weights."""
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +18,13 @@ import torch
 
 import diffres
 from diffres.audio import save_wav
-from diffres.datasets.streaming import scan_corpus
+from diffres import analysis
+from diffres.datasets.streaming import collate_stream, scan_corpus
 from diffres.errors import ParameterError
 from diffres.training import TrainConfig
 from diffres.training.corpus import CorpusOptions, CorpusTrainer, dropout_keep_mask
+from diffres.training.prior import frame_level, noise_floor
+from diffres.training.steps import augment_batch
 from diffres.training.distributed import (
     DistContext,
     amp_settings,
@@ -29,6 +36,9 @@ from diffres.training.distributed import (
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ["--batch-size", "8", "--width", "4", "--n-mels", "16", "--clip-seconds", "0.25", "--workers", "0"]
 COMMON += ["--precision", "float64", "--device", "cpu", "--quiet", "--json"]
+# N processes equal one only without augmentation: each rank augments its own share of a batch
+# from its own stream (diffres.training.steps.augment_batch); the energy prior stays on
+DDP = [*COMMON, "--no-augment"]
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +55,10 @@ def corpus(tmp_path_factory):
     return root
 
 
-def _one_process(corpus, epochs=2):
-    cfg = TrainConfig(dataset=str(corpus), epochs=2, batch_size=8, width=4, n_mels=16, device="cpu")
+def _one_process(corpus, epochs=2, augment=False, **kw):
+    cfg = TrainConfig(dataset=str(corpus), epochs=epochs, batch_size=8, width=4, n_mels=16, device="cpu", **kw)
     opts = CorpusOptions(clip_seconds=0.25, num_workers=0, dtype="float64")
-    return CorpusTrainer(cfg, scan_corpus(corpus), options=opts)
+    return CorpusTrainer(cfg if augment else cfg.without_augmentation(), scan_corpus(corpus), options=opts)
 
 
 def _torchrun(args, tmp_env=None):
@@ -69,7 +79,7 @@ def _max_diff(state, path):
 
 def test_two_gloo_processes_train_the_weights_of_one_and_rank0_writes_once(corpus, tmp_path):
     out = tmp_path / "out"
-    proc = _torchrun(["--dataset", str(corpus), "--out", str(out), "--epochs", "2", "--epochs-this-run", "1", *COMMON])
+    proc = _torchrun(["--dataset", str(corpus), "--out", str(out), "--epochs", "2", "--epochs-this-run", "1", *DDP])
     json_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     assert len(json_lines) == 1 and proc.stdout.count("saved ") == 1  # rank 1 printed nothing
     result = json.loads(json_lines[0])
@@ -94,7 +104,7 @@ def test_two_gloo_processes_train_the_weights_of_one_and_rank0_writes_once(corpu
 @pytest.mark.slow
 def test_resume_under_ddp_reaches_the_uninterrupted_weights(corpus, tmp_path):
     out = tmp_path / "out"
-    args = ["--dataset", str(corpus), "--out", str(out), "--epochs", "2", *COMMON]
+    args = ["--dataset", str(corpus), "--out", str(out), "--epochs", "2", *DDP]
     _torchrun([*args, "--epochs-this-run", "1"])
     proc = _torchrun([*args, "--resume", str(out)])
     assert json.loads(proc.stdout.splitlines()[-1])["epochs"] == 2
@@ -236,3 +246,137 @@ def test_cuda_forward_matches_cpu_and_mixed_precision_trains(corpus, monkeypatch
     assert amp.amp.enabled and amp.amp.dtype in (torch.bfloat16, torch.float16)
     rec = amp.train_epoch()
     assert np.isfinite(rec.train_loss) and next(amp.model.parameters()).dtype == torch.float32
+
+
+# ------------------------------------------------------------ the in-memory trainer's recipe
+
+
+@pytest.fixture(scope="module")
+def bursts(tmp_path_factory):
+    """Tone bursts (a quarter of each 0.5 s clip) in white noise, as class folders."""
+    from test_training import toy_dataset
+
+    ds = toy_dataset(n_train=32, noise=0.01)
+    root = tmp_path_factory.mktemp("bursts") / "bursts"
+    for name in ("train", "val"):
+        split = ds.splits[name]
+        for i, (w, y) in enumerate(zip(split.waveforms, split.labels, strict=True)):
+            folder = root / ds.classes[int(y)]
+            folder.mkdir(parents=True, exist_ok=True)
+            save_wav(folder / f"{name}{i:02d}.wav", w, ds.sample_rate)
+    return root
+
+
+def _state(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def _diff(a, b):
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point())
+
+
+def test_streamed_runs_fit_the_energy_prior_before_their_first_step(bursts):
+    def first_epoch(prior_steps):
+        cfg = TrainConfig(dataset=str(bursts), epochs=100, batch_size=8, width=8, n_mels=16, device="cpu",
+                          score_prior_steps=prior_steps).without_augmentation()
+        trainer = CorpusTrainer(cfg, scan_corpus(bursts), options=CorpusOptions(clip_seconds=0.5, num_workers=0))
+        assert trainer.score_prior_steps == prior_steps  # at most half of 100 epochs' steps
+        trainer.train_epoch()
+        return trainer
+
+    plain, primed = first_epoch(0), first_epoch(60)
+    x = collate_stream([plain.train_set[i] for i in range(len(plain.train_set))]).log_mel
+    level = frame_level(x)
+    bursts_mask = level > noise_floor(level) + 3.0
+    with torch.no_grad():
+        c_primed, c_plain = (
+            analysis.concentration(t.model.eval().frontend(x).importance, bursts_mask).nanmean()
+            for t in (primed, plain)
+        )
+    # as test_recipe's in-memory check: the prior puts the importance on the bursts from the start
+    assert c_primed > 2.0 and c_primed > c_plain + 0.5
+
+
+def test_streamed_steps_are_augmented_as_the_in_memory_trainers_are(corpus):
+    recipe = dict(epochs=4, augment=True, mixup_alpha=0.4, mixup_probability=1.0, score_prior_steps=0)
+    trainer = _one_process(corpus, **recipe)
+    seen = []
+    trainer.forward.register_forward_pre_hook(lambda _m, args: seen.append((args[0].clone(), args[1].clone())))
+    trainer.train_epoch()
+    x_in, keys = seen[0]
+    where = {int(p): i for i, p in enumerate(trainer.train_set.positions)}
+    raw = collate_stream([trainer.train_set[where[int(k)]] for k in keys % (1 << 32)])
+    # step 0's input is its clips through augment_batch of (seed, step 0, rank 0): the in-memory
+    # trainer's function and random stream
+    expected, targets = augment_batch(raw.log_mel.double(), raw.labels, config=trainer.config, n_classes=3,
+                                      hop_seconds=trainer.model.mel.hop_seconds, step=0)
+    torch.testing.assert_close(x_in, expected, rtol=0, atol=0)
+    assert float((x_in - raw.log_mel.double()).abs().max()) > 0.1
+    assert bool((targets.max(1).values < 0.99).any())  # mixup: soft targets
+    again = _one_process(corpus, **recipe)
+    again.train_epoch()
+    assert _diff(_state(trainer), _state(again)) == 0.0  # the same seed trains the same weights
+    plain = _one_process(corpus, epochs=4, score_prior_steps=0)  # augmentation off
+    plain.train_epoch()
+    assert _diff(_state(trainer), _state(plain)) > 1e-4
+
+
+def test_a_stop_mid_epoch_saves_a_checkpoint_that_resumes_to_the_uninterrupted_weights(corpus, tmp_path):
+    whole = _one_process(corpus, epochs=3, augment=True)  # the whole recipe: prior and augmentation
+    whole.fit()
+    trainer = _one_process(corpus, epochs=3, augment=True)
+    stop_at = trainer.steps_per_epoch + 1  # one step into the second epoch
+    trainer.forward.register_forward_hook(
+        lambda *_: trainer.request_stop() if trainer.global_step == stop_at - 1 else None
+    )
+    trainer.fit(save_each_epoch=tmp_path / "m.pt")
+    assert trainer.global_step == stop_at and trainer.epoch == 1 and not trainer.stop_requested
+    trainer.save(tmp_path / "m.pt", evaluate=False)
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["global_step"] == stop_at and card["complete"] is False
+    resumed = CorpusTrainer.resume(
+        tmp_path / "m.pt", scan_corpus(corpus), options=CorpusOptions(num_workers=0, dtype="float64")
+    )
+    assert resumed.global_step == stop_at and resumed.last_saved_step == stop_at
+    resumed.fit()
+    assert resumed.finished and len(resumed.history) == 3
+    assert _diff(_state(whole), _state(resumed)) <= 1e-9
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_130_and_resume_continues_from_the_checkpoint(corpus, tmp_path):
+    out = tmp_path / "out"
+    ckpt = out / "tones_diffres_r75.pt"
+    opts = ["--clip-seconds", "0.25", "--workers", "1", "--precision", "float64", "--device", "cpu"]
+    opts += ["--quiet", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    args = ["--dataset", str(corpus), "--stream", "--out", str(out), "--epochs", "40", "--batch-size", "8",
+            "--width", "4", "--n-mels", "16", *opts]
+    # its own process group: the signal reaches the data-loader worker too, as a scheduler's does
+    proc = subprocess.Popen([sys.executable, "-m", "diffres", "train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    t0 = time.monotonic()
+    while not ckpt.exists():  # written after the first epoch: training has started
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() - t0 < 240
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 130, stderr[-3000:]
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result["ok"] is False and result["interrupted"] is True and "SIGTERM" in result["error"]["message"]
+    assert "Traceback" not in stderr and not list(out.glob(".*tmp*"))
+    card = diffres.load_checkpoint(ckpt).card
+    assert card["complete"] is False and card["global_step"] == result["saved_step"] >= 3
+    assert f"--resume {out} --name tones_diffres_r75 --dataset {corpus}" in result["resume"]
+    resumed = subprocess.run([sys.executable, "-m", "diffres", "train", "--resume", str(out), "--dataset", str(corpus),
+                              "--epochs-this-run", "1", *opts], capture_output=True, text=True, env=env, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    again = json.loads(resumed.stdout.strip().splitlines()[-1])
+    steps_per_epoch = 3  # 27 training clips, batches of 8
+    assert again["ok"] is True and again["resumed_from_epoch"] == result["saved_step"] // steps_per_epoch
+    assert again["epochs"] == again["resumed_from_epoch"] + 1
+    reference = _one_process(corpus, epochs=40, augment=True)
+    assert reference.steps_per_epoch == steps_per_epoch
+    reference.fit(max_epochs=again["epochs"])
+    assert _max_diff(reference.model.state_dict(), ckpt) <= 1e-9  # as if never interrupted

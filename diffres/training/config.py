@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, ClassVar
 
 import torch
@@ -271,6 +271,31 @@ class TrainConfig:
             diffres_channels=self.diffres_channels,
             importance=self.importance,
         )
+
+    #: The settings that switch every augmentation of
+    #: :func:`~diffres.training.augment.augment` off.
+    NO_AUGMENTATION: ClassVar[dict[str, Any]] = {
+        "spec_augment": False,
+        "gain_db": 0.0,
+        "eq_db": 0.0,
+        "reverb_probability": 0.0,
+        "time_shift_ms": 0.0,
+        "freq_shift_bins": 0,
+        "noise_probability": 0.0,
+        "mixup_alpha": 0.0,
+    }
+
+    def without_augmentation(self) -> TrainConfig:
+        """This config with every augmentation off (:data:`NO_AUGMENTATION`): training sees
+        the clips as they are, e.g. to compare N data-parallel processes with one exactly
+        (each rank augments its own share of a batch from its own random stream).
+
+        Example:
+            >>> cfg = TrainConfig(mixup_alpha=0.4).without_augmentation()
+            >>> cfg.spec_augment, cfg.mixup_alpha, cfg.gain_db, cfg.noise_probability
+            (False, 0.0, 0.0, 0.0)
+        """
+        return replace(self, **self.NO_AUGMENTATION)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

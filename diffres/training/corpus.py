@@ -10,11 +10,24 @@
 (``set_epoch``), ``DistributedDataParallel``, global-batch BatchNorm, metrics summed over
 ranks, and only rank 0 writing.
 
+The recipe is the in-memory trainer's: before the first step DiffRes's score network is
+fitted to the energy prior (:func:`~diffres.training.prior.fit_score_prior`, on streamed
+batches, its gradients averaged over ranks), and every step's batch is augmented as
+``config`` says (:func:`~diffres.training.steps.augment_batch`).
+
 N processes with a global batch ``B`` train the same weights as one process with ``B`` (up
-to float rounding): every step's global batch is the same set of clips, BatchNorm sees the
-whole of it, and the classifier's dropout mask is a hash of ``(seed, epoch, clip)``, not of
-the rank.  The in-memory trainer's augmentations and its score-network prior are not applied
-here (they would need per-clip seeding across ranks; a large corpus needs them less).
+to float rounding) when augmentation is off (:meth:`TrainConfig.without_augmentation`):
+every step's global batch is the same set of clips, BatchNorm sees the whole of it, the
+prior's fit sees the same global batches, and the classifier's dropout mask is a hash of
+``(seed, epoch, clip)``, not of the rank.  With augmentation on, each rank augments its own
+share of the batch from its own seeded stream (mixup pairs clips within the share), as
+data-parallel training does: the same recipe and distributions, other random draws.  One
+process draws what the in-memory trainer draws at the same step.
+
+A stop request (:meth:`CorpusTrainer.request_stop`, e.g. from a SIGTERM handler) ends
+training after the current step, at the same step on every rank; :meth:`CorpusTrainer.save`
+then writes a checkpoint that :meth:`CorpusTrainer.resume` continues mid-epoch to the
+weights of an uninterrupted run.
 
 The module is about 550 lines on purpose, for the reason :mod:`~diffres.training.trainer` gives:
 the corpus trainer's state (loaders and samplers, the distributed context, AMP, optimiser,
@@ -34,12 +47,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,7 +63,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ..audio import SAMPLE_RATE
 from ..checkpoints import load_checkpoint, save_checkpoint
@@ -64,9 +80,10 @@ from ..features import LOG_FLOOR
 from ..models import AudioClassifier
 from .config import TrainConfig
 from .distributed import AMP_MODES, DistContext, amp_settings, sync_batchnorm
+from .prior import fit_score_prior, prior_steps
 from .records import EpochRecord, card_metrics, run_card
 from .schedule import learning_rate_at
-from .steps import parameter_groups, training_loss
+from .steps import PRIOR_STREAM, augment_batch, derived_generator, parameter_groups, training_loss
 
 __all__ = ["CorpusEval", "CorpusOptions", "CorpusTrainer", "default_checkpoint_name", "dropout_keep_mask"]
 
@@ -162,8 +179,72 @@ class _TrainForward(nn.Module):
         return self.model.classifier.head(emb), out
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM in this thread while ``DataLoader`` workers start.
+
+    Ctrl-C reaches the whole process group, and a scheduler's SIGTERM often does too: the
+    training process decides what happens (it stops after its step and saves) and ends its
+    workers itself, so a worker ignores both (:func:`_worker_init`).  A worker inherits this
+    mask, so a signal that arrives before it has switched them off waits, and is then
+    dropped, instead of killing it (PyTorch's worker handler would); this process gets its
+    own signal when the block ends.  A no-op where the platform has no signal masks."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # a worker decodes one clip at a time; threads would fight
+    for sig in _HELD:  # the training process handles these (_signals_held)
+        signal.signal(sig, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+
+
+class _Passes(Sampler[int]):
+    """``total`` indices from successive epochs of a ``DistributedSampler`` (reseeded with
+    ``set_epoch``), each pass cut to its first ``per_pass``: whole batches, so that the k-th
+    global batch of a pass is the same set of clips for any number of processes."""
+
+    def __init__(self, sampler: DistributedSampler, per_pass: int, total: int) -> None:
+        self.sampler, self.per_pass, self.total = sampler, per_pass, total
+
+    def __iter__(self) -> Iterator[int]:
+        left = self.total
+        for epoch in itertools.count():
+            if left <= 0:
+                return
+            self.sampler.set_epoch(epoch)
+            take = min(self.per_pass, left)
+            yield from itertools.islice(iter(self.sampler), take)
+            left -= take
+
+    def __len__(self) -> int:
+        return self.total
+
+
+class _From(Sampler[int]):
+    """A sampler's order from position ``start`` on: a run resumed mid-epoch skips the clips
+    that epoch already trained on (without reading them)."""
+
+    def __init__(self, sampler: Sampler[int], start: int) -> None:
+        self.sampler, self.start = sampler, start
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.sampler), self.start, None)
+
+    def __len__(self) -> int:
+        assert isinstance(self.sampler, Sized)
+        return max(0, len(self.sampler) - self.start)
 
 
 class CorpusTrainer:
@@ -262,11 +343,16 @@ class CorpusTrainer:
         self.elapsed_seconds = 0.0
         self.failures: dict[str, None] = {}  # ordered set of "<relpath>: <reason>" (first ones listed)
         self.n_failed = 0
+        #: ``global_step`` of the last checkpoint :meth:`save` wrote (or :meth:`resume` read).
+        self.last_saved_step: int | None = None
+        self._stop = threading.Event()
 
     # -- data -------------------------------------------------------------------------
-    def _loader(self, dataset: StreamingAudioDataset, batch: int, sampler: Any = None) -> DataLoader:
+    def _loader(self, dataset: StreamingAudioDataset, batch: int, sampler: Any = None) -> Iterator[StreamBatch]:
+        """The batches of ``dataset`` (drop-last with a sampler), decoded by the workers, which
+        are started here with SIGINT and SIGTERM held (:func:`_signals_held`)."""
         workers = self.options.num_workers
-        return DataLoader(
+        loader = DataLoader(
             dataset,
             batch_size=batch,
             sampler=sampler,
@@ -278,6 +364,8 @@ class CorpusTrainer:
             worker_init_fn=_worker_init if workers else None,
             prefetch_factor=2 if workers else None,
         )
+        with _signals_held():
+            return iter(loader)
 
     def _record_failures(self, batch: StreamBatch) -> None:
         for f in batch.failures:
@@ -285,6 +373,21 @@ class CorpusTrainer:
                 self.n_failed += 1
                 if len(self.failures) < _MAX_LISTED_FAILURES:
                     self.failures[f] = None
+
+    def _local_batch(self, batch: StreamBatch) -> tuple[Tensor, Tensor, Tensor, float]:
+        """(log-mel, labels, clip indices, loss scale) of this rank's share of a global batch,
+        on the device.  The scale is the share's part of the global batch: DDP averages the
+        ranks' gradients, so each rank's mean loss is scaled to its share and clips that failed
+        to decode (unequal shares) weigh as in one process.  A share whose every clip failed
+        becomes a zero-scale stand-in, which keeps the ranks' collectives in step."""
+        x, y, idx = batch.log_mel, batch.labels, batch.indices
+        scale = float(batch.labels.shape[0]) * self.ctx.world_size / self.batch_size
+        if x.shape[0] == 0:
+            t, f = self.train_set.n_frames, self.model_config.n_mels
+            x = torch.full((2, t, f), math.log(LOG_FLOOR))
+            y, idx, scale = torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), 0.0
+        x = x.to(self.device, self.dtype, non_blocking=True)
+        return x, y.to(self.device, non_blocking=True), idx, scale
 
     # -- training ---------------------------------------------------------------------
     @property
@@ -300,17 +403,76 @@ class CorpusTrainer:
     def finished(self) -> bool:
         return self.global_step >= self.total_steps
 
+    @property
+    def score_prior_steps(self) -> int:
+        """Steps of the energy-prior fit before the first step
+        (:func:`~diffres.training.prior.prior_steps`, as the in-memory trainer)."""
+        return prior_steps(self.config, self.total_steps)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`fit` / :meth:`train_epoch` to return after the current step (safe from a
+        signal handler; under DDP every rank stops after the same step)."""
+        self._stop.set()
+
+    def _stop_agreed(self) -> bool:
+        """True when any rank was asked to stop (one tiny all-reduce per step under DDP, so
+        every rank stops after the same step and their collectives stay in step)."""
+        flag = torch.tensor([1.0 if self._stop.is_set() else 0.0], dtype=torch.float32, device=self.device)
+        return bool(self.ctx.all_reduce_sum(flag).item() > 0)
+
+    def _prior_batches(self, n_steps: int) -> Iterator[tuple[Tensor, float]]:
+        """This rank's share of ``n_steps`` global batches for the energy prior's fit: passes
+        over the training split in an order of their own (seeded from the run's seed)."""
+        seed = int(
+            torch.randint(0, 2**31 - 1, (1,), generator=derived_generator(self.config.seed, PRIOR_STREAM, 0, "cpu"))
+        )
+        sampler: DistributedSampler = DistributedSampler(
+            self.train_set,
+            num_replicas=self.ctx.world_size,
+            rank=self.ctx.rank,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+        )
+        passes = _Passes(sampler, self.steps_per_epoch * self.local_batch, n_steps * self.local_batch)
+        for batch in self._loader(self.train_set, self.local_batch, passes):
+            self._record_failures(batch)
+            x, _, _, scale = self._local_batch(batch)
+            yield x, scale
+
+    def _average_gradients(self, grads: list[Tensor]) -> None:
+        """Average gradients over ranks in place (what DDP does for the model's)."""
+        if not self.ctx.distributed or not grads:
+            return
+        flat = self.ctx.all_reduce_sum(torch.cat([g.reshape(-1) for g in grads])) / self.ctx.world_size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def _fit_score_prior(self) -> None:
+        """Fit DiffRes's score network to the energy prior before the first step, as the
+        in-memory trainer does (every rank; the ranks' gradients are averaged, so N processes
+        fit what one process fits on the same global batches)."""
+        n = self.score_prior_steps
+        self._note(f"fitting the score network to the energy prior ({n} steps of {self.batch_size} clips)")
+        self.model.train()
+        fit_score_prior(
+            self.model.frontend,
+            self._prior_batches(n),
+            config=self.config,
+            hop_seconds=self.model.mel.hop_seconds,
+            average_gradients=self._average_gradients,
+        )
+
     def _step(self, batch: StreamBatch, epoch: int) -> tuple[float, float, float]:
         """One optimiser step; returns (loss sum, correct, clips) of this rank's batch."""
         cfg = self.config
-        x, y, idx = batch.log_mel, batch.labels, batch.indices
-        weight = 1.0
-        if x.shape[0] == 0:  # every clip of this rank's batch failed: a zero-weight stand-in keeps ranks in step
-            t, f = self.train_set.n_frames, self.model_config.n_mels
-            x = torch.full((2, t, f), math.log(LOG_FLOOR))
-            y, idx, weight = torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), 0.0
-        x = x.to(self.device, self.dtype, non_blocking=True)
-        y = y.to(self.device, non_blocking=True)
+        x, y, idx, scale = self._local_batch(batch)
         keys = (idx + ((cfg.seed * 1_000_003 + epoch) % (1 << 30)) * (1 << 32)).to(self.device)  # per clip and epoch
         lr = learning_rate_at(
             self.global_step, self.total_steps, peak=cfg.learning_rate, warmup_fraction=cfg.warmup_fraction
@@ -318,9 +480,17 @@ class CorpusTrainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
         self.model.train()
+        x, targets = augment_batch(
+            x,
+            y,
+            config=cfg,
+            n_classes=len(self.model_config.classes),
+            hop_seconds=self.model.mel.hop_seconds,
+            step=self.global_step,
+            rank=self.ctx.rank,
+        )
         with self.amp.autocast():
             logits, out = self.forward(x, keys, cfg.reduction_rate)
-            targets = F.one_hot(y, len(self.model_config.classes)).to(logits.dtype)
             loss, _ = training_loss(
                 logits.float() if self.dtype == torch.float32 else logits,
                 targets.float() if self.dtype == torch.float32 else targets,
@@ -330,9 +500,7 @@ class CorpusTrainer:
                 frontend=cfg.frontend,
                 reduction_rate=cfg.reduction_rate,
             )
-        # DDP averages the ranks' gradients: scale this rank's mean to its share of the global
-        # batch, so clips that failed to decode (unequal local batches) weigh as in one process
-        scaled = loss * (weight * float(batch.labels.shape[0]) * self.ctx.world_size / self.batch_size)
+        scaled = loss * scale  # this rank's share of the global batch (_local_batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(scaled).backward()
         self.scaler.unscale_(self.optimizer)
@@ -341,19 +509,41 @@ class CorpusTrainer:
         self.scaler.update()
         self.global_step += 1
         n = float(batch.labels.shape[0])
-        correct = float((logits.detach().argmax(1) == y).float().sum()) if weight else 0.0
+        correct = float((logits.detach().argmax(1) == y).float().sum()) if scale else 0.0
         return float(loss.detach()) * n, correct, n
 
-    def train_epoch(self) -> EpochRecord:
-        """Run one epoch (all ranks), evaluate on the validation split, save nothing."""
+    def train_epoch(self) -> EpochRecord | None:
+        """Run the rest of the current epoch (all ranks), evaluate on the validation split,
+        save nothing.
+
+        The energy prior is fitted before the run's first step.  A run resumed mid-epoch
+        starts where its checkpoint stood (the epoch's record then covers the steps trained
+        since).  Returns None, without validating, when a stop was requested
+        (:meth:`request_stop`): every rank stops after the same step."""
         if self.finished:
             raise ParameterError(f"training is finished ({self.config.epochs} epochs); resume with more epochs.")
         t0 = time.perf_counter()
         epoch = self.epoch
-        self.sampler.set_epoch(epoch)
-        loader = self._loader(self.train_set, self.local_batch, self.sampler)
+        start = self.global_step - epoch * self.steps_per_epoch  # steps of this epoch already trained
         sums = torch.zeros(3, dtype=torch.float64)
-        for i, batch in enumerate(itertools.islice(loader, self.steps_per_epoch)):
+        # the run's first step follows the prior's fit without a stop between them (as in the
+        # in-memory trainer), so a checkpoint never holds a fitted prior at step 0
+        check = True
+        if self.global_step == 0:
+            if self._stop_agreed():
+                self._stopped(t0)
+                return None
+            if self.score_prior_steps > 0:
+                self._fit_score_prior()
+            check = False
+        self.sampler.set_epoch(epoch)
+        sampler = _From(self.sampler, start * self.local_batch) if start else self.sampler
+        loader = self._loader(self.train_set, self.local_batch, sampler)
+        for i, batch in enumerate(itertools.islice(loader, self.steps_per_epoch - start), start=start):
+            if check and self._stop_agreed():
+                self._stopped(t0)
+                return None
+            check = True
             self._record_failures(batch)
             sums += torch.tensor(self._step(batch, epoch), dtype=torch.float64)
             if self.ctx.is_main and ((i + 1) % 50 == 0 or i + 1 == self.steps_per_epoch):
@@ -381,22 +571,30 @@ class CorpusTrainer:
         )
         return rec
 
+    def _stopped(self, t0: float) -> None:
+        self.elapsed_seconds += time.perf_counter() - t0
+        self._note(f"stopped at step {self.global_step} (epoch {self.epoch} of {self.config.epochs} finished)")
+
     def fit(
         self, *, save_each_epoch: str | os.PathLike[str] | None = None, max_epochs: int | None = None
     ) -> list[EpochRecord]:
         """Train to ``config.epochs`` (or for at most ``max_epochs`` more, for a job's time
-        limit: :meth:`resume` continues); with ``save_each_epoch`` a path, rank 0 saves the
-        weights, a quick card (last validation accuracy, no test) and the training state
-        there after every epoch; :meth:`save` at the end writes the full card."""
+        limit: :meth:`resume` continues), or until a stop is requested (:meth:`request_stop`:
+        after the current step; the request is then cleared).  With ``save_each_epoch`` a
+        path, rank 0 saves the weights, a quick card (last validation accuracy, no test) and
+        the training state there after every epoch; :meth:`save` at the end writes the full
+        card."""
         stop_at = (
             self.total_steps
             if max_epochs is None
             else min(self.total_steps, (self.epoch + max_epochs) * self.steps_per_epoch)
         )
         while self.global_step < stop_at:
-            self.train_epoch()
+            if self.train_epoch() is None:
+                break
             if save_each_epoch is not None and not self.finished:
                 self.save(save_each_epoch, evaluate=False)
+        self._stop.clear()
         return self.history
 
     # -- evaluation -------------------------------------------------------------------
@@ -456,6 +654,7 @@ class CorpusTrainer:
             global_step=self.global_step,
             seed=self.config.seed,
             n_train=self.n_train,
+            complete=self.finished,
             data_source=(
                 f"User corpus '{self.index.name}' ({self.index.kind}): {len(self.index)} clips in "
                 f"{len(self.index.classes)} classes ({', '.join(f'{c}: {n}' for c, n in counts.items())}); "
@@ -498,6 +697,7 @@ class CorpusTrainer:
                 path, self.model, card=card, write_card=write_card, training_state=self.training_state()
             )
         self.ctx.barrier()  # no rank goes on (or reads the file) before it exists
+        self.last_saved_step = self.global_step
         return written
 
     @classmethod
@@ -512,8 +712,9 @@ class CorpusTrainer:
         device: torch.device | None = None,
         note: Note | None = None,
     ) -> CorpusTrainer:
-        """Continue a run saved by :meth:`save` (every rank reads the checkpoint) from its
-        last finished epoch, on the same corpus listing (checked by fingerprint)."""
+        """Continue a run saved by :meth:`save` (every rank reads the checkpoint) from the step
+        it was saved at (mid-epoch after a stop), on the same corpus listing (checked by
+        fingerprint)."""
         loaded = load_checkpoint(checkpoint_path)
         state = loaded.training_state or {}
         if "corpus_fingerprint" not in state:
@@ -540,6 +741,7 @@ class CorpusTrainer:
         trainer.model.to(device=trainer.device, dtype=trainer.dtype)
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.global_step = int(state["global_step"])
+        trainer.last_saved_step = trainer.global_step
         trainer.elapsed_seconds = float(state.get("elapsed_seconds", 0.0))
         trainer.history = history
         return trainer

@@ -15,18 +15,39 @@ Two cues fix where it starts and what it may ignore:
   background noise no frame is ever digitally empty, so the paper's guide loss only sees
   SpecAugment's masks.
 
-Shapes: log-mel ``[B, T, F]`` (natural-log mel power) in, ``[B, T]`` out.  No gradient.
+:func:`fit_score_prior` makes the prior's fit for both trainers, the in-memory
+:class:`~diffres.training.Trainer` and the streamed
+:class:`~diffres.training.corpus.CorpusTrainer`, for :func:`prior_steps` steps.
+
+Shapes: log-mel ``[B, T, F]`` (natural-log mel power) in, ``[B, T]`` out; the cues carry no
+gradient.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["FLOOR_QUANTILE", "frame_level", "noise_floor", "energy_prior", "floor_frames"]
+from ..core import DiffRes
+from ..errors import ParameterError
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+__all__ = [
+    "FLOOR_QUANTILE",
+    "frame_level",
+    "noise_floor",
+    "energy_prior",
+    "floor_frames",
+    "prior_steps",
+    "fit_score_prior",
+]
 
 #: The quantile of a clip's frame levels taken as its noise floor.
 FLOOR_QUANTILE = 0.2
@@ -81,3 +102,74 @@ def floor_frames(log_mel: Tensor, floor_db: float) -> Tensor:
     """
     level = frame_level(log_mel)
     return level <= noise_floor(level) + floor_db * _NEPERS_PER_DB
+
+
+def prior_steps(config: TrainConfig, total_steps: int) -> int:
+    """Steps of the energy-prior fit a run of ``total_steps`` makes before its first step:
+    ``config.score_prior_steps``, at most half the run's training steps (a one-epoch run on
+    the Train page should not spend most of its time, blocked in its first step, on the
+    prior), and 0 unless the model is DiffRes with learned importance.
+
+    Example:
+        >>> from diffres.training import TrainConfig
+        >>> prior_steps(TrainConfig(score_prior_steps=300), 100), prior_steps(TrainConfig(), 1000)
+        (50, 300)
+        >>> prior_steps(TrainConfig(frontend="avgpool"), 1000)
+        0
+    """
+    if config.frontend != "diffres" or config.importance != "learned":
+        return 0
+    return min(config.score_prior_steps, total_steps // 2)
+
+
+def fit_score_prior(
+    frontend: object,
+    batches: Iterable[tuple[Tensor, float]],
+    *,
+    config: TrainConfig,
+    hop_seconds: float,
+    average_gradients: Callable[[list[Tensor]], None] | None = None,
+) -> int:
+    """Fit DiffRes's score network to :func:`energy_prior` before end-to-end training.
+
+    One Adam step (learning rate 3e-3, the score network's parameters only) per batch, on
+    the mean squared error between the network's logits and the prior's targets.  Both
+    trainers call it: :class:`~diffres.training.Trainer` with batches drawn from its cached
+    log-mel, :class:`~diffres.training.corpus.CorpusTrainer` with streamed ones.
+
+    Args:
+        frontend: a :class:`~diffres.core.DiffRes` with learned importance.
+        batches: ``(log-mel [B, T, F], scale)`` pairs; the batch's loss is multiplied by
+            ``scale`` (1 for a whole batch; a rank's share of a global batch under DDP).
+        config: the run's :class:`~diffres.training.TrainConfig` (the ``score_prior_*``
+            fields).
+        hop_seconds: the spectrogram's hop (turns ``score_prior_reach_ms`` into frames).
+        average_gradients: called with the score network's gradients after each backward
+            pass, before the step (data-parallel runs average them over ranks in place).
+
+    Returns:
+        The number of steps made (one per batch).
+
+    Raises:
+        ParameterError: ``frontend`` is not DiffRes with learned importance.
+    """
+    if not (isinstance(frontend, DiffRes) and frontend.importance == "learned"):
+        raise ParameterError("the energy prior needs DiffRes with learned importance (it fits the score network).")
+    scores = frontend.score_network
+    reach = int(round(config.score_prior_reach_ms / 1000.0 / hop_seconds))
+    opt = torch.optim.Adam(scores.parameters(), lr=3e-3)
+    n = 0
+    for x, scale in batches:
+        target = energy_prior(
+            x, threshold=config.score_prior_threshold, gain=config.score_prior_gain, reach_frames=reach
+        )
+        loss = F.mse_loss(scores(x), target)
+        if scale != 1.0:
+            loss = loss * scale
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if average_gradients is not None:
+            average_gradients([p.grad for p in scores.parameters() if p.grad is not None])
+        opt.step()
+        n += 1
+    return n

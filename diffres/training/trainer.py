@@ -26,40 +26,40 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .. import functional as Fn
 from ..audio import SAMPLE_RATE
 from ..checkpoints import load_checkpoint, save_checkpoint
-from ..core import DiffRes, FrontendOutput
+from ..core import FrontendOutput
 from ..errors import CheckpointError, DatasetError, ParameterError
 from ..familiarity import Familiarity
 from ..models import AudioClassifier
-from . import augment as A
 from .config import TrainConfig, resolve_device
 from .evaluation import ProgressFn, evaluate_model, load_dataset_for_training, log_mel_of
-from .prior import energy_prior
+from .prior import fit_score_prior, prior_steps
 from .records import Callback, EpochRecord, EvalResult, StepRecord, card_metrics, run_card
 from .schedule import learning_rate_at
-from .steps import parameter_groups, training_loss
+from .steps import (
+    FAMILIARITY_STREAM,
+    ORDER_STREAM,
+    PRIOR_STREAM,
+    augment_batch,
+    derived_generator,
+    parameter_groups,
+    training_loss,
+)
 
 if TYPE_CHECKING:
     from ..datasets import AudioDataset
 
 __all__ = ["Trainer"]
-
-
-def _derived_generator(seed: int, stream: int, step: int, device: torch.device) -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed((int(seed) * 1_000_003 + int(stream) * 7_919 + int(step) * 104_729) % (2**63 - 1))
-    return g
 
 
 def _rng_devices(device: torch.device) -> list:
@@ -163,31 +163,20 @@ class Trainer:
         """AdamW groups; each carries ``lr_scale``, its learning rate over the schedule's."""
         return parameter_groups(self.model, self.config.score_learning_rate_scale)
 
-    @property
-    def _learns_importance(self) -> bool:
-        """DiffRes with a score network in use (the DiffRes-only settings apply)."""
-        return self.model.config.frontend == "diffres" and self.model.config.importance == "learned"
-
     def _fit_score_prior(self, n_steps: int) -> None:
         """Fit the score network's logits to an energy prior (frames above the clip's noise
-        floor score high) before end-to-end training."""
-        frontend = self.model.frontend
-        if not (isinstance(frontend, DiffRes) and frontend.importance == "learned"):
-            raise ParameterError("the energy prior needs DiffRes with learned importance (it fits the score network).")
-        scores = frontend.score_network
-        cfg = self.config
-        reach = int(round(cfg.score_prior_reach_ms / 1000.0 / self.hop_seconds))
-        opt = torch.optim.Adam(scores.parameters(), lr=3e-3)
+        floor score high) before end-to-end training
+        (:func:`~diffres.training.prior.fit_score_prior`), on ``n_steps`` batches drawn with
+        replacement from the cached training log-mel."""
         x_all = self._features["train"]
-        g = _derived_generator(cfg.seed, 5, 0, torch.device("cpu"))
-        for _ in range(n_steps):
-            idx = torch.randint(0, x_all.shape[0], (self.batch_size,), generator=g).to(self.device)
-            x = x_all[idx]
-            target = energy_prior(x, threshold=cfg.score_prior_threshold, gain=cfg.score_prior_gain, reach_frames=reach)
-            loss = F.mse_loss(scores(x), target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        g = derived_generator(self.config.seed, PRIOR_STREAM, 0, torch.device("cpu"))
+
+        def batches() -> Iterator[tuple[Tensor, float]]:
+            for _ in range(n_steps):
+                idx = torch.randint(0, x_all.shape[0], (self.batch_size,), generator=g).to(self.device)
+                yield x_all[idx], 1.0
+
+        fit_score_prior(self.model.frontend, batches(), config=self.config, hop_seconds=self.hop_seconds)
 
     # -- read-outs --------------------------------------------------------------------
     @property
@@ -200,13 +189,10 @@ class Trainer:
 
     @property
     def score_prior_steps(self) -> int:
-        """Steps of the energy-prior fit this run makes before its first step:
-        ``TrainConfig.score_prior_steps``, at most half the run's training steps (a one-epoch
-        run on the Train page should not spend most of its time, blocked in its first
-        step, on the prior), and 0 unless the model learns its importance."""
-        if not self._learns_importance:
-            return 0
-        return min(self.config.score_prior_steps, self.total_steps // 2)
+        """Steps of the energy-prior fit this run makes before its first step
+        (:func:`~diffres.training.prior.prior_steps`: ``TrainConfig.score_prior_steps``, at
+        most half the run's training steps, 0 unless the model learns its importance)."""
+        return prior_steps(self.config, self.total_steps)
 
     @property
     def epoch(self) -> int:
@@ -250,7 +236,7 @@ class Trainer:
     def _batch_indices(self, step: int) -> Tensor:
         epoch, pos = divmod(step, self._steps_per_epoch)
         if self._perm_epoch != epoch:
-            g = _derived_generator(self.config.seed, 1, epoch, torch.device("cpu"))
+            g = derived_generator(self.config.seed, ORDER_STREAM, epoch, torch.device("cpu"))
             self._perm = torch.randperm(self.n_train, generator=g).to(self.device)
             self._perm_epoch = epoch
         assert self._perm is not None
@@ -258,10 +244,16 @@ class Trainer:
 
     def augment(self, x: Tensor, y: Tensor, step: int) -> tuple[Tensor, Tensor]:
         """Augment a batch of log-mel ``[B, T, F]`` with labels ``[B]`` as step ``step`` does
-        (:func:`diffres.training.augment.augment`); returns (log-mel, soft targets ``[B, C]``)."""
-        g = _derived_generator(self.config.seed, 2, step, self.device)
-        targets = F.one_hot(y, len(self.model_config.classes)).to(x.dtype)
-        return A.augment(x, targets, self.config, g, hop_seconds=self.hop_seconds)
+        (:func:`~diffres.training.steps.augment_batch`); returns (log-mel, soft targets
+        ``[B, C]``)."""
+        return augment_batch(
+            x,
+            y,
+            config=self.config,
+            n_classes=len(self.model_config.classes),
+            hop_seconds=self.hop_seconds,
+            step=step,
+        )
 
     def step(self) -> StepRecord:
         """One optimiser step on the next batch; finishes the epoch when it is the last."""
@@ -541,7 +533,7 @@ class Trainer:
         there is none)."""
         self._check_cache()
         x, y = self.features("train")
-        g = _derived_generator(self.config.seed, 6, 0, torch.device("cpu"))
+        g = derived_generator(self.config.seed, FAMILIARITY_STREAM, 0, torch.device("cpu"))
         keep = torch.randperm(x.shape[0], generator=g)[:max_train].to(x.device)
         held_out = self._features["val"] if len(self._labels.get("val", ())) else x
         return Familiarity.fit(self.model, x[keep], y[keep], held_out)
