@@ -47,8 +47,9 @@ def test_floor_frames_are_the_quiet_ones_within_the_given_db():
 
 def test_the_prior_makes_importance_concentrate_on_the_bursts_from_the_first_step(noisy):
     plain = Trainer(tiny(epochs=1, score_prior_steps=0), noisy)
-    primed = Trainer(tiny(epochs=1, score_prior_steps=60), noisy)
-    primed._fit_score_prior(60)
+    primed = Trainer(tiny(epochs=200, score_prior_steps=60), noisy)  # long enough that 60 is not capped
+    primed._advance_prior()
+    assert len(primed.prior_losses) == 60 and primed.prior_done
     mask = _burst_mask(plain)
     x, _ = plain.features("train")
     with torch.no_grad():
@@ -59,18 +60,31 @@ def test_the_prior_makes_importance_concentrate_on_the_bursts_from_the_first_ste
     assert c_primed > 2.0 and c_primed > c_plain + 0.5
 
 
-def test_a_short_run_fits_the_prior_for_at_most_half_its_steps(noisy, monkeypatch):
-    fitted: list[int] = []
-    monkeypatch.setattr(Trainer, "_fit_score_prior", lambda self, n: fitted.append(n))
+def test_a_short_run_fits_the_prior_for_at_most_half_its_steps(noisy):
     short = Trainer(tiny(epochs=1, score_prior_steps=300), noisy)
     assert short.score_prior_steps == short.total_steps // 2 < 300
     short.step()
     short.step()
-    assert fitted == [short.total_steps // 2]  # once, before the first step
+    assert len(short.prior_losses) == short.total_steps // 2  # once, before the first step
     long = Trainer(tiny(epochs=400, score_prior_steps=300), noisy)
     assert long.total_steps >= 600 and long.score_prior_steps == 300
     assert Trainer(tiny(epochs=400, frontend="avgpool"), noisy).score_prior_steps == 0
     assert Trainer(tiny(epochs=400, importance="uniform"), noisy).score_prior_steps == 0
+
+
+def test_the_prior_fitted_in_slices_gives_the_weights_of_one_fit(noisy):
+    whole = Trainer(tiny(epochs=4, score_prior_steps=12), noisy)
+    sliced = Trainer(tiny(epochs=4, score_prior_steps=12), noisy)
+    assert whole.score_prior_steps == 12
+    whole.step()  # the whole prior fit, then step 1
+    calls = 0
+    while sliced.global_step == 0:
+        recs = sliced.run_for(0.0)  # at least one prior step per call, no training step until it is done
+        calls += 1
+        assert recs == [] or sliced.prior_done
+    assert calls >= 12 and len(sliced.prior_losses) == 12 and sliced.prior_losses == whole.prior_losses
+    for (name, a), b in zip(whole.model.state_dict().items(), sliced.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
 
 
 def test_floor_guide_loss_fires_on_noisy_clips_without_masks(noisy):

@@ -26,7 +26,7 @@ gradient.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import torch
@@ -47,6 +47,7 @@ __all__ = [
     "floor_frames",
     "prior_steps",
     "fit_score_prior",
+    "score_prior_fit",
 ]
 
 #: The quantile of a clip's frame levels taken as its noise floor.
@@ -122,6 +123,52 @@ def prior_steps(config: TrainConfig, total_steps: int) -> int:
     return min(config.score_prior_steps, total_steps // 2)
 
 
+def score_prior_fit(
+    frontend: object,
+    batches: Iterable[tuple[Tensor, float]],
+    *,
+    config: TrainConfig,
+    hop_seconds: float,
+    average_gradients: Callable[[list[Tensor]], None] | None = None,
+) -> Iterator[float]:
+    """The fit of :func:`fit_score_prior` one step at a time: a generator that makes one Adam
+    step per batch when advanced and yields that step's loss (float).  Advancing it to the
+    end gives exactly what :func:`fit_score_prior` gives, however the steps are spread out
+    in time (the app fits the prior in short slices so its page shows progress).
+
+    Raises:
+        ParameterError: ``frontend`` is not DiffRes with learned importance (when the
+            generator is created, before any step).
+    """
+    if not (isinstance(frontend, DiffRes) and frontend.importance == "learned"):
+        raise ParameterError("the energy prior needs DiffRes with learned importance (it fits the score network).")
+    return _prior_steps(frontend.score_network, batches, config, hop_seconds, average_gradients)
+
+
+def _prior_steps(
+    scores: torch.nn.Module,
+    batches: Iterable[tuple[Tensor, float]],
+    config: TrainConfig,
+    hop_seconds: float,
+    average_gradients: Callable[[list[Tensor]], None] | None,
+) -> Iterator[float]:
+    reach = int(round(config.score_prior_reach_ms / 1000.0 / hop_seconds))
+    opt = torch.optim.Adam(scores.parameters(), lr=3e-3)
+    for x, scale in batches:
+        target = energy_prior(
+            x, threshold=config.score_prior_threshold, gain=config.score_prior_gain, reach_frames=reach
+        )
+        loss = F.mse_loss(scores(x), target)
+        if scale != 1.0:
+            loss = loss * scale
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if average_gradients is not None:
+            average_gradients([p.grad for p in scores.parameters() if p.grad is not None])
+        opt.step()
+        yield float(loss.detach())
+
+
 def fit_score_prior(
     frontend: object,
     batches: Iterable[tuple[Tensor, float]],
@@ -153,23 +200,7 @@ def fit_score_prior(
     Raises:
         ParameterError: ``frontend`` is not DiffRes with learned importance.
     """
-    if not (isinstance(frontend, DiffRes) and frontend.importance == "learned"):
-        raise ParameterError("the energy prior needs DiffRes with learned importance (it fits the score network).")
-    scores = frontend.score_network
-    reach = int(round(config.score_prior_reach_ms / 1000.0 / hop_seconds))
-    opt = torch.optim.Adam(scores.parameters(), lr=3e-3)
-    n = 0
-    for x, scale in batches:
-        target = energy_prior(
-            x, threshold=config.score_prior_threshold, gain=config.score_prior_gain, reach_frames=reach
-        )
-        loss = F.mse_loss(scores(x), target)
-        if scale != 1.0:
-            loss = loss * scale
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if average_gradients is not None:
-            average_gradients([p.grad for p in scores.parameters() if p.grad is not None])
-        opt.step()
-        n += 1
-    return n
+    fit = score_prior_fit(
+        frontend, batches, config=config, hop_seconds=hop_seconds, average_gradients=average_gradients
+    )
+    return sum(1 for _ in fit)

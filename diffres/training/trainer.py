@@ -43,7 +43,7 @@ from ..familiarity import Familiarity
 from ..models import AudioClassifier
 from .config import TrainConfig, resolve_device
 from .evaluation import ProgressFn, evaluate_model, load_dataset_for_training, log_mel_of
-from .prior import fit_score_prior, prior_steps
+from .prior import prior_steps, score_prior_fit
 from .records import Callback, EpochRecord, EvalResult, StepRecord, card_metrics, run_card
 from .schedule import learning_rate_at
 from .steps import (
@@ -157,26 +157,54 @@ class Trainer:
         self._released = False
         self._perm: Tensor | None = None
         self._perm_epoch = -1
+        self._prior: Iterator[float] | None = None
+        #: Loss of each energy-prior step made so far (:attr:`score_prior_steps` in all).
+        self.prior_losses: list[float] = []
         self.prepare_seconds = time.perf_counter() - t0
 
     def _parameter_groups(self) -> list[dict[str, Any]]:
         """AdamW groups; each carries ``lr_scale``, its learning rate over the schedule's."""
         return parameter_groups(self.model, self.config.score_learning_rate_scale)
 
-    def _fit_score_prior(self, n_steps: int) -> None:
-        """Fit the score network's logits to an energy prior (frames above the clip's noise
-        floor score high) before end-to-end training
-        (:func:`~diffres.training.prior.fit_score_prior`), on ``n_steps`` batches drawn with
-        replacement from the cached training log-mel."""
-        x_all = self._features["train"]
-        g = derived_generator(self.config.seed, PRIOR_STREAM, 0, torch.device("cpu"))
+    def _prior_fit(self) -> Iterator[float]:
+        """The energy-prior fit of this run, one step per advance (created once): the score
+        network fitted to an energy prior (frames above the clip's noise floor score high)
+        before end-to-end training (:func:`~diffres.training.prior.score_prior_fit`), on
+        :attr:`score_prior_steps` batches drawn with replacement from the cached training
+        log-mel."""
+        if self._prior is None:
+            n_steps = self.score_prior_steps
+            x_all = self._features["train"]
+            g = derived_generator(self.config.seed, PRIOR_STREAM, 0, torch.device("cpu"))
 
-        def batches() -> Iterator[tuple[Tensor, float]]:
-            for _ in range(n_steps):
-                idx = torch.randint(0, x_all.shape[0], (self.batch_size,), generator=g).to(self.device)
-                yield x_all[idx], 1.0
+            def batches() -> Iterator[tuple[Tensor, float]]:
+                for _ in range(n_steps):
+                    idx = torch.randint(0, x_all.shape[0], (self.batch_size,), generator=g).to(self.device)
+                    yield x_all[idx], 1.0
 
-        fit_score_prior(self.model.frontend, batches(), config=self.config, hop_seconds=self.hop_seconds)
+            self._prior = score_prior_fit(
+                self.model.frontend, batches(), config=self.config, hop_seconds=self.hop_seconds
+            )
+        return self._prior
+
+    def _advance_prior(self, until: float | None = None) -> None:
+        """Advance the prior fit to its end, or until ``time.perf_counter()`` passes ``until``
+        (after at least one step) or a stop is requested."""
+        if self.prior_done:
+            return
+        self.model.train()
+        for loss in self._prior_fit():
+            self.prior_losses.append(loss)
+            if self.prior_done:
+                break
+            if until is not None and (time.perf_counter() >= until or self._stop.is_set()):
+                return
+        self._prior = None  # finished: the generator (and its optimiser) can go
+
+    @property
+    def prior_done(self) -> bool:
+        """Whether the energy-prior fit is complete (always, when the run makes none)."""
+        return len(self.prior_losses) >= self.score_prior_steps or self.global_step > 0
 
     # -- read-outs --------------------------------------------------------------------
     @property
@@ -268,8 +296,8 @@ class Trainer:
         idx = self._batch_indices(step)
         x, targets = self.augment(x_all[idx], y_all[idx], step)
         lr = self._set_learning_rates(step)
-        if step == 0 and self.score_prior_steps > 0:
-            self._fit_score_prior(self.score_prior_steps)
+        if step == 0:
+            self._advance_prior()  # whatever run_for has not fitted yet
         rate = cfg.reduction_rate
         self.model.train()
         with torch.random.fork_rng(devices=_rng_devices(self.device)):
@@ -372,11 +400,20 @@ class Trainer:
     def run_for(self, seconds: float) -> list[StepRecord]:
         """Run steps for about ``seconds`` (at least one step unless finished; never past an
         epoch end; a :meth:`request_stop` from another thread ends it after the current
-        step).  Returns the steps' records."""
+        step).  Returns the steps' records.
+
+        Before the first step the energy-prior fit runs in the same slices (at least one of
+        its steps per call, :attr:`prior_losses` grows): a call that spends its time on it
+        returns no records.  The weights are the same as with one :meth:`step` after another."""
         records: list[StepRecord] = []
         if self.finished:
             return records
         t0 = time.perf_counter()
+        if not self.prior_done:  # the energy-prior fit comes first, in slices too
+            self._advance_prior(until=t0 + seconds)
+            if not self.prior_done or self._stop.is_set() or time.perf_counter() - t0 >= seconds:
+                self._stop.clear()
+                return records
         while not self.finished:
             rec = self.step()
             records.append(rec)
