@@ -337,18 +337,20 @@ def pause(run: Run) -> None:
         run.trainer.request_stop()  # the chunk in flight ends after its current step
 
 
-def train_chunk(run: Run, seconds: float = CHUNK_SECONDS, *, wait: bool = False) -> list:
+def train_chunk(run: Run, seconds: float = CHUNK_SECONDS, *, wait: bool = False, one_step: bool = False) -> list:
     """Run about ``seconds`` of training (at least one step); save at epoch ends, on pause
     and every :data:`AUTOSAVE_SECONDS`; finish (and save the final card) at the last step.
     A failure stops the run with its message (``run.status == "failed"``) instead of raising.
 
     ``wait``: when another script run of this session is inside a step, wait for it (Step
-    button) instead of skipping this chunk (timer ticks).  Returns the step records."""
+    button) instead of skipping this chunk (timer ticks).  ``one_step``: exactly one
+    optimiser step (the Step button; the first one also finishes the energy-prior fit).
+    Returns the step records."""
     tr = prepare(run)
     if not run.lock.acquire(timeout=60.0) if wait else not run.lock.acquire(blocking=False):
         return []  # another script run of this session is training right now
     try:
-        return _train_chunk(run, tr, seconds)
+        return _train_chunk(run, tr, seconds, one_step)
     except (diffres.DiffResError, RuntimeError, MemoryError, OSError) as err:
         _fail(run, err)
         return []
@@ -356,11 +358,11 @@ def train_chunk(run: Run, seconds: float = CHUNK_SECONDS, *, wait: bool = False)
         run.lock.release()
 
 
-def _train_chunk(run: Run, tr: Trainer, seconds: float) -> list:
+def _train_chunk(run: Run, tr: Trainer, seconds: float, one_step: bool = False) -> list:
     if tr.finished:
         run.status = "finished"
         return []
-    recs = tr.run_for(seconds)
+    recs = [tr.step()] if one_step else tr.run_for(seconds)
     run.steps.extend((r.global_step, r.loss, r.accuracy, r.guide_loss, r.activeness) for r in recs)
     if len(run.steps) > MAX_STEP_RECORDS:  # keep the curve light: thin the older half
         half = len(run.steps) // 2

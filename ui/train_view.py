@@ -219,7 +219,7 @@ def controls(run: R.Run) -> None:
             run.status = "failed"
             run.error = R.describe_error(err)
     if step and run.trainer is not None and not run.finished:
-        R.train_chunk(run, seconds=0.0, wait=True)  # exactly one step
+        R.train_chunk(run, wait=True, one_step=True)
         if run.status == "ready":
             run.status = "paused"
     ss["_train_buttons_playing"] = run.playing  # the live view reruns the page when this goes stale
