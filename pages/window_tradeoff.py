@@ -30,7 +30,7 @@ except diffres.DiffResError as err:
     st.error(f"These settings do not make a spectrogram: {err}", icon=":material/error:")
     st.stop()
 W.readouts(clip, main, values["win_ms"])
-W.figure([main], values, key="win_chart", height=460)
+W.figure(clip, [values["win_ms"]], values, key="win_chart", height=460)
 st.caption(
     "Linear frequency, no zero-padding: each row is one FFT bin. Drag to zoom (every time figure on the page "
     "follows); hover to read time, frequency and level."
@@ -38,9 +38,7 @@ st.caption(
 
 st.subheader("The same sound at several window lengths")
 if values["compare"]:
-    W.figure(
-        [W.panel(clip, int(w), values["hop_ms"]) for w in sorted(values["compare"])], values, "win_compare_chart", 400
-    )
+    W.figure(clip, sorted(values["compare"]), values, "win_compare_chart", 400)
     st.caption(
         "Left to right, longer windows: the tile grows wider and flatter. Close tones come apart from left to "
         "right; clicks and onsets smear. Try the synthetic preset *Two close tones under clicks* (sidebar)."

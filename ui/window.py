@@ -6,6 +6,7 @@ spectrogram resolves) and :mod:`diffres.figures.window`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 import streamlit as st
@@ -18,7 +19,7 @@ from diffres.lessons import THIN_CLICK_MS, tones_and_clicks_measures
 from ui import cache
 from ui.share import PARAMS
 from ui.sound import CurrentClip
-from ui.view import chart
+from ui.view import chart, metric_row
 
 WINDOWS_MS = (5, 10, 16, 25, 32, 40, 64, 100, 128, 200)
 HOPS_MS = (1, 2, 5, 10)
@@ -95,17 +96,17 @@ def panel(clip: CurrentClip, win_ms: int, hop_ms: int) -> dict[str, Any]:
 def readouts(clip: CurrentClip, main: dict[str, Any], win_ms: int) -> None:
     """Window, bin width, tile area, frames; on the close-tones preset, what it resolves."""
     c = StftConfig(clip.sample_rate, 1.0, float(win_ms))
-    m = st.columns(5)
-    m[0].metric("Window", f"{c.window_seconds * 1000:g} ms", help=f"{c.win_length} samples at {clip.sample_rate} Hz.")
-    m[1].metric("Bin width", f"{c.bin_width_hz:.1f} Hz", help="sample rate / window length = 1 / window duration.")
-    m[2].metric(
+    metric = partial(metric_row().metric, width="content")  # wraps in a narrow window, never cuts values
+    metric("Window", f"{c.window_seconds * 1000:g} ms", help=f"{c.win_length} samples at {clip.sample_rate} Hz.")
+    metric("Bin width", f"{c.bin_width_hz:.1f} Hz", help="sample rate / window length = 1 / window duration.")
+    metric(
         "Tile: window x bin width",
         f"{c.window_seconds * 1000:g} ms x {c.bin_width_hz:.1f} Hz = {c.window_seconds * c.bin_width_hz:g}",
         help="The time-frequency area one analysis frame sees. It is always 1: a longer window buys finer "
         "frequency with coarser time.",
     )
-    m[3].metric("Frequency bins", f"{c.n_bins:,}", help="From 0 Hz to Nyquist.")
-    m[4].metric("Frames", f"{main['log_power'].shape[0]:,}", help="1 + samples // hop.")
+    metric("Frequency bins", f"{c.n_bins:,}", help="From 0 Hz to Nyquist.")
+    metric("Frames", f"{main['log_power'].shape[0]:,}", help="1 + samples // hop.")
     if clip.digest.startswith("preset:tones_and_clicks"):
         dip, width = tones_and_clicks_measures(
             main["log_power"], main["frequencies"], main["hop_seconds"], clip.seconds
@@ -120,11 +121,16 @@ def readouts(clip: CurrentClip, main: dict[str, Any], win_ms: int) -> None:
         )
 
 
-def figure(panels: list[dict[str, Any]], values: dict[str, Any], key: str, height: int) -> None:
-    chart(
-        figures.window_figure(
+def figure(clip: CurrentClip, windows_ms: list[int], values: dict[str, Any], key: str, height: int) -> None:
+    """Panels of the clip at ``windows_ms`` side by side (:func:`diffres.figures.window_figure`),
+    cached by their inputs."""
+    windows = tuple(int(w) for w in windows_ms)
+    ident = (clip.digest, windows, int(values["hop_ms"]), values["fmax"], values["db"], values["tile_s"], int(height))
+
+    def build() -> Any:
+        panels = [panel(clip, int(w), int(values["hop_ms"])) for w in windows_ms]
+        return figures.window_figure(
             panels, fmax_hz=values["fmax"], db_range=values["db"], tile_at=(values["tile_s"], None), height=height
-        ),
-        key=key,
-        width="stretch",
-    )
+        )
+
+    chart(cache.figure("window", ident, build), key=key)

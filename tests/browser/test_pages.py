@@ -163,7 +163,7 @@ _CUT = """() => [...document.querySelectorAll("[data-testid='stMetricValue'] > d
 
 
 @pytest.mark.parametrize("width", [1500, 820])
-@pytest.mark.parametrize("name", ["spectrogram_lab", "adaptive_resolution"])
+@pytest.mark.parametrize("name", ["spectrogram_lab", "adaptive_resolution", "window_tradeoff"])
 def test_metric_values_are_not_cut_off(page: Page, app_url, artifacts, name, width):
     page.set_viewport_size({"width": width, "height": 1000})
     page.goto(f"{app_url}/{name}", timeout=TIMEOUT)
