@@ -29,7 +29,7 @@ training after the current step, at the same step on every rank; :meth:`CorpusTr
 then writes a checkpoint that :meth:`CorpusTrainer.resume` continues mid-epoch to the
 weights of an uninterrupted run.
 
-The module is about 550 lines on purpose, for the reason :mod:`~diffres.training.trainer` gives:
+The module is about 760 lines on purpose, for the reason :mod:`~diffres.training.trainer` gives:
 the corpus trainer's state (loaders and samplers, the distributed context, AMP, optimiser,
 schedule position, history, skipped files, persistence and resume) is one object driven step
 by step, and what is not that state already lives elsewhere: the loss and parameter groups in

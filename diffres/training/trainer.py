@@ -12,7 +12,7 @@ All randomness comes from ``config.seed`` through generators derived from
 the uninterrupted one would (the global RNG state of the process is left untouched).
 
 Shapes are ``[batch, time, freq]``; there is no Python loop over the batch.  This module is
-about 620 lines on purpose: the trainer's state (log-mel cache, schedule position,
+about 650 lines on purpose: the trainer's state (log-mel cache, schedule position,
 optimiser, history, stop flag, persistence and resume) is one object that the command line
 and the app drive step by step, and splitting its methods across modules would scatter that
 state; everything that is a pure function (config checks, augmentation, schedules,
