@@ -109,3 +109,15 @@ def test_thumbnail_rgb_shape_and_orientation():
     assert img.shape == (16, 40, 3) and img.dtype == np.uint8
     assert img[-1].mean() > img[0].mean()  # low frequencies at the bottom, bright
     assert figures.thumbnail_rgb(np.zeros((0, 8))).shape == (48, 96, 3)
+
+
+def test_training_curves_show_the_energy_prior_fit_before_epoch_zero():
+    fig = figures.training_curves_figure(
+        [], steps=[], steps_per_epoch=10, total_epochs=4, prior_losses=[0.9, 0.5, 0.4], prior_steps=20
+    )
+    prior = next(t for t in fig.data if t.name.startswith("energy-prior fit"))
+    np.testing.assert_allclose(prior.x, [-2.0, -1.9, -1.8])  # (k - 20) / 10: fixed places as the fit proceeds
+    np.testing.assert_allclose(prior.y, [0.9, 0.5, 0.4])
+    assert fig.layout.xaxis.range[0] == pytest.approx(-2.0)
+    none = figures.training_curves_figure([], steps=[], steps_per_epoch=10, total_epochs=4)
+    assert not [t for t in none.data if t.name.startswith("energy-prior")] and none.layout.xaxis.range[0] == 0

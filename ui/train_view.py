@@ -282,6 +282,12 @@ def _live_view(r: R.Run) -> None:
     h = tr.history
     last = h[-1] if h else None
     spe = tr.steps_per_epoch
+    if not tr.prior_done:
+        st.caption(
+            f"Fitting the score network to the energy prior before the first step: {len(tr.prior_losses)}/"
+            f"{tr.score_prior_steps} steps (grey on the loss curve): it starts DiffRes with high importance on "
+            "frames above each clip's noise floor."
+        )
     m = st.columns(8)
     m[0].metric("Epoch", f"{tr.epoch}/{tr.config.epochs}", help="Finished epochs / planned epochs.")
     m[1].metric(
@@ -331,6 +337,8 @@ def _live_view(r: R.Run) -> None:
                 steps=R.step_dicts(r),
                 steps_per_epoch=spe,
                 total_epochs=tr.config.epochs,
+                prior_losses=tr.prior_losses,
+                prior_steps=tr.score_prior_steps,
                 selected_epoch=shown if shown != "now" else None,
             ),
             key="train_curves",

@@ -48,6 +48,8 @@ def training_curves_figure(
     total_epochs: int | None = None,
     selected_epoch: int | None = None,
     height: int = 460,
+    prior_losses: Sequence[float] = (),
+    prior_steps: int = 0,
 ) -> go.Figure:
     """Loss, accuracy, guide loss and activeness of one run, per epoch.
 
@@ -62,6 +64,10 @@ def training_curves_figure(
         steps_per_epoch: needed with ``steps``.
         total_epochs: fixes the x range to ``[0, total_epochs]`` so the plot does not rescale.
         selected_epoch: draws a vertical marker at this epoch (the scrubbed one).
+        prior_losses, prior_steps: the energy-prior fit's losses so far (mean squared
+            error of the score network's logits) out of ``prior_steps``: drawn on the loss
+            panel before epoch 0 (at ``(k - prior_steps) / steps_per_epoch``), so the curves
+            move from the run's first seconds.
 
     Returns:
         A 2 x 2 figure: loss, accuracy (in %), guide loss, activeness.
@@ -99,6 +105,22 @@ def training_curves_figure(
                 row=row,
                 col=col,
             )
+    if prior_steps and steps_per_epoch:
+        spe = float(steps_per_epoch)
+        fig.add_trace(
+            go.Scatter(
+                x=[(k - prior_steps) / spe for k in range(len(prior_losses))],
+                y=_finite_or_none(float(v) for v in prior_losses),
+                mode="lines+markers" if len(prior_losses) <= 60 else "lines",
+                name="energy-prior fit (MSE, before step 1)",
+                marker=dict(size=4, color=GREY),
+                line=dict(color=GREY, width=1),
+                hovertemplate="prior step %{customdata}<br>%{y:.3f}<extra>energy-prior fit</extra>",
+                customdata=list(range(1, len(prior_losses) + 1)),
+            ),
+            row=1,
+            col=1,
+        )
     series = (
         ((1, 1), "train_loss", 1.0, "train", BLUE, True),
         ((1, 1), "val_loss", 1.0, "validation", ORANGE, True),
@@ -125,7 +147,8 @@ def training_curves_figure(
             col=col,
         )
     if total_epochs:
-        fig.update_xaxes(range=[0, max(1, int(total_epochs)) + 0.1])
+        start = -prior_steps / float(steps_per_epoch) if prior_steps and steps_per_epoch else 0.0
+        fig.update_xaxes(range=[start, max(1, int(total_epochs)) + 0.1])
     if selected_epoch is not None:
         for row in (1, 2):
             for col in (1, 2):
