@@ -16,6 +16,7 @@ import streamlit as st
 import diffres
 from diffres import figures
 from diffres.frontends import FRONTENDS
+from diffres.planning import plan_run
 from diffres.training import TrainConfig
 from ui import data_sources as D
 from ui import runs as R
@@ -167,6 +168,24 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
     except diffres.DiffResError as err:
         st.error(f"These settings cannot be used: {err}", icon=":material/error:")
         return None
+
+
+def run_size(run: R.Run) -> None:
+    """The run's split sizes and optimiser steps (before Play), and a warning when the run is
+    too small to learn (:func:`diffres.planning.plan_run`)."""
+    tr = run.trainer
+    counts = tr.dataset.class_counts() if tr is not None else D.class_counts(run.source)
+    if counts is None:
+        st.caption("The split sizes and the number of optimiser steps appear once the data is prepared (Play).")
+        return
+    p = plan_run(run.config, counts)
+    st.caption(
+        f"**Split:** {p.train_clips} training · {p.val_clips} validation · {p.test_clips} test clips "
+        f"({p.n_classes} classes). **Optimiser steps:** {p.steps_per_epoch} per epoch (batches of {p.batch_size} "
+        f"clips) × {p.epochs} epochs = **{p.total_steps}**."
+    )
+    for text in p.warnings():
+        st.warning(f"Too small to learn: {text}", icon=":material/warning:")
 
 
 def _play() -> None:

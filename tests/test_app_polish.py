@@ -1,0 +1,74 @@
+"""What a new user tripped over on the Train and Inspect pages (issue 9), without a browser
+(AppTest): a run too small to learn, a "+0.0 pts" delta, the runs table, the curves' size,
+defaults that were not the library's, labels of full-resolution models, the importance drawn
+over the spectrogram, and the Compare tab's partner and scales.
+
+The browser-only checks (the table fits, nothing truncates at 820 px) are in
+``tests/browser/test_polish_browser.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from diffres.training import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TRAIN, INSPECT = "pages/train.py", "pages/inspect.py"
+#: (dataset, front-end) of the models the Inspect tests open: two data sets, a "full" model in each.
+MODELS = (("events", "diffres"), ("events", "full"), ("digits", "diffres"), ("digits", "full"))
+
+
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "runs"
+    monkeypatch.setenv("DIFFRES_RUNS_DIR", str(folder))
+    return folder
+
+
+def start(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def active(at: AppTest):
+    return at.session_state["train_runs"][at.session_state["train_active"]]
+
+
+def text_of(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+# ------------------------------------------------------------------ Train
+
+
+def test_split_sizes_and_steps_show_before_play_and_a_too_small_run_is_warned():
+    at = start(TRAIN)
+    at.selectbox(key="train_quick").select(10).run()
+    at.number_input(key="train_epochs").set_value(3).run()
+    assert active(at).trainer is None  # nothing prepared yet
+    shown = text_of(at)
+    assert "56 training · 8 validation · 8 test clips (8 classes)" in shown, shown
+    assert "1 per epoch (batches of 32 clips) × 3 epochs = **3**" in shown, shown
+    warnings = [w.value for w in at.warning]
+    assert any("Too small to learn" in w and "3 optimiser steps" in w and "fewer than 100" in w for w in warnings)
+
+    at.button(key="train_step").click().run()  # the trainer agrees with what was announced
+    tr = active(at).trainer
+    assert (tr.n_train, tr.steps_per_epoch, tr.total_steps) == (56, 1, 3)
+    assert "= **3**" in text_of(at)
+
+    at.selectbox(key="train_quick").select(0).run()  # every clip: 26 steps per epoch x 3 epochs
+    at.number_input(key="train_epochs").set_value(8).run()
+    assert "26 per epoch (batches of 32 clips) × 8 epochs = **208**" in text_of(at)
+    assert not any("Too small" in w.value for w in at.warning)
