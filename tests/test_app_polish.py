@@ -33,6 +33,27 @@ def runs_dir(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture(scope="module")
+def two_datasets(tmp_path_factory) -> Path:
+    """A checkpoint folder with :data:`MODELS`: the shipped ones when present, else tiny models
+    trained here."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    for dataset, frontend in MODELS:
+        shipped = ROOT / "checkpoints" / f"{dataset}_{frontend}_r75.pt"
+        if shipped.is_file() and shipped.with_suffix(".json").is_file():
+            shutil.copy(shipped, folder / shipped.name)
+            shutil.copy(shipped.with_suffix(".json"), folder / shipped.with_suffix(".json").name)
+            continue
+        from diffres.training import Trainer
+
+        config = TrainConfig(dataset=dataset, frontend=frontend, epochs=1, max_files_per_class=6, width=8,
+                             batch_size=16, device="cpu")
+        tr = Trainer(config)
+        tr.fit()
+        tr.save(folder / f"{dataset}_{frontend}_r75.pt")
+    return folder
+
+
 def start(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
@@ -43,6 +64,10 @@ def start(page: str) -> AppTest:
 
 def active(at: AppTest):
     return at.session_state["train_runs"][at.session_state["train_active"]]
+
+
+def chart(at: AppTest, key: str) -> dict:
+    return next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith(key))
 
 
 def text_of(at: AppTest) -> str:
@@ -72,3 +97,20 @@ def test_split_sizes_and_steps_show_before_play_and_a_too_small_run_is_warned():
     at.number_input(key="train_epochs").set_value(8).run()
     assert "26 per epoch (batches of 32 clips) × 8 epochs = **208**" in text_of(at)
     assert not any("Too small" in w.value for w in at.warning)
+
+
+# ------------------------------------------------------------------ Inspect
+
+
+def test_full_models_are_labelled_without_a_rate(two_datasets, monkeypatch):
+    monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(two_datasets))
+    at = start(INSPECT)
+    pick = at.selectbox(key="inspect_pick_shipped")
+    labels = list(pick.options)  # as shown
+    full = [x for x in labels if "full" in x]
+    assert full and not any("full 0.75" in x for x in full), labels
+    assert any("diffres 0.75" in x for x in labels), labels
+    path = next(str(p) for p in sorted(two_datasets.glob("events_full*.pt")))
+    at.selectbox(key="inspect_pick_shipped").set_value(path).run()
+    assert next(m.value for m in at.metric if m.label == "Reduction rate") == "none"
+    assert not any("full 0.75" in x.value for x in at.markdown)

@@ -19,6 +19,7 @@ import ui
 from diffres import figures
 from diffres.checkpoints import LoadedCheckpoint
 from diffres.figures.evaluation import thumbnail_rgb
+from diffres.frontends import NO_REDUCTION
 from diffres.names import shown
 from ui import inspect as I
 from ui import runs as R
@@ -116,7 +117,11 @@ def model_card(loaded: LoadedCheckpoint, entry: I.Entry) -> None:
     m = st.columns(7)
     m[0].metric("Dataset", str(card.get("dataset", "?")), help="What it was trained on.")
     m[1].metric("Front-end", cfg.frontend, help="How frames are reduced before the classifier.")
-    m[2].metric("Reduction rate", f"{cfg.reduction_rate:g}", help="Fraction of frames removed during training.")
+    m[2].metric(
+        "Reduction rate",
+        "none" if cfg.frontend in NO_REDUCTION else f"{cfg.reduction_rate:g}",
+        help="Fraction of frames removed during training ('none': this front-end keeps every frame).",
+    )
     m[3].metric("Hop", f"{cfg.hop_ms:g} ms", help="Hop of the input spectrogram.")
     m[4].metric(
         "Val accuracy", _pct(metrics.get("val_accuracy")), help="On the held-out validation split (from the card)."
