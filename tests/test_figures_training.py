@@ -29,9 +29,9 @@ def _records(n=3, with_probe=False):
 def test_training_curves_place_epochs_and_percentages():
     steps = [dict(global_step=s, loss=1.0, accuracy=0.5, guide_loss=0.1, activeness=0.02) for s in range(1, 31)]
     fig = figures.training_curves_figure(_records(), steps=steps, steps_per_epoch=10, total_epochs=5, selected_epoch=2)
-    val_acc = next(t for t in fig.data if t.name == "validation" and t.yaxis == "y2")
+    val_acc = next(t for t in fig.data if t.name == "validation (epoch end)" and t.yaxis == "y2")
     assert list(val_acc.x) == [1, 2, 3] and np.allclose(val_acc.y, [25, 50, 75])
-    per_step = next(t for t in fig.data if t.name == "train loss (per step)")
+    per_step = next(t for t in fig.data if t.name == figures.training.STEP_LEGEND and t.yaxis == "y")
     assert np.isclose(per_step.x[-1], 3.0)  # global step 30 / 10 steps per epoch
     assert fig.layout.xaxis.range[1] >= 5
     assert "#0000" not in _json(fig)
@@ -41,8 +41,25 @@ def test_training_curves_accept_dicts_and_nan():
     hist = [r.to_dict() for r in _records(2)]
     hist[0]["val_accuracy"] = float("nan")
     fig = figures.training_curves_figure(hist)
-    val_acc = next(t for t in fig.data if t.name == "validation" and t.yaxis == "y2")
+    val_acc = next(t for t in fig.data if t.name == "validation (epoch end)" and t.yaxis == "y2")
     assert val_acc.y[0] is None and val_acc.y[1] == pytest.approx(50)
+
+
+def test_training_curves_name_every_line_and_marker_in_a_legend():
+    steps = [dict(global_step=s, loss=1.0, accuracy=0.5, guide_loss=0.1, activeness=0.02) for s in range(1, 31)]
+    fig = figures.training_curves_figure(_records(), steps=steps, steps_per_epoch=10, total_epochs=5, selected_epoch=2)
+    assert fig.layout.showlegend is not False and fig.layout.height >= 420
+    named = {t.legendgroup or t.name for t in fig.data if t.showlegend is not False}
+    for t in fig.data:  # every trace is in a group whose entry the legend shows
+        assert (t.legendgroup or t.name) in named, (t.name, t.legendgroup)
+    entries = [t.name for t in fig.data if t.showlegend is not False]
+    assert len(entries) == len(set(entries))  # one entry per kind, not one per panel
+    assert {"train (epoch mean)", "validation (epoch end)", figures.training.STEP_LEGEND} <= set(entries)
+    shown = next(t for t in fig.data if t.showlegend is not False and "epoch 2" in t.name)
+    assert shown.line.dash == "dot"  # the selected epoch's dotted line has an entry too
+    assert all(s.line.dash == "dot" for s in fig.layout.shapes)
+    # the legend sits under the plots, inside the figure
+    assert fig.layout.legend.y < 0 and fig.layout.margin.b >= 100
 
 
 def test_probe_figure_true_time_axis():

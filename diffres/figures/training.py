@@ -35,9 +35,12 @@ from .display import (
     pool_columns,
     pool_edges,
 )
-from .style import BLUE, GREEN, GREY, ORANGE, PALETTE, colorscale, to_db, translucent
+from .style import BLUE, GREY, ORANGE, PALETTE, colorscale, to_db, translucent
 
-__all__ = ["training_curves_figure", "probe_figure", "runs_comparison_figure"]
+__all__ = ["STEP_LEGEND", "training_curves_figure", "probe_figure", "runs_comparison_figure"]
+
+#: Legend entry of the per-step lines of :func:`training_curves_figure`.
+STEP_LEGEND = "per step (one batch)"
 
 
 def training_curves_figure(
@@ -47,9 +50,14 @@ def training_curves_figure(
     steps_per_epoch: int | None = None,
     total_epochs: int | None = None,
     selected_epoch: int | None = None,
-    height: int = 460,
+    height: int = 420,
 ) -> go.Figure:
     """Loss, accuracy, guide loss and activeness of one run, per epoch.
+
+    Every kind of line and marker is named in the legend (under the plots): the epoch means
+    over the training steps (blue; loss, accuracy, guide loss, activeness), the validation
+    split's value at each epoch end (orange), the values of single training batches (pale,
+    per step), and the epoch whose probe clip is shown (dotted).
 
     Args:
         history: :class:`~diffres.training.EpochRecord` s (or dicts with the same fields):
@@ -61,7 +69,8 @@ def training_curves_figure(
             epoch ends.
         steps_per_epoch: needed with ``steps``.
         total_epochs: fixes the x range to ``[0, total_epochs]`` so the plot does not rescale.
-        selected_epoch: draws a vertical marker at this epoch (the scrubbed one).
+        selected_epoch: draws a dotted vertical line at this epoch (the scrubbed one).
+        height: pixels, legend included.
 
     Returns:
         A 2 x 2 figure: loss, accuracy (in %), guide loss, activeness.
@@ -70,19 +79,21 @@ def training_curves_figure(
         rows=2,
         cols=2,
         shared_xaxes=True,
-        vertical_spacing=0.16,
-        horizontal_spacing=0.09,
+        vertical_spacing=0.14,
+        horizontal_spacing=0.08,
         subplot_titles=("Loss (cross-entropy + guide)", "Accuracy (%)", "Guide loss", "Activeness"),
     )
     epochs = [int(_get(h, "epoch")) for h in history]
     if steps and steps_per_epoch:
         spe = float(steps_per_epoch)
         xs = [int(_get(s, "global_step")) / spe for s in steps]
-        for (row, col), field, scale, name in (
-            ((1, 1), "loss", 1.0, "train loss (per step)"),
-            ((1, 2), "accuracy", 100.0, "train accuracy (per step)"),
-            ((2, 1), "guide_loss", 1.0, "guide loss (per step)"),
-            ((2, 2), "activeness", 1.0, "activeness (per step)"),
+        for k, ((row, col), field, scale, what) in enumerate(
+            (
+                ((1, 1), "loss", 1.0, "train loss"),
+                ((1, 2), "accuracy", 100.0, "train accuracy"),
+                ((2, 1), "guide_loss", 1.0, "guide loss"),
+                ((2, 2), "activeness", 1.0, "activeness"),
+            )
         ):
             ys = [float(_get(s, field)) * scale for s in steps]
             fig.add_trace(
@@ -90,22 +101,25 @@ def training_curves_figure(
                     x=xs,
                     y=_finite_or_none(ys),
                     mode="lines+markers" if len(xs) <= 60 else "lines",
-                    name=name,
-                    showlegend=False,
+                    name=STEP_LEGEND,
+                    legendgroup="steps",
+                    showlegend=k == 0,
                     marker=dict(size=4, color=translucent(BLUE, 0.5)),
                     line=dict(color=translucent(BLUE, 0.35), width=1),
-                    hovertemplate="epoch %{x:.2f}<br>%{y:.3f}<extra>" + name + "</extra>",
+                    hovertemplate="epoch %{x:.2f}<br>%{y:.3f}<extra>" + what + " (one batch)</extra>",
                 ),
                 row=row,
                 col=col,
             )
+    train, val = "train (epoch mean)", "validation (epoch end)"
     series = (
-        ((1, 1), "train_loss", 1.0, "train", BLUE, True),
-        ((1, 1), "val_loss", 1.0, "validation", ORANGE, True),
-        ((1, 2), "train_accuracy", 100.0, "train", BLUE, False),
-        ((1, 2), "val_accuracy", 100.0, "validation", ORANGE, False),
-        ((2, 1), "guide_loss", 1.0, "guide loss", GREEN, False),
-        ((2, 2), "activeness", 1.0, "activeness", GREEN, False),
+        ((1, 1), "train_loss", 1.0, train, BLUE, True),
+        ((1, 1), "val_loss", 1.0, val, ORANGE, True),
+        ((1, 2), "train_accuracy", 100.0, train, BLUE, False),
+        ((1, 2), "val_accuracy", 100.0, val, ORANGE, False),
+        # guide loss and activeness are means over the epoch's training steps too
+        ((2, 1), "guide_loss", 1.0, train, BLUE, False),
+        ((2, 2), "activeness", 1.0, train, BLUE, False),
     )
     for (row, col), field, scale, name, colour, legend in series:
         ys = [float(_get(h, field)) * scale for h in history]
@@ -118,8 +132,8 @@ def training_curves_figure(
                 legendgroup=name,
                 showlegend=legend,
                 line=dict(color=colour, width=2),
-                marker=dict(size=6),
-                hovertemplate="epoch %{x}<br>%{y:.3f}<extra>" + name + "</extra>",
+                marker=dict(size=6, color=colour),
+                hovertemplate="epoch %{x}<br>%{y:.3f}<extra>" + f"{field.replace('_', ' ')}, {name}" + "</extra>",
             ),
             row=row,
             col=col,
@@ -127,13 +141,34 @@ def training_curves_figure(
     if total_epochs:
         fig.update_xaxes(range=[0, max(1, int(total_epochs)) + 0.1])
     if selected_epoch is not None:
+        line = dict(color=GREY, dash="dot", width=1.5)
         for row in (1, 2):
             for col in (1, 2):
-                fig.add_vline(x=selected_epoch, line=dict(color=GREY, dash="dot", width=1), row=row, col=col)
+                fig.add_vline(x=selected_epoch, line=line, row=row, col=col)
+        # shapes have no legend entry: a trace without points names the line
+        fig.add_trace(
+            go.Scatter(x=[None], y=[None], mode="lines", line=line, name=f"probe clip shown: epoch {selected_epoch}"),
+            row=1,
+            col=1,
+        )
     fig.update_yaxes(range=[0, 101], row=1, col=2)
     fig.update_xaxes(title_text="Epoch", row=2, col=1)
     fig.update_xaxes(title_text="Epoch", row=2, col=2)
     _layout(fig, height)
+    # the legend goes under the epoch axes (above, it would cover the subplot titles), with room
+    # for two rows of entries in a narrow window
+    bottom = 115
+    fig.update_layout(
+        margin=dict(b=bottom),
+        legend=dict(
+            orientation="h",
+            yanchor="top",
+            y=-58 / max(100, height - bottom - 45),
+            xanchor="left",
+            x=0.0,
+            font=dict(size=12),
+        ),
+    )
     fig.update_annotations(font_size=12)
     return fig
 
