@@ -99,6 +99,22 @@ def test_split_sizes_and_steps_show_before_play_and_a_too_small_run_is_warned():
     assert not any("Too small" in w.value for w in at.warning)
 
 
+def test_curves_are_full_width_tall_and_the_run_table_keeps_few_columns():
+    at = start(TRAIN)
+    at.selectbox(key="train_quick").select(10).run()
+    at.button(key="train_step").click().run()
+    in_columns = {el.proto.id for col in at.columns for el in col.get("plotly_chart")}
+    curves = next(el for el in at.get("plotly_chart") if el.proto.id.endswith("train_curves"))
+    assert curves.proto.id not in in_columns  # not squeezed into half the page
+    assert json.loads(curves.proto.spec)["layout"]["height"] >= 420
+    table = at.dataframe[0].proto
+    shown = list(table.column_order)
+    assert shown and len(shown) <= 9, shown
+    assert shown[0] == "run" and "val acc (last)" in shown
+    for repeated in ("data", "front-end", "rate", "hop (ms)"):  # already in the run's label
+        assert repeated not in shown
+
+
 # ------------------------------------------------------------------ Inspect
 
 

@@ -26,6 +26,21 @@ from ui.view import chart
 
 ss = st.session_state
 TICK_SECONDS = 0.5
+#: Height of the training curves (pixels, legend included).
+CURVES_HEIGHT = 440
+#: Columns of the runs table shown (the rest of :func:`ui.runs.run_table`'s row repeats the
+#: run's label, which names the data, front-end, rate and hop, or matters less).
+RUN_TABLE_COLUMNS = (
+    "run",
+    "status",
+    "epochs",
+    "val acc (last)",
+    "val acc (best)",
+    "test acc",
+    "lr",
+    "seed",
+    "s / epoch",
+)
 HOP_OPTIONS = [2.5, 5.0, 10.0, 20.0]
 LR_OPTIONS = [3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
 
@@ -341,60 +356,57 @@ def _live_view(r: R.Run) -> None:
     ss.setdefault("train_follow", True)
     if ss["train_follow"] or ss.get("train_scrub") not in options:
         ss["train_scrub"] = "now"
-    left, right = st.columns([1, 1.25])
-    with left:
-        shown = ss.get("train_scrub", "now")
-        chart(
-            figures.training_curves_figure(
-                h,
-                steps=R.step_dicts(r),
-                steps_per_epoch=spe,
-                total_epochs=tr.config.epochs,
-                selected_epoch=shown if shown != "now" else None,
-            ),
-            key="train_curves",
-            width="stretch",
+    shown = ss.get("train_scrub", "now")
+    chart(  # full width: four panels and their legend need the room
+        figures.training_curves_figure(
+            h,
+            steps=R.step_dicts(r),
+            steps_per_epoch=spe,
+            total_epochs=tr.config.epochs,
+            selected_epoch=shown if shown != "now" else None,
+            height=CURVES_HEIGHT,
+        ),
+        key="train_curves",
+    )
+    if len(options) > 1:
+        s1, s2 = st.columns([4, 1.3], vertical_alignment="bottom")
+        s1.select_slider(
+            "Show the probe clip at epoch",
+            options,
+            key="train_scrub",
+            on_change=_scrub,
+            format_func=lambda v: "now" if v == "now" else f"{v}",
+            help="Scrub through the saved epochs: the importance curve and merged spectrogram the "
+            "model produced at the end of that epoch ('now' = current weights).",
         )
-    with right:
-        if len(options) > 1:
-            s1, s2 = st.columns([4, 1.3], vertical_alignment="bottom")
-            s1.select_slider(
-                "Show the probe clip at epoch",
-                options,
-                key="train_scrub",
-                on_change=_scrub,
-                format_func=lambda v: "now" if v == "now" else f"{v}",
-                help="Scrub through the saved epochs: the importance curve and merged spectrogram the "
-                "model produced at the end of that epoch ('now' = current weights).",
-            )
-            s2.toggle("Follow", key="train_follow", on_change=skip_chunk, help="While training, show the latest state.")
-        shown = ss.get("train_scrub", "now")
-        log_mel = tr.probe_log_mel[0].cpu().numpy()
-        live_probe = R.probe(r) if shown == "now" else None
-        if shown == "now" and live_probe is None and h:
-            shown = h[-1].epoch  # the model is busy in another run of this page: show the last epoch
-        if shown == "now" and live_probe is None:
-            st.caption("The probe clip appears after the first step.")
-            return
-        if live_probe is not None:
-            at_step, (imp, merged, edges) = live_probe
-            when = f"now (step {at_step})"
-        else:
-            rec = next(x for x in h if x.epoch == shown)
-            imp, merged, edges = rec.probe_importance, rec.probe_merged, rec.probe_bin_edges
-            when = f"end of epoch {shown}"
-        label = tr.model_config.classes[tr.probe_label]
-        fig = figures.probe_figure(
-            log_mel,
-            tr.hop_seconds,
-            importance=imp,
-            bin_edges=edges,
-            merged=merged,
-            mel_frequencies=tr.model.mel.mel_frequencies().numpy(),
-            title=f"Probe clip ({label}, validation): {when}",
-            height=470,
-        )
-        chart(fig, key="train_probe")
+        s2.toggle("Follow", key="train_follow", on_change=skip_chunk, help="While training, show the latest state.")
+    shown = ss.get("train_scrub", "now")
+    log_mel = tr.probe_log_mel[0].cpu().numpy()
+    live_probe = R.probe(r) if shown == "now" else None
+    if shown == "now" and live_probe is None and h:
+        shown = h[-1].epoch  # the model is busy in another run of this page: show the last epoch
+    if shown == "now" and live_probe is None:
+        st.caption("The probe clip appears after the first step.")
+        return
+    if live_probe is not None:
+        at_step, (imp, merged, edges) = live_probe
+        when = f"now (step {at_step})"
+    else:
+        rec = next(x for x in h if x.epoch == shown)
+        imp, merged, edges = rec.probe_importance, rec.probe_merged, rec.probe_bin_edges
+        when = f"end of epoch {shown}"
+    label = tr.model_config.classes[tr.probe_label]
+    fig = figures.probe_figure(
+        log_mel,
+        tr.hop_seconds,
+        importance=imp,
+        bin_edges=edges,
+        merged=merged,
+        mel_frequencies=tr.model.mel.mel_frequencies().numpy(),
+        title=f"Probe clip ({label}, validation): {when}",
+        height=470,
+    )
+    chart(fig, key="train_probe")
 
 
 def _scrub() -> None:
@@ -411,10 +423,19 @@ def _comparison() -> None:
         rows,
         hide_index=True,
         width="stretch",
+        column_order=RUN_TABLE_COLUMNS,  # data, front-end, rate and hop are in the run's label
         column_config={
-            "val acc (last)": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
-            "val acc (best)": st.column_config.NumberColumn(format="percent"),
-            "test acc": st.column_config.NumberColumn(format="percent"),
+            "run": st.column_config.TextColumn("run", width="medium"),
+            "status": st.column_config.TextColumn("status", width="small"),
+            "epochs": st.column_config.TextColumn("epochs", width="small"),
+            "val acc (last)": st.column_config.ProgressColumn(
+                "val acc (last)", format="percent", min_value=0, max_value=1, width="small"
+            ),
+            "val acc (best)": st.column_config.NumberColumn("val acc (best)", format="percent", width="small"),
+            "test acc": st.column_config.NumberColumn("test acc", format="percent", width="small"),
+            "lr": st.column_config.NumberColumn("learning rate", format="%g", width="small"),
+            "seed": st.column_config.NumberColumn("seed", width="small"),
+            "s / epoch": st.column_config.NumberColumn("time / epoch (s)", format="%.1f", width="small"),
         },
     )
     with_history = {r.label: r.history for r in R.runs().values() if r.history}
