@@ -99,6 +99,23 @@ def test_split_sizes_and_steps_show_before_play_and_a_too_small_run_is_warned():
     assert not any("Too small" in w.value for w in at.warning)
 
 
+def test_val_accuracy_shows_no_delta_when_it_did_not_change():
+    at = start(TRAIN)
+    at.selectbox(key="train_quick").select(10).run()
+    for _ in range(2):  # one step per epoch: two epoch ends
+        at.button(key="train_step").click().run()
+    tr = active(at).trainer
+    assert len(tr.history) == 2
+    tr.history[-1] = dataclasses.replace(tr.history[-1], val_accuracy=tr.history[-2].val_accuracy + 0.0004)
+    at.run()
+    val = next(m for m in at.metric if m.label == "Val accuracy")
+    assert not val.delta  # rounds to +0.0 pts: no green arrow
+    tr.history[-1] = dataclasses.replace(tr.history[-1], val_accuracy=tr.history[-2].val_accuracy + 0.125)
+    at.run()
+    val = next(m for m in at.metric if m.label == "Val accuracy")
+    assert val.delta == "+12.5 pts"
+
+
 def test_curves_are_full_width_tall_and_the_run_table_keeps_few_columns():
     at = start(TRAIN)
     at.selectbox(key="train_quick").select(10).run()

@@ -52,6 +52,13 @@ def _fmt_seconds(s: float) -> str:
     return f"{s // 60}:{s % 60:02d}" if s >= 60 else f"{s} s"
 
 
+def _points_change(before: float, after: float) -> str | None:
+    """The change between two accuracies in percentage points as the metric shows it
+    (``"+2.5 pts"``), or None (no arrow) when it rounds to 0.0 or either is unknown."""
+    change = round((after - before) * 100, 1) if math.isfinite(before) and math.isfinite(after) else 0.0
+    return f"{change:+.1f} pts" if change != 0 else None
+
+
 def settings(source: D.DataSource | None) -> TrainConfig | None:
     """The settings row and "More settings"; None (with the reason shown) when invalid."""
     c = st.columns([1.3, 1.3, 1, 1, 1, 0.8])
@@ -330,7 +337,7 @@ def _live_view(r: R.Run) -> None:
     m[3].metric(
         "Val accuracy",
         f"{last.val_accuracy:.1%}" if last and math.isfinite(last.val_accuracy) else "-",
-        delta=(f"{(last.val_accuracy - h[-2].val_accuracy) * 100:+.1f} pts" if last and len(h) > 1 else None),
+        delta=_points_change(h[-2].val_accuracy, last.val_accuracy) if last and len(h) > 1 else None,
         help="Accuracy on the held-out validation split at the last epoch end.",
     )
     m[4].metric(
