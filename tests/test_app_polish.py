@@ -132,6 +132,16 @@ def test_curves_are_full_width_tall_and_the_run_table_keeps_few_columns():
         assert repeated not in shown
 
 
+def test_setting_defaults_come_from_train_config(monkeypatch):
+    monkeypatch.setattr(TrainConfig, "width", 24)
+    monkeypatch.setattr(TrainConfig, "n_mels", 48)
+    monkeypatch.setattr(TrainConfig, "batch_size", 16)
+    at = start(TRAIN)
+    assert at.select_slider(key="train_width").value == 24
+    assert at.select_slider(key="train_mels").value == 48
+    assert at.select_slider(key="train_batch").value == 16
+
+
 # ------------------------------------------------------------------ Inspect
 
 

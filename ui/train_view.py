@@ -43,6 +43,10 @@ RUN_TABLE_COLUMNS = (
 )
 HOP_OPTIONS = [2.5, 5.0, 10.0, 20.0]
 LR_OPTIONS = [3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
+WIDTH_OPTIONS = [8, 16, 24, 32]
+BATCH_OPTIONS = [8, 16, 32, 64]
+MEL_OPTIONS = [32, 48, 64, 96]
+# The widgets' defaults are TrainConfig's (the library's one home for them), each among its options.
 
 
 def _fmt_seconds(s: float) -> str:
@@ -61,8 +65,9 @@ def _points_change(before: float, after: float) -> str | None:
 
 def settings(source: D.DataSource | None) -> TrainConfig | None:
     """The settings row and "More settings"; None (with the reason shown) when invalid."""
-    c = st.columns([1.3, 1.3, 1, 1, 1, 0.8])
-    frontend = c[0].selectbox(
+    # a row that wraps on narrow windows (columns would squeeze the labels into "Learnin g rate")
+    row = st.container(horizontal=True, gap="medium")
+    frontend = row.selectbox(
         "Front-end",
         FRONTENDS,
         index=0,
@@ -70,31 +75,34 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         on_change=skip_chunk,
         help="How the spectrogram's frames are reduced before the classifier.\n\n"
         + "\n".join(f"- **{k}**: {v}" for k, v in FRONTENDS.items()),
+        width=160,
         persist_state=PERSIST,
     )
-    rate = c[1].slider(
+    rate = row.slider(
         "Reduction rate",
         0.0,
         0.95,
-        0.75,
+        TrainConfig.reduction_rate,
         0.05,
         key="train_rate",
         on_change=skip_chunk,
         disabled=frontend == "full",
         help="Fraction of frames removed (0.75 keeps a quarter). Ignored by the 'full' front-end.",
+        width=190,
         persist_state=PERSIST,
     )
-    hop = c[2].select_slider(
+    hop = row.select_slider(
         "Hop (ms)",
         HOP_OPTIONS,
-        value=10.0,
+        value=TrainConfig.hop_ms,
         key="train_hop",
         on_change=skip_chunk,
         help="Hop of the input spectrogram. Smaller hops give DiffRes finer detail to choose "
         "from but cost more per step.",
+        width=160,
         persist_state=PERSIST,
     )
-    epochs = c[3].number_input(
+    epochs = row.number_input(
         "Epochs",
         1,
         100,
@@ -102,19 +110,21 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         key="train_epochs",
         on_change=skip_chunk,
         help="Passes over the training split.",
+        width=110,
         persist_state=PERSIST,
     )
-    lr = c[4].select_slider(
+    lr = row.select_slider(
         "Learning rate",
         LR_OPTIONS,
-        value=3e-3,
+        value=TrainConfig.learning_rate,
         key="train_lr",
         on_change=skip_chunk,
         format_func=lambda v: f"{v:g}",
         help="Peak AdamW learning rate (warm-up, cosine decay).",
+        width=190,
         persist_state=PERSIST,
     )
-    seed = c[5].number_input(
+    seed = row.number_input(
         "Seed",
         0,
         9999,
@@ -122,38 +132,43 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         key="train_seed",
         on_change=skip_chunk,
         help="Same seed and settings give the same run.",
+        width=100,
         persist_state=PERSIST,
     )
     with st.expander("More settings"):
-        a = st.columns(4)
-        width = a[0].select_slider(
+        more = st.container(horizontal=True, gap="medium")
+        width = more.select_slider(
             "Model width",
-            [8, 16, 24, 32],
-            value=16,
+            WIDTH_OPTIONS,
+            value=TrainConfig.width,
             key="train_width",
             on_change=skip_chunk,
             help="Channels of the classifier's first block: smaller trains faster.",
+            width=170,
             persist_state=PERSIST,
         )
-        batch = a[1].select_slider(
+        batch = more.select_slider(
             "Batch size",
-            [8, 16, 32, 64],
-            value=32,
+            BATCH_OPTIONS,
+            value=TrainConfig.batch_size,
             key="train_batch",
             on_change=skip_chunk,
             help="Clips per step. Smaller batches make each step (and each click) quicker.",
+            width=170,
             persist_state=PERSIST,
         )
-        n_mels = a[2].select_slider(
+        n_mels = more.select_slider(
             "Mel bins",
-            [32, 48, 64, 96],
-            value=64,
+            MEL_OPTIONS,
+            value=TrainConfig.n_mels,
             key="train_mels",
             on_change=skip_chunk,
             help="Frequency bands of the input spectrogram.",
+            width=170,
             persist_state=PERSIST,
         )
-        augment = a[3].toggle(
+        flags = more.container(width=170)
+        augment = flags.toggle(
             "SpecAugment",
             True,
             key="train_specaug",
@@ -161,7 +176,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
             help="Random time and frequency masks (helps generalisation).",
             persist_state=PERSIST,
         )
-        reverb = a[3].toggle(
+        reverb = flags.toggle(
             "Room reverb",
             False,
             key="train_reverb",
