@@ -280,8 +280,8 @@ def controls(run: R.Run) -> None:
             run.status = "paused"
     ss["_train_buttons_playing"] = run.playing  # the live view reruns the page when this goes stale
     with box:
-        c = st.columns([1, 1, 1, 1.3, 3], vertical_alignment="center")
-        c[0].button(
+        c = st.container(horizontal=True, vertical_alignment="center")  # wraps, never truncates a label
+        c.button(
             "Pause" if run.playing else ("Finished" if run.finished else "Play"),
             key="train_play",
             type="primary",
@@ -290,7 +290,7 @@ def controls(run: R.Run) -> None:
             disabled=run.finished,
             help="Train in short slices until the last epoch (or pause).",
         )
-        c[1].button(
+        c.button(
             "Step",
             key="train_step",
             icon=":material/skip_next:",
@@ -298,14 +298,14 @@ def controls(run: R.Run) -> None:
             disabled=run.playing or run.finished,
             help="One optimiser step on one batch.",
         )
-        c[2].button(
+        c.button(
             "Reset",
             key="train_reset",
             icon=":material/restart_alt:",
             on_click=_reset,
             help="Start this run over from random weights (the old run stays in the table below).",
         )
-        c[3].button(
+        c.button(
             "Save checkpoint",
             key="train_save",
             icon=":material/save:",
@@ -338,29 +338,28 @@ def _live_view(r: R.Run) -> None:
     h = tr.history
     last = h[-1] if h else None
     spe = tr.steps_per_epoch
-    m = st.columns(8)
-    m[0].metric("Epoch", f"{tr.epoch}/{tr.config.epochs}", help="Finished epochs / planned epochs.")
-    m[1].metric(
-        "Step", f"{tr.global_step}/{tr.total_steps}", help=f"{spe} steps (batches of {tr.batch_size}) per epoch."
-    )
+    row = st.container(horizontal=True, gap="medium")  # wraps on narrow windows instead of truncating
+    metric = partial(row.metric, width="content")
+    metric("Epoch", f"{tr.epoch}/{tr.config.epochs}", help="Finished epochs / planned epochs.")
+    metric("Step", f"{tr.global_step}/{tr.total_steps}", help=f"{spe} steps (batches of {tr.batch_size}) per epoch.")
     recent = r.steps[-spe:] if r.steps else []
-    m[2].metric(
+    metric(
         "Train loss",
         f"{sum(s[1] for s in recent) / len(recent):.3f}" if recent else "-",
         help="Mean training loss over the last epoch's worth of steps (cross-entropy + guide loss).",
     )
-    m[3].metric(
+    metric(
         "Val accuracy",
         f"{last.val_accuracy:.1%}" if last and math.isfinite(last.val_accuracy) else "-",
         delta=_points_change(h[-2].val_accuracy, last.val_accuracy) if last and len(h) > 1 else None,
         help="Accuracy on the held-out validation split at the last epoch end.",
     )
-    m[4].metric(
+    metric(
         "Guide loss",
         f"{recent[-1][3]:.3f}" if recent else "-",
         help="DiffRes's guide loss: pushes importance away from empty (silent or masked) frames.",
     )
-    m[5].metric(
+    metric(
         "Activeness",
         f"{recent[-1][4]:.3f}" if recent else "-",
         help="Spread of importance over non-empty frames: 0 = uniform, higher = more selective.",
@@ -370,8 +369,8 @@ def _live_view(r: R.Run) -> None:
         if h
         else (tr.elapsed_seconds / tr.global_step * spe if tr.global_step else float("nan"))
     )
-    m[6].metric("Time / epoch", _fmt_seconds(per_epoch), help="Wall time per epoch, validation included.")
-    m[7].metric("Time left", _fmt_seconds(tr.estimated_seconds_left), help="Estimate from the time per step so far.")
+    metric("Time / epoch", _fmt_seconds(per_epoch), help="Wall time per epoch, validation included.")
+    metric("Time left", _fmt_seconds(tr.estimated_seconds_left), help="Estimate from the time per step so far.")
 
     # epoch scrubber
     options = [x.epoch for x in h] + ["now"]
@@ -522,10 +521,10 @@ def saved_checkpoints() -> None:
         for r in saved[:8]:
             path, tr = r.checkpoint, r.trainer
             assert path is not None and tr is not None  # saved runs have both
-            c = st.columns([3, 1.2, 1.2, 1.4], vertical_alignment="center")
             done = "complete" if r.finished else f"epoch {r.saved_step // tr.steps_per_epoch} of {r.config.epochs}"
-            c[0].markdown(f"**{r.label}** ({done}) · `{path.name}`")
-            c[1].download_button(
+            c = st.container(horizontal=True, vertical_alignment="center")  # the buttons wrap, never truncate
+            c.markdown(f"**{r.label}** ({done}) · `{path.name}`", width="stretch")
+            c.download_button(
                 "Checkpoint",
                 data=partial(path.read_bytes),
                 file_name=path.name,
@@ -536,7 +535,7 @@ def saved_checkpoints() -> None:
                 help="The .pt file (weights + model card); Inspect can open it.",
             )
             card = path.with_suffix(".json")
-            c[2].download_button(
+            c.download_button(
                 "Model card",
                 data=partial(_read_or_empty_json, card),
                 file_name=card.name,
@@ -545,7 +544,7 @@ def saved_checkpoints() -> None:
                 on_click="ignore",
                 icon=":material/description:",
             )
-            c[3].button(
+            c.button(
                 "Open in Inspect",
                 key=f"train_insp_{r.run_id}",
                 icon=":material/search_insights:",
