@@ -62,6 +62,46 @@ def test_training_curves_name_every_line_and_marker_in_a_legend():
     assert fig.layout.legend.y < 0 and fig.layout.margin.b >= 100
 
 
+def test_kept_frames_figure_draws_the_importance_over_the_spectrogram():
+    T, F, hop = 100, 16, 0.01
+    rng = np.random.default_rng(0)
+    imp = np.full(T, 0.25)
+    imp[40:45] = 0.9
+    edges = np.linspace(0, T, 26)
+    fig = figures.kept_frames_figure(rng.normal(-5, 1, (T, F)), hop, importance=imp, bin_edges=edges,
+                                     merged=rng.normal(-5, 1, (25, F)), mel_frequencies=np.linspace(50, 7000, F))
+    heat = next(t for t in fig.data if t.type == "heatmap" and t.name == "input")
+    curve = next(t for t in fig.data if t.name == "importance (right axis)")
+    assert heat.yaxis in (None, "y") and curve.yaxis == "y2" and fig.layout.yaxis2.overlaying == "y"
+    assert fig.layout.yaxis2.side == "right" and fig.layout.yaxis2.title.text == "importance (share)"
+    assert np.isclose(max(curve.y), 0.9) and np.isclose(curve.x[-1], (T - 0.5) * hop)
+    assert fig.layout.yaxis2.range[1] == pytest.approx(figures.importance_axis_top((imp, edges)))
+    uniform = next(t for t in fig.data if t.name.startswith("uniform share"))
+    assert uniform.yaxis == "y2" and np.allclose(uniform.y, 0.25)
+    merged = next(t for t in fig.data if t.name == "merged")
+    assert merged.yaxis == "y3" and np.isclose(merged.x[-1], T * hop)
+    assert "#0000" not in _json(fig)
+    fixed = figures.kept_frames_figure(np.zeros((T, F)), hop, importance=imp, bin_edges=edges,
+                                       merged=np.zeros((25, F)), importance_top=0.7)
+    assert list(fixed.layout.yaxis2.range) == [0, 0.7]
+    with pytest.raises(ValueError, match="bin_edges"):
+        figures.kept_frames_figure(np.zeros((T, F)), hop, importance=imp, bin_edges=edges[:-1], merged=np.zeros((25, F)))
+    with pytest.raises(ValueError, match="importance"):
+        figures.kept_frames_figure(np.zeros((T, F)), hop, importance=imp[1:], bin_edges=edges, merged=np.zeros((25, F)))
+
+
+def test_importance_axis_top_fits_every_curve_given():
+    edges = np.linspace(0, 100, 26)  # uniform share 0.25
+    flat, peaked = np.full(100, 0.25), np.full(100, 0.25)
+    peaked[10] = 0.6
+    assert figures.importance_axis_top((flat, edges)) == pytest.approx(0.375)
+    both = figures.importance_axis_top((flat, edges), (peaked, edges))
+    assert both == pytest.approx(0.72) and both == figures.importance_axis_top((peaked, edges), (flat, edges))
+    assert figures.importance_axis_top((np.full(100, 3.0), edges)) == 1.05  # capped
+    assert figures.importance_axis_top((np.full(100, np.nan), edges)) == 1.05
+    assert figures.importance_axis_top() == 0.05
+
+
 def test_probe_figure_true_time_axis():
     T, F, hop = 100, 16, 0.01
     rng = np.random.default_rng(0)
@@ -126,3 +166,12 @@ def test_thumbnail_rgb_shape_and_orientation():
     assert img.shape == (16, 40, 3) and img.dtype == np.uint8
     assert img[-1].mean() > img[0].mean()  # low frequencies at the bottom, bright
     assert figures.thumbnail_rgb(np.zeros((0, 8))).shape == (48, 96, 3)
+
+
+def test_class_name_axes_grow_their_margins_to_fit_the_names():
+    names = ["knock", "alarm_clock", "phone_ring"]
+    top = figures.topk_figure([(n, 1 / 3) for n in names])
+    assert top.layout.yaxis.automargin is True
+    confusion = figures.confusion_figure(np.eye(3), names)
+    assert confusion.layout.xaxis.automargin is True and confusion.layout.yaxis.automargin is True
+    assert figures.per_class_figure(dict.fromkeys(names, 1.0)).layout.xaxis.automargin is True

@@ -10,7 +10,11 @@ come as ``[T, F]`` natural-log mel power and are shown in dB, and colours are ``
 - :func:`training_curves_figure`: loss, accuracy, guide loss and activeness per epoch
   (train and validation), with the per-step training loss underneath.
 - :func:`probe_figure`: one clip's spectrogram, importance curve and merged spectrogram on
-  one time axis (the live view, and the per-prediction overlay).
+  one time axis (the live view of training).
+- :func:`kept_frames_figure`: the same clip with the importance curve drawn over its
+  spectrogram, and the merged spectrogram under it (Inspect: "which frames did the model keep").
+- :func:`importance_axis_top`: the top of an importance axis that fits several curves (two
+  models compared on one scale).
 - :func:`runs_comparison_figure`: validation accuracy (or loss) per epoch of several runs.
 """
 
@@ -35,9 +39,16 @@ from .display import (
     pool_columns,
     pool_edges,
 )
-from .style import BLUE, GREY, ORANGE, PALETTE, colorscale, to_db, translucent
+from .style import BLUE, GREY, ORANGE, OVERLAY, PALETTE, colorscale, to_db, translucent
 
-__all__ = ["STEP_LEGEND", "training_curves_figure", "probe_figure", "runs_comparison_figure"]
+__all__ = [
+    "STEP_LEGEND",
+    "importance_axis_top",
+    "kept_frames_figure",
+    "probe_figure",
+    "runs_comparison_figure",
+    "training_curves_figure",
+]
 
 #: Legend entry of the per-step lines of :func:`training_curves_figure`.
 STEP_LEGEND = "per step (one batch)"
@@ -218,6 +229,184 @@ def runs_comparison_figure(
 # --------------------------------------------------------------------------- one clip
 
 
+def importance_axis_top(*curves: tuple[np.ndarray, np.ndarray]) -> float:
+    """Top of an importance axis (from 0) that shows every ``(importance [T], bin_edges [T' + 1])``
+    curve and its uniform share ``T' / T``: 1.2 x the highest point or 1.5 x the highest
+    uniform share, at least 0.05 and at most 1.05.  It zooms on the curves (an untrained
+    model's importance hugs the uniform share, which 0 to 1 would flatten); give two models'
+    curves to draw them on one scale.
+
+    Example:
+        >>> flat = (np.full(8, 0.25), np.arange(3) * 4.0)  # 8 frames into 2: uniform share 0.25
+        >>> peaked = (np.array([0.1, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]), np.arange(3) * 4.0)
+        >>> round(importance_axis_top(flat), 3), round(importance_axis_top(flat, peaked), 3)
+        (0.375, 1.05)
+    """
+    top = 0.05
+    for importance, bin_edges in curves:
+        imp = np.asarray(importance, dtype=np.float64).reshape(-1)
+        finite = imp[np.isfinite(imp)]
+        uniform = (np.asarray(bin_edges).size - 1) / max(1, imp.size)
+        top = max(top, 1.2 * float(finite.max()) if finite.size else 1.2, 1.5 * uniform)
+    return min(1.05, top)
+
+
+def _importance_overlay(fig: go.Figure, x: np.ndarray, y: np.ndarray, uniform: float, duration: float) -> None:
+    """The importance curve over row 1's spectrogram, on its secondary y axis: a light line on
+    a dark halo (visible on every colour map), and the uniform share dotted."""
+    for colour, width, name, legend in (
+        ("rgba(0,0,0,0.55)", 4.0, "importance", False),
+        (OVERLAY, 1.8, "importance (right axis)", True),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                name=name,
+                legendgroup="importance",
+                showlegend=legend,
+                line=dict(color=colour, width=width),
+                hovertemplate="t = %{x:.3f} s<br>importance %{y:.3f}<extra></extra>" if legend else None,
+                hoverinfo=None if legend else "skip",
+            ),
+            row=1,
+            col=1,
+            secondary_y=True,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[0.0, duration],
+            y=[uniform, uniform],
+            mode="lines",
+            name=f"uniform share {uniform:.2f}",
+            line=dict(color=OVERLAY, dash="dot", width=1.2),
+            hoverinfo="skip",
+        ),
+        row=1,
+        col=1,
+        secondary_y=True,
+    )
+
+
+def kept_frames_figure(
+    log_mel: np.ndarray,
+    hop_seconds: float,
+    *,
+    importance: np.ndarray,
+    bin_edges: np.ndarray,
+    merged: np.ndarray,
+    mel_frequencies: np.ndarray | None = None,
+    importance_top: float | None = None,
+    db_range: float = 80.0,
+    colormap: str = "magma",
+    title: str | None = None,
+    max_columns: int = MAX_DISPLAY_COLUMNS,
+    height: int = 480,
+) -> go.Figure:
+    """Which frames a model kept for its decision: the input log-mel with the importance curve
+    drawn over it (on a secondary y axis at the right), and the merged spectrogram under it,
+    on one time axis in seconds.  Peaks of the curve sit on the sounds they belong to.
+
+    Args:
+        log_mel: ``[T, F]`` natural-log mel power (the front-end's input).
+        hop_seconds: seconds per input frame.
+        importance: ``[T]`` normalised importance (sums to ``T'``); for a fixed front-end,
+            whatever it reports (uniform shares).
+        bin_edges: ``[T' + 1]`` input-frame positions of the output bins.
+        merged: ``[T', F]`` merged natural-log mel power.
+        mel_frequencies: ``[F]`` band centres in Hz (tick labels); None labels bands by index.
+        importance_top: top of the importance axis (give two figures the same one to compare
+            them, :func:`importance_axis_top`); default this curve's own.
+        db_range: dB below the loudest cell that the colour scale spans.
+        colormap: a name from :data:`~diffres.figures.style.COLORMAPS`.
+        title: figure title.
+        max_columns: pixel budget of the time axis (longer clips are pooled for display).
+        height: pixels.
+
+    Returns:
+        Two rows: ``Input log-mel`` with the importance on ``yaxis2`` (the right axis, from 0
+        to ``importance_top``) and the merged spectrogram; one ``dB`` colour scale.
+    """
+    hop = float(hop_seconds)
+    db = to_db(np.asarray(log_mel, dtype=np.float32)).T  # [F, T]
+    n_mels, n_frames = db.shape
+    mdb = to_db(np.asarray(merged, dtype=np.float32)).T  # [F, T']
+    edges = np.asarray(bin_edges, dtype=np.float64).reshape(-1)
+    out_len = mdb.shape[1]
+    if edges.size != out_len + 1:
+        raise ValueError(f"bin_edges must have T' + 1 = {out_len + 1} entries, got {edges.size}.")
+    imp = np.asarray(importance, dtype=np.float32).reshape(-1)
+    if imp.size != n_frames:
+        raise ValueError(f"importance must have T = {n_frames} entries, got {imp.size}.")
+    finite = db[np.isfinite(db)]
+    top = float(finite.max()) if finite.size else 0.0
+    duration = n_frames * hop
+    uniform = out_len / max(1, n_frames)
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        row_heights=[0.55, 0.45],
+        specs=[[{"secondary_y": True}], [{}]],
+        subplot_titles=(
+            f"Input log-mel ({n_frames} frames at {hop * 1000:g} ms) and the importance of each frame",
+            f"Merged: {out_len} frames, drawn at the times they cover",
+        ),
+    )
+    pooled, bounds = pool_columns(db, max_columns, "max")
+    fig.add_trace(_heatmap(pooled, bounds * hop, name="input"), row=1, col=1, secondary_y=False)
+    ip, ib = pool_columns(imp, max_columns, "mean")
+    centres = ((ib[:-1] + ib[1:]) / 2.0 * hop).astype(np.float32)
+    _importance_overlay(fig, centres, ip.astype(np.float32), uniform, duration)
+    mp, mb = pool_columns(mdb, max_columns, "max")
+    m_edges = pool_edges(edges, mb)
+    hover = (
+        "covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>%{customdata[2]:.1f} frames merged"
+        "<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>"
+    )
+    custom = merged_customdata(m_edges, hop, n_rows=n_mels)
+    fig.add_trace(_heatmap(mp, m_edges * hop, name="merged", customdata=custom, hovertemplate=hover), row=2, col=1)
+    freq_title = "Hz" if mel_frequencies is not None else "mel band"
+    if mel_frequencies is not None:
+        vals, text = mel_ticks(np.asarray(mel_frequencies))
+        for row in (1, 2):
+            fig.update_yaxes(tickvals=vals, ticktext=text, row=row, col=1, secondary_y=False)
+    for row in (1, 2):
+        fig.update_yaxes(title_text=freq_title, row=row, col=1, secondary_y=False)
+    axis_top = float(importance_top) if importance_top is not None else importance_axis_top((imp, edges))
+    fig.update_yaxes(
+        title_text="importance (share)",
+        range=[0, axis_top],
+        tickmode="auto",  # its own ticks, not the mel axis' positions
+        nticks=6,
+        showgrid=False,
+        zeroline=False,
+        row=1,
+        col=1,
+        secondary_y=True,
+    )
+    fig.update_xaxes(range=[0.0, duration])
+    fig.update_xaxes(title_text="Time (s)", row=2, col=1)
+    _layout(fig, height, title=title)
+    bottom = 95
+    plot_height = max(100, height - bottom - (70 if title else 45))
+    fig.update_layout(
+        margin=dict(r=70, b=bottom),
+        legend=dict(orientation="h", yanchor="top", y=-58 / plot_height, xanchor="left", x=0.0),
+        coloraxis=dict(
+            colorscale=colorscale(colormap),
+            cmin=top - float(db_range),
+            cmax=top,
+            # left of the importance axis' labels, which sit on the right of the top row
+            colorbar=dict(title=dict(text="dB"), thickness=10, len=0.45, y=0.22, x=1.02),
+        ),
+    )
+    fig.update_annotations(font_size=12)
+    return fig
+
+
 def probe_figure(
     log_mel: np.ndarray,
     hop_seconds: float,
@@ -295,8 +484,7 @@ def probe_figure(
     fig.update_yaxes(title_text="Hz" if mel_frequencies is not None else "mel band", row=1, col=1)
     fig.update_yaxes(title_text="Hz" if mel_frequencies is not None else "mel band", row=3, col=1)
     # zoom on the curve (an untrained model's importance hugs the uniform share; 0-1 would hide it)
-    top_share = float(np.nanmax(imp)) if imp.size and np.isfinite(imp).any() else 1.0
-    fig.update_yaxes(title_text="share", range=[0, min(1.05, max(1.2 * top_share, 1.5 * uniform, 0.05))], row=2, col=1)
+    fig.update_yaxes(title_text="share", range=[0, importance_axis_top((imp, edges))], row=2, col=1)
     fig.update_xaxes(range=[0.0, duration])
     fig.update_xaxes(title_text="Time (s)", row=3, col=1)
     _layout(fig, height, title=title, legend=False)
