@@ -157,3 +157,34 @@ def test_full_models_are_labelled_without_a_rate(two_datasets, monkeypatch):
     at.selectbox(key="inspect_pick_shipped").set_value(path).run()
     assert next(m.value for m in at.metric if m.label == "Reduction rate") == "none"
     assert not any("full 0.75" in x.value for x in at.markdown)
+
+
+def test_this_sound_draws_the_importance_over_the_spectrogram(two_datasets, monkeypatch):
+    monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(two_datasets))
+    at = start(INSPECT)
+    fig = chart(at, "inspect_clip_probe")
+    heat = next(t for t in fig["data"] if t["type"] == "heatmap" and t.get("name") == "input")
+    curve = next(t for t in fig["data"] if t.get("name", "").startswith("importance") and t.get("showlegend", True))
+    assert heat.get("yaxis", "y") == "y" and curve["yaxis"] == "y2"
+    assert fig["layout"]["yaxis2"]["overlaying"] == "y"  # drawn over the log-mel, its own scale at the right
+    assert curve.get("xaxis", "x") == heat.get("xaxis", "x")
+
+
+def test_compare_resets_a_partner_of_other_classes_and_shares_the_importance_scale(two_datasets, monkeypatch):
+    monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(two_datasets))
+    at = start(INSPECT)
+    events_full = next(str(p) for p in two_datasets.glob("events_full*.pt"))
+    partner = at.selectbox(key="inspect_other")
+    assert events_full in partner.value  # the same classes, another front-end
+    assert all("events" in o for o in partner.options)  # only models of the same classes are offered
+    a, b = chart(at, "inspect_cmp_a_probe"), chart(at, "inspect_cmp_b_probe")
+    assert a["layout"]["yaxis2"]["range"] == b["layout"]["yaxis2"]["range"]  # one importance scale
+
+    digits = next(str(p) for p in two_datasets.glob("digits_diffres*.pt"))
+    at.selectbox(key="inspect_pick_shipped").set_value(digits).run()
+    assert not at.exception, at.exception
+    partner = at.selectbox(key="inspect_other")
+    assert "digits_full" in partner.value and all("digits" in o for o in partner.options)
+    assert any("other classes" in i.value and "digits_full" in i.value for i in at.info), [i.value for i in at.info]
+    a, b = chart(at, "inspect_cmp_a_probe"), chart(at, "inspect_cmp_b_probe")
+    assert a["layout"]["yaxis2"]["range"] == b["layout"]["yaxis2"]["range"]

@@ -244,6 +244,15 @@ def rate_sweep(model_id: str, data_key: str, _data: EvalData, rates: tuple = SWE
     return accuracy_vs_rate(model, (x, _data.labels), list(rates))
 
 
+def same_classes(a: dict, b: dict) -> bool:
+    """Whether two model cards classify the same classes (same names, same order), so their
+    answers for one sound can be compared; cards without a class list compare their datasets."""
+    ca, cb = a.get("classes"), b.get("classes")
+    if ca and cb:
+        return list(ca) == list(cb)
+    return a.get("dataset") is not None and a.get("dataset") == b.get("dataset")
+
+
 def baselines_for(card: dict, *, exclude: str = "") -> list[Entry]:
     """Shipped fixed-front-end checkpoints with the same dataset (one per front-end/rate)."""
     out = []
