@@ -35,6 +35,8 @@ __all__ = [
     "ChangeHop",
     "FullResolution",
     "ConvAvgPool",
+    "NO_REDUCTION",
+    "frontend_label",
     "make_frontend",
 ]
 
@@ -50,6 +52,25 @@ FRONTENDS: dict[str, str] = {
     "changehop": "Evenly spaced frames: a larger hop, the usual way to save compute.",
     "full": "No reduction: every frame goes to the classifier (the accuracy ceiling, most compute).",
 }
+
+
+#: Front-ends that keep every frame: a reduction rate means nothing to them.
+NO_REDUCTION = frozenset({"full"})
+
+
+def frontend_label(frontend: str, reduction_rate: float | None = None) -> str:
+    """A model's front-end and training rate in a few characters, for labels and tables:
+    ``"diffres 0.75"``, or the bare name for a front-end that keeps every frame (``"full"``:
+    its card still stores a rate, which it never used) or when the rate is unknown.
+
+    Example:
+        >>> frontend_label("diffres", 0.75), frontend_label("full", 0.75), frontend_label("avgpool")
+        ('diffres 0.75', 'full', 'avgpool')
+    """
+    name = str(frontend)
+    if name in NO_REDUCTION or not isinstance(reduction_rate, (int, float)) or isinstance(reduction_rate, bool):
+        return name
+    return f"{name} {float(reduction_rate):.3g}"
 
 
 @runtime_checkable

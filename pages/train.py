@@ -34,6 +34,7 @@ with st.container(border=True):
 config = train_view.settings(source)
 run = R.current(config, source)  # a run reopened from disk, or the run of these settings
 if run is not None:
+    train_view.run_size(run)
     train_view.controls(run)
 elif source is None:
     st.caption("Choose data above to start.")

@@ -15,7 +15,7 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(diffres.__path__, "diffre
 WITH_EXAMPLES = {
     "diffres.analysis", "diffres.audio", "diffres.cards", "diffres.core", "diffres.explain", "diffres.familiarity",
     "diffres.features", "diffres.frontends", "diffres.functional", "diffres.names", "diffres.resolution",
-    "diffres.inverse", "diffres.models", "diffres.training.augment", "diffres.training.evaluation",
+    "diffres.inverse", "diffres.models", "diffres.planning", "diffres.training.augment", "diffres.training.evaluation",
     "diffres.training.schedule", "diffres.datasets.streaming", "diffres.training.distributed", "diffres.training.corpus",
 }
 

@@ -29,9 +29,9 @@ def _records(n=3, with_probe=False):
 def test_training_curves_place_epochs_and_percentages():
     steps = [dict(global_step=s, loss=1.0, accuracy=0.5, guide_loss=0.1, activeness=0.02) for s in range(1, 31)]
     fig = figures.training_curves_figure(_records(), steps=steps, steps_per_epoch=10, total_epochs=5, selected_epoch=2)
-    val_acc = next(t for t in fig.data if t.name == "validation" and t.yaxis == "y2")
+    val_acc = next(t for t in fig.data if t.name == "validation (epoch end)" and t.yaxis == "y2")
     assert list(val_acc.x) == [1, 2, 3] and np.allclose(val_acc.y, [25, 50, 75])
-    per_step = next(t for t in fig.data if t.name == "train loss (per step)")
+    per_step = next(t for t in fig.data if t.name == figures.training.STEP_LEGEND and t.yaxis == "y")
     assert np.isclose(per_step.x[-1], 3.0)  # global step 30 / 10 steps per epoch
     assert fig.layout.xaxis.range[1] >= 5
     assert "#0000" not in _json(fig)
@@ -41,8 +41,65 @@ def test_training_curves_accept_dicts_and_nan():
     hist = [r.to_dict() for r in _records(2)]
     hist[0]["val_accuracy"] = float("nan")
     fig = figures.training_curves_figure(hist)
-    val_acc = next(t for t in fig.data if t.name == "validation" and t.yaxis == "y2")
+    val_acc = next(t for t in fig.data if t.name == "validation (epoch end)" and t.yaxis == "y2")
     assert val_acc.y[0] is None and val_acc.y[1] == pytest.approx(50)
+
+
+def test_training_curves_name_every_line_and_marker_in_a_legend():
+    steps = [dict(global_step=s, loss=1.0, accuracy=0.5, guide_loss=0.1, activeness=0.02) for s in range(1, 31)]
+    fig = figures.training_curves_figure(_records(), steps=steps, steps_per_epoch=10, total_epochs=5, selected_epoch=2)
+    assert fig.layout.showlegend is not False and fig.layout.height >= 420
+    named = {t.legendgroup or t.name for t in fig.data if t.showlegend is not False}
+    for t in fig.data:  # every trace is in a group whose entry the legend shows
+        assert (t.legendgroup or t.name) in named, (t.name, t.legendgroup)
+    entries = [t.name for t in fig.data if t.showlegend is not False]
+    assert len(entries) == len(set(entries))  # one entry per kind, not one per panel
+    assert {"train (epoch mean)", "validation (epoch end)", figures.training.STEP_LEGEND} <= set(entries)
+    shown = next(t for t in fig.data if t.showlegend is not False and "epoch 2" in t.name)
+    assert shown.line.dash == "dot"  # the selected epoch's dotted line has an entry too
+    assert all(s.line.dash == "dot" for s in fig.layout.shapes)
+    # the legend sits under the plots, inside the figure
+    assert fig.layout.legend.y < 0 and fig.layout.margin.b >= 100
+
+
+def test_kept_frames_figure_draws_the_importance_over_the_spectrogram():
+    T, F, hop = 100, 16, 0.01
+    rng = np.random.default_rng(0)
+    imp = np.full(T, 0.25)
+    imp[40:45] = 0.9
+    edges = np.linspace(0, T, 26)
+    fig = figures.kept_frames_figure(rng.normal(-5, 1, (T, F)), hop, importance=imp, bin_edges=edges,
+                                     merged=rng.normal(-5, 1, (25, F)), mel_frequencies=np.linspace(50, 7000, F))
+    heat = next(t for t in fig.data if t.type == "heatmap" and t.name == "input")
+    curve = next(t for t in fig.data if t.name == "importance (right axis)")
+    assert heat.yaxis in (None, "y") and curve.yaxis == "y2" and fig.layout.yaxis2.overlaying == "y"
+    assert fig.layout.yaxis2.side == "right" and fig.layout.yaxis2.title.text == "importance (share)"
+    assert np.isclose(max(curve.y), 0.9) and np.isclose(curve.x[-1], (T - 0.5) * hop)
+    assert fig.layout.yaxis2.range[1] == pytest.approx(figures.importance_axis_top((imp, edges)))
+    uniform = next(t for t in fig.data if t.name.startswith("uniform share"))
+    assert uniform.yaxis == "y2" and np.allclose(uniform.y, 0.25)
+    merged = next(t for t in fig.data if t.name == "merged")
+    assert merged.yaxis == "y3" and np.isclose(merged.x[-1], T * hop)
+    assert "#0000" not in _json(fig)
+    fixed = figures.kept_frames_figure(np.zeros((T, F)), hop, importance=imp, bin_edges=edges,
+                                       merged=np.zeros((25, F)), importance_top=0.7)
+    assert list(fixed.layout.yaxis2.range) == [0, 0.7]
+    with pytest.raises(ValueError, match="bin_edges"):
+        figures.kept_frames_figure(np.zeros((T, F)), hop, importance=imp, bin_edges=edges[:-1], merged=np.zeros((25, F)))
+    with pytest.raises(ValueError, match="importance"):
+        figures.kept_frames_figure(np.zeros((T, F)), hop, importance=imp[1:], bin_edges=edges, merged=np.zeros((25, F)))
+
+
+def test_importance_axis_top_fits_every_curve_given():
+    edges = np.linspace(0, 100, 26)  # uniform share 0.25
+    flat, peaked = np.full(100, 0.25), np.full(100, 0.25)
+    peaked[10] = 0.6
+    assert figures.importance_axis_top((flat, edges)) == pytest.approx(0.375)
+    both = figures.importance_axis_top((flat, edges), (peaked, edges))
+    assert both == pytest.approx(0.72) and both == figures.importance_axis_top((peaked, edges), (flat, edges))
+    assert figures.importance_axis_top((np.full(100, 3.0), edges)) == 1.05  # capped
+    assert figures.importance_axis_top((np.full(100, np.nan), edges)) == 1.05
+    assert figures.importance_axis_top() == 0.05
 
 
 def test_probe_figure_true_time_axis():
@@ -121,3 +178,12 @@ def test_training_curves_show_the_energy_prior_fit_before_epoch_zero():
     assert fig.layout.xaxis.range[0] == pytest.approx(-2.0)
     none = figures.training_curves_figure([], steps=[], steps_per_epoch=10, total_epochs=4)
     assert not [t for t in none.data if t.name.startswith("energy-prior")] and none.layout.xaxis.range[0] == 0
+
+
+def test_class_name_axes_grow_their_margins_to_fit_the_names():
+    names = ["knock", "alarm_clock", "phone_ring"]
+    top = figures.topk_figure([(n, 1 / 3) for n in names])
+    assert top.layout.yaxis.automargin is True
+    confusion = figures.confusion_figure(np.eye(3), names)
+    assert confusion.layout.xaxis.automargin is True and confusion.layout.yaxis.automargin is True
+    assert figures.per_class_figure(dict.fromkeys(names, 1.0)).layout.xaxis.automargin is True

@@ -124,3 +124,12 @@ def test_small_cnn_handles_one_frame_and_gradients_flow():
     (logits.sum() + out.guide_loss).backward()
     score_grads = [p.grad for p in m.frontend.parameters()]
     assert all(g is not None for g in score_grads) and any(g.abs().sum() > 0 for g in score_grads)
+
+
+def test_frontend_label_leaves_out_the_rate_of_full_resolution():
+    from diffres.frontends import frontend_label
+
+    assert frontend_label("diffres", 0.75) == "diffres 0.75"
+    assert frontend_label("full", 0.75) == "full"  # its card stores a rate it never used
+    assert frontend_label("avgpool", 0.748959) == "avgpool 0.749"
+    assert frontend_label("changehop", None) == "changehop"

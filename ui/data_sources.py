@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+import diffres
 from diffres.datasets import AudioDataset
 from ui.session import session_dir, slug
 
@@ -58,6 +59,32 @@ def load_source(source: DataSource) -> AudioDataset:
     if source.kind == "builtin":
         return builtin_dataset(source.path, source.max_files_per_class)
     return folder_dataset(source.key, source.path)
+
+
+class _NotBuilt(Exception):
+    """A built-in set is not built yet (raised, so that the cache keeps no answer for it)."""
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _builtin_counts(name: str, max_files_per_class: int | None) -> dict[str, dict[str, int]]:
+    from diffres.datasets import builtin_class_counts
+
+    counts = builtin_class_counts(name, max_files_per_class=max_files_per_class)
+    if counts is None:
+        raise _NotBuilt(name)
+    return counts
+
+
+def class_counts(source: DataSource) -> dict[str, dict[str, int]] | None:
+    """``{split: {class: clips}}`` of ``source`` without preparing a run: a built-in set's from
+    its manifest (None while it is not built yet), the user's data from its (cached) dataset,
+    None when that cannot be read (the error shows when training starts)."""
+    try:
+        if source.kind == "builtin":
+            return _builtin_counts(source.path, source.max_files_per_class)
+        return load_source(source).class_counts()
+    except (_NotBuilt, diffres.DiffResError, MemoryError, OSError):
+        return None
 
 
 def save_zip(data: bytes, name: str) -> tuple[str, Path]:

@@ -195,18 +195,19 @@ def section() -> None:
         if ss.get(message):
             show(ss.pop(message))
     for k, entry in enumerate(found):
-        c = st.columns([3.2, 1.1, 1.1, 1.1], vertical_alignment="center")
+        c = st.container(horizontal=True, vertical_alignment="center")  # the buttons wrap, never truncate
+        text = c.container(width="stretch")
         where = "this session" if entry.this_session else f"session {entry.session[:15]}"
         if entry.card:
-            c[0].markdown(
+            text.markdown(
                 f"**{entry.label}** · {entry.card.get('dataset', '?')} · {entry.card.get('frontend', '?')} · "
                 f"{entry.progress} · {where}, {age(entry)}"
             )
         else:
-            c[0].markdown(f"**{entry.path.name}** · {where}")
+            text.markdown(f"**{entry.path.name}** · {where}")
         if entry.problem:
-            c[0].caption(f"Cannot be reopened: {entry.problem}.")
-        c[1].button(
+            text.caption(f"Cannot be reopened: {entry.problem}.")
+        c.button(
             "Reopen",
             key=f"disk_reopen_{k}",
             icon=":material/history:",
@@ -215,7 +216,7 @@ def section() -> None:
             disabled=bool(entry.problem),
             help="Load this run (weights, optimiser, history) to look at it or continue training it.",
         )
-        c[2].download_button(
+        c.download_button(
             "Download",
             data=entry.path.read_bytes if entry.path.is_file() else b"",
             file_name=entry.path.name,
@@ -224,6 +225,6 @@ def section() -> None:
             on_click="ignore",
             icon=":material/download:",
         )
-        with c[3].popover("Delete", icon=":material/delete:"):
+        with c.popover("Delete", icon=":material/delete:"):
             st.markdown(f"Delete **{entry.path.name}** and its model card for good?")
             st.button("Delete for good", key=f"disk_del_{k}", type="primary", on_click=_delete, args=(entry,))

@@ -18,6 +18,7 @@ import streamlit as st
 import torch
 
 import diffres
+from diffres.frontends import frontend_label
 from diffres.training import accuracy_vs_rate, class_index_map, evaluate_model, log_mel_of
 from ui import cache
 from ui import data_sources as D
@@ -63,15 +64,17 @@ def _metric(card: dict) -> str:
     return f", {acc:.0%}" if isinstance(acc, (int, float)) else ""
 
 
+def _frontend(card: dict) -> str:
+    """The card's front-end and training rate (no rate for a front-end that keeps every frame)."""
+    return frontend_label(str(card.get("frontend", "?")), card.get("reduction_rate"))
+
+
 def shipped_entries() -> list[Entry]:
     out = []
     for e in cache.checkpoint_index():
         card = e["card"]
-        rate = card.get("reduction_rate")
-        label = (
-            f"{e['name']} ({card.get('dataset', '?')}, {card.get('frontend', '?')}"
-            f"{'' if rate is None else f' {rate:g}'}, {card.get('hop_ms', '?')} ms{_metric(card)})"
-        )
+        hop = card.get("hop_ms", "?")
+        label = f"{e['name']} ({card.get('dataset', '?')}, {_frontend(card)}, {hop} ms{_metric(card)})"
         out.append(Entry(e["id"], e["path"], label, "shipped", card))
     return out
 
@@ -118,7 +121,7 @@ def add_upload(data: bytes, name: str) -> Entry:
     entry = Entry(
         model_id_for(path),
         str(path),
-        f"{name} (uploaded; {card.get('dataset', '?')}, {card.get('frontend', '?')})",
+        f"{name} (uploaded; {card.get('dataset', '?')}, {_frontend(card)})",
         "upload",
         card,
     )
@@ -239,6 +242,15 @@ def rate_sweep(model_id: str, data_key: str, _data: EvalData, rates: tuple = SWE
     model = load(model_id).model
     x = log_mel_of(model, _data.waveforms)
     return accuracy_vs_rate(model, (x, _data.labels), list(rates))
+
+
+def same_classes(a: dict, b: dict) -> bool:
+    """Whether two model cards classify the same classes (same names, same order), so their
+    answers for one sound can be compared; cards without a class list compare their datasets."""
+    ca, cb = a.get("classes"), b.get("classes")
+    if ca and cb:
+        return list(ca) == list(cb)
+    return a.get("dataset") is not None and a.get("dataset") == b.get("dataset")
 
 
 def baselines_for(card: dict, *, exclude: str = "") -> list[Entry]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import ui
 from diffres import figures
 from diffres.checkpoints import LoadedCheckpoint
 from diffres.figures.evaluation import thumbnail_rgb
+from diffres.frontends import NO_REDUCTION
 from diffres.names import shown
 from ui import inspect as I
 from ui import runs as R
@@ -113,16 +115,19 @@ def model_card(loaded: LoadedCheckpoint, entry: I.Entry) -> None:
 
     metrics = card.get("metrics") or {}
     st.subheader("Model card")
-    m = st.columns(7)
-    m[0].metric("Dataset", str(card.get("dataset", "?")), help="What it was trained on.")
-    m[1].metric("Front-end", cfg.frontend, help="How frames are reduced before the classifier.")
-    m[2].metric("Reduction rate", f"{cfg.reduction_rate:g}", help="Fraction of frames removed during training.")
-    m[3].metric("Hop", f"{cfg.hop_ms:g} ms", help="Hop of the input spectrogram.")
-    m[4].metric(
-        "Val accuracy", _pct(metrics.get("val_accuracy")), help="On the held-out validation split (from the card)."
+    row = st.container(horizontal=True, gap="medium")  # wraps on narrow windows instead of truncating
+    metric = partial(row.metric, width="content")
+    metric("Dataset", str(card.get("dataset", "?")), help="What it was trained on.")
+    metric("Front-end", cfg.frontend, help="How frames are reduced before the classifier.")
+    metric(
+        "Reduction rate",
+        "none" if cfg.frontend in NO_REDUCTION else f"{cfg.reduction_rate:g}",
+        help="Fraction of frames removed during training ('none': this front-end keeps every frame).",
     )
-    m[5].metric("Test accuracy", _pct(metrics.get("test_accuracy")), help="On the held-out test split (from the card).")
-    m[6].metric("Parameters", f"{model.n_parameters():,}")
+    metric("Hop", f"{cfg.hop_ms:g} ms", help="Hop of the input spectrogram.")
+    metric("Val accuracy", _pct(metrics.get("val_accuracy")), help="On the held-out validation split (from the card).")
+    metric("Test accuracy", _pct(metrics.get("test_accuracy")), help="On the held-out test split (from the card).")
+    metric("Parameters", f"{model.n_parameters():,}")
     st.caption(
         f"Classes ({len(cfg.classes)}): {', '.join(cfg.classes)} · {cfg.n_mels} mel bins · "
         f"{cfg.clip_seconds:g} s clips · "
@@ -141,30 +146,41 @@ def model_card(loaded: LoadedCheckpoint, entry: I.Entry) -> None:
 
 
 def clip_view(
-    entry: I.Entry, cfg: Any, model_id: str, clip: CurrentClip, key: str, *, height: int = 480, title: str | None = None
+    entry: I.Entry,
+    cfg: Any,
+    model_id: str,
+    clip: CurrentClip,
+    key: str,
+    *,
+    height: int = 480,
+    title: str | None = None,
+    importance_top: float | None = None,
 ) -> None:
-    """Top classes of ``clip`` and the frames the model ``model_id`` kept for it."""
+    """Top classes of ``clip`` and the frames the model ``model_id`` kept for it (importance
+    axis up to ``importance_top``, default the curve's own)."""
     if clip.sample_rate != cfg.sample_rate and model_id == entry.model_id:
         st.error(f"The sound is at {clip.sample_rate} Hz but the model expects {cfg.sample_rate} Hz.")
         return
     p = I.predict_clip(model_id, clip.digest, clip.samples)
     chart(figures.topk_figure(p["top"], title=title or "Top classes"), key=f"{key}_top")
     chart(
-        _kept_frames(p, height=height, title="Which frames the model kept for this decision"),
+        _kept_frames(p, height=height, title="Which frames the model kept for this decision", top=importance_top),
         key=f"{key}_probe",
         width="stretch",
     )
 
 
-def _kept_frames(p: dict[str, Any], *, height: int, title: str | None = None) -> Any:
-    """The probe figure of a :func:`ui.inspect.predict_clip` result."""
-    return figures.probe_figure(
+def _kept_frames(p: dict[str, Any], *, height: int, title: str | None = None, top: float | None = None) -> Any:
+    """The importance over the spectrogram, and the merged spectrogram, of a
+    :func:`ui.inspect.predict_clip` result."""
+    return figures.kept_frames_figure(
         p["log_mel"],
         p["hop_seconds"],
         importance=p["importance"],
         bin_edges=p["bin_edges"],
         merged=p["merged"],
         mel_frequencies=p["mel_frequencies"],
+        importance_top=top,
         height=height,
         title=title,
     )
@@ -310,7 +326,9 @@ def validation(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
             res = None
         if res is not None:
             st.caption(f"Evaluated on {data.description}: {res['n']} clips, accuracy **{res['accuracy']:.1%}**.")
-            c1, c2 = st.columns([1.2, 1])
+            # side by side where there is room, one under the other in a narrow window
+            row = st.container(horizontal=True, gap="medium")
+            c1, c2 = row.container(width=500), row.container(width=440)
             with c1:
                 st.markdown("#### Confusion matrix")
                 chart(
@@ -339,41 +357,73 @@ def validation(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
             _sweep(entry, card, cfg, data)
 
 
+def _partner(entry: I.Entry, card: dict[str, Any], frontend: str, others: dict[str, I.Entry]) -> list[str]:
+    """The models that can be compared with ``entry`` (same classes), and the partner in
+    ``inspect_other``: kept while it fits, else (a new main model) one of the same classes with
+    another front-end where there is one, with a note saying so; none when no model fits."""
+    ids = [m for m in others if m != entry.model_id and I.same_classes(others[m].card, card)]
+    before = ss.get("inspect_other")
+    if before in ids:
+        return ids
+    same = [m for m in ids if others[m].card.get("frontend") != frontend]
+    if ids:
+        ss["inspect_other"] = (same or ids)[0]
+    else:
+        ss.pop("inspect_other", None)
+    if before in others:  # the main model changed under a partner of other classes
+        old = others[before]
+        now = f"compared with {others[ss['inspect_other']].label} instead" if ids else "no model left to compare"
+        st.info(
+            f"{old.label} was trained on other classes ({old.card.get('dataset', '?')}) than this model "
+            f"({card.get('dataset', '?')}), so their answers cannot be compared: {now}.",
+            icon=":material/swap_horiz:",
+        )
+    return ids
+
+
 def compare(entry: I.Entry, loaded: LoadedCheckpoint) -> None:
-    """The "Compare two models" tab: the current clip through this model and another."""
+    """The "Compare two models" tab: the current clip through this model and another of the
+    same classes, their importance on one scale."""
     card, cfg = loaded.card, loaded.model.config
     others = {e.model_id: e for e in I.shipped_entries() + I.run_entries() + I.uploaded_entries()}
-    if len(others) < 2:
+    ids = _partner(entry, card, cfg.frontend, others)
+    if not ids:
         st.info(
-            "Comparing needs at least two checkpoints (shipped, trained in this session, or uploaded).",
+            "Comparing needs a second checkpoint of the same classes (shipped, trained in this session, or "
+            f"uploaded): none classifies {', '.join(cfg.classes)}.",
             icon=":material/info:",
         )
-    else:
-        ids = [m for m in others if m != entry.model_id]
-        if ss.get("inspect_other") not in ids:
-            # prefer a different front-end on the same dataset
-            same = [
-                m
-                for m in ids
-                if others[m].card.get("dataset") == card.get("dataset")
-                and others[m].card.get("frontend") != cfg.frontend
-            ]
-            ss["inspect_other"] = (same or ids)[0]
-        other_id = st.selectbox(
-            "Compare with",
-            ids,
-            key="inspect_other",
-            format_func=lambda m: others[m].label,
-            help="Another checkpoint, shown next to the one above on the same sound.",
-        )
-        clip = ui.current_clip()
-        c1, c2 = st.columns(2)
-        for col, (mid, label) in zip(
-            (c1, c2), ((entry.model_id, entry.label), (other_id, others[other_id].label)), strict=True
-        ):
-            with col:
-                st.markdown(f"**{label}**")
-                try:
-                    clip_view(entry, cfg, mid, clip, f"inspect_cmp_{'a' if mid == entry.model_id else 'b'}", height=420)
-                except (diffres.DiffResError, RuntimeError) as err:
-                    st.error(f"Could not run {label}: {err}", icon=":material/error:")
+        return
+    other_id = st.selectbox(
+        "Compare with",
+        ids,
+        key="inspect_other",
+        format_func=lambda m: others[m].label,
+        help="Another checkpoint of the same classes, shown next to the one above on the same sound.",
+    )
+    clip = ui.current_clip()
+    pair = ((entry.model_id, entry.label), (other_id, others[other_id].label))
+    curves = []
+    for mid, _ in pair:  # cached: the views below reuse these predictions
+        try:
+            p = I.predict_clip(mid, clip.digest, clip.samples)
+            curves.append((p["importance"], p["bin_edges"]))
+        except (diffres.DiffResError, RuntimeError):
+            pass  # the view below shows the error
+    top = figures.importance_axis_top(*curves) if curves else None  # one importance scale for both
+    c1, c2 = st.columns(2)
+    for col, (mid, label) in zip((c1, c2), pair, strict=True):
+        with col:
+            st.markdown(f"**{label}**")
+            try:
+                clip_view(
+                    entry,
+                    cfg,
+                    mid,
+                    clip,
+                    f"inspect_cmp_{'a' if mid == entry.model_id else 'b'}",
+                    height=420,
+                    importance_top=top,
+                )
+            except (diffres.DiffResError, RuntimeError) as err:
+                st.error(f"Could not run {label}: {err}", icon=":material/error:")

@@ -42,6 +42,7 @@ import numpy as np
 import streamlit as st
 
 import diffres
+from diffres.frontends import frontend_label
 from diffres.training import TrainConfig, Trainer
 from ui.data_sources import DataSource, load_source
 from ui.session import runs_root, session_dir, slug
@@ -97,8 +98,7 @@ class Run:
     @property
     def label(self) -> str:
         c = self.config
-        fe = c.frontend if c.frontend in ("full",) else f"{c.frontend} {c.reduction_rate:g}"
-        return f"#{self.number} {self.source.name} · {fe} · {c.hop_ms:g} ms"
+        return f"#{self.number} {self.source.name} · {frontend_label(c.frontend, c.reduction_rate)} · {c.hop_ms:g} ms"
 
     @property
     def history(self) -> list:

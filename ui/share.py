@@ -32,6 +32,7 @@ from diffres.datasets import BUILTIN_DATASETS
 from diffres.examples import DEFAULT_EXAMPLE, DEFAULT_PRESET_SECONDS, PRESETS, list_examples
 from diffres.figures import COLORMAPS
 from diffres.frontends import FRONTENDS
+from diffres.training import TrainConfig
 
 from . import cache
 
@@ -258,14 +259,14 @@ PARAMS: dict[str, Param] = {
         choice("train_dataset", list(BUILTIN_DATASETS), next(iter(BUILTIN_DATASETS))),
         choice("train_quick", (0, 40, 20, 10), 0),
         choice("train_frontend", list(FRONTENDS), next(iter(FRONTENDS))),
-        number("train_rate", 0.0, 0.95, step=0.05, default=0.75, kind=float),
-        choice("train_hop", (2.5, 5.0, 10.0, 20.0), 10.0),
+        number("train_rate", 0.0, 0.95, step=0.05, default=TrainConfig.reduction_rate, kind=float),
+        choice("train_hop", (2.5, 5.0, 10.0, 20.0), TrainConfig.hop_ms),
         number("train_epochs", 1, 100, step=1, default=8),
-        choice("train_lr", (3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2), 3e-3),
+        choice("train_lr", (3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2), TrainConfig.learning_rate),
         number("train_seed", 0, 9999, step=1, default=0),
-        choice("train_width", (8, 16, 24, 32), 16),
-        choice("train_batch", (8, 16, 32, 64), 32),
-        choice("train_mels", (32, 48, 64, 96), 64),
+        choice("train_width", (8, 16, 24, 32), TrainConfig.width),
+        choice("train_batch", (8, 16, 32, 64), TrainConfig.batch_size),
+        choice("train_mels", (32, 48, 64, 96), TrainConfig.n_mels),
         flag("train_specaug", True),
         flag("train_reverb", False),
         # Inspect

@@ -16,6 +16,7 @@ import streamlit as st
 import diffres
 from diffres import figures
 from diffres.frontends import FRONTENDS
+from diffres.planning import plan_run
 from diffres.training import TrainConfig
 from ui import data_sources as D
 from ui import runs as R
@@ -25,8 +26,27 @@ from ui.view import chart
 
 ss = st.session_state
 TICK_SECONDS = 0.5
+#: Height of the training curves (pixels, legend included).
+CURVES_HEIGHT = 440
+#: Columns of the runs table shown (the rest of :func:`ui.runs.run_table`'s row repeats the
+#: run's label, which names the data, front-end, rate and hop, or matters less).
+RUN_TABLE_COLUMNS = (
+    "run",
+    "status",
+    "epochs",
+    "val acc (last)",
+    "val acc (best)",
+    "test acc",
+    "lr",
+    "seed",
+    "s / epoch",
+)
 HOP_OPTIONS = [2.5, 5.0, 10.0, 20.0]
 LR_OPTIONS = [3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
+WIDTH_OPTIONS = [8, 16, 24, 32]
+BATCH_OPTIONS = [8, 16, 32, 64]
+MEL_OPTIONS = [32, 48, 64, 96]
+# The widgets' defaults are TrainConfig's (the library's one home for them), each among its options.
 
 
 def _fmt_seconds(s: float) -> str:
@@ -36,10 +56,18 @@ def _fmt_seconds(s: float) -> str:
     return f"{s // 60}:{s % 60:02d}" if s >= 60 else f"{s} s"
 
 
+def _points_change(before: float, after: float) -> str | None:
+    """The change between two accuracies in percentage points as the metric shows it
+    (``"+2.5 pts"``), or None (no arrow) when it rounds to 0.0 or either is unknown."""
+    change = round((after - before) * 100, 1) if math.isfinite(before) and math.isfinite(after) else 0.0
+    return f"{change:+.1f} pts" if change != 0 else None
+
+
 def settings(source: D.DataSource | None) -> TrainConfig | None:
     """The settings row and "More settings"; None (with the reason shown) when invalid."""
-    c = st.columns([1.3, 1.3, 1, 1, 1, 0.8])
-    frontend = c[0].selectbox(
+    # a row that wraps on narrow windows (columns would squeeze the labels into "Learnin g rate")
+    row = st.container(horizontal=True, gap="medium")
+    frontend = row.selectbox(
         "Front-end",
         FRONTENDS,
         index=0,
@@ -47,31 +75,34 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         on_change=skip_chunk,
         help="How the spectrogram's frames are reduced before the classifier.\n\n"
         + "\n".join(f"- **{k}**: {v}" for k, v in FRONTENDS.items()),
+        width=160,
         persist_state=PERSIST,
     )
-    rate = c[1].slider(
+    rate = row.slider(
         "Reduction rate",
         0.0,
         0.95,
-        0.75,
+        TrainConfig.reduction_rate,
         0.05,
         key="train_rate",
         on_change=skip_chunk,
         disabled=frontend == "full",
         help="Fraction of frames removed (0.75 keeps a quarter). Ignored by the 'full' front-end.",
+        width=190,
         persist_state=PERSIST,
     )
-    hop = c[2].select_slider(
+    hop = row.select_slider(
         "Hop (ms)",
         HOP_OPTIONS,
-        value=10.0,
+        value=TrainConfig.hop_ms,
         key="train_hop",
         on_change=skip_chunk,
         help="Hop of the input spectrogram. Smaller hops give DiffRes finer detail to choose "
         "from but cost more per step.",
+        width=160,
         persist_state=PERSIST,
     )
-    epochs = c[3].number_input(
+    epochs = row.number_input(
         "Epochs",
         1,
         100,
@@ -79,19 +110,21 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         key="train_epochs",
         on_change=skip_chunk,
         help="Passes over the training split.",
+        width=110,
         persist_state=PERSIST,
     )
-    lr = c[4].select_slider(
+    lr = row.select_slider(
         "Learning rate",
         LR_OPTIONS,
-        value=3e-3,
+        value=TrainConfig.learning_rate,
         key="train_lr",
         on_change=skip_chunk,
         format_func=lambda v: f"{v:g}",
         help="Peak AdamW learning rate (warm-up, cosine decay).",
+        width=190,
         persist_state=PERSIST,
     )
-    seed = c[5].number_input(
+    seed = row.number_input(
         "Seed",
         0,
         9999,
@@ -99,38 +132,43 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
         key="train_seed",
         on_change=skip_chunk,
         help="Same seed and settings give the same run.",
+        width=100,
         persist_state=PERSIST,
     )
     with st.expander("More settings"):
-        a = st.columns(4)
-        width = a[0].select_slider(
+        more = st.container(horizontal=True, gap="medium")
+        width = more.select_slider(
             "Model width",
-            [8, 16, 24, 32],
-            value=16,
+            WIDTH_OPTIONS,
+            value=TrainConfig.width,
             key="train_width",
             on_change=skip_chunk,
             help="Channels of the classifier's first block: smaller trains faster.",
+            width=170,
             persist_state=PERSIST,
         )
-        batch = a[1].select_slider(
+        batch = more.select_slider(
             "Batch size",
-            [8, 16, 32, 64],
-            value=32,
+            BATCH_OPTIONS,
+            value=TrainConfig.batch_size,
             key="train_batch",
             on_change=skip_chunk,
             help="Clips per step. Smaller batches make each step (and each click) quicker.",
+            width=170,
             persist_state=PERSIST,
         )
-        n_mels = a[2].select_slider(
+        n_mels = more.select_slider(
             "Mel bins",
-            [32, 48, 64, 96],
-            value=64,
+            MEL_OPTIONS,
+            value=TrainConfig.n_mels,
             key="train_mels",
             on_change=skip_chunk,
             help="Frequency bands of the input spectrogram.",
+            width=170,
             persist_state=PERSIST,
         )
-        augment = a[3].toggle(
+        flags = more.container(width=170)
+        augment = flags.toggle(
             "SpecAugment",
             True,
             key="train_specaug",
@@ -138,7 +176,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
             help="Random time and frequency masks (helps generalisation).",
             persist_state=PERSIST,
         )
-        reverb = a[3].toggle(
+        reverb = flags.toggle(
             "Room reverb",
             False,
             key="train_reverb",
@@ -167,6 +205,24 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
     except diffres.DiffResError as err:
         st.error(f"These settings cannot be used: {err}", icon=":material/error:")
         return None
+
+
+def run_size(run: R.Run) -> None:
+    """The run's split sizes and optimiser steps (before Play), and a warning when the run is
+    too small to learn (:func:`diffres.planning.plan_run`)."""
+    tr = run.trainer
+    counts = tr.dataset.class_counts() if tr is not None else D.class_counts(run.source)
+    if counts is None:
+        st.caption("The split sizes and the number of optimiser steps appear once the data is prepared (Play).")
+        return
+    p = plan_run(run.config, counts)
+    st.caption(
+        f"**Split:** {p.train_clips} training · {p.val_clips} validation · {p.test_clips} test clips "
+        f"({p.n_classes} classes). **Optimiser steps:** {p.steps_per_epoch} per epoch (batches of {p.batch_size} "
+        f"clips) × {p.epochs} epochs = **{p.total_steps}**."
+    )
+    for text in p.warnings():
+        st.warning(f"Too small to learn: {text}", icon=":material/warning:")
 
 
 def _play() -> None:
@@ -224,8 +280,8 @@ def controls(run: R.Run) -> None:
             run.status = "paused"
     ss["_train_buttons_playing"] = run.playing  # the live view reruns the page when this goes stale
     with box:
-        c = st.columns([1, 1, 1, 1.3, 3], vertical_alignment="center")
-        c[0].button(
+        c = st.container(horizontal=True, vertical_alignment="center")  # wraps, never truncates a label
+        c.button(
             "Pause" if run.playing else ("Finished" if run.finished else "Play"),
             key="train_play",
             type="primary",
@@ -234,7 +290,7 @@ def controls(run: R.Run) -> None:
             disabled=run.finished,
             help="Train in short slices until the last epoch (or pause).",
         )
-        c[1].button(
+        c.button(
             "Step",
             key="train_step",
             icon=":material/skip_next:",
@@ -242,14 +298,14 @@ def controls(run: R.Run) -> None:
             disabled=run.playing or run.finished,
             help="One optimiser step on one batch.",
         )
-        c[2].button(
+        c.button(
             "Reset",
             key="train_reset",
             icon=":material/restart_alt:",
             on_click=_reset,
             help="Start this run over from random weights (the old run stays in the table below).",
         )
-        c[3].button(
+        c.button(
             "Save checkpoint",
             key="train_save",
             icon=":material/save:",
@@ -288,29 +344,28 @@ def _live_view(r: R.Run) -> None:
             f"{tr.score_prior_steps} steps (grey on the loss curve): it starts DiffRes with high importance on "
             "frames above each clip's noise floor."
         )
-    m = st.columns(8)
-    m[0].metric("Epoch", f"{tr.epoch}/{tr.config.epochs}", help="Finished epochs / planned epochs.")
-    m[1].metric(
-        "Step", f"{tr.global_step}/{tr.total_steps}", help=f"{spe} steps (batches of {tr.batch_size}) per epoch."
-    )
+    row = st.container(horizontal=True, gap="medium")  # wraps on narrow windows instead of truncating
+    metric = partial(row.metric, width="content")
+    metric("Epoch", f"{tr.epoch}/{tr.config.epochs}", help="Finished epochs / planned epochs.")
+    metric("Step", f"{tr.global_step}/{tr.total_steps}", help=f"{spe} steps (batches of {tr.batch_size}) per epoch.")
     recent = r.steps[-spe:] if r.steps else []
-    m[2].metric(
+    metric(
         "Train loss",
         f"{sum(s[1] for s in recent) / len(recent):.3f}" if recent else "-",
         help="Mean training loss over the last epoch's worth of steps (cross-entropy + guide loss).",
     )
-    m[3].metric(
+    metric(
         "Val accuracy",
         f"{last.val_accuracy:.1%}" if last and math.isfinite(last.val_accuracy) else "-",
-        delta=(f"{(last.val_accuracy - h[-2].val_accuracy) * 100:+.1f} pts" if last and len(h) > 1 else None),
+        delta=_points_change(h[-2].val_accuracy, last.val_accuracy) if last and len(h) > 1 else None,
         help="Accuracy on the held-out validation split at the last epoch end.",
     )
-    m[4].metric(
+    metric(
         "Guide loss",
         f"{recent[-1][3]:.3f}" if recent else "-",
         help="DiffRes's guide loss: pushes importance away from empty (silent or masked) frames.",
     )
-    m[5].metric(
+    metric(
         "Activeness",
         f"{recent[-1][4]:.3f}" if recent else "-",
         help="Spread of importance over non-empty frames: 0 = uniform, higher = more selective.",
@@ -320,70 +375,67 @@ def _live_view(r: R.Run) -> None:
         if h
         else (tr.elapsed_seconds / tr.global_step * spe if tr.global_step else float("nan"))
     )
-    m[6].metric("Time / epoch", _fmt_seconds(per_epoch), help="Wall time per epoch, validation included.")
-    m[7].metric("Time left", _fmt_seconds(tr.estimated_seconds_left), help="Estimate from the time per step so far.")
+    metric("Time / epoch", _fmt_seconds(per_epoch), help="Wall time per epoch, validation included.")
+    metric("Time left", _fmt_seconds(tr.estimated_seconds_left), help="Estimate from the time per step so far.")
 
     # epoch scrubber
     options = [x.epoch for x in h] + ["now"]
     ss.setdefault("train_follow", True)
     if ss["train_follow"] or ss.get("train_scrub") not in options:
         ss["train_scrub"] = "now"
-    left, right = st.columns([1, 1.25])
-    with left:
-        shown = ss.get("train_scrub", "now")
-        chart(
-            figures.training_curves_figure(
-                h,
-                steps=R.step_dicts(r),
-                steps_per_epoch=spe,
-                total_epochs=tr.config.epochs,
-                prior_losses=tr.prior_losses,
-                prior_steps=tr.score_prior_steps,
-                selected_epoch=shown if shown != "now" else None,
-            ),
-            key="train_curves",
-            width="stretch",
+    shown = ss.get("train_scrub", "now")
+    chart(  # full width: four panels and their legend need the room
+        figures.training_curves_figure(
+            h,
+            steps=R.step_dicts(r),
+            steps_per_epoch=spe,
+            total_epochs=tr.config.epochs,
+            prior_losses=tr.prior_losses,
+            prior_steps=tr.score_prior_steps,
+            selected_epoch=shown if shown != "now" else None,
+            height=CURVES_HEIGHT,
+        ),
+        key="train_curves",
+    )
+    if len(options) > 1:
+        s1, s2 = st.columns([4, 1.3], vertical_alignment="bottom")
+        s1.select_slider(
+            "Show the probe clip at epoch",
+            options,
+            key="train_scrub",
+            on_change=_scrub,
+            format_func=lambda v: "now" if v == "now" else f"{v}",
+            help="Scrub through the saved epochs: the importance curve and merged spectrogram the "
+            "model produced at the end of that epoch ('now' = current weights).",
         )
-    with right:
-        if len(options) > 1:
-            s1, s2 = st.columns([4, 1.3], vertical_alignment="bottom")
-            s1.select_slider(
-                "Show the probe clip at epoch",
-                options,
-                key="train_scrub",
-                on_change=_scrub,
-                format_func=lambda v: "now" if v == "now" else f"{v}",
-                help="Scrub through the saved epochs: the importance curve and merged spectrogram the "
-                "model produced at the end of that epoch ('now' = current weights).",
-            )
-            s2.toggle("Follow", key="train_follow", on_change=skip_chunk, help="While training, show the latest state.")
-        shown = ss.get("train_scrub", "now")
-        log_mel = tr.probe_log_mel[0].cpu().numpy()
-        live_probe = R.probe(r) if shown == "now" else None
-        if shown == "now" and live_probe is None and h:
-            shown = h[-1].epoch  # the model is busy in another run of this page: show the last epoch
-        if shown == "now" and live_probe is None:
-            st.caption("The probe clip appears after the first step.")
-            return
-        if live_probe is not None:
-            at_step, (imp, merged, edges) = live_probe
-            when = f"now (step {at_step})"
-        else:
-            rec = next(x for x in h if x.epoch == shown)
-            imp, merged, edges = rec.probe_importance, rec.probe_merged, rec.probe_bin_edges
-            when = f"end of epoch {shown}"
-        label = tr.model_config.classes[tr.probe_label]
-        fig = figures.probe_figure(
-            log_mel,
-            tr.hop_seconds,
-            importance=imp,
-            bin_edges=edges,
-            merged=merged,
-            mel_frequencies=tr.model.mel.mel_frequencies().numpy(),
-            title=f"Probe clip ({label}, validation): {when}",
-            height=470,
-        )
-        chart(fig, key="train_probe")
+        s2.toggle("Follow", key="train_follow", on_change=skip_chunk, help="While training, show the latest state.")
+    shown = ss.get("train_scrub", "now")
+    log_mel = tr.probe_log_mel[0].cpu().numpy()
+    live_probe = R.probe(r) if shown == "now" else None
+    if shown == "now" and live_probe is None and h:
+        shown = h[-1].epoch  # the model is busy in another run of this page: show the last epoch
+    if shown == "now" and live_probe is None:
+        st.caption("The probe clip appears after the first step.")
+        return
+    if live_probe is not None:
+        at_step, (imp, merged, edges) = live_probe
+        when = f"now (step {at_step})"
+    else:
+        rec = next(x for x in h if x.epoch == shown)
+        imp, merged, edges = rec.probe_importance, rec.probe_merged, rec.probe_bin_edges
+        when = f"end of epoch {shown}"
+    label = tr.model_config.classes[tr.probe_label]
+    fig = figures.probe_figure(
+        log_mel,
+        tr.hop_seconds,
+        importance=imp,
+        bin_edges=edges,
+        merged=merged,
+        mel_frequencies=tr.model.mel.mel_frequencies().numpy(),
+        title=f"Probe clip ({label}, validation): {when}",
+        height=470,
+    )
+    chart(fig, key="train_probe")
 
 
 def _scrub() -> None:
@@ -400,10 +452,19 @@ def _comparison() -> None:
         rows,
         hide_index=True,
         width="stretch",
+        column_order=RUN_TABLE_COLUMNS,  # data, front-end, rate and hop are in the run's label
         column_config={
-            "val acc (last)": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
-            "val acc (best)": st.column_config.NumberColumn(format="percent"),
-            "test acc": st.column_config.NumberColumn(format="percent"),
+            "run": st.column_config.TextColumn("run", width="medium"),
+            "status": st.column_config.TextColumn("status", width="small"),
+            "epochs": st.column_config.TextColumn("epochs", width="small"),
+            "val acc (last)": st.column_config.ProgressColumn(
+                "val acc (last)", format="percent", min_value=0, max_value=1, width="small"
+            ),
+            "val acc (best)": st.column_config.NumberColumn("val acc (best)", format="percent", width="small"),
+            "test acc": st.column_config.NumberColumn("test acc", format="percent", width="small"),
+            "lr": st.column_config.NumberColumn("learning rate", format="%g", width="small"),
+            "seed": st.column_config.NumberColumn("seed", width="small"),
+            "s / epoch": st.column_config.NumberColumn("time / epoch (s)", format="%.1f", width="small"),
         },
     )
     with_history = {r.label: r.history for r in R.runs().values() if r.history}
@@ -468,10 +529,10 @@ def saved_checkpoints() -> None:
         for r in saved[:8]:
             path, tr = r.checkpoint, r.trainer
             assert path is not None and tr is not None  # saved runs have both
-            c = st.columns([3, 1.2, 1.2, 1.4], vertical_alignment="center")
             done = "complete" if r.finished else f"epoch {r.saved_step // tr.steps_per_epoch} of {r.config.epochs}"
-            c[0].markdown(f"**{r.label}** ({done}) · `{path.name}`")
-            c[1].download_button(
+            c = st.container(horizontal=True, vertical_alignment="center")  # the buttons wrap, never truncate
+            c.markdown(f"**{r.label}** ({done}) · `{path.name}`", width="stretch")
+            c.download_button(
                 "Checkpoint",
                 data=partial(path.read_bytes),
                 file_name=path.name,
@@ -482,7 +543,7 @@ def saved_checkpoints() -> None:
                 help="The .pt file (weights + model card); Inspect can open it.",
             )
             card = path.with_suffix(".json")
-            c[2].download_button(
+            c.download_button(
                 "Model card",
                 data=partial(_read_or_empty_json, card),
                 file_name=card.name,
@@ -491,7 +552,7 @@ def saved_checkpoints() -> None:
                 on_click="ignore",
                 icon=":material/description:",
             )
-            c[3].button(
+            c.button(
                 "Open in Inspect",
                 key=f"train_insp_{r.run_id}",
                 icon=":material/search_insights:",

@@ -25,7 +25,7 @@ from ..errors import DatasetError, ParameterError
 from . import digits, events, rhythms, soundfonts
 from ._common import SAMPLE_RATE, ProgressFn
 from .base import AudioDataset, Split
-from .cache import MANIFEST, build, cache_root, dataset_dir, load_built, read_manifest
+from .cache import MANIFEST, build, built_class_counts, cache_root, dataset_dir, load_built, read_manifest
 from .folders import FOLDER_BUDGET, ZIP_BUDGET, DatasetBudget, load_folder_dataset
 from .zips import (
     DEFAULT_MAX_ARCHIVE_BYTES,
@@ -41,6 +41,7 @@ __all__ = [
     "AudioDataset",
     "Split",
     "build_dataset",
+    "builtin_class_counts",
     "export_dataset",
     "load_dataset",
     "load_folder_dataset",
@@ -102,6 +103,23 @@ def dataset_path(name: str, *, seed: int = 0, n_per_class: int | None = None) ->
 def is_built(name: str, *, seed: int = 0, n_per_class: int | None = None) -> bool:
     """True when the cache already holds a complete build (its manifest exists)."""
     return (dataset_path(name, seed=seed, n_per_class=n_per_class) / MANIFEST).is_file()
+
+
+def builtin_class_counts(
+    name: str, *, seed: int = 0, max_files_per_class: int | None = None
+) -> dict[str, dict[str, int]] | None:
+    """``{split: {class: count}}`` of a built-in dataset as :func:`load_dataset` with the same
+    ``seed`` and ``max_files_per_class`` would return it, from the cache's manifest (no audio
+    is read, nothing is built); None while the dataset is not built yet.
+
+    Example:
+        >>> counts = builtin_class_counts("events", max_files_per_class=10)
+        >>> counts is None or sum(counts["train"].values()) + sum(counts["val"].values()) <= 80
+        True
+    """
+    if not is_built(name, seed=seed):
+        return None
+    return built_class_counts(dataset_path(name, seed=seed), max_files_per_class=max_files_per_class)
 
 
 def build_dataset(

@@ -310,6 +310,21 @@ def _split_rows(
     return splits
 
 
+def built_class_counts(directory: Path, *, max_files_per_class: int | None = None) -> dict[str, dict[str, int]]:
+    """``{split: {class: count}}`` of a built dataset folder, as :func:`load_built` with the
+    same ``max_files_per_class`` would split it, read from the manifest alone (no audio), so
+    a run's size can be shown before its data is loaded."""
+    manifest = read_manifest(Path(directory))
+    classes: list[str] = list(manifest["classes"])
+    clips = manifest["clips"]
+    counts = {s: dict.fromkeys(classes, 0) for s in SPLITS}
+    for i in _select(clips, classes, max_files_per_class):
+        clip = clips[i]
+        if clip.get("split") in counts and clip.get("class") in counts[clip["split"]]:
+            counts[clip["split"]][clip["class"]] += 1
+    return counts
+
+
 def load_built(
     directory: Path,
     *,

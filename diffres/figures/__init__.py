@@ -10,7 +10,8 @@ Never imports Streamlit.  One module per kind of view:
 - :mod:`~diffres.figures.window`: linear-frequency spectrograms at several window lengths with
   the time-frequency tile of one analysis frame;
 - :mod:`~diffres.figures.png`: the DiffRes view as a static PNG (matplotlib);
-- :mod:`~diffres.figures.training`: training curves, runs side by side, the probe clip;
+- :mod:`~diffres.figures.training`: training curves, runs side by side, the probe clip, the
+  importance drawn over a clip's spectrogram;
 - :mod:`~diffres.figures.evaluation`: top classes, confusion, per-class accuracy and importance,
   accuracy against the inference rate, thumbnails;
 - :mod:`~diffres.figures.display` (pooling to the pixel budget, axes, hover data) and
@@ -44,7 +45,13 @@ from .png import diffres_png, hop_ticks
 from .spectrogram import hop_grid_figure, spectrogram_figure
 from .steps import step_window, steps_figure
 from .style import COLORMAPS, DB_PER_NEPER, PALETTE, colorscale, to_db
-from .training import probe_figure, runs_comparison_figure, training_curves_figure
+from .training import (
+    importance_axis_top,
+    kept_frames_figure,
+    probe_figure,
+    runs_comparison_figure,
+    training_curves_figure,
+)
 from .window import tile_corners, window_figure
 
 __all__ = [
@@ -80,6 +87,8 @@ __all__ = [
     # training and inspection figures (diffres.figures.training, diffres.figures.evaluation)
     "accuracy_vs_rate_figure",
     "confusion_figure",
+    "importance_axis_top",
+    "kept_frames_figure",
     "mean_importance_figure",
     "per_class_figure",
     "probe_figure",

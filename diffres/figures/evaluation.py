@@ -50,6 +50,7 @@ def topk_figure(
         )
     )
     fig.update_xaxes(range=[0, 100], title_text="Probability (%)")
+    fig.update_yaxes(automargin=True)  # room for the longest class name (else "alarm_clock" shows as "larm_clock")
     return _layout(fig, height or (90 + 34 * len(names)), title=title, legend=False)
 
 
@@ -94,8 +95,9 @@ def confusion_figure(
             colorbar=dict(title=dict(text="% of row" if normalize else "clips"), thickness=12),
         )
     )
-    fig.update_yaxes(autorange="reversed", title_text="True class")
-    fig.update_xaxes(title_text="Predicted class", tickangle=-35)
+    # the margins grow to hold the class names (a fixed margin cut them in a narrow window)
+    fig.update_yaxes(autorange="reversed", title_text="True class", automargin=True)
+    fig.update_xaxes(title_text="Predicted class", tickangle=-35, automargin=True)
     return _layout(fig, height or max(360, 120 + 36 * n), title=title, legend=False)
 
 
@@ -128,7 +130,7 @@ def per_class_figure(
         )
     )
     fig.update_yaxes(range=[0, 105], title_text="Accuracy (%)")
-    fig.update_xaxes(tickangle=-35)
+    fig.update_xaxes(tickangle=-35, automargin=True)  # room for the class names
     return _layout(fig, height or 340, title=title, legend=False)
 
 

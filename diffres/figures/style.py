@@ -20,6 +20,7 @@ __all__ = [
     "GREEN",
     "RED",
     "GREY",
+    "OVERLAY",
     "PALETTE",
     "LAYOUT_TEMPLATE",
     "translucent",
@@ -40,6 +41,9 @@ GREEN = "rgb(30,160,80)"
 RED = "rgb(214,39,40)"
 #: Secondary lines and markers (boundaries, the trained-rate marker, uniform references).
 GREY = "rgb(128,128,128)"
+#: A curve drawn over a spectrogram (on a dark halo): light cyan, which no colour map of
+#: :data:`COLORMAPS` uses, so it stays visible over quiet and loud cells alike.
+OVERLAY = "rgb(120,230,255)"
 #: Qualitative colours for several runs / classes.
 PALETTE = (
     "rgb(31,119,180)",

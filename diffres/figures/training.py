@@ -10,7 +10,11 @@ come as ``[T, F]`` natural-log mel power and are shown in dB, and colours are ``
 - :func:`training_curves_figure`: loss, accuracy, guide loss and activeness per epoch
   (train and validation), with the per-step training loss underneath.
 - :func:`probe_figure`: one clip's spectrogram, importance curve and merged spectrogram on
-  one time axis (the live view, and the per-prediction overlay).
+  one time axis (the live view of training).
+- :func:`kept_frames_figure`: the same clip with the importance curve drawn over its
+  spectrogram, and the merged spectrogram under it (Inspect: "which frames did the model keep").
+- :func:`importance_axis_top`: the top of an importance axis that fits several curves (two
+  models compared on one scale).
 - :func:`runs_comparison_figure`: validation accuracy (or loss) per epoch of several runs.
 """
 
@@ -35,9 +39,19 @@ from .display import (
     pool_columns,
     pool_edges,
 )
-from .style import BLUE, GREEN, GREY, ORANGE, PALETTE, colorscale, to_db, translucent
+from .style import BLUE, GREY, ORANGE, OVERLAY, PALETTE, colorscale, to_db, translucent
 
-__all__ = ["training_curves_figure", "probe_figure", "runs_comparison_figure"]
+__all__ = [
+    "STEP_LEGEND",
+    "importance_axis_top",
+    "kept_frames_figure",
+    "probe_figure",
+    "runs_comparison_figure",
+    "training_curves_figure",
+]
+
+#: Legend entry of the per-step lines of :func:`training_curves_figure`.
+STEP_LEGEND = "per step (one batch)"
 
 
 def training_curves_figure(
@@ -47,11 +61,16 @@ def training_curves_figure(
     steps_per_epoch: int | None = None,
     total_epochs: int | None = None,
     selected_epoch: int | None = None,
-    height: int = 460,
+    height: int = 420,
     prior_losses: Sequence[float] = (),
     prior_steps: int = 0,
 ) -> go.Figure:
     """Loss, accuracy, guide loss and activeness of one run, per epoch.
+
+    Every kind of line and marker is named in the legend (under the plots): the epoch means
+    over the training steps (blue; loss, accuracy, guide loss, activeness), the validation
+    split's value at each epoch end (orange), the values of single training batches (pale,
+    per step), and the epoch whose probe clip is shown (dotted).
 
     Args:
         history: :class:`~diffres.training.EpochRecord` s (or dicts with the same fields):
@@ -63,7 +82,8 @@ def training_curves_figure(
             epoch ends.
         steps_per_epoch: needed with ``steps``.
         total_epochs: fixes the x range to ``[0, total_epochs]`` so the plot does not rescale.
-        selected_epoch: draws a vertical marker at this epoch (the scrubbed one).
+        selected_epoch: draws a dotted vertical line at this epoch (the scrubbed one).
+        height: pixels, legend included.
         prior_losses, prior_steps: the energy-prior fit's losses so far (mean squared
             error of the score network's logits) out of ``prior_steps``: drawn on the loss
             panel before epoch 0 (at ``(k - prior_steps) / steps_per_epoch``), so the curves
@@ -76,19 +96,21 @@ def training_curves_figure(
         rows=2,
         cols=2,
         shared_xaxes=True,
-        vertical_spacing=0.16,
-        horizontal_spacing=0.09,
+        vertical_spacing=0.14,
+        horizontal_spacing=0.08,
         subplot_titles=("Loss (cross-entropy + guide)", "Accuracy (%)", "Guide loss", "Activeness"),
     )
     epochs = [int(_get(h, "epoch")) for h in history]
     if steps and steps_per_epoch:
         spe = float(steps_per_epoch)
         xs = [int(_get(s, "global_step")) / spe for s in steps]
-        for (row, col), field, scale, name in (
-            ((1, 1), "loss", 1.0, "train loss (per step)"),
-            ((1, 2), "accuracy", 100.0, "train accuracy (per step)"),
-            ((2, 1), "guide_loss", 1.0, "guide loss (per step)"),
-            ((2, 2), "activeness", 1.0, "activeness (per step)"),
+        for k, ((row, col), field, scale, what) in enumerate(
+            (
+                ((1, 1), "loss", 1.0, "train loss"),
+                ((1, 2), "accuracy", 100.0, "train accuracy"),
+                ((2, 1), "guide_loss", 1.0, "guide loss"),
+                ((2, 2), "activeness", 1.0, "activeness"),
+            )
         ):
             ys = [float(_get(s, field)) * scale for s in steps]
             fig.add_trace(
@@ -96,11 +118,12 @@ def training_curves_figure(
                     x=xs,
                     y=_finite_or_none(ys),
                     mode="lines+markers" if len(xs) <= 60 else "lines",
-                    name=name,
-                    showlegend=False,
+                    name=STEP_LEGEND,
+                    legendgroup="steps",
+                    showlegend=k == 0,
                     marker=dict(size=4, color=translucent(BLUE, 0.5)),
                     line=dict(color=translucent(BLUE, 0.35), width=1),
-                    hovertemplate="epoch %{x:.2f}<br>%{y:.3f}<extra>" + name + "</extra>",
+                    hovertemplate="epoch %{x:.2f}<br>%{y:.3f}<extra>" + what + " (one batch)</extra>",
                 ),
                 row=row,
                 col=col,
@@ -121,13 +144,15 @@ def training_curves_figure(
             row=1,
             col=1,
         )
+    train, val = "train (epoch mean)", "validation (epoch end)"
     series = (
-        ((1, 1), "train_loss", 1.0, "train", BLUE, True),
-        ((1, 1), "val_loss", 1.0, "validation", ORANGE, True),
-        ((1, 2), "train_accuracy", 100.0, "train", BLUE, False),
-        ((1, 2), "val_accuracy", 100.0, "validation", ORANGE, False),
-        ((2, 1), "guide_loss", 1.0, "guide loss", GREEN, False),
-        ((2, 2), "activeness", 1.0, "activeness", GREEN, False),
+        ((1, 1), "train_loss", 1.0, train, BLUE, True),
+        ((1, 1), "val_loss", 1.0, val, ORANGE, True),
+        ((1, 2), "train_accuracy", 100.0, train, BLUE, False),
+        ((1, 2), "val_accuracy", 100.0, val, ORANGE, False),
+        # guide loss and activeness are means over the epoch's training steps too
+        ((2, 1), "guide_loss", 1.0, train, BLUE, False),
+        ((2, 2), "activeness", 1.0, train, BLUE, False),
     )
     for (row, col), field, scale, name, colour, legend in series:
         ys = [float(_get(h, field)) * scale for h in history]
@@ -140,8 +165,8 @@ def training_curves_figure(
                 legendgroup=name,
                 showlegend=legend,
                 line=dict(color=colour, width=2),
-                marker=dict(size=6),
-                hovertemplate="epoch %{x}<br>%{y:.3f}<extra>" + name + "</extra>",
+                marker=dict(size=6, color=colour),
+                hovertemplate="epoch %{x}<br>%{y:.3f}<extra>" + f"{field.replace('_', ' ')}, {name}" + "</extra>",
             ),
             row=row,
             col=col,
@@ -150,13 +175,34 @@ def training_curves_figure(
         start = -prior_steps / float(steps_per_epoch) if prior_steps and steps_per_epoch else 0.0
         fig.update_xaxes(range=[start, max(1, int(total_epochs)) + 0.1])
     if selected_epoch is not None:
+        line = dict(color=GREY, dash="dot", width=1.5)
         for row in (1, 2):
             for col in (1, 2):
-                fig.add_vline(x=selected_epoch, line=dict(color=GREY, dash="dot", width=1), row=row, col=col)
+                fig.add_vline(x=selected_epoch, line=line, row=row, col=col)
+        # shapes have no legend entry: a trace without points names the line
+        fig.add_trace(
+            go.Scatter(x=[None], y=[None], mode="lines", line=line, name=f"probe clip shown: epoch {selected_epoch}"),
+            row=1,
+            col=1,
+        )
     fig.update_yaxes(range=[0, 101], row=1, col=2)
     fig.update_xaxes(title_text="Epoch", row=2, col=1)
     fig.update_xaxes(title_text="Epoch", row=2, col=2)
     _layout(fig, height)
+    # the legend goes under the epoch axes (above, it would cover the subplot titles), with room
+    # for two rows of entries in a narrow window
+    bottom = 115
+    fig.update_layout(
+        margin=dict(b=bottom),
+        legend=dict(
+            orientation="h",
+            yanchor="top",
+            y=-58 / max(100, height - bottom - 45),
+            xanchor="left",
+            x=0.0,
+            font=dict(size=12),
+        ),
+    )
     fig.update_annotations(font_size=12)
     return fig
 
@@ -204,6 +250,184 @@ def runs_comparison_figure(
 
 
 # --------------------------------------------------------------------------- one clip
+
+
+def importance_axis_top(*curves: tuple[np.ndarray, np.ndarray]) -> float:
+    """Top of an importance axis (from 0) that shows every ``(importance [T], bin_edges [T' + 1])``
+    curve and its uniform share ``T' / T``: 1.2 x the highest point or 1.5 x the highest
+    uniform share, at least 0.05 and at most 1.05.  It zooms on the curves (an untrained
+    model's importance hugs the uniform share, which 0 to 1 would flatten); give two models'
+    curves to draw them on one scale.
+
+    Example:
+        >>> flat = (np.full(8, 0.25), np.arange(3) * 4.0)  # 8 frames into 2: uniform share 0.25
+        >>> peaked = (np.array([0.1, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]), np.arange(3) * 4.0)
+        >>> round(importance_axis_top(flat), 3), round(importance_axis_top(flat, peaked), 3)
+        (0.375, 1.05)
+    """
+    top = 0.05
+    for importance, bin_edges in curves:
+        imp = np.asarray(importance, dtype=np.float64).reshape(-1)
+        finite = imp[np.isfinite(imp)]
+        uniform = (np.asarray(bin_edges).size - 1) / max(1, imp.size)
+        top = max(top, 1.2 * float(finite.max()) if finite.size else 1.2, 1.5 * uniform)
+    return min(1.05, top)
+
+
+def _importance_overlay(fig: go.Figure, x: np.ndarray, y: np.ndarray, uniform: float, duration: float) -> None:
+    """The importance curve over row 1's spectrogram, on its secondary y axis: a light line on
+    a dark halo (visible on every colour map), and the uniform share dotted."""
+    for colour, width, name, legend in (
+        ("rgba(0,0,0,0.55)", 4.0, "importance", False),
+        (OVERLAY, 1.8, "importance (right axis)", True),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                name=name,
+                legendgroup="importance",
+                showlegend=legend,
+                line=dict(color=colour, width=width),
+                hovertemplate="t = %{x:.3f} s<br>importance %{y:.3f}<extra></extra>" if legend else None,
+                hoverinfo=None if legend else "skip",
+            ),
+            row=1,
+            col=1,
+            secondary_y=True,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[0.0, duration],
+            y=[uniform, uniform],
+            mode="lines",
+            name=f"uniform share {uniform:.2f}",
+            line=dict(color=OVERLAY, dash="dot", width=1.2),
+            hoverinfo="skip",
+        ),
+        row=1,
+        col=1,
+        secondary_y=True,
+    )
+
+
+def kept_frames_figure(
+    log_mel: np.ndarray,
+    hop_seconds: float,
+    *,
+    importance: np.ndarray,
+    bin_edges: np.ndarray,
+    merged: np.ndarray,
+    mel_frequencies: np.ndarray | None = None,
+    importance_top: float | None = None,
+    db_range: float = 80.0,
+    colormap: str = "magma",
+    title: str | None = None,
+    max_columns: int = MAX_DISPLAY_COLUMNS,
+    height: int = 480,
+) -> go.Figure:
+    """Which frames a model kept for its decision: the input log-mel with the importance curve
+    drawn over it (on a secondary y axis at the right), and the merged spectrogram under it,
+    on one time axis in seconds.  Peaks of the curve sit on the sounds they belong to.
+
+    Args:
+        log_mel: ``[T, F]`` natural-log mel power (the front-end's input).
+        hop_seconds: seconds per input frame.
+        importance: ``[T]`` normalised importance (sums to ``T'``); for a fixed front-end,
+            whatever it reports (uniform shares).
+        bin_edges: ``[T' + 1]`` input-frame positions of the output bins.
+        merged: ``[T', F]`` merged natural-log mel power.
+        mel_frequencies: ``[F]`` band centres in Hz (tick labels); None labels bands by index.
+        importance_top: top of the importance axis (give two figures the same one to compare
+            them, :func:`importance_axis_top`); default this curve's own.
+        db_range: dB below the loudest cell that the colour scale spans.
+        colormap: a name from :data:`~diffres.figures.style.COLORMAPS`.
+        title: figure title.
+        max_columns: pixel budget of the time axis (longer clips are pooled for display).
+        height: pixels.
+
+    Returns:
+        Two rows: ``Input log-mel`` with the importance on ``yaxis2`` (the right axis, from 0
+        to ``importance_top``) and the merged spectrogram; one ``dB`` colour scale.
+    """
+    hop = float(hop_seconds)
+    db = to_db(np.asarray(log_mel, dtype=np.float32)).T  # [F, T]
+    n_mels, n_frames = db.shape
+    mdb = to_db(np.asarray(merged, dtype=np.float32)).T  # [F, T']
+    edges = np.asarray(bin_edges, dtype=np.float64).reshape(-1)
+    out_len = mdb.shape[1]
+    if edges.size != out_len + 1:
+        raise ValueError(f"bin_edges must have T' + 1 = {out_len + 1} entries, got {edges.size}.")
+    imp = np.asarray(importance, dtype=np.float32).reshape(-1)
+    if imp.size != n_frames:
+        raise ValueError(f"importance must have T = {n_frames} entries, got {imp.size}.")
+    finite = db[np.isfinite(db)]
+    top = float(finite.max()) if finite.size else 0.0
+    duration = n_frames * hop
+    uniform = out_len / max(1, n_frames)
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        row_heights=[0.55, 0.45],
+        specs=[[{"secondary_y": True}], [{}]],
+        subplot_titles=(
+            f"Input log-mel ({n_frames} frames at {hop * 1000:g} ms) and the importance of each frame",
+            f"Merged: {out_len} frames, drawn at the times they cover",
+        ),
+    )
+    pooled, bounds = pool_columns(db, max_columns, "max")
+    fig.add_trace(_heatmap(pooled, bounds * hop, name="input"), row=1, col=1, secondary_y=False)
+    ip, ib = pool_columns(imp, max_columns, "mean")
+    centres = ((ib[:-1] + ib[1:]) / 2.0 * hop).astype(np.float32)
+    _importance_overlay(fig, centres, ip.astype(np.float32), uniform, duration)
+    mp, mb = pool_columns(mdb, max_columns, "max")
+    m_edges = pool_edges(edges, mb)
+    hover = (
+        "covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>%{customdata[2]:.1f} frames merged"
+        "<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>"
+    )
+    custom = merged_customdata(m_edges, hop, n_rows=n_mels)
+    fig.add_trace(_heatmap(mp, m_edges * hop, name="merged", customdata=custom, hovertemplate=hover), row=2, col=1)
+    freq_title = "Hz" if mel_frequencies is not None else "mel band"
+    if mel_frequencies is not None:
+        vals, text = mel_ticks(np.asarray(mel_frequencies))
+        for row in (1, 2):
+            fig.update_yaxes(tickvals=vals, ticktext=text, row=row, col=1, secondary_y=False)
+    for row in (1, 2):
+        fig.update_yaxes(title_text=freq_title, row=row, col=1, secondary_y=False)
+    axis_top = float(importance_top) if importance_top is not None else importance_axis_top((imp, edges))
+    fig.update_yaxes(
+        title_text="importance (share)",
+        range=[0, axis_top],
+        tickmode="auto",  # its own ticks, not the mel axis' positions
+        nticks=6,
+        showgrid=False,
+        zeroline=False,
+        row=1,
+        col=1,
+        secondary_y=True,
+    )
+    fig.update_xaxes(range=[0.0, duration])
+    fig.update_xaxes(title_text="Time (s)", row=2, col=1)
+    _layout(fig, height, title=title)
+    bottom = 95
+    plot_height = max(100, height - bottom - (70 if title else 45))
+    fig.update_layout(
+        margin=dict(r=70, b=bottom),
+        legend=dict(orientation="h", yanchor="top", y=-58 / plot_height, xanchor="left", x=0.0),
+        coloraxis=dict(
+            colorscale=colorscale(colormap),
+            cmin=top - float(db_range),
+            cmax=top,
+            # left of the importance axis' labels, which sit on the right of the top row
+            colorbar=dict(title=dict(text="dB"), thickness=10, len=0.45, y=0.22, x=1.02),
+        ),
+    )
+    fig.update_annotations(font_size=12)
+    return fig
 
 
 def probe_figure(
@@ -283,8 +507,7 @@ def probe_figure(
     fig.update_yaxes(title_text="Hz" if mel_frequencies is not None else "mel band", row=1, col=1)
     fig.update_yaxes(title_text="Hz" if mel_frequencies is not None else "mel band", row=3, col=1)
     # zoom on the curve (an untrained model's importance hugs the uniform share; 0-1 would hide it)
-    top_share = float(np.nanmax(imp)) if imp.size and np.isfinite(imp).any() else 1.0
-    fig.update_yaxes(title_text="share", range=[0, min(1.05, max(1.2 * top_share, 1.5 * uniform, 0.05))], row=2, col=1)
+    fig.update_yaxes(title_text="share", range=[0, importance_axis_top((imp, edges))], row=2, col=1)
     fig.update_xaxes(range=[0.0, duration])
     fig.update_xaxes(title_text="Time (s)", row=3, col=1)
     _layout(fig, height, title=title, legend=False)
