@@ -352,16 +352,9 @@ def kept_frames_figure(
         to ``importance_top``) and the merged spectrogram; one ``dB`` colour scale.
     """
     hop = float(hop_seconds)
-    db = to_db(np.asarray(log_mel, dtype=np.float32)).T  # [F, T]
+    db, mdb, edges, imp = _clip_views(log_mel, merged, bin_edges, importance)
     n_mels, n_frames = db.shape
-    mdb = to_db(np.asarray(merged, dtype=np.float32)).T  # [F, T']
-    edges = np.asarray(bin_edges, dtype=np.float64).reshape(-1)
     out_len = mdb.shape[1]
-    if edges.size != out_len + 1:
-        raise ValueError(f"bin_edges must have T' + 1 = {out_len + 1} entries, got {edges.size}.")
-    imp = np.asarray(importance, dtype=np.float32).reshape(-1)
-    if imp.size != n_frames:
-        raise ValueError(f"importance must have T = {n_frames} entries, got {imp.size}.")
     finite = db[np.isfinite(db)]
     top = float(finite.max()) if finite.size else 0.0
     duration = n_frames * hop
@@ -430,6 +423,22 @@ def kept_frames_figure(
     return fig
 
 
+def _clip_views(
+    log_mel: np.ndarray, merged: np.ndarray, bin_edges: np.ndarray, importance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A clip's input dB ``[F, T]``, merged dB ``[F, T']``, bin edges ``[T' + 1]`` and
+    importance ``[T]``, checked against each other (ValueError naming the mismatch)."""
+    db = to_db(np.asarray(log_mel, dtype=np.float32)).T
+    mdb = to_db(np.asarray(merged, dtype=np.float32)).T
+    edges = np.asarray(bin_edges, dtype=np.float64).reshape(-1)
+    if edges.size != mdb.shape[1] + 1:
+        raise ValueError(f"bin_edges must have T' + 1 = {mdb.shape[1] + 1} entries, got {edges.size}.")
+    imp = np.asarray(importance, dtype=np.float32).reshape(-1)
+    if imp.size != db.shape[1]:
+        raise ValueError(f"importance must have T = {db.shape[1]} entries, got {imp.size}.")
+    return db, mdb, edges, imp
+
+
 def probe_figure(
     log_mel: np.ndarray,
     hop_seconds: float,
@@ -460,16 +469,9 @@ def probe_figure(
             default the loudest cell.
     """
     hop = float(hop_seconds)
-    db = to_db(np.asarray(log_mel, dtype=np.float32)).T  # [F, T]
+    db, mdb, edges, imp = _clip_views(log_mel, merged, bin_edges, importance)
     n_mels, n_frames = db.shape
-    mdb = to_db(np.asarray(merged, dtype=np.float32)).T  # [F, T']
-    edges = np.asarray(bin_edges, dtype=np.float64).reshape(-1)
     out_len = mdb.shape[1]
-    if edges.size != out_len + 1:
-        raise ValueError(f"bin_edges must have T' + 1 = {out_len + 1} entries, got {edges.size}.")
-    imp = np.asarray(importance, dtype=np.float32).reshape(-1)
-    if imp.size != n_frames:
-        raise ValueError(f"importance must have T = {n_frames} entries, got {imp.size}.")
     finite = db[np.isfinite(db)]
     top = float(db_top) if db_top is not None else (float(finite.max()) if finite.size else 0.0)
     duration = n_frames * hop
