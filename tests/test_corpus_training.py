@@ -380,3 +380,15 @@ def test_sigterm_saves_exits_130_and_resume_continues_from_the_checkpoint(corpus
     assert reference.steps_per_epoch == steps_per_epoch
     reference.fit(max_epochs=again["epochs"])
     assert _max_diff(reference.model.state_dict(), ckpt) <= 1e-9  # as if never interrupted
+
+
+def test_an_unreadable_file_met_again_counts_once(corpus):
+    from diffres.datasets.streaming import StreamBatch
+
+    tr = _one_process(corpus)
+    empty = torch.zeros(0, dtype=torch.long)
+    for reason in ("not audio", "not audio", "truncated"):  # another epoch, another pass, another message
+        tr._record_failures(StreamBatch(torch.zeros(0, 0, 0), empty, empty, (f"low/gone.wav: {reason}",)))
+    tr._record_failures(StreamBatch(torch.zeros(0, 0, 0), empty, empty, ("high/other.wav: not audio",)))
+    n, listed = tr._all_failures()
+    assert n == 2 and listed[0] == "low/gone.wav: not audio"

@@ -48,6 +48,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import math
@@ -343,6 +344,9 @@ class CorpusTrainer:
         self.elapsed_seconds = 0.0
         self.failures: dict[str, None] = {}  # ordered set of "<relpath>: <reason>" (first ones listed)
         self.n_failed = 0
+        #: 64-bit digests of the unreadable clips' relative paths (the same on every rank), so a
+        #: file met by two ranks or in two epochs counts once.
+        self._failed_files: set[int] = set()
         #: ``global_step`` of the last checkpoint :meth:`save` wrote (or :meth:`resume` read).
         self.last_saved_step: int | None = None
         self._stop = threading.Event()
@@ -369,7 +373,9 @@ class CorpusTrainer:
 
     def _record_failures(self, batch: StreamBatch) -> None:
         for f in batch.failures:
-            if f not in self.failures:
+            digest = int.from_bytes(hashlib.blake2b(f.split(": ", 1)[0].encode(), digest_size=8).digest(), "big")
+            if digest not in self._failed_files:
+                self._failed_files.add(digest)
                 self.n_failed += 1
                 if len(self.failures) < _MAX_LISTED_FAILURES:
                     self.failures[f] = None
@@ -631,9 +637,9 @@ class CorpusTrainer:
 
     # -- persistence ------------------------------------------------------------------
     def _all_failures(self) -> tuple[int, list[str]]:
-        gathered = self.ctx.gather_objects((self.n_failed, list(self.failures)[:100]))
+        gathered = self.ctx.gather_objects((self._failed_files, list(self.failures)[:100]))
         listed = list(dict.fromkeys(f for _, fs in gathered for f in fs))
-        return max(sum(n for n, _ in gathered), len(listed)), listed[:100]
+        return len(set().union(*(files for files, _ in gathered))), listed[:100]
 
     def card(self, *, evaluate: bool = True) -> dict[str, Any]:
         """The model card (every rank must call it: evaluation and failure counts are
