@@ -114,6 +114,11 @@ def run_corpus_training(args: argparse.Namespace, out: TextIO, *, epochs_given: 
             "streamed training needs --dataset (a folder of class folders or a .csv manifest); a resumed corpus "
             "run needs the same one again, since its checkpoint stores no path of this machine."
         )
+    if getattr(args, "max_files_per_class", None) is not None:
+        raise ParameterError(
+            "--max-files-per-class is not available for streamed training: a corpus is read as it is listed; "
+            "pass a .csv manifest with the clips to use instead."
+        )
     if args.dataset in BUILTIN_DATASETS:
         raise ParameterError(
             f"streamed training reads a folder or a .csv manifest; write the built-in set first with "

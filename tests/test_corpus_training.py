@@ -222,6 +222,15 @@ def test_cli_streaming_refuses_a_builtin_name(tmp_path, capsys):
     assert "datasets build events --out DIR" in capsys.readouterr().err
 
 
+def test_cli_streaming_refuses_max_files_per_class_instead_of_ignoring_it(corpus, tmp_path, capsys):
+    from diffres.cli import main
+
+    args = ["train", "--dataset", str(corpus), "--stream", "--out", str(tmp_path), "--max-files-per-class", "3"]
+    assert main(args) == 2
+    assert "--max-files-per-class is not available for streamed training" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing trained or written
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CPU path is tested above)")
 def test_cuda_forward_matches_cpu_and_mixed_precision_trains(corpus, monkeypatch):
