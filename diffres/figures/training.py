@@ -353,7 +353,7 @@ def kept_frames_figure(
     """
     hop = float(hop_seconds)
     db, mdb, edges, imp = _clip_views(log_mel, merged, bin_edges, importance)
-    n_mels, n_frames = db.shape
+    n_frames = db.shape[1]
     out_len = mdb.shape[1]
     finite = db[np.isfinite(db)]
     top = float(finite.max()) if finite.size else 0.0
@@ -376,14 +376,7 @@ def kept_frames_figure(
     ip, ib = pool_columns(imp, max_columns, "mean")
     centres = ((ib[:-1] + ib[1:]) / 2.0 * hop).astype(np.float32)
     _importance_overlay(fig, centres, ip.astype(np.float32), uniform, duration)
-    mp, mb = pool_columns(mdb, max_columns, "max")
-    m_edges = pool_edges(edges, mb)
-    hover = (
-        "covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>%{customdata[2]:.1f} frames merged"
-        "<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>"
-    )
-    custom = merged_customdata(m_edges, hop, n_rows=n_mels)
-    fig.add_trace(_heatmap(mp, m_edges * hop, name="merged", customdata=custom, hovertemplate=hover), row=2, col=1)
+    fig.add_trace(_merged_heatmap(mdb, edges, hop, max_columns), row=2, col=1)
     freq_title = "Hz" if mel_frequencies is not None else "mel band"
     if mel_frequencies is not None:
         vals, text = mel_ticks(np.asarray(mel_frequencies))
@@ -421,6 +414,19 @@ def kept_frames_figure(
     )
     fig.update_annotations(font_size=12)
     return fig
+
+
+def _merged_heatmap(mdb: np.ndarray, edges: np.ndarray, hop: float, max_columns: int) -> go.Heatmap:
+    """The merged spectrogram ``[F, T']`` (dB) on the true time axis, pooled to ``max_columns``
+    for display, with each column's span and frames merged on hover."""
+    mp, mb = pool_columns(mdb, max_columns, "max")
+    m_edges = pool_edges(edges, mb)
+    hover = (
+        "covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>%{customdata[2]:.1f} frames merged"
+        "<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>"
+    )
+    custom = merged_customdata(m_edges, hop, n_rows=mdb.shape[0])
+    return _heatmap(mp, m_edges * hop, name="merged", customdata=custom, hovertemplate=hover)
 
 
 def _clip_views(
@@ -470,7 +476,7 @@ def probe_figure(
     """
     hop = float(hop_seconds)
     db, mdb, edges, imp = _clip_views(log_mel, merged, bin_edges, importance)
-    n_mels, n_frames = db.shape
+    n_frames = db.shape[1]
     out_len = mdb.shape[1]
     finite = db[np.isfinite(db)]
     top = float(db_top) if db_top is not None else (float(finite.max()) if finite.size else 0.0)
@@ -494,14 +500,7 @@ def probe_figure(
     fig.add_trace(_importance_trace(centres, ip.astype(np.float32), width=1.4), row=2, col=1)
     uniform = out_len / max(1, n_frames)
     fig.add_trace(_reference_line(0.0, duration, uniform, f"uniform share {uniform:.2f}"), row=2, col=1)
-    mp, mb = pool_columns(mdb, max_columns, "max")
-    m_edges = pool_edges(edges, mb)
-    hover = (
-        "covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>%{customdata[2]:.1f} frames merged"
-        "<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>"
-    )
-    custom = merged_customdata(m_edges, hop, n_rows=n_mels)
-    fig.add_trace(_heatmap(mp, m_edges * hop, name="merged", customdata=custom, hovertemplate=hover), row=3, col=1)
+    fig.add_trace(_merged_heatmap(mdb, edges, hop, max_columns), row=3, col=1)
     if mel_frequencies is not None:
         vals, text = mel_ticks(np.asarray(mel_frequencies))
         for row in (1, 3):
