@@ -212,6 +212,7 @@ def test_linked_views_zoom_and_hover_together(page: Page, app_url):
     page.wait_for_timeout(800)  # the script binds new charts every 0.5 s
     before = page.evaluate(_RANGE, "adapt_compare")
     drag = page.locator(".st-key-adapt_main .nsewdrag").first  # the top row's drag area
+    drag.scroll_into_view_if_needed()  # below the input chart: off the first screen
     box = drag.bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.3, y)
@@ -222,9 +223,11 @@ def test_linked_views_zoom_and_hover_together(page: Page, app_url):
     main, compare = page.evaluate(_RANGE, "adapt_main"), page.evaluate(_RANGE, "adapt_compare")
     assert main == pytest.approx(compare, abs=1e-6) and main[1] - main[0] < before[1] - before[0]
     # hovering a time figure draws the crosshair in the others; hovering the classifier's columns shades their time
+    page.locator(".st-key-adapt_main .nsewdrag").nth(1).scroll_into_view_if_needed()
     spec = page.locator(".st-key-adapt_main .nsewdrag").nth(1).bounding_box()
     page.mouse.move(spec["x"] + spec["width"] * 0.5, spec["y"] + spec["height"] * 0.5)
     page.wait_for_function(f"() => ({_SHAPES})('adapt_compare').includes('diffres-crosshair')", timeout=TIMEOUT)
+    page.locator(".st-key-adapt_compact .nsewdrag").first.scroll_into_view_if_needed()
     compact = page.locator(".st-key-adapt_compact .nsewdrag").first.bounding_box()
     page.mouse.move(compact["x"] + compact["width"] * 0.4, compact["y"] + compact["height"] * 0.5)
     page.wait_for_function(f"() => ({_SHAPES})('adapt_main').includes('diffres-span')", timeout=TIMEOUT)
