@@ -41,8 +41,8 @@ with right:
     fine, coarse = int(hops[0]), int(hops[1])
     n_fine = int(clip.seconds * 1000 / fine) + 1
     n_coarse = int(clip.seconds * 1000 / coarse) + 1
-    st.metric(f"Frames at {fine} ms", f"{n_fine:,}", help="Frames a classifier processes at the fine hop.")
-    st.metric(f"Frames at {coarse} ms", f"{n_coarse:,}", help="Frames a classifier processes at the coarse hop.")
+    st.metric(f"{fine} ms hop", f"{n_fine:,}", help="Frames (a classifier processes each) at the fine hop.")
+    st.metric(f"{coarse} ms hop", f"{n_coarse:,}", help="Frames (a classifier processes each) at the coarse hop.")
 with left:
     panels = []
     for hop in (fine, coarse):

@@ -280,43 +280,47 @@ def downloads(
             sample_rate=np.int64(clip.sample_rate),
         )
 
-    d = st.columns(4)
-    d[0].download_button(
+    row = st.container(horizontal=True, gap="small")  # wraps in a narrow window instead of cutting labels
+    row.download_button(
         "PNG figure",
         png,
         file_name=f"{stem}.png",
         mime="image/png",
         key="adapt_png",
+        width="content",
         on_click="ignore",
         icon=":material/image:",
         help="The linked view as a static image (drawn on the server with matplotlib).",
     )
-    d[1].download_button(
+    row.download_button(
         "Importance (CSV)",
         lambda: export.importance_csv(res.importance, res.bin_edges, hop_s),
         file_name=f"{stem}_importance.csv",
         mime="text/csv",
         key="adapt_csv",
+        width="content",
         on_click="ignore",
         icon=":material/table:",
         help="One row per input frame: its times, importance and the output frame it went into.",
     )
-    d[2].download_button(
+    row.download_button(
         "Bin edges (CSV)",
         lambda: export.bin_edges_csv(res.bin_edges, hop_s),
         file_name=f"{stem}_bin_edges.csv",
         mime="text/csv",
         key="adapt_edges_csv",
+        width="content",
         on_click="ignore",
         icon=":material/table:",
         help="One row per output frame: the input span it covers (frames and seconds) and its effective hop.",
     )
-    d[3].download_button(
+    row.download_button(
         "Merged spectrogram (NPZ)",
         npz,
         file_name=f"{stem}.npz",
         mime="application/octet-stream",
         key="adapt_npz",
+        width="content",
         on_click="ignore",
         icon=":material/download:",
         help="NumPy archive: merged avg/max log-mel [T', F], resolution encoding, importance [T], "

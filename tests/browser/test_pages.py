@@ -158,15 +158,16 @@ def test_adaptive_downloads(page: Page, app_url, label, suffix, magic):
     no_exception(page)
 
 
-_CUT = """() => [...document.querySelectorAll("[data-testid='stMetricValue'] > div, [data-testid='stMetricDelta'] > div")]
+_CUT = """() => [...document.querySelectorAll("[data-testid='stMetricValue'] > div, [data-testid='stMetricDelta'] > div, "
+    + "[data-testid='stMetricLabel'] p, [data-testid='stDownloadButton'] button p")]
     .filter(el => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1).map(el => el.textContent)"""
 
 
 @pytest.mark.parametrize("width", [1500, 820])
-@pytest.mark.parametrize("name", ["spectrogram_lab", "adaptive_resolution", "window_tradeoff"])
+@pytest.mark.parametrize("name", ["home", "spectrogram_lab", "adaptive_resolution", "window_tradeoff"])
 def test_metric_values_are_not_cut_off(page: Page, app_url, artifacts, name, width):
     page.set_viewport_size({"width": width, "height": 1000})
-    page.goto(f"{app_url}/{name}", timeout=TIMEOUT)
+    page.goto(f"{app_url}/{'' if name == 'home' else name}", timeout=TIMEOUT)
     wait_idle(page)
     page.locator("[data-testid='stMetricValue']").first.wait_for(timeout=TIMEOUT)
     cut = page.evaluate(_CUT)
