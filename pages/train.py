@@ -1,18 +1,18 @@
 """Train: watch a small DiffRes classifier learn, TensorFlow-Playground style.
 
 Pick data (a built-in set, your own recorded / uploaded classes, or a zip of class folders) and
-settings, then Play / Pause / Step / Reset.  Training runs in short chunks inside an
-``st.fragment(run_every=...)``, so the page stays responsive; the trainer lives in the session
+settings, then Play / Pause / Step / Reset.  Training runs in a thread per run while an
+``st.fragment(run_every=...)`` polls it, so the page stays responsive; the trainer lives in the session
 (:mod:`ui.runs`), so it survives reruns and page switches, and checkpoints are written to a
 per-session folder after every epoch, on pause and at the end.  The widgets are in
-:mod:`ui.train_data` and :mod:`ui.train_view`.
+:mod:`ui.train_data`, :mod:`ui.train_settings` and :mod:`ui.train_view`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui import disk_runs, lessons, train_data, train_view
+from ui import disk_runs, lessons, train_data, train_settings, train_view
 from ui import runs as R
 from ui.frame import ensure_entrypoint
 
@@ -31,10 +31,10 @@ st.markdown(
 lessons.banner("train")
 with st.container(border=True):
     source = train_data.data_source()
-config = train_view.settings(source)
+config = train_settings.settings(source)
 run = R.current(config, source)  # a run reopened from disk, or the run of these settings
 if run is not None:
-    train_view.run_size(run)
+    train_settings.run_size(run)
     train_view.controls(run)
 elif source is None:
     st.caption("Choose data above to start.")
