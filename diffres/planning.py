@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from .errors import ParameterError
 from .training.config import TrainConfig
+from .training.schedule import epoch_batches
 
 __all__ = ["MIN_STEPS", "MIN_TRAIN_CLIPS_PER_CLASS", "RunPlan", "plan_run"]
 
@@ -135,8 +136,7 @@ def plan_run(config: TrainConfig, class_counts: Mapping[str, Mapping[str, int]])
         classes[str(c)] = int(n)
     fewest_class = min(classes, key=lambda c: classes[c]) if classes else ""
     n_train = sizes["train"]
-    batch = max(1, min(int(config.batch_size), n_train))
-    steps_per_epoch = max(1, n_train // batch)
+    batch, steps_per_epoch = epoch_batches(n_train, config.batch_size)  # the trainer's rule
     return RunPlan(
         train_clips=n_train,
         val_clips=sizes["val"],

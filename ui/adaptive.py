@@ -6,7 +6,6 @@ figures from :mod:`diffres.figures`, the files from :mod:`diffres.export`.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -333,7 +332,7 @@ def readouts(clip: CurrentClip, res: cache.Merged, hop_s: float) -> None:
     preset with known events whether the output frames crowd around them."""
     T, Tp = res.n_frames, res.out_len
     widths = figures.effective_hop_ms(res.bin_edges, hop_s)
-    metric = partial(metric_row().metric, width="content")  # wraps in a narrow window, never cuts values
+    metric = metric_row()
     metric("Input frames T", f"{T:,}", help=f"{clip.seconds:.2f} s at a {hop_s * 1000:g} ms hop.")
     metric(
         "Output frames T'",

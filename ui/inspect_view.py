@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ from ui import inspect as I
 from ui import runs as R
 from ui.sound import CurrentClip
 from ui.uploads import limit_text, max_upload_mb
-from ui.view import chart
+from ui.view import chart, metric_row
 
 ss = st.session_state
 SOURCES = {"shipped": "Shipped checkpoint", "run": "A run from this session", "upload": "Upload a checkpoint"}
@@ -115,8 +114,7 @@ def model_card(loaded: LoadedCheckpoint, entry: I.Entry) -> None:
 
     metrics = card.get("metrics") or {}
     st.subheader("Model card")
-    row = st.container(horizontal=True, gap="medium")  # wraps on narrow windows instead of truncating
-    metric = partial(row.metric, width="content")
+    metric = metric_row("medium")
     metric("Dataset", str(card.get("dataset", "?")), help="What it was trained on.")
     metric("Front-end", cfg.frontend, help="How frames are reduced before the classifier.")
     metric(

@@ -4,7 +4,6 @@ this page are :mod:`ui.lessons`."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -56,7 +55,7 @@ def readouts(clip: CurrentClip, mel: cache.MelResult, *, n_mels: int, hop_ms: fl
     ref_frames = 1 + len(clip.samples) // int(round(REF_HOP_MS * clip.sample_rate / 1000))
     fft_step = clip.sample_rate / mel.config.n_fft
     spacing = np.diff(mel.mel_frequencies)
-    metric = partial(metric_row().metric, width="content")  # wraps in a narrow window, never cuts values
+    metric = metric_row()
     metric(
         "Time step", f"{hop_s * 1000:.3g} ms", help=f"hop = {mel.config.hop_length} samples / {clip.sample_rate} Hz."
     )

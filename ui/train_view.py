@@ -18,7 +18,7 @@ from diffres import figures
 from ui import runs as R
 from ui.frame import guard
 from ui.train_data import skip_chunk
-from ui.view import chart
+from ui.view import chart, metric_row
 
 ss = st.session_state
 TICK_SECONDS = 0.5
@@ -172,8 +172,7 @@ def _live_view(r: R.Run) -> None:
             f"{tr.score_prior_steps} steps (grey on the loss curve): it starts DiffRes with high importance on "
             "frames above each clip's noise floor."
         )
-    row = st.container(horizontal=True, gap="medium")  # wraps on narrow windows instead of truncating
-    metric = partial(row.metric, width="content")
+    metric = metric_row("medium")
     metric("Epoch", f"{tr.epoch}/{tr.config.epochs}", help="Finished epochs / planned epochs.")
     metric("Step", f"{tr.global_step}/{tr.total_steps}", help=f"{spe} steps (batches of {tr.batch_size}) per epoch.")
     recent = r.steps[-spe:] if r.steps else []

@@ -3,7 +3,9 @@ pooled columns)."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Literal, cast
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -30,10 +32,13 @@ def chart(fig: go.Figure, *, key: str, where: DeltaGenerator | None = None, **kw
     (where if where is not None else st).plotly_chart(fig, key=key, theme=None, **kwargs)
 
 
-def metric_row() -> DeltaGenerator:
-    """A row for ``st.metric``s that wraps onto a new line when the window is narrow instead of
-    cutting values off (give each metric ``width="content"``)."""
-    return st.container(horizontal=True, wrap=True, gap="large")
+def metric_row(gap: Literal["small", "medium", "large"] = "large") -> Callable[..., DeltaGenerator]:
+    """``st.metric`` for one row of metrics that wraps onto a new line in a narrow window
+    instead of cutting values off (each metric at its content width).
+
+    Example: ``metric = metric_row(); metric("Frames", "1,001")``.
+    """
+    return partial(st.container(horizontal=True, wrap=True, gap=gap).metric, width="content")
 
 
 def time_window(key: str, duration: float, digest: str, n_frames: int, max_columns: int) -> tuple[float, float] | None:

@@ -6,7 +6,6 @@ spectrogram resolves) and :mod:`diffres.figures.window`.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Literal
 
 import streamlit as st
@@ -96,7 +95,7 @@ def panel(clip: CurrentClip, win_ms: int, hop_ms: int) -> dict[str, Any]:
 def readouts(clip: CurrentClip, main: dict[str, Any], win_ms: int) -> None:
     """Window, bin width, tile area, frames; on the close-tones preset, what it resolves."""
     c = StftConfig(clip.sample_rate, 1.0, float(win_ms))
-    metric = partial(metric_row().metric, width="content")  # wraps in a narrow window, never cuts values
+    metric = metric_row()
     metric("Window", f"{c.window_seconds * 1000:g} ms", help=f"{c.win_length} samples at {clip.sample_rate} Hz.")
     metric("Bin width", f"{c.bin_width_hz:.1f} Hz", help="sample rate / window length = 1 / window duration.")
     metric(

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["learning_rate_at"]
+__all__ = ["epoch_batches", "learning_rate_at"]
+
+
+def epoch_batches(n_train: int, batch_size: int) -> tuple[int, int]:
+    """``(batch, steps_per_epoch)`` of a run over ``n_train`` training clips: the batch is at
+    most the split (at least 1), an epoch is the full batches of one pass (at least 1).
+
+    Example:
+        >>> epoch_batches(848, 32), epoch_batches(20, 32)
+        ((32, 26), (20, 1))
+    """
+    batch = max(1, min(int(batch_size), int(n_train)))
+    return batch, max(1, int(n_train) // batch)
 
 
 def learning_rate_at(step: int, total_steps: int, *, peak: float, warmup_fraction: float) -> float:

@@ -45,7 +45,7 @@ from .config import TrainConfig, resolve_device
 from .evaluation import ProgressFn, evaluate_model, load_dataset_for_training, log_mel_of
 from .prior import prior_steps, score_prior_fit
 from .records import Callback, EpochRecord, EvalResult, StepRecord, card_metrics, run_card
-from .schedule import learning_rate_at
+from .schedule import epoch_batches, learning_rate_at
 from .steps import (
     FAMILIARITY_STREAM,
     ORDER_STREAM,
@@ -137,8 +137,7 @@ class Trainer:
         if progress is not None:
             progress(1, 1, "log-mel spectrograms ready")
         self.n_train = int(self._labels["train"].shape[0])
-        self.batch_size = min(config.batch_size, self.n_train)
-        self._steps_per_epoch = max(1, self.n_train // self.batch_size)
+        self.batch_size, self._steps_per_epoch = epoch_batches(self.n_train, config.batch_size)
         self.hop_seconds = self.model.mel.hop_seconds
         # probe clip (validation split, else training split)
         probe_split = "val" if self._labels.get("val") is not None and len(self._labels["val"]) else "train"
