@@ -18,7 +18,6 @@ from ui import data_sources as D
 from ui import runs as R
 from ui.train_data import PERSIST, skip_chunk
 
-ss = st.session_state
 HOP_OPTIONS = [2.5, 5.0, 10.0, 20.0]
 LR_OPTIONS = [3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
 WIDTH_OPTIONS = [8, 16, 24, 32]
