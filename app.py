@@ -14,11 +14,13 @@ import streamlit as st
 
 import ui
 from ui import lessons, links, share
+from ui import runs as R
 from ui.frame import POSITION, app_pages, entrypoint_active
 
 
 def run() -> None:
     st.set_page_config(page_title="DiffRes Explorer", page_icon=":material/graphic_eq:", layout="wide")
+    R.warm_up_training()  # the training processes' fork server, in the background
     share.restore_from_url()  # a link's settings, before any widget exists
     page = st.navigation(app_pages(), position=POSITION)
     lessons.go_if_asked()

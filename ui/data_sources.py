@@ -7,7 +7,9 @@ shared across sessions, user zips and bucket folders per session.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -52,6 +54,16 @@ def folder_dataset(key: str, path: str) -> AudioDataset:
     from diffres.datasets import load_folder_dataset
 
     return load_folder_dataset(path)
+
+
+def dataset_loader(source: DataSource) -> Callable[[], AudioDataset]:
+    """A picklable function of no arguments that loads ``source``'s dataset, for a training
+    process (:class:`diffres.training.remote.RemoteTrainer`; this process's caches stay here)."""
+    from diffres.datasets import load_dataset, load_folder_dataset
+
+    if source.kind == "builtin":
+        return partial(load_dataset, source.path, max_files_per_class=source.max_files_per_class)
+    return partial(load_folder_dataset, source.path)
 
 
 def load_source(source: DataSource) -> AudioDataset:

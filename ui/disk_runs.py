@@ -134,7 +134,9 @@ def reopen(entry: DiskRun) -> R.Run | None:
     reg = R.runs()
     number = 1 + max((r.number for r in reg.values()), default=0)
     rid = f"run{number:02d}-{uuid.uuid4().hex[:6]}"
-    run = R.Run(rid, number, config, source, entry.path.parent, status="paused", resume_from=entry.path)
+    run = R.Run(
+        rid, number, config, source, entry.path.parent, status="paused", resume_from=entry.path, remote=R.serving()
+    )
     reg[rid] = run
     st.session_state[R.KEY_ACTIVE] = rid
     st.session_state[R.KEY_PINNED] = (rid, None)

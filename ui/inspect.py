@@ -157,7 +157,7 @@ def eval_data_for(entry: Entry, card: dict) -> tuple[EvalData | None, str]:
     classes = list(card.get("classes") or [])
     run = R.runs().get(entry.run_id) if entry.run_id else None
     if run is not None and run.trainer is not None and run.source.kind != "builtin":
-        ds = run.trainer.dataset
+        ds = D.load_source(run.source)
         desc = f"the validation split of {run.source.name} (this session's run {run.label})"
         key = f"run:{run.run_id}"
     else:

@@ -1,23 +1,27 @@
 """Training runs of this session: lifecycle (prepare, play, pause, step, reset, archive),
 checkpoints, and the table of runs.
 
-A :class:`Run` holds one :class:`diffres.training.Trainer` (the model, optimiser, cached
-log-mel and per-epoch history) in ``st.session_state``, so training survives reruns and page
-switches within the session and is never re-created by a rerun.  Every run writes its
-checkpoints into the session folder (:mod:`ui.session`): after every finished epoch, on
-pause, and with a full model card (validation and test accuracy) when training finishes.
-Stopping therefore loses at most the steps since the last epoch end or pause.
+A :class:`Run` holds one trainer (the model, optimiser, cached log-mel and per-epoch history)
+in ``st.session_state``, so training survives reruns and page switches within the session
+and is never re-created by a rerun.  Every run writes its checkpoints into the session
+folder (:mod:`ui.session`): after every finished epoch, on pause, and with a full model card
+(validation and test accuracy) when training finishes.  Stopping therefore loses at most the
+steps since the last epoch end or pause.
 
-A failure while training or saving (a full disk, no memory, a library error) stops the run
-with the real message (:func:`describe_error`) and keeps the trainer in memory, so Play or
-"Save checkpoint" can try again once the cause is gone; the last good checkpoint on disk is
-never replaced by a partial one (saves are atomic).
+A failure while training or saving (a full disk, no memory, a library error, a training
+process that died) stops the run with the real message (:func:`describe_error`) and keeps
+what it can, so Play or "Save checkpoint" can try again once the cause is gone; the last
+good checkpoint on disk is never replaced by a partial one (saves are atomic), and a run
+whose training process died continues from it.
 
-Under a Streamlit server, Play starts a trainer thread per run (:func:`start_worker`): it
-prepares the data and trains in chunks at a lower scheduling priority while the page only
-polls for progress, so clicks are answered by a short script run instead of waiting for a
-chunk.  The thread pauses (and saves) when its browser session ends.  Without a server
-(AppTest) there is no thread: each fragment tick trains one chunk, as the tests expect.
+Under a Streamlit server each run trains in a process of its own
+(:class:`diffres.training.remote.RemoteTrainer`, at a lower scheduling priority): the
+server's interpreter is never busy with a training step, so clicks in every session are
+answered by a short script run.  Play starts a thread per run (:func:`start_worker`) that
+only waits on that process, chunk after chunk, while the page polls the run for progress;
+the thread pauses the run (and saves) when its browser session ends.  Without a server
+(AppTest) the trainer is in process and each fragment tick trains one chunk, as the tests
+expect.
 
 A run saved by an earlier session (a reload starts a new one) can be reopened from disk and
 resumed (:mod:`ui.disk_runs`); while its settings are untouched it stays the page's run
@@ -28,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
 import uuid
@@ -44,7 +47,8 @@ import streamlit as st
 import diffres
 from diffres.frontends import frontend_label
 from diffres.training import TrainConfig, Trainer
-from ui.data_sources import DataSource, load_source
+from diffres.training.remote import RemoteTrainer, TrainerProcessError, warm_up
+from ui.data_sources import DataSource, dataset_loader, load_source
 from ui.session import runs_root, session_dir, slug
 
 MAX_STEP_RECORDS = 4000
@@ -52,9 +56,9 @@ MAX_STEP_RECORDS = 4000
 AUTOSAVE_SECONDS = 30.0
 #: Seconds of training per chunk (a fragment tick without a server, a loop turn of the thread).
 CHUNK_SECONDS = 0.3
-#: Seconds the trainer thread rests between chunks, so a click's script run gets the lock.
+#: Seconds the run's thread rests between chunks, so a click's script run gets the run's lock.
 WORKER_REST_SECONDS = 0.05
-#: Scheduling niceness of trainer threads (higher = yields the processor to the page's script runs).
+#: Scheduling niceness of training processes (higher = yields the processor to the pages).
 WORKER_NICENESS = 10
 
 KEY_RUNS = "train_runs"
@@ -72,7 +76,7 @@ class Run:
     config: TrainConfig
     source: DataSource
     folder: Path
-    trainer: Trainer | None = None
+    trainer: Trainer | RemoteTrainer | None = None
     status: str = "ready"  # ready | playing | paused | finished | failed
     steps: list[tuple[int, float, float, float, float]] = field(default_factory=list)
     checkpoint: Path | None = None
@@ -92,8 +96,10 @@ class Run:
     saved_at: float = 0.0
     #: A run reopened from disk: the checkpoint it continues (and keeps writing to).
     resume_from: Path | None = None
-    #: The thread that trains the run while it plays under a server (:func:`start_worker`).
+    #: The thread that drives the run's training process while it plays (:func:`start_worker`).
     worker: threading.Thread | None = field(default=None, repr=False, compare=False)
+    #: Train in a process of its own (under a Streamlit server; :func:`serving`).
+    remote: bool = False
 
     @property
     def label(self) -> str:
@@ -116,10 +122,6 @@ class Run:
     def finished(self) -> bool:
         return self.trainer is not None and self.trainer.finished
 
-    @property
-    def dataset(self):
-        return self.trainer.dataset if self.trainer is not None else None
-
 
 def runs() -> dict[str, Run]:
     return st.session_state.setdefault(KEY_RUNS, {})
@@ -139,7 +141,7 @@ def new_run(config: TrainConfig, source: DataSource) -> Run:
     reg = runs()
     number = 1 + max((r.number for r in reg.values()), default=0)
     rid = f"run{number:02d}-{uuid.uuid4().hex[:6]}"
-    run = Run(rid, number, config, source, session_dir() / rid)
+    run = Run(rid, number, config, source, session_dir() / rid, remote=serving())
     reg[rid] = run
     st.session_state[KEY_ACTIVE] = rid
     return run
@@ -148,13 +150,19 @@ def new_run(config: TrainConfig, source: DataSource) -> Run:
 def archive(run: Run) -> None:
     """A run that is no longer active keeps its model, history and checkpoint for the table,
     the comparison chart and Inspect, but not the trainer's log-mel cache (about 60 MB for
-    ``events``): archived runs are never trained again (their settings start a new run)."""
+    ``events``): archived runs are never trained again (their settings start a new run).
+    A training process ends here once its checkpoint holds everything it learned."""
     pause(run)
+    if run.worker is not None:
+        run.worker.join(timeout=30.0)  # its last chunk and save
     tr = run.trainer
     if tr is not None:
         with locked(run, timeout=30.0) as got:
             if got:
-                tr.release_cache()
+                with contextlib.suppress(TrainerProcessError):
+                    tr.release_cache()
+                if isinstance(tr, RemoteTrainer) and run.saved_step == tr.global_step:
+                    tr.close()
     run.last_probe = None
 
 
@@ -191,23 +199,43 @@ def current(config: TrainConfig | None, source: DataSource | None) -> Run | None
     return ensure_active(config, source)
 
 
-def prepare(run: Run) -> Trainer:
-    """Build the run's trainer (loads data, computes log-mel) once; a reopened run resumes
-    from its checkpoint."""
-    if run.trainer is None:
+def prepare(run: Run) -> Trainer | RemoteTrainer:
+    """Build the run's trainer (loads data, computes log-mel) once: in a process of its own
+    for a :attr:`Run.remote` run.  A reopened run resumes from its checkpoint, and so does a
+    run whose training process died (from its last checkpoint; from scratch without one)."""
+    if _needs_trainer(run):
         with locked(run, timeout=600.0):
-            if run.trainer is None:  # another thread may have built it while we waited
-                dataset = load_source(run.source)
-                if run.resume_from is not None:
-                    trainer = Trainer.resume(run.resume_from, dataset, device="cpu")
-                    run.checkpoint, run.saved_step = run.resume_from, trainer.global_step
-                    run.status = "finished" if trainer.finished else "paused"
-                    run.trainer = trainer
+            if _needs_trainer(run):  # another thread may have built it while we waited
+                lost = run.trainer is not None  # a dead training process
+                start = run.checkpoint if lost else run.resume_from
+                if start is not None:
+                    trainer = _resumed(run, start)
+                    run.checkpoint, run.saved_step = start, trainer.global_step
+                    if not lost:
+                        run.status = "finished" if trainer.finished else "paused"
+                elif run.remote:
+                    trainer = RemoteTrainer(run.config, dataset_loader(run.source), niceness=WORKER_NICENESS)
                 else:
-                    run.trainer = Trainer(run.config, dataset)
+                    trainer = Trainer(run.config, load_source(run.source))
+                if lost:
+                    run.steps = [s for s in run.steps if s[0] <= trainer.global_step]
+                    run.last_probe = None
+                run.trainer = trainer
                 run.folder.mkdir(parents=True, exist_ok=True)
                 run.saved_at = time.time()
+    assert run.trainer is not None
     return run.trainer
+
+
+def _needs_trainer(run: Run) -> bool:
+    tr = run.trainer
+    return tr is None or (isinstance(tr, RemoteTrainer) and not tr.alive and not tr.cache_released)
+
+
+def _resumed(run: Run, checkpoint: Path) -> Trainer | RemoteTrainer:
+    if run.remote:
+        return RemoteTrainer.resume(checkpoint, dataset_loader(run.source), niceness=WORKER_NICENESS)
+    return Trainer.resume(checkpoint, load_source(run.source), device="cpu")
 
 
 def reset(run: Run) -> Run:
@@ -256,6 +284,9 @@ def _fail(run: Run, err: BaseException) -> None:
     what failed.  Called with the run's lock held."""
     run.status = "failed"
     run.error = describe_error(err)
+    if isinstance(err, TrainerProcessError):  # nothing left to save: the checkpoint on disk is the run
+        run.error += " Press Play to continue from it."
+        return
     if isinstance(err, OSError):  # saving is what failed (training reads nothing from disk)
         run.error = (
             f"Could not save the checkpoint: {run.error}. What the run learned is kept here: free some space, then "
@@ -324,10 +355,15 @@ def _save(run: Run, final: bool) -> Path | None:
 
 
 def pause(run: Run) -> None:
-    """Stop playing and save, without waiting: when another script run is inside a chunk right
-    now, that chunk stops after its current step and saves (it sees the status change)."""
+    """Stop playing and save, without waiting: when another thread is inside a chunk right
+    now, that chunk stops after its current step and saves (it sees the status change); a
+    run's thread (:func:`start_worker`) saves as it ends."""
     if run.status == "playing":
         run.status = "paused"
+    if in_worker(run):
+        if run.trainer is not None:
+            run.trainer.request_stop()  # the chunk in flight ends after its current step
+        return
     if run.lock.acquire(blocking=False):
         try:
             _save_or_note(run, run.finished)
@@ -358,7 +394,7 @@ def train_chunk(run: Run, seconds: float = CHUNK_SECONDS, *, wait: bool = False,
         run.lock.release()
 
 
-def _train_chunk(run: Run, tr: Trainer, seconds: float, one_step: bool = False) -> list:
+def _train_chunk(run: Run, tr: Trainer | RemoteTrainer, seconds: float, one_step: bool = False) -> list:
     if tr.finished:
         run.status = "finished"
         return []
@@ -393,13 +429,32 @@ def _session_alive() -> Callable[[], bool] | None:
     return lambda: runtime.is_active_session(session_id)
 
 
+def serving() -> bool:
+    """Whether this script run is served by a Streamlit server (not AppTest): runs then train
+    in processes of their own, driven by a thread per run."""
+    return _session_alive() is not None
+
+
+def warm_up_training() -> None:
+    """Start the training processes' fork server in the background (once per server), so the
+    first Play does not wait for its torch import."""
+    global _warming
+    if _warming is None and serving():
+        _warming = threading.Thread(target=warm_up, name="diffres-warm-trainers", daemon=True)
+        _warming.start()
+
+
+_warming: threading.Thread | None = None
+
+
 def start_worker(run: Run) -> bool:
-    """Train ``run`` (status ``playing``) in its own thread until it finishes, fails, is
-    paused or its session ends; True when a thread trains it (started now or before)."""
+    """Drive ``run`` (status ``playing``) from a thread of its own until it finishes, fails,
+    is paused or its session ends; True when a thread drives it (started now or before).
+    False without a server (AppTest), where the page's fragment trains instead."""
     if in_worker(run):
         return True
     alive = _session_alive()
-    if alive is None:
+    if alive is None or not run.remote:
         return False
     run.worker = threading.Thread(target=_work, args=(run, alive), name=f"diffres-train-{run.run_id}", daemon=True)
     run.worker.start()
@@ -407,34 +462,45 @@ def start_worker(run: Run) -> bool:
 
 
 def in_worker(run: Run) -> bool:
-    """Whether a trainer thread is training ``run`` now."""
+    """Whether a thread is driving ``run``'s training now."""
     return run.worker is not None and run.worker.is_alive()
 
 
 def _work(run: Run, alive: Callable[[], bool]) -> None:
-    with contextlib.suppress(OSError, AttributeError):  # this thread only; the page's threads keep priority
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+    """The run's thread: it only waits for the training process (the interpreter lock stays
+    free for the pages), and saves when the run stops playing."""
     try:
         prepare(run)
     except (diffres.DiffResError, MemoryError, OSError) as err:
         run.status, run.error = "failed", describe_error(err)
         return
-    while run.playing:
-        if not alive():  # the tab was closed: keep what was learned, stop using the processor
-            pause(run)
+    while True:
+        while run.playing:
+            if not alive():  # the tab was closed: keep what was learned, stop using the processor
+                run.status = "paused"
+                break
+            train_chunk(run)
+            time.sleep(WORKER_REST_SECONDS)
+        if run.status != "failed":  # a failure has saved what it could and says why
+            save(run, final=run.finished)
+        if not run.playing:  # Play pressed again during the save: carry on
             return
-        train_chunk(run)
-        time.sleep(WORKER_REST_SECONDS)
 
 
 def probe(run: Run):
     """The probe clip's importance, merged log-mel and bin edges under the current weights,
-    or the last ones computed while another script run is inside a step (never waits, so a
-    click is answered at once)."""
+    or the last ones computed while another thread is inside a step (never waits, so a click
+    is answered at once).  A training process sends one after every chunk."""
     tr = run.trainer
+    if isinstance(tr, RemoteTrainer) and tr.last_probe is not None:
+        run.last_probe = tr.last_probe
+        if tr.last_probe[0] == tr.global_step:
+            return run.last_probe
     if tr is not None and run.lock.acquire(blocking=False):
         try:
             run.last_probe = (tr.global_step, tr.probe())
+        except TrainerProcessError:
+            pass  # the process is gone: the last probe stays, the run's error says why
         finally:
             run.lock.release()
     if run.last_probe is None:
@@ -473,7 +539,7 @@ def run_table(reg: dict[str, Run] | None = None) -> list[dict]:
                 "test acc": float(test) if isinstance(test, (int, float)) else float("nan"),
                 "s / epoch": round(per_epoch, 1) if np.isfinite(per_epoch) else float("nan"),
                 "train s": round(tr.elapsed_seconds, 1),
-                "params": tr.model.n_parameters(),
+                "params": tr.n_parameters,
             }
         )
     return rows

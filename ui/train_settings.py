@@ -173,8 +173,7 @@ def settings(source: D.DataSource | None) -> TrainConfig | None:
 def run_size(run: R.Run) -> None:
     """The run's split sizes and optimiser steps (before Play), and a warning when the run is
     too small to learn (:func:`diffres.planning.plan_run`)."""
-    tr = run.trainer
-    counts = tr.dataset.class_counts() if tr is not None else D.class_counts(run.source)
+    counts = D.class_counts(run.source)
     if counts is None:
         st.caption("The split sizes and the number of optimiser steps appear once the data is prepared (Play).")
         return

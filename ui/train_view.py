@@ -258,7 +258,7 @@ def _live_view(r: R.Run) -> None:
         importance=imp,
         bin_edges=edges,
         merged=merged,
-        mel_frequencies=tr.model.mel.mel_frequencies().numpy(),
+        mel_frequencies=tr.mel_frequencies,
         title=f"Probe clip ({label}, validation): {when}",
         height=470,
     )
@@ -322,8 +322,8 @@ def live(run: R.Run | None) -> None:
     def _live_body() -> None:
         r = R.active_run()
         skip = ss.pop("_train_skip_chunk", False)
-        if r is not None and r.playing and not skip and not R.in_worker(r):
-            R.train_chunk(r)  # no server thread (AppTest): this tick trains; a failure stops the run with its message
+        if r is not None and r.playing and not skip and not R.start_worker(r):
+            R.train_chunk(r)  # no server (AppTest): this tick trains; a failure stops the run with its message
         if r is not None and r.playing != ss.get("_train_buttons_playing", r.playing):
             st.rerun()  # finished or stopped: a full run switches the timer off, resets the buttons, shows the error
         if r is not None:

@@ -245,6 +245,16 @@ class Trainer:
         return per_step * (self.total_steps - self.global_step)
 
     @property
+    def n_parameters(self) -> int:
+        """Number of the model's parameters."""
+        return self.model.n_parameters()
+
+    @property
+    def mel_frequencies(self) -> np.ndarray:
+        """Centre frequency in Hz of each mel band of the model's front-end, ``[n_mels]``."""
+        return self.model.mel.mel_frequencies().numpy()
+
+    @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 

@@ -10,8 +10,11 @@ measured latencies go to /tmp/diffres_browser.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +31,48 @@ TRAIN_TIMEOUT = 420_000
 def play_button(page: Page):
     # (Streamlit 1.67 renders two button nodes inside a keyed button's container; the first is the visible one)
     return page.locator(".st-key-train_play button").first
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _server_pid(app_url: str) -> int:
+    port = app_url.rsplit(":", 1)[1]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streamlit" in b" ".join(args) and port.encode() in args:
+            return int(cmdline.parent.name)
+    raise AssertionError(f"no Streamlit server on port {port}")
+
+
+def _training_processes(app_url: str) -> list[int]:
+    """The server's training processes: descendants at niceness 10 (ui.runs.WORKER_NICENESS)."""
+    out = []
+    for pid in _descendants(_server_pid(app_url)):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[16]) == 10 and fields[0] != "Z":  # field 19 of stat: nice
+            out.append(pid)
+    return out
 
 
 def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, runs_dir):
@@ -59,6 +104,20 @@ def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, 
     expect(play_button(page)).to_contain_text("Pause", timeout=TIMEOUT)
     play_latency = time.perf_counter() - t0
     screenshot(page, artifacts / "train_running.png", max_height=7000)
+
+    # the run trains in a process of its own, below the server, at a lower priority
+    trainers = _training_processes(app_url)
+    assert len(trainers) == 1, trainers
+    # a training process that dies (say, killed for memory) stops the run with the reason;
+    # Play continues from the last checkpoint (saved at the pause above)
+    os.kill(trainers[0], signal.SIGKILL)
+    expect(page.get_by_text("the training process stopped unexpectedly (killed by signal 9")).to_be_visible(
+        timeout=TIMEOUT)
+    expect(page.get_by_text("Press Play to continue from it")).to_be_visible()
+    expect(play_button(page)).to_contain_text("Play")
+    play_button(page).click()
+    expect(play_button(page)).to_contain_text("Pause", timeout=TIMEOUT)
+    expect(page.get_by_text("the training process stopped unexpectedly")).to_have_count(0)
 
     t0 = time.perf_counter()
     try:
