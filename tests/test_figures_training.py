@@ -187,3 +187,35 @@ def test_class_name_axes_grow_their_margins_to_fit_the_names():
     confusion = figures.confusion_figure(np.eye(3), names)
     assert confusion.layout.xaxis.automargin is True and confusion.layout.yaxis.automargin is True
     assert figures.per_class_figure(dict.fromkeys(names, 1.0)).layout.xaxis.automargin is True
+
+
+def test_block_means_against_a_direct_computation():
+    from diffres.figures.training import block_means
+
+    np.testing.assert_array_equal(block_means(np.arange(10.0), 4), [1.0, 4.0, 7.0, 9.0])
+    short = np.array([1.0, np.nan, 3.0])
+    np.testing.assert_array_equal(block_means(short, 3), short)  # short enough: unchanged
+    gaps = block_means(np.array([1.0, np.nan, np.nan, np.nan, 5.0, 7.0]), 3)
+    np.testing.assert_array_equal(gaps[[0, 2]], [1.0, 6.0])
+    assert np.isnan(gaps[1])  # a block of gaps stays a gap
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(2501)
+    out = block_means(v, 600)
+    size = -(-v.size // 600)
+    assert out.size <= 600 and out.size == -(-v.size // size)
+    np.testing.assert_allclose(out, [v[i : i + size].mean() for i in range(0, v.size, size)])
+
+
+def test_long_runs_send_at_most_max_step_points_per_curve_as_binary():
+    from diffres.figures.training import MAX_STEP_POINTS
+
+    steps = [dict(global_step=i, loss=1.0 / i, accuracy=0.5, guide_loss=0.1, activeness=0.2) for i in range(1, 4001)]
+    fig = figures.training_curves_figure(_records(), steps=steps, steps_per_epoch=800, total_epochs=5)
+    per_step = [t for t in fig.data if t.legendgroup == "steps"]
+    assert len(per_step) == 4
+    for t in per_step:
+        assert len(t.x) == len(t.y) <= MAX_STEP_POINTS
+        assert t.x.dtype == np.float32  # typed arrays: sent as binary, not as JSON numbers
+    assert per_step[0].x[-1] == pytest.approx(3999 / 800, rel=1e-6)  # the last block: steps 3998-4000
+    assert "mean of a few batches" in per_step[0].hovertemplate
+    assert len(json.dumps(fig.to_plotly_json(), cls=__import__("plotly").utils.PlotlyJSONEncoder)) < 80_000

@@ -21,7 +21,10 @@ from ui.train_data import skip_chunk
 from ui.view import chart, metric_row
 
 ss = st.session_state
-TICK_SECONDS = 0.5
+#: Seconds between two redraws of the live view while a run trains.  Each redraw builds the
+#: curves and probe figures (about 70 ms of the server's time per training session) and the
+#: browser draws them again; twice a second cost every other session's clicks that much.
+TICK_SECONDS = 1.0
 #: Height of the training curves (pixels, legend included).
 CURVES_HEIGHT = 440
 #: Columns of the runs table shown (the rest of :func:`ui.runs.run_table`'s row repeats the

@@ -52,6 +52,27 @@ __all__ = [
 
 #: Legend entry of the per-step lines of :func:`training_curves_figure`.
 STEP_LEGEND = "per step (one batch)"
+#: Most points a per-step curve sends to the browser; longer runs are shown as block means.
+MAX_STEP_POINTS = 600
+
+
+def block_means(values: np.ndarray, max_points: int = MAX_STEP_POINTS) -> np.ndarray:
+    """``values`` ``[n]`` as at most ``max_points`` means of consecutive blocks of equal size
+    (the last block may be shorter; non-finite values are left out of a block's mean, a
+    block with none is NaN).  Shorter inputs come back unchanged, as float64.
+
+    Example: ``block_means(np.arange(10.0), 4)`` is ``[1.0, 4.0, 7.0, 9.0]`` (blocks of 3).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size <= max_points:
+        return v
+    size = -(-v.size // max_points)
+    pad = (-v.size) % size
+    blocks = np.concatenate([v, np.full(pad, np.nan)]).reshape(-1, size)
+    finite = np.isfinite(blocks)
+    counts = finite.sum(axis=1)
+    sums = np.where(finite, blocks, 0.0).sum(axis=1)
+    return np.divide(sums, counts, out=np.full(counts.shape, np.nan), where=counts > 0)
 
 
 def training_curves_figure(
@@ -103,7 +124,8 @@ def training_curves_figure(
     epochs = [int(_get(h, "epoch")) for h in history]
     if steps and steps_per_epoch:
         spe = float(steps_per_epoch)
-        xs = [int(_get(s, "global_step")) / spe for s in steps]
+        xs = block_means(np.array([int(_get(s, "global_step")) for s in steps], dtype=np.float64) / spe)
+        thinned = len(steps) > MAX_STEP_POINTS
         for k, ((row, col), field, scale, what) in enumerate(
             (
                 ((1, 1), "loss", 1.0, "train loss"),
@@ -112,18 +134,21 @@ def training_curves_figure(
                 ((2, 2), "activeness", 1.0, "activeness"),
             )
         ):
-            ys = [float(_get(s, field)) * scale for s in steps]
+            ys = block_means(np.array([float(_get(s, field)) for s in steps], dtype=np.float64) * scale)
             fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=_finite_or_none(ys),
+                go.Scatter(  # float32 arrays travel as binary (plotly's typed arrays); NaN is a gap
+                    x=xs.astype(np.float32),
+                    y=ys.astype(np.float32),
                     mode="lines+markers" if len(xs) <= 60 else "lines",
                     name=STEP_LEGEND,
                     legendgroup="steps",
                     showlegend=k == 0,
                     marker=dict(size=4, color=translucent(BLUE, 0.5)),
                     line=dict(color=translucent(BLUE, 0.35), width=1),
-                    hovertemplate="epoch %{x:.2f}<br>%{y:.3f}<extra>" + what + " (one batch)</extra>",
+                    hovertemplate="epoch %{x:.2f}<br>%{y:.3f}<extra>"
+                    + what
+                    + (" (mean of a few batches)" if thinned else " (one batch)")
+                    + "</extra>",
                 ),
                 row=row,
                 col=col,
