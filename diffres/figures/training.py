@@ -134,11 +134,11 @@ def training_curves_figure(
                 ((2, 2), "activeness", 1.0, "activeness"),
             )
         ):
-            ys = block_means(np.array([float(_get(s, field)) for s in steps], dtype=np.float64) * scale)
+            step_ys = block_means(np.array([float(_get(s, field)) for s in steps], dtype=np.float64) * scale)
             fig.add_trace(
                 go.Scatter(  # float32 arrays travel as binary (plotly's typed arrays); NaN is a gap
                     x=xs.astype(np.float32),
-                    y=ys.astype(np.float32),
+                    y=step_ys.astype(np.float32),
                     mode="lines+markers" if len(xs) <= 60 else "lines",
                     name=STEP_LEGEND,
                     legendgroup="steps",
