@@ -64,8 +64,12 @@ if TYPE_CHECKING:
 
 __all__ = ["RemoteTrainer", "TrainerProcessError", "warm_up"]
 
-#: Modules the fork server imports once, so that every trainer process starts with them.
-PRELOAD = ["diffres.training"]
+#: torch's thread count when this module was first imported (a training process's default).
+_DEFAULT_THREADS = torch.get_num_threads()
+
+#: Modules the fork server imports once, so that every trainer process starts with them (and
+#: warm: :mod:`diffres.training.forkserver_warm` makes one tiny training step).
+PRELOAD = ["diffres.training", "diffres.training.forkserver_warm"]
 #: Seconds between two checks that the child is still alive while a call waits for it.
 POLL_SECONDS = 0.5
 #: The calls a child answers (the rest of the Trainer stays in the child).
@@ -479,8 +483,7 @@ def _serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal is the server's
     with contextlib.suppress(OSError):
         os.nice(niceness)
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads or _DEFAULT_THREADS)  # the fork server warmed up on one
     try:
         trainer = _build(config, load_dataset, resume_from)
     except Exception as err:
