@@ -104,10 +104,16 @@ def test_train_play_chunk_pause_step_reset(runs_dir):
     run = active(at)
     assert run.status == "playing" and run.trainer is not None
     assert at.button(key="train_play").label == "Pause"
-    at.run()  # one fragment tick = one chunk
-    assert not at.exception, at.exception
+    progress = []
+    for _ in range(40):  # one fragment tick = one chunk: the energy-prior fit's steps, then training steps
+        at.run()
+        assert not at.exception, at.exception
+        progress.append((len(run.trainer.prior_losses), run.trainer.global_step))
+        if run.trainer.global_step >= 1:
+            break
+    assert all(b > a for a, b in zip([(0, 0), *progress], progress, strict=False)), progress  # every tick moved on
     after_chunk = run.trainer.global_step
-    assert after_chunk >= 1
+    assert after_chunk >= 1 and run.trainer.prior_done
     assert "train_curves" in chart_keys(at) and "train_probe" in chart_keys(at)
 
     at.button(key="train_play").click().run()  # pause: saves a checkpoint

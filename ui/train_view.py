@@ -8,6 +8,7 @@ this module only reads widgets and draws.  Widget keys are stable (tests find th
 from __future__ import annotations
 
 import math
+import time
 from functools import partial
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import streamlit as st
 
 import diffres
 from diffres import figures
+from ui import cache
 from ui import runs as R
 from ui.frame import guard
 from ui.train_data import skip_chunk
@@ -25,6 +27,9 @@ ss = st.session_state
 #: curves and probe figures (about 70 ms of the server's time per training session) and the
 #: browser draws them again; twice a second cost every other session's clicks that much.
 TICK_SECONDS = 1.0
+#: Seconds between two redraws of the probe clip while a run trains (three heatmaps for the
+#: browser to draw again; the curves above it move every tick).
+PROBE_REFRESH_SECONDS = 3.0
 #: Height of the training curves (pixels, legend included).
 CURVES_HEIGHT = 440
 #: Columns of the runs table shown (the rest of :func:`ui.runs.run_table`'s row repeats the
@@ -241,7 +246,7 @@ def _live_view(r: R.Run) -> None:
         s2.toggle("Follow", key="train_follow", on_change=skip_chunk, help="While training, show the latest state.")
     shown = ss.get("train_scrub", "now")
     log_mel = tr.probe_log_mel[0].cpu().numpy()
-    live_probe = R.probe(r) if shown == "now" else None
+    live_probe = _held_probe(r) if shown == "now" else None
     if shown == "now" and live_probe is None and h:
         shown = h[-1].epoch  # the model is busy in another run of this page: show the last epoch
     if shown == "now" and live_probe is None:
@@ -255,17 +260,34 @@ def _live_view(r: R.Run) -> None:
         imp, merged, edges = rec.probe_importance, rec.probe_merged, rec.probe_bin_edges
         when = f"end of epoch {shown}"
     label = tr.model_config.classes[tr.probe_label]
-    fig = figures.probe_figure(
-        log_mel,
-        tr.hop_seconds,
-        importance=imp,
-        bin_edges=edges,
-        merged=merged,
-        mel_frequencies=tr.mel_frequencies,
-        title=f"Probe clip ({label}, validation): {when}",
-        height=470,
+    fig = cache.figure(  # the same figure object while the probe is held: the browser keeps its drawing
+        "train_probe",
+        (r.run_id, when),
+        lambda: figures.probe_figure(
+            log_mel,
+            tr.hop_seconds,
+            importance=imp,
+            bin_edges=edges,
+            merged=merged,
+            mel_frequencies=tr.mel_frequencies,
+            title=f"Probe clip ({label}, validation): {when}",
+            height=470,
+        ),
     )
     chart(fig, key="train_probe")
+
+
+def _held_probe(r: R.Run):
+    """The probe to show now (:func:`ui.runs.probe`): while the run plays, a new one at most
+    every :data:`PROBE_REFRESH_SECONDS`."""
+    live = R.probe(r)
+    held = ss.get("_train_probe_held")
+    if live is None or (
+        r.playing and held is not None and held[0] == r.run_id and time.monotonic() - held[1] < PROBE_REFRESH_SECONDS
+    ):
+        return held[2] if held is not None and held[0] == r.run_id else live
+    ss["_train_probe_held"] = (r.run_id, time.monotonic(), live)
+    return live
 
 
 def _scrub() -> None:
