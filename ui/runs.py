@@ -100,6 +100,8 @@ class Run:
     worker: threading.Thread | None = field(default=None, repr=False, compare=False)
     #: Train in a process of its own (under a Streamlit server; :func:`serving`).
     remote: bool = False
+    #: The thread preparing the run's trainer before Play (:func:`prepare_ahead`).
+    preparer: threading.Thread | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -161,7 +163,7 @@ def archive(run: Run) -> None:
             if got:
                 with contextlib.suppress(TrainerProcessError):
                     tr.release_cache()
-                if isinstance(tr, RemoteTrainer) and run.saved_step == tr.global_step:
+                if isinstance(tr, RemoteTrainer) and tr.global_step in (0, run.saved_step):
                     tr.close()
     run.last_probe = None
 
@@ -225,6 +227,21 @@ def prepare(run: Run) -> Trainer | RemoteTrainer:
                 run.saved_at = time.time()
     assert run.trainer is not None
     return run.trainer
+
+
+def prepare_ahead(run: Run) -> None:
+    """Start building a remote run's trainer in the background (its process loads the data
+    and computes the log-mel at a low priority) while the page waits for Play, so Play
+    trains at once.  Only for a fresh remote run; a failure shows when Play prepares again."""
+    if not run.remote or run.trainer is not None or run.preparer is not None or run.status != "ready":
+        return
+
+    def build() -> None:
+        with contextlib.suppress(diffres.DiffResError, MemoryError, OSError):
+            prepare(run)
+
+    run.preparer = threading.Thread(target=build, name=f"diffres-prepare-{run.run_id}", daemon=True)
+    run.preparer.start()
 
 
 def _needs_trainer(run: Run) -> bool:
@@ -517,7 +534,7 @@ def run_table(reg: dict[str, Run] | None = None) -> list[dict]:
     rows = []
     for run in (reg or runs()).values():
         tr = run.trainer
-        if tr is None:
+        if tr is None or (run.status == "ready" and tr.global_step == 0):  # not started (perhaps prepared ahead)
             continue
         h = tr.history
         vals = [r.val_accuracy for r in h if np.isfinite(r.val_accuracy)]

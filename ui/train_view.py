@@ -103,6 +103,8 @@ def controls(run: R.Run) -> None:
     step = ss.pop("_train_do_step", False)
     if run.playing and R.start_worker(run):
         pass  # the run's thread prepares the data and trains; the live view polls it
+    elif run.status == "ready" and not step and R.serving():
+        R.prepare_ahead(run)  # the data is ready by the time Play is pressed
     elif run.trainer is None and (run.playing or step or run.resume_from is not None):
         try:
             with st.spinner("Preparing the data (loading clips, computing log-mel spectrograms)...", show_time=True):
@@ -170,6 +172,9 @@ def _live_view(r: R.Run) -> None:
         st.info(
             "Press **Play** to start (the first press prepares the data: a few seconds).", icon=":material/play_arrow:"
         )
+        return
+    if r.status == "ready" and tr.global_step == 0 and not tr.prior_losses:  # prepared ahead of Play
+        st.info("Press **Play** to start (the data is prepared).", icon=":material/play_arrow:")
         return
     h = tr.history
     last = h[-1] if h else None

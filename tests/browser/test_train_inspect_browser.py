@@ -1,6 +1,6 @@
-"""Train and Inspect in a real browser: train the events set for one epoch, pause and resume
-while it trains (click latency), then open the run on the Inspect page and see its confusion
-matrix.
+"""Train and Inspect in a real browser: train the events set for three epochs, pause and resume
+while it trains (click latency), kill its training process and continue from the checkpoint,
+then open the run on the Inspect page and see its confusion matrix.
 
 Run: ``pytest tests/browser/test_train_inspect_browser.py`` (Debian Chromium at
 /usr/bin/chromium; fixtures from ``tests/browser/conftest.py``).  Screenshots and the
@@ -80,7 +80,7 @@ def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, 
     wait_idle(page)
     expect(page.get_by_role("heading", name="Train")).to_be_visible()
     epochs = page.locator(".st-key-train_epochs input")
-    epochs.fill("1")
+    epochs.fill("3")  # long enough to pause, resume and kill its process before it ends
     epochs.press("Enter")
     wait_idle(page)
     expect(play_button(page)).to_contain_text("Play")
@@ -144,7 +144,7 @@ def test_train_one_epoch_then_inspect_confusion(page: Page, app_url, artifacts, 
     import diffres
 
     loaded = diffres.load_checkpoint(saved)
-    assert loaded.card["dataset"] == "events" and loaded.card["epochs"] == 1
+    assert loaded.card["dataset"] == "events" and loaded.card["epochs"] == 3
 
     page.locator("[class*='st-key-train_insp_'] button").first.click()
     page.wait_for_url(re.compile(r".*/inspect(\?.*)?$"), timeout=TIMEOUT)  # settings ride in the query
