@@ -58,22 +58,42 @@ def diffres_fig(run, **kw):
                                   bin_edges=run["bin_edges"], merged=run["merged"], **kw)
 
 
-def test_merged_heatmap_x_edges_are_bin_edges_times_hop(run):
+def grid_x(tr: dict, n_columns: int) -> np.ndarray:
+    """Column centres of a heatmap drawn on an even grid (``x0``/``dx``, no ``x`` array)."""
+    assert "x" not in tr, "an even grid has no x array (plotly.js then draws one image, not cell by cell)"
+    return tr["x0"] + tr["dx"] * np.arange(n_columns)
+
+
+def covering_frame(edges_s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Index of the frame whose span [edges_s[j], edges_s[j + 1]) holds each time ``t`` (brute force)."""
+    inside = (edges_s[None, :-1] <= t[:, None]) & (t[:, None] < edges_s[None, 1:])
+    assert np.all(inside.sum(axis=1) == 1)
+    return inside.argmax(axis=1)
+
+
+def test_merged_heatmap_shows_the_frame_covering_each_time_on_an_even_grid(run):
     fj = json.loads(diffres_fig(run).to_json())
     merged = trace(fj, "merged")
-    x = decode(merged["x"])
     z = decode(merged["z"])
-    out_len = run["merged"].shape[0]
-    assert z.shape == (N_MELS, out_len)
-    assert x.shape == (out_len + 1,)
-    np.testing.assert_allclose(x, run["bin_edges"] * HOP_S, rtol=1e-6, atol=1e-6)
-    assert x[0] == 0 and np.all(np.diff(x) >= 0)
+    n_frames, out_len = run["log_mel"].shape[0], run["merged"].shape[0]
+    assert z.shape[0] == N_MELS and out_len < z.shape[1] <= figures.MAX_DISPLAY_COLUMNS
+    t = grid_x(merged, z.shape[1])
+    np.testing.assert_allclose(np.diff(t), merged["dx"], rtol=1e-9)  # evenly spaced: one image
+    np.testing.assert_allclose([t[0] - merged["dx"] / 2, t[-1] + merged["dx"] / 2], [0.0, n_frames * HOP_S],
+                               atol=1e-9)
+    edges_s = run["bin_edges"].astype(np.float64) * HOP_S
+    j = covering_frame(edges_s, t)
+    np.testing.assert_allclose(z, figures.to_db(run["merged"][j]).T, rtol=1e-6)
+    assert set(j) == set(range(out_len))  # every output frame is visible
+    # the merge boundaries stay at the true edges, between the frames
+    b = trace(fj, "merge boundaries")
+    bx = np.array([v for v in b["x"] if v is not None]).reshape(-1, 2)
+    np.testing.assert_allclose(bx[:, 0], edges_s[1:-1], atol=1e-9)
     # the original row spans the same seconds, one column per input frame
     orig = trace(fj, "original")
     ox = decode(orig["x"])
-    assert decode(orig["z"]).shape == (N_MELS, run["log_mel"].shape[0])
-    np.testing.assert_allclose(ox[[0, -1]], [0.0, run["log_mel"].shape[0] * HOP_S], atol=1e-6)
-    np.testing.assert_allclose(x[-1], ox[-1], atol=1e-6)
+    assert decode(orig["z"]).shape == (N_MELS, n_frames)
+    np.testing.assert_allclose(ox[[0, -1]], [0.0, n_frames * HOP_S], atol=1e-6)
 
 
 def test_figure_rows_share_one_time_axis(run):
@@ -92,14 +112,15 @@ def test_figure_rows_share_one_time_axis(run):
 def test_hover_customdata_says_span_and_frames_merged(run):
     fj = json.loads(diffres_fig(run).to_json())
     merged = trace(fj, "merged")
-    cd = decode(merged["customdata"])
-    e = run["bin_edges"]
-    assert cd.shape == (N_MELS, len(e) - 1, 3)
-    np.testing.assert_allclose(cd[0, :, 0], e[:-1] * HOP_S, atol=1e-5)
-    np.testing.assert_allclose(cd[0, :, 1], e[1:] * HOP_S, atol=1e-5)
-    np.testing.assert_allclose(cd[0, :, 2], np.diff(e), atol=1e-4)
-    np.testing.assert_array_equal(cd[0], cd[-1])
-    assert "customdata[2]" in merged["hovertemplate"] and "merged" in merged["hovertemplate"]
+    cd = np.asarray(merged["customdata"])
+    z = decode(merged["z"])
+    assert cd.shape == z.shape  # one label per cell, the same in every band
+    assert np.all(cd == cd[0])
+    e = run["bin_edges"].astype(np.float64)
+    j = covering_frame(e * HOP_S, grid_x(merged, z.shape[1]))
+    want = [f"{e[k] * HOP_S:.3f}-{e[k + 1] * HOP_S:.3f} s, {e[k + 1] - e[k]:.1f}" for k in j]
+    assert list(cd[0]) == want
+    assert "%{customdata} input frames merged" in merged["hovertemplate"] and "dB" in merged["hovertemplate"]
     hop = trace(fj, "effective hop")
     np.testing.assert_allclose(decode(hop["y"]), np.diff(e) * HOP_S * 1000, rtol=1e-5)
     np.testing.assert_allclose(decode(hop["customdata"])[:, 2], np.diff(e), atol=1e-4)
@@ -127,6 +148,87 @@ def test_pool_columns_keeps_budget_and_max(n):
     assert pooled.dtype == np.float32
 
 
+def overlapping(edges: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``[M, T']`` whether frame j's span [edges[j], edges[j + 1]) overlaps column [lo, hi) (brute force)."""
+    return (edges[None, :-1] < hi[:, None]) & (edges[None, 1:] > lo[:, None])
+
+
+def test_time_columns_keep_evenly_spaced_frames_as_their_own_columns():
+    edges = np.linspace(0, 1001, 251).astype(np.float32).astype(np.float64)  # a baseline's float32 edges
+    g = figures.time_columns(edges, 0, 1001, 1200)
+    assert g.n_columns == 250 and g.step == pytest.approx(1001 / 250)
+    np.testing.assert_array_equal(g.first, np.arange(250))
+    np.testing.assert_array_equal(g.last, np.arange(1, 251))
+    z = np.random.default_rng(0).normal(size=(4, 250)).astype(np.float32)
+    np.testing.assert_array_equal(g.pool(z), z)
+    pooled = figures.time_columns(edges, 0, 1001, 100)  # 3 frames a column, the last one reaching past
+    assert pooled.n_columns == 84 and pooled.step == pytest.approx(3 * 1001 / 250)
+    np.testing.assert_array_equal(pooled.last - pooled.first, [3] * 83 + [1])
+    np.testing.assert_allclose(pooled.pool(z)[:, 5], z[:, 15:18].max(axis=1))
+    np.testing.assert_allclose(pooled.pool(z, "mean")[:, -1], z[:, -1])
+
+
+def test_time_columns_show_uneven_frames_at_their_true_times():
+    rng = np.random.default_rng(3)
+    n = 400
+    widths = rng.uniform(0.3, 3.0, 240)  # some frames narrower than an input frame
+    edges = np.concatenate([[0.0], np.cumsum(widths) * n / widths.sum()])
+    z = rng.normal(size=(3, edges.size - 1)).astype(np.float32)
+    # unpooled: each column shows the frame covering its centre; a narrow view splits each input frame
+    for start, end, split in ((0, n, 2), (100, 110, 100)):
+        g = figures.time_columns(edges, start, end, 2000)
+        assert g.step == pytest.approx(1 / split) and g.origin == start and g.n_columns == (end - start) * split
+        centres = g.origin + (np.arange(g.n_columns) + 0.5) * g.step
+        np.testing.assert_array_equal(g.first, covering_frame(edges, centres))
+        np.testing.assert_array_equal(g.pool(z), z[:, g.first])
+        # where the shown frame changes, a true edge lies within half a column
+        change = np.flatnonzero(np.diff(g.first)) + 1
+        cut = g.origin + change * g.step
+        assert np.all(np.min(np.abs(cut[:, None] - edges[None, :]), axis=1) <= g.step / 2 + 1e-9)
+    # pooled: a column shows the loudest of every frame overlapping it, even one narrower than a frame
+    edges2 = np.concatenate([[0.0, 1000.0, 1000.2], np.linspace(1000.2, 4000, 50)[1:]])
+    z2 = np.zeros((2, edges2.size - 1), np.float32)
+    z2[1, 1] = 9.0  # the 0.2-frame-wide frame
+    g = figures.time_columns(edges2, 0, 4000, 100)
+    assert g.n_columns == 100 and g.step == 40
+    lo = g.origin + np.arange(g.n_columns) * g.step
+    ov = overlapping(edges2, lo, lo + g.step)
+    np.testing.assert_array_equal(g.first, ov.argmax(axis=1))
+    np.testing.assert_array_equal(g.last, ov.shape[1] - ov[:, ::-1].argmax(axis=1))
+    np.testing.assert_allclose(g.pool(z2), np.where(ov[None], z2[:, None, :], -np.inf).max(axis=2))
+    assert g.pool(z2)[1, 25] == 9.0  # the column [1000, 1040) keeps the narrow loud frame
+    # its hover span is the union of the frames it shows (frame 0 only touches it and is not one of them)
+    assert g.spans(edges2, 0.01)[25].tolist() == pytest.approx([10.0, edges2[3] * 0.01, edges2[3] - 1000], abs=1e-4)
+
+
+def test_compact_and_comparison_heatmaps_are_even_grids(run):
+    """Every heatmap a rate change redraws has evenly spaced columns (plotly.js's one-image path)."""
+    rng = np.random.default_rng(1)
+    out_len, F = 5000, 8
+    merged = rng.normal(-10, 1, (out_len, F)).astype(np.float32)
+    fj = json.loads(figures.compact_figure(merged, merged, np.linspace(50, 7000, F)).to_json())
+    f27 = merged[27:36]  # the frames of column 3
+    for name, column_3 in (("merged", figures.to_db(f27).max(axis=0)), ("encoding", f27.mean(axis=0))):
+        tr = trace(fj, name)
+        z = decode(tr["z"])
+        assert z.shape[1] <= 600 and tr["x0"] == tr["dx"] / 2 and tr["dx"] == 9  # 9 frames a column
+        np.testing.assert_allclose(z[:, 3], column_3, rtol=1e-5)  # the loudest dB, the mean code
+    assert fj["layout"]["xaxis"]["range"] == [0, out_len] and fj["layout"]["xaxis2"]["range"] == [0, out_len]
+    n = run["log_mel"].shape[0]
+    rows = [{"title": "DiffRes: x", "merged": run["merged"], "bin_edges": run["bin_edges"]},
+            {"title": "Average pooling: x", "merged": run["merged"],
+             "bin_edges": np.linspace(0, n, run["merged"].shape[0] + 1)}]
+    fj = json.loads(figures.frontend_comparison_figure(rows, HOP_S, run["mel_frequencies"]).to_json())
+    for r in rows:
+        tr = trace(fj, r["title"].split(":")[0])
+        z = decode(tr["z"])
+        t = grid_x(tr, z.shape[1])
+        j = covering_frame(np.asarray(r["bin_edges"], np.float64) * HOP_S, t)
+        np.testing.assert_allclose(z, figures.to_db(r["merged"][j]).T, rtol=1e-6)
+    assert decode(trace(fj, "Average pooling")["z"]).shape[1] == run["merged"].shape[0]  # its own columns
+    assert fj["layout"]["xaxis"]["range"] == [0.0, pytest.approx(n * HOP_S)]
+
+
 def test_wide_figures_are_pooled_for_display_only():
     """A 10 s clip at a 1 ms hop (10 001 frames) sends <= 2000 columns per heatmap, max preserved."""
     T, Tp, F = 10001, 5000, 16
@@ -143,12 +245,15 @@ def test_wide_figures_are_pooled_for_display_only():
     fj = json.loads(fig.to_json())
     for name, source in (("original", log_mel), ("merged", merged)):
         t = trace(fj, name)
-        z, x = decode(t["z"]), decode(t["x"])
-        assert z.shape[1] <= figures.MAX_DISPLAY_COLUMNS and x.shape[0] == z.shape[1] + 1
+        z = decode(t["z"])
+        width = decode(t["x"]).shape[0] - 1 if "x" in t else z.shape[1]
+        assert z.shape[1] <= figures.MAX_DISPLAY_COLUMNS and width == z.shape[1]
         np.testing.assert_allclose(z.max(), source.max() * figures.DB_PER_NEPER, rtol=1e-5)
         assert z.dtype == np.float32
-    mx = decode(trace(fj, "merged")["x"])
-    np.testing.assert_allclose(mx[[0, -1]], [0.0, T * 0.001], atol=1e-6)
+    mt = trace(fj, "merged")
+    mx = grid_x(mt, decode(mt["z"]).shape[1])
+    assert mx[0] - mt["dx"] / 2 == pytest.approx(0.0, abs=1e-9)
+    assert T * 0.001 <= mx[-1] + mt["dx"] / 2 < T * 0.001 + mt["dx"]  # the last pooled column may reach past
     assert decode(trace(fj, "importance")["y"]).shape[0] <= figures.MAX_DISPLAY_COLUMNS
     assert "merge boundaries" not in [t.get("name") for t in fj["data"]]  # too many to draw
 
@@ -226,13 +331,16 @@ def test_time_range_shows_full_resolution_inside_the_window():
     assert len(ox) - 1 == 1000  # frames 4000..4999 cover [4, 5) s, one column each
     np.testing.assert_allclose(np.diff(ox), 0.001, atol=1e-6)
     np.testing.assert_allclose(decode(trace(fj, "original")["z"]), figures.to_db(log_mel[4000:5000]).T, rtol=1e-6)
-    mx = decode(trace(fj, "merged")["x"])
-    p, q = figures.window_indices(edges * 0.001, (4.0, 5.0))
-    np.testing.assert_allclose(mx, edges[p:q + 1] * 0.001, atol=1e-6)
-    assert mx[0] <= 4.0 <= mx[1] and mx[-2] <= 5.0 <= mx[-1]
+    mt = trace(fj, "merged")
+    mz = decode(mt["z"])
+    mx = grid_x(mt, mz.shape[1])
+    assert mz.shape[1] == 1000  # frames 4000..4999, one column each (the budget allows no finer split)
+    np.testing.assert_allclose(mx[[0, -1]], [4.0005, 4.9995], atol=1e-9)
+    j = covering_frame(edges * 0.001, mx)
+    np.testing.assert_allclose(mz, figures.to_db(merged[j]).T, rtol=1e-6)
     assert fj["layout"]["xaxis5"]["range"] == [4.0, 5.0]
-    cd = decode(trace(fj, "merged")["customdata"])
-    np.testing.assert_allclose(cd[0, :, 2], np.diff(edges[p:q + 1]), atol=1e-3)
+    cd = np.asarray(mt["customdata"])
+    assert cd[0, 0] == f"{edges[j[0]] * 0.001:.3f}-{edges[j[0] + 1] * 0.001:.3f} s, {edges[j[0] + 1] - edges[j[0]]:.1f}"
 
 
 def test_window_indices():

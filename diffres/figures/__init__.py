@@ -14,7 +14,8 @@ Never imports Streamlit.  One module per kind of view:
   importance drawn over a clip's spectrogram;
 - :mod:`~diffres.figures.evaluation`: top classes, confusion, per-class accuracy and importance,
   accuracy against the inference rate, thumbnails;
-- :mod:`~diffres.figures.display` (pooling to the pixel budget, axes, hover data) and
+- :mod:`~diffres.figures.display` (pooling to the pixel budget, even display columns for frames
+  of any width, axes, hover data) and
   :mod:`~diffres.figures.style` (the palette, colour scales, dB) serve them all.
 """
 
@@ -23,12 +24,14 @@ from __future__ import annotations
 from .display import (
     MAX_DISPLAY_COLUMNS,
     TIME_LINK,
+    ColumnGrid,
     effective_hop_ms,
     frame_link,
     mel_ticks,
     merged_customdata,
     pool_columns,
     pool_edges,
+    time_columns,
     waveform_envelope,
     window_indices,
 )
@@ -60,6 +63,7 @@ __all__ = [
     "MAX_DISPLAY_COLUMNS",
     "PALETTE",
     "TIME_LINK",
+    "ColumnGrid",
     "colorscale",
     "compact_figure",
     "DIFFRES_ROWS",
@@ -80,6 +84,7 @@ __all__ = [
     "step_window",
     "steps_figure",
     "tile_corners",
+    "time_columns",
     "to_db",
     "waveform_envelope",
     "window_figure",

@@ -4,12 +4,17 @@ Only the *display* is reduced: heatmaps wider than ``max_columns`` (default
 :data:`MAX_DISPLAY_COLUMNS`) are max-pooled over time (loud events stay visible), curves are
 mean-pooled; all values are sent as float32.  Time is in seconds; spectrograms come as
 ``[T, F]`` natural-log mel power.
+
+Frames of uneven width (DiffRes's merged frames) are drawn on an even grid of columns
+(:func:`time_columns`): plotly.js draws a heatmap whose columns are evenly spaced as one
+scaled image, and one with uneven columns rectangle by rectangle, several times slower.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +29,8 @@ __all__ = [
     "waveform_envelope",
     "mel_ticks",
     "merged_customdata",
+    "ColumnGrid",
+    "time_columns",
     "window_indices",
     "effective_hop_ms",
     "TIME_LINK",
@@ -145,10 +152,127 @@ def merged_customdata(bin_edges: np.ndarray, hop_seconds: float, n_rows: int | N
     shape ``go.Heatmap.customdata`` needs).
     """
     e = np.asarray(bin_edges, dtype=np.float64)
-    data = np.stack([e[:-1] * hop_seconds, e[1:] * hop_seconds, e[1:] - e[:-1]], axis=-1).astype(np.float32)
+    return _spans(e[:-1], e[1:], hop_seconds, n_rows)
+
+
+def _spans(start: np.ndarray, end: np.ndarray, hop_seconds: float, n_rows: int | None = None) -> np.ndarray:
+    """``[N, 3]`` float32 (start s, end s, input frames) of spans ``[start, end)`` given in input
+    frames; with ``n_rows`` broadcast to ``[n_rows, N, 3]``."""
+    data = np.stack([start * hop_seconds, end * hop_seconds, end - start], axis=-1).astype(np.float32)
     if n_rows is not None:
         data = np.ascontiguousarray(np.broadcast_to(data, (n_rows, *data.shape)))
     return data
+
+
+@dataclass(frozen=True)
+class ColumnGrid:
+    """Evenly spaced display columns over frames of any width (:func:`time_columns` makes one).
+
+    Column ``c`` covers input-frame positions ``[origin + c * step, origin + (c + 1) * step)`` and
+    shows output frames ``first[c] .. last[c] - 1`` (one frame unless the column is pooled).
+
+    Attributes:
+        origin: input-frame position of the first column's left edge.
+        step: input frames per column (below 1 where a narrow view splits each frame).
+        first: ``[M]`` int, the first output frame each column shows.
+        last: ``[M]`` int, one past the last (``last > first``).
+    """
+
+    origin: float
+    step: float
+    first: np.ndarray
+    last: np.ndarray
+
+    @property
+    def n_columns(self) -> int:
+        return int(self.first.size)
+
+    def x(self, scale: float) -> dict[str, float]:
+        """plotly's ``x0`` (centre of column 0) and ``dx`` with ``scale`` x-axis units per input
+        frame (the hop in seconds on a time axis, 1 on a frame index)."""
+        return {"x0": (self.origin + 0.5 * self.step) * scale, "dx": self.step * scale}
+
+    def pool(self, z: np.ndarray, how: str = "max") -> np.ndarray:
+        """``z`` ``[..., T']`` (one value per output frame) on the columns, ``[..., M]`` float32:
+        the frame each column shows, or the ``"max"`` / ``"mean"`` of the frames it pools."""
+        z = np.asarray(z, dtype=np.float32)
+        if np.all(self.last - self.first == 1):
+            return np.take(z, self.first, axis=-1)
+        # reduceat over (first, last) pairs: every other result is one column's [first, last) range
+        ext = np.concatenate([z, z[..., -1:]], axis=-1)  # so that last == T' is a valid index
+        idx = np.empty(2 * self.n_columns, dtype=np.intp)
+        idx[0::2], idx[1::2] = self.first, self.last
+        if how == "max":
+            return np.maximum.reduceat(ext, idx, axis=-1)[..., 0::2].astype(np.float32)
+        if how == "mean":
+            sums = np.add.reduceat(ext, idx, axis=-1)[..., 0::2]
+            return (sums / (self.last - self.first).astype(np.float32)).astype(np.float32)
+        raise ValueError(f"how must be 'max' or 'mean', got {how!r}.")
+
+    def spans(self, bin_edges: np.ndarray, hop_seconds: float, n_rows: int | None = None) -> np.ndarray:
+        """Hover data of each column, ``[M, 3]`` float32 (start s, end s, input frames) of the
+        frames it shows (their union where pooled); ``n_rows`` broadcasts to ``[n_rows, M, 3]``."""
+        e = np.asarray(bin_edges, dtype=np.float64)
+        return _spans(e[self.first], e[self.last], hop_seconds, n_rows)
+
+    def span_labels(self, bin_edges: np.ndarray, hop_seconds: float) -> np.ndarray:
+        """:meth:`spans` as hover text, ``[M]`` strings ``"<start>-<end> s, <frames>"`` (seconds
+        to 3 decimals, input frames to 1)."""
+        sp = self.spans(bin_edges, hop_seconds).astype(np.float64)
+        times = np.char.add(np.char.add(np.char.mod("%.3f", sp[:, 0]), "-"), np.char.mod("%.3f", sp[:, 1]))
+        return np.char.add(np.char.add(times, " s, "), np.char.mod("%.1f", sp[:, 2]))
+
+
+def time_columns(bin_edges: np.ndarray, start: float, end: float, max_columns: int = MAX_DISPLAY_COLUMNS) -> ColumnGrid:
+    """Evenly spaced display columns for frames with edges ``bin_edges`` over ``[start, end)``.
+
+    Frames that are already evenly spaced in view keep their own grid.  Otherwise the columns
+    lie on the input-frame grid (``start`` and ``end`` rounded out to whole frames), each frame
+    split into ``k`` columns while fewer than ``max_columns / 2`` frames are in view (so an edge
+    between input frames lands within half a column of its true time).  An unpooled column
+    shows the frame covering its centre.  Past ``max_columns`` the columns pool ``f`` cells
+    each and show every frame that overlaps them (the loudest wins, as in
+    :func:`pool_columns`); the last column may reach past ``end`` (less than one column).
+
+    Args:
+        bin_edges: ``[T' + 1]`` non-decreasing input-frame positions of the frames' edges.
+        start, end: the input-frame positions in view.
+        max_columns: most columns (>= 1).
+
+    Example:
+        >>> g = time_columns(np.array([0.0, 1.0, 3.0, 4.0]), 0, 4, max_columns=8)
+        >>> g.step, g.first.tolist()
+        (1.0, [0, 1, 1, 2])
+    """
+    e = np.asarray(bin_edges, dtype=np.float64).reshape(-1)
+    n_out = e.size - 1
+    if n_out < 1:
+        raise ValueError("bin_edges needs at least two entries (one frame).")
+    budget = max(1, int(max_columns))
+    p, q = window_indices(e, (float(start), max(float(end), float(start) + 1e-9)))
+    width = (e[q] - e[p]) / (q - p)
+    steps = e[p : q + 1] - (e[p] + np.arange(q - p + 1) * width)
+    if width > 0 and np.max(np.abs(steps)) <= 1e-3 * width:  # evenly spaced: the frames' own columns
+        origin, unit, cells, split = float(e[p]), float(width), q - p, 1
+    else:
+        origin, unit = float(math.floor(start)), 1.0
+        cells = max(1, math.ceil(end) - int(origin))
+        split = max(1, budget // (2 * cells))
+    if cells > budget:
+        factor = math.ceil(cells / budget)
+        step, m = factor * unit, math.ceil(cells / factor)
+        g = origin + np.arange(m + 1) * step
+        tol = 1e-3 * unit  # a frame touching a column's edge (up to rounding) is not in it
+        first = np.searchsorted(e, g[:-1] + tol, side="right") - 1
+        last = np.searchsorted(e, g[1:] - tol, side="left")
+    else:
+        step, m = unit / split, cells * split
+        centres = origin + (np.arange(m) + 0.5) * step
+        first = np.searchsorted(e, centres, side="right") - 1
+        last = first + 1
+    first = np.clip(first, 0, n_out - 1)
+    last = np.clip(last, first + 1, n_out)
+    return ColumnGrid(origin=origin, step=float(step), first=first, last=last)
 
 
 def effective_hop_ms(bin_edges: np.ndarray, hop_seconds: float) -> np.ndarray:
@@ -201,19 +325,28 @@ def _style_time_axes(fig: go.Figure, rows: int, cols: int = 1) -> None:
         fig.update_xaxes(title_text="Time (s)", row=rows, col=c)
 
 
+def _x_args(x: np.ndarray | Mapping[str, float]) -> dict[str, Any]:
+    """A heatmap's x: cell edges (an array) or an even grid (``{"x0", "dx"}``, :meth:`ColumnGrid.x`)."""
+    if isinstance(x, Mapping):
+        return dict(x)
+    return {"x": np.asarray(x, dtype=np.float32)}
+
+
 def _heatmap(
     z_ft: np.ndarray,
-    x_edges: np.ndarray,
+    x: np.ndarray | Mapping[str, float],
     *,
     name: str,
     coloraxis: str = "coloraxis",
     customdata=None,
     hovertemplate: str | None = None,
 ) -> go.Heatmap:
+    """A spectrogram heatmap ``[rows, columns]`` on the shared dB colour axis; ``x``: cell
+    edges ``[columns + 1]`` or an even grid ``{"x0", "dx"}`` (:meth:`ColumnGrid.x`)."""
     n_rows = z_ft.shape[0]
     return go.Heatmap(
         z=np.asarray(z_ft, dtype=np.float32),
-        x=np.asarray(x_edges, dtype=np.float32),
+        **_x_args(x),
         y=np.arange(n_rows, dtype=np.float32),
         coloraxis=coloraxis,
         name=name,
@@ -223,13 +356,14 @@ def _heatmap(
 
 
 def _encoding_heatmap(
-    z_cx: np.ndarray, x_edges: np.ndarray, hovertemplate: str, colorbar: dict | None = None
+    z_cx: np.ndarray, x: np.ndarray | Mapping[str, float], hovertemplate: str, colorbar: dict | None = None
 ) -> go.Heatmap:
     """The resolution encoding ``[channels, columns]`` on its own diverging scale (-1 to 1),
-    with a colour bar when ``colorbar`` (plotly colorbar settings) is given."""
+    with a colour bar when ``colorbar`` (plotly colorbar settings) is given; ``x`` as in
+    :func:`_heatmap`."""
     return go.Heatmap(
         z=np.asarray(z_cx, dtype=np.float32),
-        x=np.asarray(x_edges, dtype=np.float32),
+        **_x_args(x),
         y=np.arange(z_cx.shape[0], dtype=np.float32),
         colorscale=colorscale("RdBu_r", 11),
         zmin=-1,

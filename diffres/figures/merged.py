@@ -30,7 +30,7 @@ from .display import (
     frame_link,
     merged_customdata,
     pool_columns,
-    pool_edges,
+    time_columns,
     window_indices,
 )
 from .style import BLUE, to_db
@@ -75,9 +75,10 @@ def diffres_figure(
     """The linked DiffRes view: up to five rows on one zoomable time axis in seconds.
 
     Rows (:data:`DIFFRES_ROWS`): ``waveform`` envelope; ``original`` log-mel; ``importance``
-    per input frame; ``merged``, the merged spectrogram on the true time axis, one
-    variable-width column per output frame (``x = bin_edges * hop_seconds``), with merge
-    boundaries; ``hop``, the effective hop, milliseconds of input per output frame (log scale).
+    per input frame; ``merged``, the merged spectrogram on the true time axis (each output
+    frame spans ``bin_edges * hop_seconds``; drawn on an even grid of columns,
+    :func:`~diffres.figures.display.time_columns`, with merge boundaries at the true edges);
+    ``hop``, the effective hop, milliseconds of input per output frame (log scale).
 
     Args:
         samples, sample_rate: the clip.
@@ -89,6 +90,8 @@ def diffres_figure(
         merged: ``[T', F]`` merged natural-log mel power (DiffRes ``avg``).
         event_times: seconds of known events (presets), drawn as dashed lines.
         max_columns: display budget per heatmap; wider data is max-pooled for display only.
+            The merged row's columns lie on the input-frame grid (split finer in a narrow
+            view), so plotly.js draws it as one image like the original row.
         max_boundaries: draw boundary lines only up to this many output frames (in view).
         height: pixels for all five rows; a subset gets its share of it.
         time_range: ``(start, end)`` seconds to show; only that part is pooled for display,
@@ -96,8 +99,10 @@ def diffres_figure(
         rows: which rows to draw, in :data:`DIFFRES_ROWS` order (e.g. :data:`INPUT_ROWS`).
 
     Hover on the merged spectrogram and on the effective-hop curve says which seconds an
-    output frame covers and how many input frames it merged (``customdata``: start s,
-    end s, frames).
+    output frame covers and how many input frames it merged: on the curve ``customdata``
+    ``[T', 3]`` (start s, end s, frames); on the spectrogram ``customdata`` ``[F, M]`` strings
+    ``"<start>-<end> s, <frames>"`` of the frame each column shows (the union of the frames a
+    pooled column shows, :meth:`~diffres.figures.display.ColumnGrid.span_labels`).
 
     Example:
         >>> import numpy as np
@@ -162,14 +167,7 @@ def diffres_figure(
 
     if "merged" in row_of:
         _merged_row(
-            fig,
-            row_of["merged"],
-            merged_db[:, p:q],
-            edges[p : q + 1],
-            hop,
-            mel_frequencies,
-            max_columns,
-            max_boundaries,
+            fig, row_of["merged"], merged_db, edges, (a, b), (p, q), hop, mel_frequencies, max_columns, max_boundaries
         )
     if "hop" in row_of:
         _hop_row(fig, row_of["hop"], edges, p, q, hop, duration, max_columns)
@@ -204,40 +202,45 @@ def _merged_row(
     r: int,
     merged_db: np.ndarray,
     edges: np.ndarray,
+    frames_in_view: tuple[int, int],
+    outputs_in_view: tuple[int, int],
     hop: float,
     mel_frequencies: np.ndarray,
     max_columns: int,
     max_boundaries: int,
 ) -> None:
-    """The merged spectrogram ``[F, n]`` in view on the true time axis (``edges``: ``[n + 1]``
-    input-frame positions), with its merge boundaries."""
+    """The merged spectrogram ``[F, T']`` (``edges``: ``[T' + 1]`` input-frame positions) over the
+    input frames ``frames_in_view`` on the true time axis, on an even grid of columns, with the
+    boundaries of the output frames ``outputs_in_view`` at their true times."""
     n_mels = merged_db.shape[0]
-    m_pooled, mb = pool_columns(merged_db, max_columns, "max")
-    m_edges = edges[mb]
-    custom = merged_customdata(m_edges, hop, n_rows=n_mels)
+    grid = time_columns(edges, *frames_in_view, max_columns)
+    # hover: the span of the frame(s) each column shows, one string per cell.  Numbers ([F, M, 3]) would
+    # be decoded by plotly.js into F x M small typed arrays, which Streamlit then re-encodes as JSON
+    # after each draw: about 80 ms of browser time per rate change at M = 1000, against under 10 ms
+    labels = grid.span_labels(edges, hop)
     fig.add_trace(
         _heatmap(
-            m_pooled,
-            m_edges * hop,
+            grid.pool(merged_db),
+            grid.x(hop),
             name="merged",
-            customdata=custom,
-            hovertemplate="output frame covers %{customdata[0]:.3f}-%{customdata[1]:.3f} s<br>"
-            "%{customdata[2]:.1f} input frames merged<br>mel band %{y}<br>%{z:.1f} dB<extra>merged</extra>",
+            customdata=np.broadcast_to(labels, (n_mels, labels.size)),
+            hovertemplate="output frame covers %{customdata} input frames merged<br>mel band %{y}<br>"
+            "%{z:.1f} dB<extra>merged</extra>",
         ),
         row=r,
         col=1,
     )
     _apply_mel_axis(fig, mel_frequencies, r)
-    in_view = len(edges) - 1
-    if in_view - 1 <= max_boundaries:
+    p, q = outputs_in_view
+    if q - p - 1 <= max_boundaries:
         # shown by default; dense boundaries are fainter so they do not hide the spectrogram (legend click hides them)
-        x, y = _vlines(edges[1:-1] * hop, -0.5, n_mels - 0.5)
+        x, y = _vlines(edges[p + 1 : q] * hop, -0.5, n_mels - 0.5)
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=y,
                 mode="lines",
-                line=dict(color="rgba(255,255,255,0.5)" if in_view <= 60 else "rgba(255,255,255,0.3)", width=0.7),
+                line=dict(color="rgba(255,255,255,0.5)" if q - p <= 60 else "rgba(255,255,255,0.3)", width=0.7),
                 name="merge boundaries",
                 hoverinfo="skip",
                 visible=True,
@@ -306,14 +309,13 @@ def compact_figure(
         vertical_spacing=0.27,
         subplot_titles=(f"Classifier input: {out_len} x {mdb.shape[0]}", "Resolution encoding"),
     )
-    mp, mb = pool_columns(mdb, max_columns, "max")
+    grid = time_columns(np.arange(out_len + 1), 0, out_len, max_columns)  # even columns: one image each
     hover = "output frame %{x:.0f}<br>mel band %{y}<br>%{z:.1f} dB<extra></extra>"
-    fig.add_trace(_heatmap(mp, mb, name="merged", hovertemplate=hover), row=1, col=1)
-    ep, eb = pool_columns(enc, max_columns, "mean")
+    fig.add_trace(_heatmap(grid.pool(mdb, "max"), grid.x(1.0), name="merged", hovertemplate=hover), row=1, col=1)
     fig.add_trace(
         _encoding_heatmap(
-            ep,
-            eb,
+            grid.pool(enc, "mean"),
+            grid.x(1.0),
             "output frame %{x:.0f}<br>channel %{y}<br>%{z:.2f}<extra></extra>",
             colorbar=dict(title=dict(text="code"), thickness=12, len=0.35, y=0.18, tickvals=[-1, 0, 1]),
         ),
@@ -322,8 +324,8 @@ def compact_figure(
     )
     _apply_mel_axis(fig, mel_frequencies, 1)
     fig.update_yaxes(title_text="Channel", row=2, col=1)
-    fig.update_xaxes(title_text="Output frame index", title_standoff=4, row=1, col=1)
-    fig.update_xaxes(title_text="Output frame index", title_standoff=4, row=2, col=1)
+    for row in (1, 2):  # a pooled grid's last column may reach past the last frame
+        fig.update_xaxes(title_text="Output frame index", title_standoff=4, range=[0, out_len], row=row, col=1)
     _base_layout(fig, height, colormap, top - float(db_range), top)
     fig.update_layout(coloraxis_colorbar=dict(len=0.4, y=0.8))
     if bin_edges is not None and hop_seconds is not None:
@@ -348,35 +350,39 @@ def frontend_comparison_figure(
         rows: dicts with ``title``, ``merged`` ``[T', F]`` log power and ``bin_edges``
             ``[T' + 1]`` (input-frame positions; uniform for the fixed baselines).
 
-    No per-column hover data (it would triple the figure's size): uniform rows state their
-    constant span in the hover text; :func:`diffres_figure` has DiffRes's exact spans.
+    Each row is drawn on an even grid of columns (:func:`~diffres.figures.display.time_columns`:
+    the frames' own when they are evenly spaced, else the input-frame grid), so plotly.js draws
+    it as one image.  No per-column hover data (it would triple the figure's size): uniform rows
+    state their constant span in the hover text; :func:`diffres_figure` has DiffRes's exact spans.
     """
     hop = float(hop_seconds)
     fig = make_subplots(
         rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=[r["title"] for r in rows]
     )
     tops = []
+    duration = 0.0
     for k, r in enumerate(rows, start=1):
         mdb = to_db(r["merged"]).T
         tops.append(float(np.max(mdb)))
-        pooled, b = pool_columns(mdb, max_columns, "max")
         edges = np.asarray(r["bin_edges"], dtype=np.float64)
-        e = pool_edges(edges, b)
+        duration = max(duration, float(edges[-1]) * hop)
+        grid = time_columns(edges, 0.0, float(edges[-1]), max_columns)
         widths = np.diff(edges)
         name = r["title"].split(":")[0]
         if np.allclose(widths, widths[0], rtol=1e-6, atol=1e-9):
             span = f"each output frame covers {widths[0]:.2f} input frames ({widths[0] * hop * 1000:.1f} ms)"
         else:
-            span = "column width = the span this output frame covers (hover the linked view for its exact span)"
+            span = "the output frame covering this time (hover the linked view for its exact span)"
         trace = _heatmap(
-            pooled,
-            e * hop,
+            grid.pool(mdb, "max"),
+            grid.x(hop),
             name=name,
             hovertemplate=f"t = %{{x:.3f}} s<br>{span}<br>mel band %{{y}}<br>%{{z:.1f}} dB<extra></extra>",
         )
         fig.add_trace(trace, row=k, col=1)
         _apply_mel_axis(fig, mel_frequencies, k, title="Mel")
     top = float(db_top) if db_top is not None else max(tops)
+    fig.update_xaxes(range=[0.0, duration])  # a pooled grid's last column may reach past the clip
     _style_time_axes(fig, len(rows))
     _base_layout(fig, height_per_row * len(rows) + 90, colormap, top - float(db_range), top)
     fig.update_layout(meta=dict(TIME_LINK))
