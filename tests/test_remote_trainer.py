@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_training import tiny, toy_dataset
 
 from diffres import load_checkpoint
 from diffres.errors import DatasetError, ParameterError
 from diffres.training import Trainer
 from diffres.training.remote import RemoteTrainer, TrainerProcessError
-from test_training import tiny, toy_dataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -132,7 +132,7 @@ def test_a_killed_process_becomes_a_trainer_process_error_and_closing_ends_it():
     pid = remote.pid
     assert pid is not None and remote.alive
     os.kill(pid, signal.SIGKILL)
-    with pytest.raises(TrainerProcessError, match="killed by signal 9.*last saved checkpoint is kept"):
+    with pytest.raises(TrainerProcessError, match=r"killed by signal 9.*last saved checkpoint is kept"):
         remote.run_for(0.1)
     assert not remote.alive
     with pytest.raises(TrainerProcessError, match="closed"):
@@ -155,3 +155,19 @@ def test_a_dropped_remote_trainer_ends_its_process():
 
     gc.collect()
     assert _gone(pid)
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_child_yields_the_processor_after_its_first_training_call():
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    remote = RemoteTrainer(tiny(epochs=1), partial(toy_dataset), niceness=7, threads=1)
+    try:
+        assert remote.pid is not None
+        assert _niceness(remote.pid) == own  # preparing: someone waits for it
+        remote.run_for(0.05)
+        assert _niceness(remote.pid) == max(own, 7)  # training: lower priority from now on
+    finally:
+        remote.close()

@@ -138,7 +138,9 @@ class RemoteTrainer:
         load_dataset: a picklable function of no arguments that returns the
             :class:`~diffres.datasets.AudioDataset` (called in the child).
         resume_from: a checkpoint saved by :meth:`Trainer.save` to continue from.
-        niceness: scheduling niceness added in the child (higher yields the processor).
+        niceness: the child's scheduling niceness (higher yields the processor) once its first
+            :meth:`step` or :meth:`run_for` is answered; the data preparation and that first
+            call run at the caller's priority, as someone waits for them.
         threads: torch's intra-op threads in the child (None: torch's default).
         probe_after_calls: compute :meth:`probe` at the end of every :meth:`step` /
             :meth:`run_for` call (:attr:`last_probe`), so a reader never waits for it.
@@ -481,8 +483,6 @@ def _serve(
 
     signal.signal(signal.SIGUSR1, stop)  # first: its default action would end the process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal is the server's
-    with contextlib.suppress(OSError):
-        os.nice(niceness)
     torch.set_num_threads(threads or _DEFAULT_THREADS)  # the fork server warmed up on one
     try:
         trainer = _build(config, load_dataset, resume_from)
@@ -502,6 +502,12 @@ def _serve(
         if name == "close":
             return
         answer = _answer(trainer, sent, name, args, kwargs, probe_after_calls)
+        if niceness and name in ("step", "run_for"):
+            # the data preparation and the first training call run at the caller's priority
+            # (someone waits for them); the rest of the run yields the processor
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), niceness))
+            niceness = 0
 
 
 def _build(config: TrainConfig | None, load_dataset: Callable[[], AudioDataset], resume_from: str | None) -> Any:
