@@ -58,6 +58,7 @@ import torch
 from ..errors import DiffResError, ParameterError
 from .config import TrainConfig
 from .records import EpochRecord, StepRecord
+from .schedule import RunPosition
 
 if TYPE_CHECKING:
     from ..datasets import AudioDataset
@@ -130,7 +131,7 @@ class _State:
     probe: tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
 
-class RemoteTrainer:
+class RemoteTrainer(RunPosition):
     """A :class:`~diffres.training.Trainer` running in a child process (see the module).
 
     Args:
@@ -262,28 +263,8 @@ class RemoteTrainer:
         return self._static.prepare_seconds
 
     @property
-    def epoch(self) -> int:
-        return self.global_step // self.steps_per_epoch
-
-    @property
-    def finished(self) -> bool:
-        return self.global_step >= self.total_steps
-
-    @property
-    def prior_done(self) -> bool:
-        return len(self.prior_losses) >= self.score_prior_steps or self.global_step > 0
-
-    @property
     def elapsed_seconds(self) -> float:
         return self._elapsed
-
-    @property
-    def estimated_seconds_left(self) -> float:
-        if self.finished:
-            return 0.0
-        if self.global_step == 0:
-            return float("nan")
-        return self._elapsed / self.global_step * (self.total_steps - self.global_step)
 
     @property
     def cache_released(self) -> bool:

@@ -1,14 +1,64 @@
-"""The learning-rate schedule over the optimiser steps of a run.
+"""The learning-rate schedule over the optimiser steps of a run, and a run's position in it.
 
 Pure functions of the step number, so a resumed run follows the schedule of the run it
-continues.
+continues; :class:`RunPosition` derives the read-outs (epoch, finished, time left) that a
+trainer and its remote view (:mod:`~diffres.training.remote`) both show.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["epoch_batches", "learning_rate_at"]
+__all__ = ["RunPosition", "epoch_batches", "learning_rate_at"]
+
+
+class RunPosition:
+    """Where a run stands, from its step count: mixed into
+    :class:`~diffres.training.Trainer` and :class:`~diffres.training.remote.RemoteTrainer`,
+    which provide ``global_step``, ``prior_losses`` (the energy-prior fit's losses so far),
+    ``steps_per_epoch``, ``total_steps``, ``score_prior_steps`` and ``elapsed_seconds``."""
+
+    global_step: int
+    prior_losses: list[float]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def total_steps(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def score_prior_steps(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def elapsed_seconds(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def epoch(self) -> int:
+        """Number of finished epochs."""
+        return self.global_step // self.steps_per_epoch
+
+    @property
+    def finished(self) -> bool:
+        return self.global_step >= self.total_steps
+
+    @property
+    def prior_done(self) -> bool:
+        """Whether the energy-prior fit is complete (always, when the run makes none)."""
+        return len(self.prior_losses) >= self.score_prior_steps or self.global_step > 0
+
+    @property
+    def estimated_seconds_left(self) -> float:
+        """Seconds to the last step at the mean time per step so far (NaN before the first)."""
+        if self.finished:
+            return 0.0
+        if self.global_step == 0:
+            return float("nan")
+        return self.elapsed_seconds / self.global_step * (self.total_steps - self.global_step)
 
 
 def epoch_batches(n_train: int, batch_size: int) -> tuple[int, int]:

@@ -45,7 +45,7 @@ from .config import TrainConfig, resolve_device
 from .evaluation import ProgressFn, evaluate_model, load_dataset_for_training, log_mel_of
 from .prior import prior_steps, score_prior_fit
 from .records import Callback, EpochRecord, EvalResult, StepRecord, card_metrics, run_card
-from .schedule import epoch_batches, learning_rate_at
+from .schedule import RunPosition, epoch_batches, learning_rate_at
 from .steps import (
     FAMILIARITY_STREAM,
     ORDER_STREAM,
@@ -66,7 +66,7 @@ def _rng_devices(device: torch.device) -> list:
     return [device] if device.type == "cuda" else []
 
 
-class Trainer:
+class Trainer(RunPosition):
     """Trains an :class:`AudioClassifier` on a dataset, in whole runs or short slices.
 
     Args:
@@ -200,11 +200,6 @@ class Trainer:
                 return
         self._prior = None  # finished: the generator (and its optimiser) can go
 
-    @property
-    def prior_done(self) -> bool:
-        """Whether the energy-prior fit is complete (always, when the run makes none)."""
-        return len(self.prior_losses) >= self.score_prior_steps or self.global_step > 0
-
     # -- read-outs --------------------------------------------------------------------
     @property
     def steps_per_epoch(self) -> int:
@@ -222,27 +217,9 @@ class Trainer:
         return prior_steps(self.config, self.total_steps)
 
     @property
-    def epoch(self) -> int:
-        """Number of finished epochs."""
-        return self.global_step // self._steps_per_epoch
-
-    @property
-    def finished(self) -> bool:
-        return self.global_step >= self.total_steps
-
-    @property
     def elapsed_seconds(self) -> float:
         """Training wall time so far (steps and validation; data preparation excluded)."""
         return self._elapsed
-
-    @property
-    def estimated_seconds_left(self) -> float:
-        if self.finished:
-            return 0.0
-        if self.global_step == 0:
-            return float("nan")
-        per_step = self._elapsed / self.global_step
-        return per_step * (self.total_steps - self.global_step)
 
     @property
     def n_parameters(self) -> int:
