@@ -171,3 +171,19 @@ def test_the_child_yields_the_processor_after_its_first_training_call():
         assert _niceness(remote.pid) == max(own, 7)  # training: lower priority from now on
     finally:
         remote.close()
+
+
+def test_the_child_never_runs_the_parents_main_script(tmp_path, monkeypatch):
+    import types
+
+    script = tmp_path / "unguarded.py"
+    script.write_text("raise SystemExit('the main script ran again in the child')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(__import__("sys").modules, "__main__", main)
+    remote = RemoteTrainer(tiny(epochs=1), partial(toy_dataset), threads=1)
+    try:
+        remote.run_for(0.05)
+        assert remote.alive
+    finally:
+        remote.close()

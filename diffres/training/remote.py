@@ -44,9 +44,11 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
+import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -96,7 +98,8 @@ def warm_up() -> None:
     from multiprocessing import forkserver
 
     process_context()
-    forkserver.ensure_running()
+    with _START_LOCK, _no_main_module():
+        forkserver.ensure_running()
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,8 @@ class RemoteTrainer(RunPosition):
             daemon=True,
         )
         try:
-            self._process.start()
+            with _START_LOCK, _no_main_module():
+                self._process.start()
         except (OSError, pickle.PicklingError, AttributeError, TypeError) as err:
             raise TrainerProcessError(f"the training process could not start ({type(err).__name__}: {err}).") from None
         finally:
@@ -379,6 +383,23 @@ class RemoteTrainer(RunPosition):
         self.prior_losses.extend(state.new_prior_losses)
         if state.probe is not None:
             self.last_probe = (state.global_step, state.probe)
+
+
+_START_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_main_module() -> Iterator[None]:
+    """Start a child without the parent's ``__main__``: multiprocessing would run the parent's
+    main script again in the child (a script without a ``__main__`` guard starts over; a
+    temporary script left as ``__main__`` by a test harness fails), and the child needs
+    nothing from it (its target and arguments live in importable modules)."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _shut(conn: Connection, process: multiprocessing.process.BaseProcess, timeout: float = 5.0) -> None:
