@@ -113,10 +113,9 @@ def start_server(runs_dir: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the Streamlit server did not start")
 
 
-def finished_after(page, action: Callable[[], None], quiet_ms: int = 250, *, script_only: bool = False) -> float:
-    """Seconds from ``action`` to the page finished, charts drawn (see the module docstring),
-    or with ``script_only`` to the script's run finished."""
-    return finished_both(page, action, quiet_ms)[0 if script_only else 1]
+def finished_after(page, action: Callable[[], None], quiet_ms: int = 250) -> float:
+    """Seconds from ``action`` to the page finished, charts drawn (see the module docstring)."""
+    return finished_both(page, action, quiet_ms)[1]
 
 
 def finished_both(page, action: Callable[[], None], quiet_ms: int = 250) -> tuple[float, float]:

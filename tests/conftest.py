@@ -40,6 +40,14 @@ def fused_kernel(monkeypatch):
 
 
 @pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """The app's training runs go to a temporary folder (``DIFFRES_RUNS_DIR``); yields it."""
+    folder = tmp_path / "runs"
+    monkeypatch.setenv("DIFFRES_RUNS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
 def rng():
     return torch.Generator().manual_seed(1234)
 

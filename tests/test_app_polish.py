@@ -26,11 +26,7 @@ TRAIN, INSPECT = "pages/train.py", "pages/inspect.py"
 MODELS = (("events", "diffres"), ("events", "full"), ("digits", "diffres"), ("digits", "full"))
 
 
-@pytest.fixture(autouse=True)
-def runs_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "runs"
-    monkeypatch.setenv("DIFFRES_RUNS_DIR", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("runs_dir")  # tests/conftest.py: runs in a temporary folder
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,7 @@ APP = str(ROOT / "app.py")
 TRAIN, INSPECT = "pages/train.py", "pages/inspect.py"
 
 
-@pytest.fixture(autouse=True)
-def runs_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "runs"
-    monkeypatch.setenv("DIFFRES_RUNS_DIR", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("runs_dir")  # tests/conftest.py: runs in a temporary folder
 
 
 @pytest.fixture(scope="module")

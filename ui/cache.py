@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,16 +32,6 @@ CHECKPOINT_DIR_ENV = "DIFFRES_CHECKPOINT_DIR"
 UNTRAINED_ID = "untrained"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-
-
-def _warm_training_imports() -> None:
-    """Pay once, in the background at server start, what the first optimiser of the process
-    costs (torch imports about 1 s of modules then), so the first Play on the Train page
-    shows progress that much sooner."""
-    torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-
-
-threading.Thread(target=_warm_training_imports, name="diffres-warm-imports", daemon=True).start()
 
 
 # --------------------------------------------------------------------------- audio

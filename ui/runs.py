@@ -161,10 +161,11 @@ def archive(run: Run) -> None:
     if tr is not None:
         with locked(run, timeout=30.0) as got:
             if got:
-                with contextlib.suppress(TrainerProcessError):
-                    tr.release_cache()
                 if isinstance(tr, RemoteTrainer) and tr.global_step in (0, run.saved_step):
-                    tr.close()
+                    tr.close()  # its process (and the cache in it) ends
+                else:
+                    with contextlib.suppress(TrainerProcessError):
+                        tr.release_cache()
     run.last_probe = None
 
 

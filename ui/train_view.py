@@ -103,7 +103,7 @@ def controls(run: R.Run) -> None:
     step = ss.pop("_train_do_step", False)
     if run.playing and R.start_worker(run):
         pass  # the run's thread prepares the data and trains; the live view polls it
-    elif run.status == "ready" and not step and R.serving():
+    elif run.status == "ready" and not step:
         R.prepare_ahead(run)  # the data is ready by the time Play is pressed
     elif run.trainer is None and (run.playing or step or run.resume_from is not None):
         try:
