@@ -400,10 +400,11 @@ LESSONS: tuple[Lesson, ...] = (
         goal="See how accuracy depends on the reduction rate a model runs at.",
         page="inspect",
         sound=None,
-        settings={"inspect_source": "shipped"},
+        settings={"inspect_source": "shipped", "inspect_tab": "Validation set"},
         question="This model was trained at rate 0.75. Run it at other rates on its validation set: at which rate "
         "is it most accurate? Does removing fewer frames always help?",
-        how="Open the **Validation set** tab, press **Run the sweep**, read the curve, then choose the rate.",
+        how="In the **Validation set** tab (the lesson opens it), press **Run the sweep**, read the curve, then "
+        "choose the rate.",
         check=_check_rate,
         solve=lambda f: {
             "answer": max(

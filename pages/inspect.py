@@ -41,10 +41,14 @@ except (diffres.DiffResError, MemoryError, OSError) as err:  # load_checkpoint r
     st.stop()
 
 V.model_card(loaded, entry)
-tab_clip, tab_val, tab_cmp = st.tabs(["This sound", "Validation set", "Compare two models"])
-with tab_clip:
-    V.this_sound(entry, loaded.model.config)
-with tab_val:
-    V.validation(entry, loaded)
-with tab_cmp:
-    V.compare(entry, loaded)
+# Only the open tab runs (a tab switch reruns the page): each tab evaluates or predicts on its own.
+tab_clip, tab_val, tab_cmp = st.tabs(list(I.TABS), key=I.TAB_KEY, on_change="rerun")
+if tab_clip.open:
+    with tab_clip:
+        V.this_sound(entry, loaded.model.config)
+if tab_val.open:
+    with tab_val:
+        V.validation(entry, loaded)
+if tab_cmp.open:
+    with tab_cmp:
+        V.compare(entry, loaded)

@@ -169,6 +169,8 @@ def test_this_sound_draws_the_importance_over_the_spectrogram(two_datasets, monk
 def test_compare_resets_a_partner_of_other_classes_and_shares_the_importance_scale(two_datasets, monkeypatch):
     monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(two_datasets))
     at = start(INSPECT)
+    at.session_state["inspect_tab"] = "Compare two models"
+    at.run()
     events_full = next(str(p) for p in two_datasets.glob("events_full*.pt"))
     partner = at.selectbox(key="inspect_other")
     assert events_full in partner.value  # the same classes, another front-end

@@ -70,6 +70,15 @@ def chart_keys(at: AppTest) -> list[str]:
     return [el.proto.id.rsplit("-", 1)[-1] for el in at.get("plotly_chart")]
 
 
+def open_tab(at: AppTest, label: str) -> None:
+    """Select one of Inspect's tabs, as a click on it does (only the open tab runs)."""
+    from ui.inspect import TAB_KEY
+
+    at.session_state[TAB_KEY] = label
+    at.switch_page(INSPECT).run()
+    assert not at.exception, at.exception
+
+
 def active(at: AppTest):
     return at.session_state["train_runs"][at.session_state["train_active"]]
 
@@ -180,6 +189,7 @@ def test_training_to_the_end_saves_a_full_card_and_offers_downloads():
     assert not at.exception, at.exception
     assert at.session_state["inspect_source"] == "run"
     assert any(m.label == "Dataset" and m.value == "events" for m in at.metric)
+    open_tab(at, "Validation set")
     assert "inspect_confusion" in chart_keys(at)
 
 
@@ -208,6 +218,7 @@ def test_buckets_need_enough_clips_then_train(runs_dir):
     at.button(key=f"train_insp_{run.run_id}").click().run()  # evaluated on the buckets' own validation clips
     assert not at.exception, at.exception
     assert any(m.label == "Dataset" and m.value == "my classes" for m in at.metric)
+    open_tab(at, "Validation set")
     assert "inspect_confusion" in chart_keys(at)
     assert any("validation split of my classes" in c.value for c in at.caption)
 
@@ -247,8 +258,14 @@ def test_inspect_shipped_checkpoint(tiny_checkpoints, monkeypatch):
     assert not at.error, [e.value for e in at.error]
     assert any(m.label == "Dataset" and m.value == "events" for m in at.metric)
     keys = chart_keys(at)
-    for key in ("inspect_clip_top", "inspect_clip_probe", "inspect_confusion", "inspect_per_class"):
+    for key in ("inspect_clip_top", "inspect_clip_probe"):  # "This sound" is open first
         assert key in keys, key
+    assert "inspect_confusion" not in keys and "inspect_cmp_a_probe" not in keys  # hidden tabs do no work
+    open_tab(at, "Validation set")
+    keys = chart_keys(at)
+    for key in ("inspect_confusion", "inspect_per_class"):
+        assert key in keys, key
+    assert "inspect_clip_top" not in keys
     assert at.get("audio")  # the mistakes gallery (and the sidebar clip) play
     diffres_pt = next((p for p in sorted(tiny_checkpoints.glob("*.pt")) if "diffres" in p.name), None)
     assert diffres_pt is not None
@@ -317,6 +334,7 @@ def test_zip_of_class_folders_trains():
     at.segmented_control(key="inspect_source").set_value("upload").run()
     at.file_uploader(key="inspect_upload").set_value(("mine.pt", run.checkpoint.read_bytes(), "application/octet-stream")).run()
     assert not at.exception, at.exception
+    open_tab(at, "Validation set")
     assert any("not a built-in set" in i.value for i in at.info)
     at.file_uploader(key="inspect_eval_zip").set_value(("sounds.zip", buf.getvalue(), "application/zip")).run()
     assert not at.exception, at.exception
@@ -416,6 +434,7 @@ def test_a_corpus_trained_checkpoint_opens_in_inspect_and_adaptive_like_a_shippe
     assert "User corpus 'birdsong' (folder): 24 clips in 3 classes (finch: 8, owl: 8, wren: 8)" in caption
     for key in ("inspect_clip_top", "inspect_clip_probe", "inspect_history"):  # history: the card's training curves
         assert key in chart_keys(at), key
+    open_tab(at, "Validation set")
     assert any("not a built-in set" in i.value for i in at.info)  # no validation data here: said, not raised
 
     at.switch_page("pages/adaptive_resolution.py").run()

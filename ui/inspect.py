@@ -30,6 +30,11 @@ SWEEP_RATES = tuple(round(0.1 * k, 1) for k in range(10))
 BASELINE_FRONTENDS = ("avgpool", "changehop", "full")
 KEY_UPLOADED = "inspect_uploaded"
 
+#: The Inspect page's tabs, and the session-state key (and link parameter) of the open one:
+#: only the open tab runs.
+TABS = ("This sound", "Validation set", "Compare two models")
+TAB_KEY = "inspect_tab"
+
 
 @dataclass(frozen=True)
 class Entry:

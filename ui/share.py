@@ -35,6 +35,8 @@ from diffres.frontends import FRONTENDS
 from diffres.training import TrainConfig
 
 from . import cache
+from .inspect import TAB_KEY as INSPECT_TAB_KEY
+from .inspect import TABS as INSPECT_TABS
 
 #: Parameters Streamlit itself reads (never ours, never reported as unknown).
 RESERVED = frozenset({"embed", "embed_options"})
@@ -247,6 +249,7 @@ PARAMS: dict[str, Param] = {
         number("adapt_db", 20, 120, step=5, default=80),
         choice("adapt_cmap", COLORMAPS, "magma"),
         flag("adapt_listen", False),
+        flag("adapt_compare_open", False),
         span("adapt_view", 0.0, 30.0, step=0.01, default=whole_clip("adapt_view"), kind=float),
         # How DiffRes computes
         model("steps_model"),
@@ -272,6 +275,7 @@ PARAMS: dict[str, Param] = {
         # Inspect
         choice("inspect_source", ("shipped", "run", "upload"), None),
         checkpoint_path("inspect_pick_shipped"),
+        choice(INSPECT_TAB_KEY, INSPECT_TABS, INSPECT_TABS[0]),
     )
 }
 
