@@ -23,7 +23,7 @@ ALL_PAGES = SOUND_PAGES + ["pages/lessons.py", "pages/train.py", "pages/inspect.
 CHART_KEYS = {
     "pages/home.py": ["home_hops_chart"],
     "pages/spectrogram_lab.py": ["lab_chart", "lab_compare_chart"],
-    "pages/adaptive_resolution.py": ["adapt_input", "adapt_main", "adapt_compact", "adapt_compare"],
+    "pages/adaptive_resolution.py": ["adapt_input", "adapt_main", "adapt_compact"],  # the comparison: on request
     "pages/window_tradeoff.py": ["win_chart", "win_compare_chart"],
     "pages/diffres_steps.py": ["steps_chart"],
 }
@@ -178,17 +178,31 @@ def test_lab_invalid_frequency_range_is_an_error():
 
 
 def merged_frames(fig: dict) -> int:
-    """Output frames the merged row shows: distinct spans in its hover labels (its columns lie on an
-    even grid; every DiffRes frame covers at least one input frame, so at least one column)."""
+    """Output frames the merged row shows: its merge boundaries plus one (its columns lie on an
+    even grid, so plotly.js draws it as one image)."""
     tr = trace(fig, "merged")
-    assert "x" not in tr and tr["dx"] > 0  # an even grid (x0/dx): plotly.js draws it as one image
-    return len(set(np.asarray(tr["customdata"])[0]))
+    assert "x" not in tr and tr["dx"] > 0  # an even grid (x0/dx)
+    return len(decode(trace(fig, "merge boundaries")["x"])) // 2 + 1
 
 
 def merged_end(fig: dict) -> float:
     """Seconds where the merged row's columns end."""
     tr = trace(fig, "merged")
     return tr["x0"] + (decode(tr["z"]).shape[1] - 0.5) * tr["dx"]
+
+
+def test_fixed_frontend_comparison_runs_only_while_open():
+    at = start("pages/adaptive_resolution.py")
+    assert "adapt_compare" not in charts(at)  # closed by default: a new rate sends one chart fewer
+    exp = next(e for e in at.expander if "Same frame budget" in e.label)
+    at.session_state["adapt_compare_open"] = True  # what a click on the expander does
+    at.run()
+    assert not at.exception, at.exception
+    fig = charts(at)["adapt_compare"]
+    out_len = int(exp.label.split(", ")[-1].split()[0])
+    titles = [a["text"] for a in fig["layout"]["annotations"]]
+    assert [t.split(":")[0] for t in titles] == ["DiffRes", "Average pooling", "Change hop (evenly spaced frames)"]
+    assert all(f"{out_len} frames" in t for t in titles)  # one budget for all three
 
 
 def test_adaptive_rate_slider_changes_the_figure():

@@ -25,6 +25,9 @@ from ui.view import chart, metric_row
 DEFAULT_N_MELS = 64
 
 
+#: Session-state key (and link parameter) of the open state of the fixed-front-end comparison.
+COMPARE_KEY = "adapt_compare_open"
+
 #: The dataset of the model the page opens with (trained on sounds like the default example).
 DEFAULT_DATASET = "rhythms"
 
@@ -383,9 +386,33 @@ def baselines(
     db_top: float,
     cmap: str,
 ) -> None:
-    """DiffRes next to average pooling and a larger hop at the same frame budget."""
+    """DiffRes next to average pooling and a larger hop at the same frame budget, in an
+    expander that runs only while open (:data:`COMPARE_KEY`): closed, a new rate sends
+    one chart fewer (about a third of the page's browser time per rate change)."""
+    Tp = res.out_len
+    box = st.expander(
+        f"**Same frame budget, fixed front-ends**: DiffRes next to average pooling and a larger hop, {Tp} frames each",
+        key=COMPARE_KEY,
+        on_change="rerun",
+        icon=":material/compare:",
+    )
+    if not box.open:
+        return
+    with box:
+        _baselines(clip, mel, res, rate=rate, db_range=db_range, db_top=db_top, cmap=cmap)
+
+
+def _baselines(
+    clip: CurrentClip,
+    mel: cache.MelResult,
+    res: cache.Merged,
+    *,
+    rate: float,
+    db_range: float,
+    db_top: float,
+    cmap: str,
+) -> None:
     hop_s, Tp = mel.hop_seconds, res.out_len
-    st.subheader("Same frame budget, fixed front-ends")
     st.caption(
         f"All three keep {Tp} frames. Average pooling merges equal-width groups (in the log domain); "
         "changing the hop keeps every k-th frame and drops the rest; DiffRes decides where to spend the frames "

@@ -215,13 +215,6 @@ class ColumnGrid:
         e = np.asarray(bin_edges, dtype=np.float64)
         return _spans(e[self.first], e[self.last], hop_seconds, n_rows)
 
-    def span_labels(self, bin_edges: np.ndarray, hop_seconds: float) -> np.ndarray:
-        """:meth:`spans` as hover text, ``[M]`` strings ``"<start>-<end> s, <frames>"`` (seconds
-        to 3 decimals, input frames to 1)."""
-        sp = self.spans(bin_edges, hop_seconds).astype(np.float64)
-        times = np.char.add(np.char.add(np.char.mod("%.3f", sp[:, 0]), "-"), np.char.mod("%.3f", sp[:, 1]))
-        return np.char.add(np.char.add(times, " s, "), np.char.mod("%.1f", sp[:, 2]))
-
 
 def time_columns(bin_edges: np.ndarray, start: float, end: float, max_columns: int = MAX_DISPLAY_COLUMNS) -> ColumnGrid:
     """Evenly spaced display columns for frames with edges ``bin_edges`` over ``[start, end)``.
@@ -312,6 +305,23 @@ def _vlines(xs: Iterable[float], y0: float, y1: float) -> tuple[list[float | Non
         x += [float(v), float(v), None]
         y += [y0, y1, None]
     return x, y
+
+
+def _vlines_path(xs: Iterable[float], y0: float, y1: float) -> tuple[np.ndarray, np.ndarray]:
+    """x, y (float32) of one unbroken path through vertical segments at ``xs``, alternately
+    ``y0 -> y1`` and ``y1 -> y0``, joined along ``y = y0`` or ``y = y1``.
+
+    Put ``y0`` and ``y1`` outside a fixed y range and the joins are clipped away: the lines
+    of :func:`_vlines` without its gaps, which plotly.js draws as one SVG path per segment
+    (hundreds of elements for the merge boundaries; this is one).
+
+    Example:
+        >>> _vlines_path([1.0, 2.0, 3.0], -1.0, 1.0)[1].tolist()
+        [-1.0, 1.0, 1.0, -1.0, -1.0, 1.0]
+    """
+    x = np.repeat(np.asarray(list(xs), dtype=np.float32), 2)
+    up = np.array([y0, y1, y1, y0], dtype=np.float32)
+    return x, np.resize(up, x.size)
 
 
 def _db_limits(db: np.ndarray, db_range: float) -> tuple[float, float]:

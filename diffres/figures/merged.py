@@ -25,7 +25,7 @@ from .display import (
     _importance_trace,
     _reference_line,
     _style_time_axes,
-    _vlines,
+    _vlines_path,
     effective_hop_ms,
     frame_link,
     merged_customdata,
@@ -98,11 +98,10 @@ def diffres_figure(
             so a narrow range shows every input and output frame.
         rows: which rows to draw, in :data:`DIFFRES_ROWS` order (e.g. :data:`INPUT_ROWS`).
 
-    Hover on the merged spectrogram and on the effective-hop curve says which seconds an
-    output frame covers and how many input frames it merged: on the curve ``customdata``
-    ``[T', 3]`` (start s, end s, frames); on the spectrogram ``customdata`` ``[F, M]`` strings
-    ``"<start>-<end> s, <frames>"`` of the frame each column shows (the union of the frames a
-    pooled column shows, :meth:`~diffres.figures.display.ColumnGrid.span_labels`).
+    Hover on the effective-hop curve says which seconds an output frame covers and how many
+    input frames it merged (``customdata`` ``[T', 3]``: start s, end s, frames); hover on the
+    merged spectrogram gives the time, band and level (no per-cell data: it would be most of the
+    figure's bytes).  The merge boundaries are one unbroken path (:func:`_vlines_path`).
 
     Example:
         >>> import numpy as np
@@ -214,27 +213,26 @@ def _merged_row(
     boundaries of the output frames ``outputs_in_view`` at their true times."""
     n_mels = merged_db.shape[0]
     grid = time_columns(edges, *frames_in_view, max_columns)
-    # hover: the span of the frame(s) each column shows, one string per cell.  Numbers ([F, M, 3]) would
-    # be decoded by plotly.js into F x M small typed arrays, which Streamlit then re-encodes as JSON
-    # after each draw: about 80 ms of browser time per rate change at M = 1000, against under 10 ms
-    labels = grid.span_labels(edges, hop)
+    # no per-cell hover data: the span of each output frame is in the effective-hop row's hover
+    # below.  One label per cell ([F, M] strings) was 1.3 MB of a 1.6 MB figure at M = 1000, sent
+    # and parsed on every rate change (0.2 s of the page's 0.4 s server-to-script-end time).
     fig.add_trace(
         _heatmap(
             grid.pool(merged_db),
             grid.x(hop),
             name="merged",
-            customdata=np.broadcast_to(labels, (n_mels, labels.size)),
-            hovertemplate="output frame covers %{customdata} input frames merged<br>mel band %{y}<br>"
-            "%{z:.1f} dB<extra>merged</extra>",
+            hovertemplate="t = %{x:.3f} s<br>mel band %{y}<br>%{z:.1f} dB<br>"
+            "(the frame's span: hover the effective hop below)<extra>merged</extra>",
         ),
         row=r,
         col=1,
     )
     _apply_mel_axis(fig, mel_frequencies, r)
+    fig.update_yaxes(range=[-0.5, n_mels - 0.5], row=r, col=1)  # clips the joins of the boundary path
     p, q = outputs_in_view
     if q - p - 1 <= max_boundaries:
         # shown by default; dense boundaries are fainter so they do not hide the spectrogram (legend click hides them)
-        x, y = _vlines(edges[p + 1 : q] * hop, -0.5, n_mels - 0.5)
+        x, y = _vlines_path(edges[p + 1 : q] * hop, -1.5, n_mels + 0.5)
         fig.add_trace(
             go.Scatter(
                 x=x,
