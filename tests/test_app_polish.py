@@ -186,3 +186,17 @@ def test_compare_resets_a_partner_of_other_classes_and_shares_the_importance_sca
     assert any("other classes" in i.value and "digits_full" in i.value for i in at.info), [i.value for i in at.info]
     a, b = chart(at, "inspect_cmp_a_probe"), chart(at, "inspect_cmp_b_probe")
     assert a["layout"]["yaxis2"]["range"] == b["layout"]["yaxis2"]["range"]
+
+
+def test_live_view_redraws_every_second_after_play_then_every_two():
+    import time
+    from types import SimpleNamespace
+
+    from ui import train_view as V
+
+    now = time.monotonic()
+    assert V.tick_seconds(None) is None
+    assert V.tick_seconds(SimpleNamespace(playing=False, played_at=now)) is None
+    assert V.tick_seconds(SimpleNamespace(playing=True, played_at=now)) == V.TICK_SECONDS == 1.0  # first points
+    later = SimpleNamespace(playing=True, played_at=now - V.LIVELY_SECONDS - 0.1)
+    assert V.tick_seconds(later) == V.STEADY_TICK_SECONDS == 2.0

@@ -94,6 +94,8 @@ class Run:
         default=None, repr=False, compare=False
     )
     saved_at: float = 0.0
+    #: ``time.monotonic()`` of the last Play (the live view redraws faster just after it).
+    played_at: float = 0.0
     #: A run reopened from disk: the checkpoint it continues (and keeps writing to).
     resume_from: Path | None = None
     #: The thread that drives the run's training process while it plays (:func:`start_worker`).

@@ -23,10 +23,14 @@ from ui.train_data import skip_chunk
 from ui.view import chart, metric_row
 
 ss = st.session_state
-#: Seconds between two redraws of the live view while a run trains.  Each redraw builds the
-#: curves and probe figures (about 70 ms of the server's time per training session) and the
-#: browser draws them again; twice a second cost every other session's clicks that much.
+#: Seconds between two redraws of the live view in a run's first :data:`LIVELY_SECONDS` after
+#: Play (the first points of the curves), then :data:`STEADY_TICK_SECONDS`.  Each redraw builds
+#: the curves and probe figures (about 70 ms of the server's time per training session) and the
+#: browser draws the changed charts twice (about 0.3 of a core at one redraw a second), time
+#: that every other session's clicks wait for on a shared machine.
 TICK_SECONDS = 1.0
+STEADY_TICK_SECONDS = 2.0
+LIVELY_SECONDS = 10.0
 #: Seconds between two redraws of the probe clip while a run trains (three heatmaps for the
 #: browser to draw again; the curves above it move every tick).
 PROBE_REFRESH_SECONDS = 3.0
@@ -70,6 +74,14 @@ def _play() -> None:
         R.pause(r)
     elif not r.finished:
         r.status, r.error = "playing", None  # a failed run tries again
+        r.played_at = time.monotonic()
+
+
+def tick_seconds(run: R.Run | None) -> float | None:
+    """Seconds between two redraws of the live view (None: the run does not play)."""
+    if run is None or not run.playing:
+        return None
+    return TICK_SECONDS if time.monotonic() - run.played_at < LIVELY_SECONDS else STEADY_TICK_SECONDS
 
 
 def _step() -> None:
@@ -344,7 +356,9 @@ def _comparison() -> None:
 def live(run: R.Run | None) -> None:
     """The run's live view and the runs table, redrawn every tick while playing."""
 
-    @st.fragment(run_every=TICK_SECONDS if (run is not None and run.playing) else None)
+    every = ss["_train_tick"] = tick_seconds(run)
+
+    @st.fragment(run_every=every)
     def _live() -> None:
         with guard():  # a fragment's rerun does not pass through app.py's guard
             _live_body()
@@ -356,6 +370,8 @@ def live(run: R.Run | None) -> None:
             R.train_chunk(r)  # no server (AppTest): this tick trains; a failure stops the run with its message
         if r is not None and r.playing != ss.get("_train_buttons_playing", r.playing):
             st.rerun()  # finished or stopped: a full run switches the timer off, resets the buttons, shows the error
+        if r is not None and r.playing and tick_seconds(r) != ss.get("_train_tick"):
+            st.rerun()  # past the first seconds: a full run sets the steadier timer
         if r is not None:
             tr = r.trainer
             text = {
