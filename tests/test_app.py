@@ -23,7 +23,7 @@ ALL_PAGES = SOUND_PAGES + ["pages/lessons.py", "pages/train.py", "pages/inspect.
 CHART_KEYS = {
     "pages/home.py": ["home_hops_chart"],
     "pages/spectrogram_lab.py": ["lab_chart", "lab_compare_chart"],
-    "pages/adaptive_resolution.py": ["adapt_input", "adapt_main", "adapt_compact"],  # the comparison: on request
+    "pages/adaptive_resolution.py": ["adapt_input", "adapt_main", "adapt_compact", "adapt_compare"],
     "pages/window_tradeoff.py": ["win_chart", "win_compare_chart"],
     "pages/diffres_steps.py": ["steps_chart"],
 }
@@ -193,16 +193,16 @@ def merged_end(fig: dict) -> float:
 
 def test_fixed_frontend_comparison_runs_only_while_open():
     at = start("pages/adaptive_resolution.py")
-    assert "adapt_compare" not in charts(at)  # closed by default: a new rate sends one chart fewer
     exp = next(e for e in at.expander if "Same frame budget" in e.label)
-    at.session_state["adapt_compare_open"] = True  # what a click on the expander does
-    at.run()
-    assert not at.exception, at.exception
-    fig = charts(at)["adapt_compare"]
+    fig = charts(at)["adapt_compare"]  # open at first
     out_len = int(exp.label.split(", ")[-1].split()[0])
     titles = [a["text"] for a in fig["layout"]["annotations"]]
     assert [t.split(":")[0] for t in titles] == ["DiffRes", "Average pooling", "Change hop (evenly spaced frames)"]
     assert all(f"{out_len} frames" in t for t in titles)  # one budget for all three
+    at.session_state["adapt_compare_open"] = False  # what a click on the open expander does
+    at.run()
+    assert not at.exception, at.exception
+    assert "adapt_compare" not in charts(at) and "adapt_main" in charts(at)  # closed: not computed, not sent
 
 
 def test_adaptive_rate_slider_changes_the_figure():

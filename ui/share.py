@@ -249,7 +249,7 @@ PARAMS: dict[str, Param] = {
         number("adapt_db", 20, 120, step=5, default=80),
         choice("adapt_cmap", COLORMAPS, "magma"),
         flag("adapt_listen", False),
-        flag("adapt_compare_open", False),
+        flag("adapt_compare_open", True),
         span("adapt_view", 0.0, 30.0, step=0.01, default=whole_clip("adapt_view"), kind=float),
         # How DiffRes computes
         model("steps_model"),
