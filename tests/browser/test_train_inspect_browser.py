@@ -63,14 +63,16 @@ def _server_pid(app_url: str) -> int:
 
 
 def _training_processes(app_url: str) -> list[int]:
-    """The server's training processes: descendants at niceness 10 (ui.runs.WORKER_NICENESS)."""
+    """The server's training processes: descendants at ui.runs.WORKER_NICENESS."""
+    from ui.runs import WORKER_NICENESS
+
     out = []
     for pid in _descendants(_server_pid(app_url)):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[16]) == 10 and fields[0] != "Z":  # field 19 of stat: nice
+        if int(fields[16]) == WORKER_NICENESS and fields[0] != "Z":  # field 19 of stat: nice
             out.append(pid)
     return out
 
