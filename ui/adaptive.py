@@ -399,22 +399,7 @@ def baselines(
     )
     if not box.open:
         return
-    with box:
-        _baselines(clip, mel, res, rate=rate, db_range=db_range, db_top=db_top, cmap=cmap)
-
-
-def _baselines(
-    clip: CurrentClip,
-    mel: cache.MelResult,
-    res: cache.Merged,
-    *,
-    rate: float,
-    db_range: float,
-    db_top: float,
-    cmap: str,
-) -> None:
-    hop_s, Tp = mel.hop_seconds, res.out_len
-    st.caption(
+    box.caption(
         f"All three keep {Tp} frames. Average pooling merges equal-width groups (in the log domain); "
         "changing the hop keeps every k-th frame and drops the rest; DiffRes decides where to spend the frames "
         "(and merges in the power domain)."
@@ -428,7 +413,7 @@ def _baselines(
         "frontend_comparison",
         key,
         lambda: figures.frontend_comparison_figure(
-            rows, hop_s, mel.mel_frequencies, db_range=db_range, db_top=db_top, colormap=cmap
+            rows, mel.hop_seconds, mel.mel_frequencies, db_range=db_range, db_top=db_top, colormap=cmap
         ),
     )
-    chart(fig, key="adapt_compare")
+    chart(fig, key="adapt_compare", where=box)
