@@ -83,7 +83,7 @@ from .config import TrainConfig
 from .distributed import AMP_MODES, DistContext, amp_settings, sync_batchnorm
 from .prior import fit_score_prior, prior_steps
 from .records import EpochRecord, card_metrics, run_card
-from .schedule import learning_rate_at
+from .schedule import RunPosition, learning_rate_at
 from .steps import PRIOR_STREAM, augment_batch, derived_generator, parameter_groups, training_loss
 
 __all__ = ["CorpusEval", "CorpusOptions", "CorpusTrainer", "default_checkpoint_name", "dropout_keep_mask"]
@@ -248,7 +248,7 @@ class _From(Sampler[int]):
         return max(0, len(self.sampler) - self.start)
 
 
-class CorpusTrainer:
+class CorpusTrainer(RunPosition):
     """Trains an :class:`AudioClassifier` on a streamed corpus, in one process or under torchrun.
 
     Args:
@@ -399,15 +399,6 @@ class CorpusTrainer:
     @property
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.config.epochs
-
-    @property
-    def epoch(self) -> int:
-        """Finished epochs."""
-        return self.global_step // self.steps_per_epoch
-
-    @property
-    def finished(self) -> bool:
-        return self.global_step >= self.total_steps
 
     @property
     def score_prior_steps(self) -> int:

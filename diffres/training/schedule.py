@@ -8,53 +8,59 @@ trainer and its remote view (:mod:`~diffres.training.remote`) both show.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 __all__ = ["RunPosition", "epoch_batches", "learning_rate_at"]
 
 
+class _Steps(Protocol):
+    """What :class:`RunPosition`'s step read-outs need (attributes or properties)."""
+
+    @property
+    def global_step(self) -> int: ...
+    @property
+    def steps_per_epoch(self) -> int: ...
+    @property
+    def total_steps(self) -> int: ...
+
+
+class _Progress(_Steps, Protocol):
+    """What its prior and time read-outs need besides."""
+
+    @property
+    def prior_losses(self) -> list[float]: ...
+    @property
+    def score_prior_steps(self) -> int: ...
+    @property
+    def elapsed_seconds(self) -> float: ...
+
+
 class RunPosition:
     """Where a run stands, from its step count: mixed into
-    :class:`~diffres.training.Trainer` and :class:`~diffres.training.remote.RemoteTrainer`,
-    which provide ``global_step``, ``prior_losses`` (the energy-prior fit's losses so far),
-    ``steps_per_epoch``, ``total_steps``, ``score_prior_steps`` and ``elapsed_seconds``."""
-
-    global_step: int
-    prior_losses: list[float]
-
-    @property
-    def steps_per_epoch(self) -> int:
-        raise NotImplementedError
+    :class:`~diffres.training.Trainer`, :class:`~diffres.training.remote.RemoteTrainer` and
+    :class:`~diffres.training.corpus.CorpusTrainer`, which provide ``global_step``,
+    ``steps_per_epoch`` and ``total_steps`` (and, for :attr:`prior_done` and
+    :attr:`estimated_seconds_left`, ``prior_losses``, ``score_prior_steps`` and
+    ``elapsed_seconds``) as attributes or properties."""
 
     @property
-    def total_steps(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def score_prior_steps(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def elapsed_seconds(self) -> float:
-        raise NotImplementedError
-
-    @property
-    def epoch(self) -> int:
+    def epoch(self: _Steps) -> int:
         """Number of finished epochs."""
         return self.global_step // self.steps_per_epoch
 
     @property
-    def finished(self) -> bool:
+    def finished(self: _Steps) -> bool:
         return self.global_step >= self.total_steps
 
     @property
-    def prior_done(self) -> bool:
+    def prior_done(self: _Progress) -> bool:
         """Whether the energy-prior fit is complete (always, when the run makes none)."""
         return len(self.prior_losses) >= self.score_prior_steps or self.global_step > 0
 
     @property
-    def estimated_seconds_left(self) -> float:
+    def estimated_seconds_left(self: _Progress) -> float:
         """Seconds to the last step at the mean time per step so far (NaN before the first)."""
-        if self.finished:
+        if self.global_step >= self.total_steps:
             return 0.0
         if self.global_step == 0:
             return float("nan")
