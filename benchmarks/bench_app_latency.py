@@ -22,7 +22,11 @@ Targets (issue 9): rate slider <= 0.40 s at 10 ms and <= 1.0 s at 1 ms, lab hop 
 warm loads <= 2.5 s, a click while training <= 0.3 s, first curve point <= 5 s; with four
 sessions, within 2x.
 
-Run: ``python benchmarks/bench_app_latency.py [--repeats 5] [--sessions 4] [--json]``
+With ``--chart-ab``: the 10 ms rate slider with the app's charts (drawn in place, one draw per
+change) against ``st.plotly_chart`` (remounted and drawn twice per change), on two servers in
+alternating blocks.
+
+Run: ``python benchmarks/bench_app_latency.py [--repeats 5] [--sessions 4] [--chart-ab] [--json]``
 (``--browser`` is accepted for the old invocation; the browser is the only mode).
 """
 
@@ -94,11 +98,12 @@ def ten_second_wav() -> bytes:
     return buf.getvalue()
 
 
-def start_server(runs_dir: str) -> tuple[subprocess.Popen, str]:
+def start_server(runs_dir: str, charts: str = "in_place") -> tuple[subprocess.Popen, str]:
+    """A Streamlit server of the app; ``charts="streamlit"`` draws with ``st.plotly_chart`` (ui/view.py)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "DIFFRES_RUNS_DIR": runs_dir}
+    env = {**os.environ, "DIFFRES_RUNS_DIR": runs_dir, "DIFFRES_CHARTS": charts}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
@@ -263,12 +268,36 @@ def crowded(browser, url: str, wav_path: Path, repeats: int) -> dict[str, list[f
     return res
 
 
+def chart_elements_side_by_side(browser, wav_path: Path, tmp: str, repeats: int, blocks: int = 3) -> dict[str, list[float]]:
+    """The 10 ms rate slider with the app's in-place charts and with ``st.plotly_chart``: two
+    servers, alternating blocks of ``repeats`` moves, so both see the same machine."""
+    names = {"in_place": "rate 10 ms: in-place charts", "streamlit": "rate 10 ms: st.plotly_chart"}
+    servers = {mode: start_server(str(Path(tmp) / f"runs_{mode}"), charts=mode) for mode in names}
+    out: dict[str, list[float]] = {name: [] for name in names.values()}
+    try:
+        pages = {}
+        for mode, (_, url) in servers.items():
+            pages[mode] = new_page(browser)
+            upload(pages[mode], url, wav_path)
+        for _ in range(blocks):
+            for mode, page in pages.items():
+                out[names[mode]] += slider_moves(page, "adapt_rate", repeats, "x")["x"]
+        for page in pages.values():
+            page.context.close()
+    finally:
+        for proc, _ in servers.values():
+            proc.kill()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sessions", type=int, choices=(1, 4), default=1)
     parser.add_argument("--browser", action="store_true", help="accepted for compatibility (always a browser)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--chart-ab", action="store_true",
+                        help="also time the 10 ms rate slider with st.plotly_chart against the in-place charts")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
     import plotly
@@ -289,6 +318,8 @@ def main() -> None:
                                                   "--disable-background-networking", "--disable-component-update"])
                 single = single_session(browser, url, wav_path, args.repeats)
                 many = crowded(browser, url, wav_path, args.repeats) if args.sessions == 4 else {}
+                proc.terminate()
+                ab = chart_elements_side_by_side(browser, wav_path, tmp, args.repeats) if args.chart_ab else {}
                 browser.close()
         finally:
             proc.terminate()
@@ -314,6 +345,11 @@ def main() -> None:
             row.update({"four_sessions_median_s": m4, "ratio": m4 / med})
         rows[name] = row
         print(line)
+    if ab:
+        (before, b), (after, a) = sorted(ab.items(), key=lambda kv: "plotly_chart" not in kv[0])
+        print(f"\nside by side, alternating blocks (n = {len(a)} each): {after} {statistics.median(a):.3f} s, "
+              f"{before} {statistics.median(b):.3f} s, ratio {statistics.median(a) / statistics.median(b):.2f}")
+        rows.update({k: {"median_s": statistics.median(v), "n": len(v)} for k, v in ab.items()})
     if args.json:
         print(json.dumps(rows))
 

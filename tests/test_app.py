@@ -36,13 +36,23 @@ def decode(a):
     return np.asarray(a)
 
 
+def chart_elements(at) -> list:
+    """The page's charts (``ui.view.chart``'s component elements; AppTest has no typed element for them)."""
+    return list(at.get("bidi_component"))
+
+
+def chart_key(el) -> str:
+    return el.proto.id.rsplit("-", 1)[-1]
+
+
+def chart_figure(el) -> dict:
+    """The figure JSON a chart element sends to the browser."""
+    return json.loads(el.proto.bytes.decode("utf-8"))["figure"]
+
+
 def charts(at: AppTest) -> dict[str, dict]:
-    """Plotly charts on the page by key -> decoded figure JSON (AppTest has no typed plotly element)."""
-    out = {}
-    for el in at.get("plotly_chart"):
-        key = el.proto.id.rsplit("-", 1)[-1]
-        out[key] = json.loads(el.proto.spec)
-    return out
+    """Plotly charts on the page by key -> decoded figure JSON."""
+    return {chart_key(el): chart_figure(el) for el in chart_elements(at)}
 
 
 def trace(fig: dict, name: str) -> dict:

@@ -10,7 +10,6 @@ The browser-only checks (the table fits, nothing truncates at 820 px) are in
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from diffres.training import TrainConfig
+from test_app import chart_key, charts
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -63,7 +63,7 @@ def active(at: AppTest):
 
 
 def chart(at: AppTest, key: str) -> dict:
-    return next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith(key))
+    return charts(at)[key]
 
 
 def text_of(at: AppTest) -> str:
@@ -116,10 +116,9 @@ def test_curves_are_full_width_tall_and_the_run_table_keeps_few_columns():
     at = start(TRAIN)
     at.selectbox(key="train_quick").select(10).run()
     at.button(key="train_step").click().run()
-    in_columns = {el.proto.id for col in at.columns for el in col.get("plotly_chart")}
-    curves = next(el for el in at.get("plotly_chart") if el.proto.id.endswith("train_curves"))
-    assert curves.proto.id not in in_columns  # not squeezed into half the page
-    assert json.loads(curves.proto.spec)["layout"]["height"] >= 420
+    in_columns = {chart_key(el) for col in at.columns for el in col.get("bidi_component")}
+    assert "train_curves" not in in_columns  # not squeezed into half the page
+    assert charts(at)["train_curves"]["layout"]["height"] >= 420
     table = at.dataframe[0].proto
     shown = list(table.column_order)
     assert shown and len(shown) <= 9, shown

@@ -19,6 +19,7 @@ import pytest
 import soundfile as sf
 
 from streamlit.testing.v1 import AppTest
+from test_app import charts
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -67,7 +68,7 @@ def start(page: str) -> AppTest:
 
 
 def chart_keys(at: AppTest) -> list[str]:
-    return [el.proto.id.rsplit("-", 1)[-1] for el in at.get("plotly_chart")]
+    return list(charts(at))
 
 
 def open_tab(at: AppTest, label: str) -> None:
@@ -181,7 +182,7 @@ def test_training_to_the_end_saves_a_full_card_and_offers_downloads():
     # scrub back to the saved epoch: the probe shows that epoch's record, and following stops
     at.select_slider(key="train_scrub").set_value(1).run()
     assert not at.exception, at.exception
-    probe = next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith("train_probe"))
+    probe = charts(at)["train_probe"]
     assert "end of epoch 1" in probe["layout"]["title"]["text"]
     assert at.toggle(key="train_follow").value is False
     # open it in Inspect
@@ -273,7 +274,7 @@ def test_inspect_shipped_checkpoint(tiny_checkpoints, monkeypatch):
     assert "inspect_mean_importance" in chart_keys(at)
     at.button(key="inspect_sweep").click().run()
     assert not at.exception, at.exception
-    fig = next(json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.proto.id.endswith("inspect_rate"))
+    fig = charts(at)["inspect_rate"]
     assert len(fig["data"][0]["x"]) >= 10  # rates 0, 0.1, ..., 0.9 and the trained one
     names = [t.get("name", "") for t in fig["data"]]
     assert any(n.startswith("trained rate") for n in names)

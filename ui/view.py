@@ -3,13 +3,20 @@ pooled columns)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
+from pathlib import Path
 from typing import Any, Literal, cast
 
+import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
+import streamlit.components.v1 as components_v1
+from streamlit import config as st_config
 from streamlit.delta_generator import DeltaGenerator
 
 from diffres.figures.style import LAYOUT_TEMPLATE
@@ -18,18 +25,52 @@ _TEMPLATE = "diffres"
 pio.templates[_TEMPLATE] = go.layout.Template(LAYOUT_TEMPLATE)
 
 
-def chart(fig: go.Figure, *, key: str, where: DeltaGenerator | None = None, **kwargs: Any) -> None:
+_PLOTLY_JS_DIR = Path(plotly.__file__).resolve().parent / "package_data"  # plotly.min.js of the installed plotly
+# DIFFRES_CHARTS=streamlit draws with st.plotly_chart instead (benchmarks/bench_app_latency.py's A/B)
+_IN_PLACE = os.environ.get("DIFFRES_CHARTS", "in_place") != "streamlit"
+
+
+@cache
+def _chart_component() -> Any:
+    js = (Path(__file__).resolve().parent / "assets" / "chart_in_place.js").read_text(encoding="utf-8")
+    return st.components.v2.component("diffres_chart", js=js, isolate_styles=False)
+
+
+def _plotly_js_url() -> str:
+    """Where the browser loads plotly.js from: the installed plotly package's own copy, served by
+    Streamlit's static route for component files (registered per run: it needs a script run)."""
+    served = components_v1.declare_component("plotly_js", path=str(_PLOTLY_JS_DIR))
+    base = str(st_config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{'/' + base if base else ''}/component/{served.name}/plotly.min.js"
+
+
+def chart(
+    fig: go.Figure,
+    *,
+    key: str,
+    where: DeltaGenerator | None = None,
+    config: dict[str, Any] | None = None,
+    width: Literal["stretch", "content"] | int = "stretch",
+) -> None:
     """Draw a plotly figure in the app's look (:data:`diffres.figures.style.LAYOUT_TEMPLATE`).
 
-    Every chart goes through here: ``theme=None`` (the figure carries its own template, so
-    the browser draws the JSON as sent), ``width="stretch"`` unless given.  ``where`` is a
-    column or container (default: the current one).
+    Every chart goes through here.  The chart's identity is ``key``: a new figure under the same
+    key is drawn into the same plot in the browser (``Plotly.react``, one draw), where
+    ``st.plotly_chart`` would unmount and draw it twice.  The figure carries its own template,
+    so the browser draws the JSON as sent.  ``where`` is a column or container (default: the
+    current one); ``config`` is plotly.js's config (modebar, export options).
     """
     if not getattr(fig, "_diffres_look", False):  # a cached figure shared by sessions is set once
         fig.layout.template = _TEMPLATE
         fig._diffres_look = True
-    kwargs.setdefault("width", "stretch")
-    (where if where is not None else st).plotly_chart(fig, key=key, theme=None, **kwargs)
+    if not _IN_PLACE:
+        (where if where is not None else st).plotly_chart(fig, key=key, theme=None, width=width, config=config)
+        return
+    src = json.dumps(_plotly_js_url())
+    plot_config = json.dumps({"displaylogo": False, **(config or {})})
+    payload = f'{{"src":{src},"config":{plot_config},"figure":{pio.to_json(fig, validate=False)}}}'
+    with where if where is not None else contextlib.nullcontext():
+        _chart_component()(key=key, data=payload.encode("utf-8"), width=width)
 
 
 def metric_row(gap: Literal["small", "medium", "large"] = "large") -> Callable[..., DeltaGenerator]:

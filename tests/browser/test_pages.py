@@ -62,7 +62,7 @@ def test_page_renders_default_example(page: Page, app_url, artifacts, name):
     expect(page.get_by_text("Now using:")).to_be_visible()  # the shared sidebar from app.py is there
     expect(page.get_by_test_id("stTopNavLink")).to_have_count(len(PAGES))
     if name in ("home", "spectrogram_lab", "adaptive_resolution", "window_tradeoff", "diffres_steps"):
-        page.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for(timeout=TIMEOUT)
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=TIMEOUT)
     screenshot(page, artifacts / f"page_{name}.png")
 
 

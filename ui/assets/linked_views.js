@@ -6,7 +6,7 @@
 // A figure whose layout.meta.link is "frames" (the classifier's view, one column per output
 // frame, meta.spans[j] = [t0, t1] seconds): hovering column j shades the time it covers in
 // every time figure.
-// Uses the Plotly object Streamlit's chart bundle puts on window; nothing else.
+// Uses window.Plotly, which ui/assets/chart_in_place.js loads once per tab; nothing else.
 (() => {
   if (window.__diffresLinks) return;
   window.__diffresLinks = { version: 1 };
