@@ -86,6 +86,41 @@ def test_upload_then_adaptive_slider_redraws(page: Page, app_url, artifacts, fix
     screenshot(page, artifacts / "adaptive_after_upload.png")
 
 
+def test_a_changed_chart_is_redrawn_in_place_once(page: Page, app_url):
+    """ui/view.py's charts: a new figure under the same key is drawn into the same plot element,
+    once (Streamlit's own plotly element replaced the element and drew it twice)."""
+    open_page(page, app_url, "adaptive_resolution")
+    page.locator(".st-key-adapt_main .js-plotly-plot .main-svg").first.wait_for(timeout=TIMEOUT)
+    page.evaluate("""() => { const gd = document.querySelector('.st-key-adapt_main .js-plotly-plot');
+        gd.__probe = 'same element'; window.__draws = 0; gd.on('plotly_afterplot', () => { window.__draws += 1; }); }""")
+    before = chart_signature(page, "adapt_main")
+    thumb = page.locator(".st-key-adapt_rate input[type='range']")
+    thumb.focus()
+    thumb.press("ArrowRight")
+    wait_chart_changed(page, "adapt_main", before)
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    same = page.evaluate("() => document.querySelector('.st-key-adapt_main .js-plotly-plot').__probe || 'replaced'")
+    assert same == "same element"
+    assert page.evaluate("() => window.__draws") == 1
+    no_exception(page)
+
+
+def test_charts_follow_their_container_width(page: Page, app_url):
+    """Collapsing the sidebar widens the main column; the plot follows it (no window resize)."""
+    open_page(page, app_url, "spectrogram_lab")
+    gd = page.locator(".st-key-lab_chart .js-plotly-plot")
+    gd.locator(".main-svg").first.wait_for(timeout=TIMEOUT)
+    width = "() => document.querySelector('.st-key-lab_chart .js-plotly-plot')._fullLayout.width"
+    narrow = page.evaluate(width)
+    page.get_by_test_id("stSidebar").hover()
+    page.get_by_test_id("stSidebarCollapseButton").locator("button").click()
+    page.wait_for_function(f"() => ({width})() > {narrow + 100}", timeout=TIMEOUT)
+    page.set_viewport_size({"width": 900, "height": 1000})
+    page.wait_for_function(f"() => ({width})() < 900", timeout=TIMEOUT)
+    no_exception(page)
+
+
 def test_upload_on_lab_and_hop_slider_redraws(page: Page, app_url, fixture_wav):
     open_page(page, app_url, "spectrogram_lab")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(fixture_wav))
