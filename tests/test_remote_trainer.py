@@ -161,6 +161,15 @@ def _niceness(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
+def _threads(pid: int) -> dict[int, tuple[int, int]]:
+    """``{thread id: (niceness, scheduling policy)}`` of every thread of ``pid``."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        out[int(task.name)] = (int(fields[16]), int(fields[38]))
+    return out
+
+
 def test_the_child_yields_the_processor_after_its_first_training_call():
     own = os.getpriority(os.PRIO_PROCESS, 0)
     remote = RemoteTrainer(tiny(epochs=1), partial(toy_dataset), niceness=7, threads=1)
@@ -169,6 +178,20 @@ def test_the_child_yields_the_processor_after_its_first_training_call():
         assert _niceness(remote.pid) == own  # preparing: someone waits for it
         remote.run_for(0.05)
         assert _niceness(remote.pid) == max(own, 7)  # training: lower priority from now on
+    finally:
+        remote.close()
+
+
+def test_at_the_lowest_niceness_every_thread_of_the_child_runs_only_on_idle_processor_time():
+    """Niceness is per thread on Linux: torch's worker threads, started before the first call
+    was answered, must be lowered too; at 19 the child is also SCHED_IDLE."""
+    remote = RemoteTrainer(tiny(epochs=1), partial(toy_dataset), niceness=19, threads=2)
+    try:
+        remote.run_for(0.05)
+        threads = _threads(remote.pid)
+        assert len(threads) >= 2  # the main thread and torch's worker (and the pipe's helpers)
+        assert all(nice == 19 for nice, _ in threads.values()), threads
+        assert all(policy == os.SCHED_IDLE for _, policy in threads.values()), threads
     finally:
         remote.close()
 

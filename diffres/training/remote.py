@@ -143,8 +143,9 @@ class RemoteTrainer(RunPosition):
             :class:`~diffres.datasets.AudioDataset` (called in the child).
         resume_from: a checkpoint saved by :meth:`Trainer.save` to continue from.
         niceness: the child's scheduling niceness (higher yields the processor) once its first
-            :meth:`step` or :meth:`run_for` is answered; the data preparation and that first
-            call run at the caller's priority, as someone waits for them.
+            :meth:`step` or :meth:`run_for` is answered, for all its threads; at 19 also Linux's
+            ``SCHED_IDLE`` (only processor time nothing else wants).  The data preparation and
+            that first call run at the caller's priority, as someone waits for them.
         threads: torch's intra-op threads in the child (None: torch's default).
         probe_after_calls: compute :meth:`probe` at the end of every :meth:`step` /
             :meth:`run_for` call (:attr:`last_probe`), so a reader never waits for it.
@@ -507,9 +508,25 @@ def _serve(
         if niceness and name in ("step", "run_for"):
             # the data preparation and the first training call run at the caller's priority
             # (someone waits for them); the rest of the run yields the processor
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), niceness))
+            _yield_processor(niceness)
             niceness = 0
+
+
+def _yield_processor(niceness: int) -> None:
+    """Lower every thread of this process to ``niceness``; at 19 (the lowest) also to Linux's
+    ``SCHED_IDLE``, under which the kernel treats a processor running only such threads as idle
+    when it places a waking thread, so the app's pages run at once.
+
+    Per thread: on Linux a nice value belongs to a thread, and torch's worker threads were
+    started before this (at niceness 0 they kept competing with the pages).
+    """
+    threads = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+    for tid in threads:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), niceness))
+        if niceness >= 19 and hasattr(os, "SCHED_IDLE"):
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _build(config: TrainConfig | None, load_dataset: Callable[[], AudioDataset], resume_from: str | None) -> Any:
