@@ -31,6 +31,7 @@ from .errors import ParameterError
 __all__ = [
     "EXAMPLES_DIR",
     "DEFAULT_EXAMPLE",
+    "DEFAULT_EXAMPLE_DATASET",
     "CATEGORIES",
     "Example",
     "list_examples",
@@ -49,6 +50,9 @@ __all__ = [
 EXAMPLES_DIR: Path = Path(__file__).resolve().parent.parent / "examples"
 #: Key of the clip the app shows first.
 DEFAULT_EXAMPLE = "triple_stroke"
+#: The built-in dataset of sounds like :data:`DEFAULT_EXAMPLE`: the app's pages open on its
+#: shipped DiffRes model, so the first sound and the first model belong together.
+DEFAULT_EXAMPLE_DATASET = "rhythms"
 #: Allowed values of :attr:`Example.category`.
 CATEGORIES = ("event", "speech", "music", "percussion")
 

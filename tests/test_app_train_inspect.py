@@ -253,6 +253,17 @@ def test_bad_bucket_upload_and_bad_zip_show_errors():
 # ------------------------------------------------------------------ Inspect
 
 
+def test_inspect_opens_on_the_model_of_the_default_sound():
+    """The first sound is a rhythms figure, so Inspect opens on the shipped rhythms DiffRes
+    model at 10 ms (not the fine-hop one, not another dataset's)."""
+    from diffres.examples import DEFAULT_EXAMPLE_DATASET
+
+    at = start(INSPECT)
+    assert not at.exception, at.exception
+    assert Path(at.selectbox(key="inspect_pick_shipped").value).name == f"{DEFAULT_EXAMPLE_DATASET}_diffres_r75.pt"
+    assert any(m.label == "Dataset" and m.value == DEFAULT_EXAMPLE_DATASET for m in at.metric)
+
+
 def test_inspect_shipped_checkpoint(tiny_checkpoints, monkeypatch):
     monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(tiny_checkpoints))
     at = start(INSPECT)

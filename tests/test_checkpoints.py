@@ -203,10 +203,9 @@ def test_default_sound_and_model_keep_the_strokes_apart_and_merge_the_quiet():
     inside a figure survives the merge, the quiet stretches are merged coarser than 4:1, and
     the model names the pattern."""
     from diffres import analysis
-    from diffres.examples import DEFAULT_EXAMPLE, KNOWN_ONSETS, load_example
-    from ui.adaptive import DEFAULT_DATASET
+    from diffres.examples import DEFAULT_EXAMPLE, DEFAULT_EXAMPLE_DATASET, KNOWN_ONSETS, load_example
 
-    model = load_checkpoint(SHIPPED / f"{DEFAULT_DATASET}_diffres_r75.pt").model.eval()
+    model = load_checkpoint(SHIPPED / f"{DEFAULT_EXAMPLE_DATASET}_diffres_r75.pt").model.eval()
     x = torch.as_tensor(load_example(DEFAULT_EXAMPLE)).reshape(1, -1)
     onsets = KNOWN_ONSETS[DEFAULT_EXAMPLE]
     figures = [onsets[i : i + 3] for i in range(0, len(onsets), 3)]

@@ -18,6 +18,7 @@ import diffres
 import ui
 from diffres import figures
 from diffres.checkpoints import LoadedCheckpoint
+from diffres.examples import DEFAULT_EXAMPLE_DATASET
 from diffres.figures.evaluation import thumbnail_rgb
 from diffres.frontends import NO_REDUCTION
 from diffres.names import shown
@@ -96,8 +97,12 @@ def choose() -> I.Entry | None:
         ss.pop("inspect_run", None)
     if kind == "upload" and ss.get("_inspect_new_upload") in paths:
         ss[pick_key] = ss.pop("_inspect_new_upload")
-    if ss.get(pick_key) not in paths:  # default: a DiffRes model, on the events set when there is one
-        rank = lambda e: (e.card.get("frontend") != "diffres", e.card.get("dataset") != "events")  # noqa: E731
+    if ss.get(pick_key) not in paths:  # default: the DiffRes model of the default sound's dataset, at 10 ms
+        rank = lambda e: (  # noqa: E731
+            e.card.get("frontend") != "diffres",
+            e.card.get("dataset") != DEFAULT_EXAMPLE_DATASET,
+            e.card.get("hop_ms") != 10.0,
+        )
         ss[pick_key] = min(entries, key=rank).path if kind == "shipped" else paths[0]
     path = st.selectbox(
         "Checkpoint", paths, key=pick_key, format_func=lambda p: by_path[p].label, help="Which model to inspect."
