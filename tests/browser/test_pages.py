@@ -55,6 +55,20 @@ def wait_chart_changed(page: Page, key: str, before: str) -> None:
                            timeout=TIMEOUT)
 
 
+def move_slider_until_redrawn(page: Page, slider_key: str, chart_key: str, presses: int = 1) -> str:
+    """Press ArrowRight on the slider ``slider_key`` and wait until the chart ``chart_key`` has
+    new data and the app is idle; returns the chart's signature from before."""
+    before = chart_signature(page, chart_key)
+    assert before
+    thumb = page.locator(f".st-key-{slider_key} input[type='range']")
+    thumb.focus()
+    for _ in range(presses):
+        thumb.press("ArrowRight")
+    wait_chart_changed(page, chart_key, before)
+    wait_idle(page)
+    return before
+
+
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_renders_default_example(page: Page, app_url, artifacts, name):
     open_page(page, app_url, PAGES[name])
@@ -73,14 +87,7 @@ def test_upload_then_adaptive_slider_redraws(page: Page, app_url, artifacts, fix
     wait_idle(page)
     no_exception(page)
     page.locator(".st-key-adapt_main .js-plotly-plot").wait_for(timeout=TIMEOUT)
-    before = chart_signature(page, "adapt_main")
-    assert before
-    thumb = page.locator(".st-key-adapt_rate input[type='range']")
-    thumb.focus()
-    for _ in range(2):
-        thumb.press("ArrowRight")
-    wait_chart_changed(page, "adapt_main", before)
-    wait_idle(page)
+    before = move_slider_until_redrawn(page, "adapt_rate", "adapt_main", presses=2)
     no_exception(page)
     assert chart_signature(page, "adapt_main") != before
     screenshot(page, artifacts / "adaptive_after_upload.png")
@@ -93,12 +100,7 @@ def test_a_changed_chart_is_redrawn_in_place_once(page: Page, app_url):
     page.locator(".st-key-adapt_main .js-plotly-plot .main-svg").first.wait_for(timeout=TIMEOUT)
     page.evaluate("""() => { const gd = document.querySelector('.st-key-adapt_main .js-plotly-plot');
         gd.__probe = 'same element'; window.__draws = 0; gd.on('plotly_afterplot', () => { window.__draws += 1; }); }""")
-    before = chart_signature(page, "adapt_main")
-    thumb = page.locator(".st-key-adapt_rate input[type='range']")
-    thumb.focus()
-    thumb.press("ArrowRight")
-    wait_chart_changed(page, "adapt_main", before)
-    wait_idle(page)
+    move_slider_until_redrawn(page, "adapt_rate", "adapt_main")
     page.wait_for_timeout(500)
     same = page.evaluate("() => document.querySelector('.st-key-adapt_main .js-plotly-plot').__probe || 'replaced'")
     assert same == "same element"
@@ -127,12 +129,7 @@ def test_upload_on_lab_and_hop_slider_redraws(page: Page, app_url, fixture_wav):
     expect(page.get_by_test_id("stSidebar")).to_contain_text("Now using: bursts.wav", timeout=TIMEOUT)
     wait_idle(page)
     page.locator(".st-key-lab_chart .js-plotly-plot").wait_for(timeout=TIMEOUT)
-    before = chart_signature(page, "lab_chart")
-    thumb = page.locator(".st-key-lab_hop input[type='range']")
-    thumb.focus()
-    thumb.press("ArrowRight")
-    wait_chart_changed(page, "lab_chart", before)
-    wait_idle(page)
+    move_slider_until_redrawn(page, "lab_hop", "lab_chart")
     no_exception(page)
 
 
