@@ -10,6 +10,8 @@ each page is a script in ``pages/`` listed explicitly in :func:`ui.frame.app_pag
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 import ui
@@ -17,9 +19,13 @@ from ui import lessons, links, share
 from ui import runs as R
 from ui.frame import POSITION, app_pages, entrypoint_active
 
+#: The tab's icon, a local file: a Material icon name here makes the browser fetch it from Google's
+#: font server, which an offline machine cannot reach.
+FAVICON = Path(__file__).resolve().parent / "ui" / "assets" / "favicon.png"
+
 
 def run() -> None:
-    st.set_page_config(page_title="DiffRes Explorer", page_icon=":material/graphic_eq:", layout="wide")
+    st.set_page_config(page_title="DiffRes Explorer", page_icon=str(FAVICON), layout="wide")
     R.warm_up_training()  # the training processes' fork server, in the background
     share.restore_from_url()  # a link's settings, before any widget exists
     page = st.navigation(app_pages(), position=POSITION)

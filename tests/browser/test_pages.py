@@ -71,6 +71,16 @@ def move_slider_until_redrawn(page: Page, slider_key: str, chart_key: str, press
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_renders_default_example(page: Page, app_url, artifacts, name):
+    from urllib.parse import urlsplit
+
+    # Nothing is fetched from another host (the machine may be offline); plotly.js comes from
+    # the app's server. One exception, Streamlit's: on a browser session's first page it shows
+    # the page's Material icon as the tab icon (fetched from Google's font server) until the
+    # app's own page_icon, a local file, arrives.
+    favicon_probe = "https://fonts.gstatic.com/s/i/short-term/release/materialsymbolsrounded/"
+    outside = []
+    page.on("request", lambda r: urlsplit(r.url).hostname not in (None, "127.0.0.1", "localhost")
+            and not r.url.startswith(("data:", "blob:", favicon_probe)) and outside.append(r.url))
     open_page(page, app_url, PAGES[name])
     no_exception(page)
     expect(page.get_by_text("Now using:")).to_be_visible()  # the shared sidebar from app.py is there
@@ -78,6 +88,7 @@ def test_page_renders_default_example(page: Page, app_url, artifacts, name):
     if name in ("home", "spectrogram_lab", "adaptive_resolution", "window_tradeoff", "diffres_steps"):
         page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=TIMEOUT)
     screenshot(page, artifacts / f"page_{name}.png")
+    assert not outside, outside
 
 
 def test_upload_then_adaptive_slider_redraws(page: Page, app_url, artifacts, fixture_wav):
