@@ -106,16 +106,20 @@ def test_upload_then_adaptive_slider_redraws(page: Page, app_url, artifacts, fix
 
 def test_a_changed_chart_is_redrawn_in_place_once(page: Page, app_url):
     """ui/view.py's charts: a new figure under the same key is drawn into the same plot element,
-    once (Streamlit's own plotly element replaced the element and drew it twice)."""
+    once (Streamlit's own plotly element replaced the element and drew it twice); a chart whose
+    figure did not change is not drawn at all.  On a rate change: the merged rows, the
+    classifier's view and the fixed front-ends change, the input rows do not."""
     open_page(page, app_url, "adaptive_resolution")
-    page.locator(".st-key-adapt_main .js-plotly-plot .main-svg").first.wait_for(timeout=TIMEOUT)
-    page.evaluate("""() => { const gd = document.querySelector('.st-key-adapt_main .js-plotly-plot');
-        gd.__probe = 'same element'; window.__draws = 0; gd.on('plotly_afterplot', () => { window.__draws += 1; }); }""")
+    page.locator(".st-key-adapt_compare .js-plotly-plot .main-svg").first.wait_for(timeout=TIMEOUT)
+    page.evaluate("""() => { window.__draws = {}; for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+        const key = Array.from(gd.closest('[class*="st-key-"]').classList).find(c => c.startsWith('st-key-')).slice(7);
+        gd.__probe = key; window.__draws[key] = 0; gd.on('plotly_afterplot', () => { window.__draws[key] += 1; }); } }""")
     move_slider_until_redrawn(page, "adapt_rate", "adapt_main")
     page.wait_for_timeout(500)
-    same = page.evaluate("() => document.querySelector('.st-key-adapt_main .js-plotly-plot').__probe || 'replaced'")
-    assert same == "same element"
-    assert page.evaluate("() => window.__draws") == 1
+    same = page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => gd.__probe || 'replaced')")
+    assert same == ["adapt_input", "adapt_main", "adapt_compact", "adapt_compare"]
+    assert page.evaluate("() => window.__draws") == {"adapt_input": 0, "adapt_main": 1, "adapt_compact": 1,
+                                                     "adapt_compare": 1}
     no_exception(page)
 
 
