@@ -203,9 +203,10 @@ def merged_end(fig: dict) -> float:
 
 def test_fixed_frontend_comparison_runs_only_while_open():
     at = start("pages/adaptive_resolution.py")
-    exp = next(e for e in at.expander if "Same frame budget" in e.label)
+    assert any("Same frame budget" in e.label for e in at.expander)
     fig = charts(at)["adapt_compare"]  # open at first
-    out_len = int(exp.label.split(", ")[-1].split()[0])
+    budget = next(c.value for c in at.caption if c.value.startswith("All three keep"))
+    out_len = int(budget.split()[3])
     titles = [a["text"] for a in fig["layout"]["annotations"]]
     assert [t.split(":")[0] for t in titles] == ["DiffRes", "Average pooling", "Change hop (evenly spaced frames)"]
     assert all(f"{out_len} frames" in t for t in titles)  # one budget for all three
