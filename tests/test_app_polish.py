@@ -169,6 +169,7 @@ def test_compare_resets_a_partner_of_other_classes_and_shares_the_importance_sca
     monkeypatch.setenv("DIFFRES_CHECKPOINT_DIR", str(two_datasets))
     at = start(INSPECT)
     at.session_state["inspect_tab"] = "Compare two models"
+    at.selectbox(key="inspect_pick_shipped").set_value(next(str(p) for p in two_datasets.glob("events_diffres*.pt")))
     at.run()
     events_full = next(str(p) for p in two_datasets.glob("events_full*.pt"))
     partner = at.selectbox(key="inspect_other")
