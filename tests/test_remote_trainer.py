@@ -182,16 +182,17 @@ def test_the_child_yields_the_processor_after_its_first_training_call():
         remote.close()
 
 
-def test_at_the_lowest_niceness_every_thread_of_the_child_runs_only_on_idle_processor_time():
+def test_every_thread_of_the_child_yields_the_processor():
     """Niceness is per thread on Linux: torch's worker threads, started before the first call
-    was answered, must be lowered too; at 19 the child is also SCHED_IDLE."""
+    was answered, must be lowered too (and stay under the normal policy, not SCHED_IDLE, which
+    other low-priority work would starve)."""
     remote = RemoteTrainer(tiny(epochs=1), partial(toy_dataset), niceness=19, threads=2)
     try:
         remote.run_for(0.05)
         threads = _threads(remote.pid)
         assert len(threads) >= 2  # the main thread and torch's worker (and the pipe's helpers)
         assert all(nice == 19 for nice, _ in threads.values()), threads
-        assert all(policy == os.SCHED_IDLE for _, policy in threads.values()), threads
+        assert all(policy == os.SCHED_OTHER for _, policy in threads.values()), threads
     finally:
         remote.close()
 

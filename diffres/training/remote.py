@@ -143,9 +143,8 @@ class RemoteTrainer(RunPosition):
             :class:`~diffres.datasets.AudioDataset` (called in the child).
         resume_from: a checkpoint saved by :meth:`Trainer.save` to continue from.
         niceness: the child's scheduling niceness (higher yields the processor) once its first
-            :meth:`step` or :meth:`run_for` is answered, for all its threads; at 19 also Linux's
-            ``SCHED_IDLE`` (only processor time nothing else wants).  The data preparation and
-            that first call run at the caller's priority, as someone waits for them.
+            :meth:`step` or :meth:`run_for` is answered, for all its threads.  The data
+            preparation and that first call run at the caller's priority, as someone waits for them.
         threads: torch's intra-op threads in the child (None: torch's default).
         probe_after_calls: compute :meth:`probe` at the end of every :meth:`step` /
             :meth:`run_for` call (:attr:`last_probe`), so a reader never waits for it.
@@ -513,20 +512,17 @@ def _serve(
 
 
 def _yield_processor(niceness: int) -> None:
-    """Lower every thread of this process to ``niceness``; at 19 (the lowest) also to Linux's
-    ``SCHED_IDLE``, under which the kernel treats a processor running only such threads as idle
-    when it places a waking thread, so the app's pages run at once.
+    """Lower every thread of this process to ``niceness``.
 
     Per thread: on Linux a nice value belongs to a thread, and torch's worker threads were
-    started before this (at niceness 0 they kept competing with the pages).
+    started before this (at niceness 0 they kept competing with the pages).  Not
+    ``SCHED_IDLE``: it starves the run whenever other low-priority work (another training
+    from the command line, say) keeps the processors busy.
     """
     threads = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
     for tid in threads:
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), niceness))
-        if niceness >= 19 and hasattr(os, "SCHED_IDLE"):
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _build(config: TrainConfig | None, load_dataset: Callable[[], AudioDataset], resume_from: str | None) -> Any:
