@@ -12,7 +12,8 @@ Measures (a 10 s clip, the alarm clock looped, uploaded in the sidebar):
 - the reduction-rate slider on Adaptive resolution at a 10 ms and a 1 ms hop (and at 10 ms
   with the fixed front-ends' comparison closed; it is open at first);
 - the hop slider in the Spectrogram lab;
-- every page's warm load (a fresh page load once the server has computed it once);
+- every page's warm load (a fresh page load once the server has computed it once; ``--repeats``
+  loads of each page, round-robin; "slowest" is the page with the highest median);
 - the Train page: Play to the first point of the curves, and the Pause / Play clicks while
   the run trains;
 - with ``--sessions 4``: the same in one session while two other sessions train and a third
@@ -187,10 +188,16 @@ def controls(page, url: str, repeats: int) -> dict[str, list[float]]:
     return res
 
 
-def page_loads(page, url: str) -> dict[str, float]:
-    for name in PAGES:  # cold: the server computes and caches
-        load(page, f"{url}/{name}")
-    return {name or "home": load(page, f"{url}/{name}") for name in PAGES}
+def page_loads(page, url: str, repeats: int, cold: bool = True) -> dict[str, list[float]]:
+    """Every page's warm load, ``repeats`` times each (after one cold load each when ``cold``)."""
+    if cold:
+        for name in PAGES:  # the server computes and caches
+            load(page, f"{url}/{name}")
+    out: dict[str, list[float]] = {name or "home": [] for name in PAGES}
+    for _ in range(repeats):  # round-robin, so a slow spell of the machine does not hit one page only
+        for name in PAGES:
+            out[name or "home"].append(load(page, f"{url}/{name}"))
+    return out
 
 
 def play_button(page):
@@ -237,9 +244,10 @@ def new_page(browser, width: int = 1500, height: int = 1000):
 def single_session(browser, url: str, wav_path: Path, repeats: int) -> dict[str, list[float]]:
     page = new_page(browser)
     res: dict[str, list[float]] = {}
-    loads = page_loads(page, url)
-    res.update({f"warm load: {k}": [v] for k, v in loads.items()})
-    res["warm page load (slowest)"] = [max(loads.values())]
+    loads = page_loads(page, url, repeats)
+    res.update({f"warm load: {k}": v for k, v in loads.items()})
+    slowest = max(loads, key=lambda k: statistics.median(loads[k]))
+    res["warm page load (slowest)"] = loads[slowest]
     upload(page, url, wav_path)
     res.update(controls(page, url, repeats))
     res["train: Play to first curve point"] = [start_training(page, url)]
@@ -259,8 +267,8 @@ def crowded(browser, url: str, wav_path: Path, repeats: int) -> dict[str, list[f
     page = new_page(browser)
     upload(page, url, wav_path)
     res = controls(page, url, repeats)
-    loads = {name or "home": load(page, f"{url}/{name}") for name in PAGES}
-    res["warm page load (slowest)"] = [max(loads.values())]
+    loads = page_loads(page, url, repeats, cold=False)
+    res["warm page load (slowest)"] = loads[max(loads, key=lambda k: statistics.median(loads[k]))]
     res["train: Play to first curve point"] = [start_training(page, url)]
     res.update(clicks_while_training(page, repeats))
     for p in [*others, page]:
