@@ -200,6 +200,11 @@ def page_loads(page, url: str, repeats: int, cold: bool = True) -> dict[str, lis
     return out
 
 
+def slowest_page(loads: dict[str, list[float]]) -> list[float]:
+    """The loads of the page with the highest median load."""
+    return loads[max(loads, key=lambda k: statistics.median(loads[k]))]
+
+
 def play_button(page):
     return page.locator(".st-key-train_play button").first
 
@@ -246,8 +251,7 @@ def single_session(browser, url: str, wav_path: Path, repeats: int) -> dict[str,
     res: dict[str, list[float]] = {}
     loads = page_loads(page, url, repeats)
     res.update({f"warm load: {k}": v for k, v in loads.items()})
-    slowest = max(loads, key=lambda k: statistics.median(loads[k]))
-    res["warm page load (slowest)"] = loads[slowest]
+    res["warm page load (slowest)"] = slowest_page(loads)
     upload(page, url, wav_path)
     res.update(controls(page, url, repeats))
     res["train: Play to first curve point"] = [start_training(page, url)]
@@ -268,7 +272,7 @@ def crowded(browser, url: str, wav_path: Path, repeats: int) -> dict[str, list[f
     upload(page, url, wav_path)
     res = controls(page, url, repeats)
     loads = page_loads(page, url, repeats, cold=False)
-    res["warm page load (slowest)"] = loads[max(loads, key=lambda k: statistics.median(loads[k]))]
+    res["warm page load (slowest)"] = slowest_page(loads)
     res["train: Play to first curve point"] = [start_training(page, url)]
     res.update(clicks_while_training(page, repeats))
     for p in [*others, page]:

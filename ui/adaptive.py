@@ -14,7 +14,7 @@ import torch
 
 import diffres
 from diffres import export, figures
-from diffres.examples import DEFAULT_EXAMPLE_DATASET, frames_near_events
+from diffres.examples import frames_near_events
 from diffres.features import MelConfig
 from diffres.inverse import expand_to_input_grid
 from ui import cache
@@ -33,11 +33,8 @@ def diffres_checkpoints() -> dict[str, dict[str, Any]]:
     """Shipped DiffRes checkpoints by id: the default dataset's first (its 10 ms model before
     its fine-hop one), then by name."""
 
-    def order(e: dict[str, Any]) -> tuple[bool, bool, str]:
-        default = e["card"].get("dataset") == DEFAULT_EXAMPLE_DATASET
-        return (not default, default and e["card"].get("hop_ms") != 10.0, e["name"])
-
-    return {e["id"]: e for e in sorted(cache.checkpoint_index(), key=order) if e["card"].get("frontend") == "diffres"}
+    entries = sorted(cache.checkpoint_index(), key=lambda e: (cache.opening_rank(e["card"]), e["name"]))
+    return {e["id"]: e for e in entries if e["card"].get("frontend") == "diffres"}
 
 
 def mel_config(clip: CurrentClip, model_id: str, hop_ms: float) -> MelConfig:

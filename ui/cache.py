@@ -20,6 +20,7 @@ import torch
 
 import diffres
 from diffres.audio import SAMPLE_RATE
+from diffres.examples import DEFAULT_EXAMPLE_DATASET
 from diffres.explain import DiffResSteps, diffres_steps
 from diffres.features import MelConfig, StftConfig, linear_spectrogram
 from diffres.inverse import mel_to_audio
@@ -130,6 +131,14 @@ def checkpoint_dir() -> str:
 def checkpoint_index() -> list[dict]:
     """Shipped checkpoints: ``{"id", "path", "name", "card"}`` for each ``*.pt`` in :func:`checkpoint_dir`."""
     return _checkpoint_index(checkpoint_dir())
+
+
+def opening_rank(card: dict[str, Any]) -> tuple[bool, bool, bool]:
+    """Sort key of the checkpoint a page opens on (lowest first): DiffRes, trained on the default
+    sound's dataset (:data:`~diffres.examples.DEFAULT_EXAMPLE_DATASET`), and of that dataset the
+    10 ms model before the fine-hop one."""
+    default = card.get("dataset") == DEFAULT_EXAMPLE_DATASET
+    return (card.get("frontend") != "diffres", not default, default and card.get("hop_ms") != 10.0)
 
 
 @st.cache_data(ttl=20, show_spinner=False)

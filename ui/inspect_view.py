@@ -18,10 +18,10 @@ import diffres
 import ui
 from diffres import figures
 from diffres.checkpoints import LoadedCheckpoint
-from diffres.examples import DEFAULT_EXAMPLE_DATASET
 from diffres.figures.evaluation import thumbnail_rgb
 from diffres.frontends import NO_REDUCTION
 from diffres.names import shown
+from ui import cache
 from ui import inspect as I
 from ui import runs as R
 from ui.sound import CurrentClip
@@ -97,13 +97,8 @@ def choose() -> I.Entry | None:
         ss.pop("inspect_run", None)
     if kind == "upload" and ss.get("_inspect_new_upload") in paths:
         ss[pick_key] = ss.pop("_inspect_new_upload")
-    if ss.get(pick_key) not in paths:  # default: the DiffRes model of the default sound's dataset, at 10 ms
-        rank = lambda e: (  # noqa: E731
-            e.card.get("frontend") != "diffres",
-            e.card.get("dataset") != DEFAULT_EXAMPLE_DATASET,
-            e.card.get("hop_ms") != 10.0,
-        )
-        ss[pick_key] = min(entries, key=rank).path if kind == "shipped" else paths[0]
+    if ss.get(pick_key) not in paths:  # default: the model the other pages open on too
+        ss[pick_key] = min(entries, key=lambda e: cache.opening_rank(e.card)).path if kind == "shipped" else paths[0]
     path = st.selectbox(
         "Checkpoint", paths, key=pick_key, format_func=lambda p: by_path[p].label, help="Which model to inspect."
     )
