@@ -344,7 +344,10 @@ class _PieceSum(torch.autograd.Function):
         matrix = torch.sparse_csr_tensor(
             crow, cols, values.to(v.dtype), size=(n_out, v.shape[0]), check_invariants=False
         )
-        out = torch.sparse.mm(matrix, v)
+        # In v's dtype even under autocast, which would cast this product to bf16/fp16: the
+        # sparse kernels lack them on CPU, and backward must meet v's dtype.
+        with torch.autocast(device_type=v.device.type, enabled=False):
+            out = torch.sparse.mm(matrix, v)
         ctx.shared = shared
         ctx.save_for_backward(v, w0, w1, k0, k1, cross)
         return out
@@ -355,6 +358,7 @@ class _PieceSum(torch.autograd.Function):
         need_v, need_w0, need_w1 = ctx.needs_input_grad[:3]
         grad_v = grad_w0 = grad_w1 = None
         n_frames, channels = v.shape
+        g = g.to(v.dtype)
         g0 = g.index_select(0, k0)
         gc = g.index_select(0, k1.index_select(0, cross))
         cross_rows = cross % n_frames if ctx.shared else cross

@@ -162,6 +162,30 @@ def test_warp_gradcheck(rng):
     assert torch.autograd.gradcheck(lambda r, v: Fn.warp_max(v, Fn.normalize_importance(r, 4), 4), (raw, values))
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("shared", [False, True])
+def test_warp_under_autocast_stays_in_float32_forward_and_backward(rng, device, dtype, shared):
+    # Mixed-precision training (``--amp``) runs the front-end under autocast, which casts
+    # matrix products to bf16/fp16. The merge's sparse product must stay in its inputs'
+    # float32: CPU has no bf16/fp16 sparse kernel, and on CUDA the bf16 product left a bf16
+    # gradient that the hand-written backward then met with float32 values (a crash at the
+    # first step of a CUDA run with --amp auto).
+    s = random_importance(3, 40, 10, rng).float().to(device).requires_grad_()
+    values = torch.randn(1 if shared else 3, 40, 5, generator=rng).to(device)
+    if shared:  # one table broadcast over the batch, as the position code is
+        values = values.expand(3, -1, -1)
+    values.requires_grad_()
+    expected = Fn.warp(values, s, 10)
+    grads = torch.autograd.grad(expected.square().sum(), (s, values))
+    with torch.autocast(device_type=device, dtype=dtype):
+        got = Fn.warp(values, s, 10)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected)
+    for a, b in zip(torch.autograd.grad(got.square().sum(), (s, values)), grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_warp_batch_items_independent(rng):
     s = random_importance(4, 50, 12, rng, spiky=True)
     values = torch.randn(4, 50, 6, generator=rng, dtype=torch.float64)

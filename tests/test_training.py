@@ -360,3 +360,24 @@ def test_empty_or_single_class_training_split_is_refused():
 
     with pytest.raises(DatasetError, match="at least 2"):
         Trainer(tiny(), ds)
+
+
+def test_evaluate_model_takes_label_tensors_as_they_are_without_numpy():
+    # The trainer keeps its labels on the training device; a CUDA tensor cannot pass through
+    # NumPy (the first validation of every CUDA run failed so). A tensor whose __array__
+    # raises stands in for one here.
+    from diffres.models import AudioClassifier, ModelConfig
+    from diffres.training.evaluation import evaluate_model
+
+    class NoNumpy(torch.Tensor):
+        def __array__(self, *args, **kwargs):
+            raise TypeError("can't convert this tensor to numpy")
+
+    torch.manual_seed(0)
+    model = AudioClassifier(ModelConfig(classes=("a", "b"), clip_seconds=0.5, width=4)).eval()
+    x = torch.randn(6, 51, 64)
+    labels = torch.tensor([0, 1, 0, 1, 1, 0])
+    expected = evaluate_model(model, x, labels.numpy())
+    got = evaluate_model(model, x, labels.as_subclass(NoNumpy))
+    assert got.n == 6 and got.accuracy == expected.accuracy
+    np.testing.assert_allclose(got.probabilities, expected.probabilities)

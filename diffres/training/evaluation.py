@@ -90,7 +90,9 @@ def evaluate_model(
     classes = tuple(model.classes)
     n_cls = len(classes)
     device = log_mel.device
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device)
+    # a tensor as it is: one on the GPU cannot pass through NumPy
+    y = labels if isinstance(labels, Tensor) else torch.as_tensor(np.asarray(labels))
+    y = y.to(device=device, dtype=torch.long)
     rate = float(model.config.reduction_rate if reduction_rate is None else reduction_rate)
     is_diffres = model.config.frontend == "diffres"
     n = int(y.shape[0])
