@@ -8,7 +8,11 @@ overall and per background, per timbre and per SNR band (the clip's event-to-bac
 level, 12-32 dB), and for DiffRes models the concentration of importance on the patterns
 (importance mass inside the pattern spans over their share of frames; 1 = uniform pooling,
 4 = everything on the events at rate 0.75) per background.  Conditions come from each clip's
-manifest entry.  One thread; prints the load average.
+manifest entry.  Then, per model, accuracy per class and its most frequent confusions, and
+for DiffRes models the share of a pattern's gaps (onsets at least 15 ms apart) that survive
+the merge, on the clips it classifies right and on those it gets wrong: which classes the
+gap to full resolution is made of, and whether it comes from merged gaps.  One thread;
+prints the load average.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from diffres import analysis  # noqa: E402
 
 SNR_BANDS = ((12.0, 18.0), (18.0, 25.0), (25.0, 33.0))
 BATCH = 64
+GAP_S = 0.015  # the coarse gaps (20-50 ms); grace notes (3-8 ms) lie within one 10 ms hop
 
 
 def split_with_conditions(split_name: str):
@@ -49,19 +54,41 @@ def conditions(params: dict) -> list[str]:
     return [f"background {params['background']['kind']}", f"timbre {params['timbre']}", band]
 
 
-def evaluate(model, x: np.ndarray, params: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predicted class per clip, and the concentration per clip (None for fixed front-ends)."""
-    preds, concs = [], []
+def onsets_s(params: dict) -> list[float]:
+    """Every onset of a clip in seconds: each pattern copy's start plus the pattern's offsets."""
+    return [c["start_s"] + o / 1000.0 for c in params["copies"] for o in params["onsets_ms"]]
+
+
+def evaluate(model, x: np.ndarray, params: list[dict]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Predicted class per clip; for DiffRes models also the concentration per clip and the
+    share of its coarse gaps that survive the merge (None for fixed front-ends)."""
+    preds, concs, kept = [], [], []
     is_diffres = model.config.frontend == "diffres"
+    hop_s = model.mel.hop_seconds
     with torch.no_grad():
         for i in range(0, len(x), BATCH):
             log_mel = model.mel(torch.as_tensor(x[i : i + BATCH]))
             preds.append(model(log_mel).argmax(-1).numpy())
             if is_diffres:
-                spans = [p["events_s"] for p in params[i : i + BATCH]]
-                mask = analysis.event_mask(spans, log_mel.shape[1], model.mel.hop_seconds)
-                concs.append(analysis.concentration(model.frontend(log_mel).importance, mask).numpy())
-    return np.concatenate(preds), (np.concatenate(concs) if is_diffres else None)
+                batch = params[i : i + BATCH]
+                mask = analysis.event_mask([p["events_s"] for p in batch], log_mel.shape[1], hop_s)
+                out = model.frontend(log_mel)
+                concs.append(analysis.concentration(out.importance, mask).numpy())
+                gaps = analysis.onsets_separated(out.bin_edges, [onsets_s(p) for p in batch], hop_s, min_gap_s=GAP_S)
+                kept.append(np.array([np.mean(g) if g else np.nan for g in gaps]))
+    if not is_diffres:
+        return np.concatenate(preds), None, None
+    return np.concatenate(preds), np.concatenate(concs), np.concatenate(kept)
+
+
+def confusions(y: np.ndarray, pred: np.ndarray, classes, top: int = 4) -> str:
+    """The ``top`` most frequent wrong answers as ``true -> predicted n``."""
+    pairs: dict[tuple[int, int], int] = defaultdict(int)
+    for t, q in zip(y, pred, strict=True):
+        if t != q:
+            pairs[(int(t), int(q))] += 1
+    ranked = sorted(pairs.items(), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{classes[t]} -> {classes[q]} {n}" for (t, q), n in ranked) or "none"
 
 
 def main() -> None:
@@ -81,15 +108,29 @@ def main() -> None:
         names = sorted(groups)
         print(f"\n{split_name} split, {len(y)} clips: " + ", ".join(f"{g} {len(groups[g])}" for g in names))
         print(f"{'model':24s} {'all':>6s} " + " ".join(f"{g.split(' ', 1)[1]:>12s}" for g in names))
+        per_model = []
         for path in paths:
             loaded = diffres.load_checkpoint(path)
             model = loaded.model.eval()
-            pred, conc = evaluate(model, x, params)
+            pred, conc, kept = evaluate(model, x, params)
             ok = pred == y
+            per_model.append((path.stem, model.classes, pred, kept))
             print(f"{path.stem:24s} {ok.mean():6.3f} " + " ".join(f"{ok[groups[g]].mean():12.3f}" for g in names))
             if conc is not None:
                 print(f"{'  concentration':24s} {np.nanmean(conc):6.2f} "
                       + " ".join(f"{np.nanmean(conc[groups[g]]):12.2f}" for g in names))
+        classes = per_model[0][1] if per_model else ()
+        print(f"\n{split_name} split, accuracy per class:")
+        print(f"{'model':24s} " + " ".join(f"{c:>11s}" for c in classes))
+        for stem, _, pred, _ in per_model:
+            print(f"{stem:24s} " + " ".join(f"{(pred[y == k] == k).mean():11.3f}" for k in range(len(classes))))
+        for stem, _, pred, kept in per_model:
+            print(f"{stem}: most frequent confusions: {confusions(y, pred, classes)}")
+            if kept is not None:
+                ok = pred == y
+                print(f"{'':{len(stem)}s}  gaps of {GAP_S * 1000:.0f} ms or more kept apart by the merge: "
+                      f"{np.nanmean(kept[ok]):.3f} on the {ok.sum()} clips it gets right, "
+                      f"{np.nanmean(kept[~ok]):.3f} on the {(~ok).sum()} it gets wrong")
     print(f"\nload average {os.getloadavg()[0]:.1f}")
 
 
