@@ -59,10 +59,11 @@ def onsets_s(params: dict) -> list[float]:
     return [c["start_s"] + o / 1000.0 for c in params["copies"] for o in params["onsets_ms"]]
 
 
-def evaluate(model, x: np.ndarray, params: list[dict]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Predicted class per clip; for DiffRes models also the concentration per clip and the
-    share of its coarse gaps that survive the merge (None for fixed front-ends)."""
-    preds, concs, kept = [], [], []
+def evaluate(model, x: np.ndarray, params: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Predicted class per clip; for DiffRes models also, per clip, the concentration
+    (``concentration``), the share of its coarse gaps that survive the merge (``gaps_kept``)
+    and the mean importance of its onset frames (``onset_importance``; 1 = kept one to one)."""
+    preds, concs, kept, at_onsets = [], [], [], []
     is_diffres = model.config.frontend == "diffres"
     hop_s = model.mel.hop_seconds
     with torch.no_grad():
@@ -74,11 +75,17 @@ def evaluate(model, x: np.ndarray, params: list[dict]) -> tuple[np.ndarray, np.n
                 mask = analysis.event_mask([p["events_s"] for p in batch], log_mel.shape[1], hop_s)
                 out = model.frontend(log_mel)
                 concs.append(analysis.concentration(out.importance, mask).numpy())
-                gaps = analysis.onsets_separated(out.bin_edges, [onsets_s(p) for p in batch], hop_s, min_gap_s=GAP_S)
+                onsets = [onsets_s(p) for p in batch]
+                gaps = analysis.onsets_separated(out.bin_edges, onsets, hop_s, min_gap_s=GAP_S)
                 kept.append(np.array([np.mean(g) if g else np.nan for g in gaps]))
+                importance = out.importance.numpy()
+                for row, clip_onsets in zip(importance, onsets, strict=True):
+                    frames = np.minimum((np.asarray(clip_onsets) / hop_s).astype(int), row.shape[0] - 1)
+                    at_onsets.append(row[frames].mean())
     if not is_diffres:
-        return np.concatenate(preds), None, None
-    return np.concatenate(preds), np.concatenate(concs), np.concatenate(kept)
+        return np.concatenate(preds), {}
+    return np.concatenate(preds), {"concentration": np.concatenate(concs), "gaps_kept": np.concatenate(kept),
+                                   "onset_importance": np.asarray(at_onsets)}
 
 
 def confusions(y: np.ndarray, pred: np.ndarray, classes, top: int = 4) -> str:
@@ -112,9 +119,10 @@ def main() -> None:
         for path in paths:
             loaded = diffres.load_checkpoint(path)
             model = loaded.model.eval()
-            pred, conc, kept = evaluate(model, x, params)
+            pred, merge = evaluate(model, x, params)
+            conc = merge.get("concentration")
             ok = pred == y
-            per_model.append((path.stem, model.classes, pred, kept))
+            per_model.append((path.stem, model.classes, pred, merge))
             print(f"{path.stem:24s} {ok.mean():6.3f} " + " ".join(f"{ok[groups[g]].mean():12.3f}" for g in names))
             if conc is not None:
                 print(f"{'  concentration':24s} {np.nanmean(conc):6.2f} "
@@ -124,13 +132,14 @@ def main() -> None:
         print(f"{'model':24s} " + " ".join(f"{c:>11s}" for c in classes))
         for stem, _, pred, _ in per_model:
             print(f"{stem:24s} " + " ".join(f"{(pred[y == k] == k).mean():11.3f}" for k in range(len(classes))))
-        for stem, _, pred, kept in per_model:
+        for stem, _, pred, merge in per_model:
             print(f"{stem}: most frequent confusions: {confusions(y, pred, classes)}")
-            if kept is not None:
+            if merge:
                 ok = pred == y
-                print(f"{'':{len(stem)}s}  gaps of {GAP_S * 1000:.0f} ms or more kept apart by the merge: "
-                      f"{np.nanmean(kept[ok]):.3f} on the {ok.sum()} clips it gets right, "
-                      f"{np.nanmean(kept[~ok]):.3f} on the {(~ok).sum()} it gets wrong")
+                for key, what in (("gaps_kept", f"gaps of {GAP_S * 1000:.0f} ms or more kept apart by the merge"),
+                                  ("onset_importance", "importance of the onset frames")):
+                    print(f"{'':{len(stem)}s}  {what}: {np.nanmean(merge[key][ok]):.3f} on the {ok.sum()} clips "
+                          f"it gets right, {np.nanmean(merge[key][~ok]):.3f} on the {(~ok).sum()} it gets wrong")
     print(f"\nload average {os.getloadavg()[0]:.1f}")
 
 
