@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import subprocess
@@ -72,6 +71,11 @@ def load_results(path: Path = RESULTS) -> list[dict]:
             except json.JSONDecodeError:
                 pass  # a line cut short by a kill: it is simply rerun
     return out
+
+
+def all_results(extra: Path = RESULTS) -> list[dict]:
+    """The shared results file's runs, and ``extra``'s when it is another file."""
+    return load_results() + (load_results(extra) if extra.resolve() != RESULTS.resolve() else [])
 
 
 def fine_rate(dataset: str, fine_hop_ms: float, hop_ms: float = 10.0) -> float:
@@ -276,7 +280,7 @@ def main() -> None:
     print(f"python {platform.python_version()}, {args.jobs} job(s) at a time, one thread each, {args.device}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     if not args.report:
-        done = {run_key(r) for r in load_results() + load_results(args.results)}
+        done = {run_key(r) for r in all_results(args.results)}
         jobs = [dict(j, device=args.device) for j in plan(args.datasets, args.rates, args.seeds, args.frontends, args.fine_hop_ms)
                 if run_key(j) not in done]
         print(f"{len(jobs)} runs to do", flush=True)
@@ -305,7 +309,7 @@ def main() -> None:
                 print(f"[{finished}] {job['dataset']} {job['frontend']} rate {job['reduction_rate']:.3f} hop {job['hop_ms']:g} "
                       f"seed {job['seed']}: test {res['test_accuracy']:.3f} val {res['val_accuracy']:.3f} "
                       f"({time.time() - t0:.0f} s)", flush=True)
-    text = report(load_results() + (load_results(args.results) if args.results != RESULTS else []))
+    text = report(all_results(args.results))
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)
     print(text)

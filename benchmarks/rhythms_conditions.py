@@ -31,6 +31,7 @@ import torch  # noqa: E402
 
 import diffres  # noqa: E402
 from diffres import analysis  # noqa: E402
+from diffres.datasets.rhythms import onset_times_s  # noqa: E402
 
 SNR_BANDS = ((12.0, 18.0), (18.0, 25.0), (25.0, 33.0))
 BATCH = 64
@@ -54,11 +55,6 @@ def conditions(params: dict) -> list[str]:
     return [f"background {params['background']['kind']}", f"timbre {params['timbre']}", band]
 
 
-def onsets_s(params: dict) -> list[float]:
-    """Every onset of a clip in seconds: each pattern copy's start plus the pattern's offsets."""
-    return [c["start_s"] + o / 1000.0 for c in params["copies"] for o in params["onsets_ms"]]
-
-
 def evaluate(model, x: np.ndarray, params: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Predicted class per clip; for DiffRes models also, per clip, the concentration
     (``concentration``), the share of its coarse gaps that survive the merge (``gaps_kept``)
@@ -75,7 +71,7 @@ def evaluate(model, x: np.ndarray, params: list[dict]) -> tuple[np.ndarray, dict
                 mask = analysis.event_mask([p["events_s"] for p in batch], log_mel.shape[1], hop_s)
                 out = model.frontend(log_mel)
                 concs.append(analysis.concentration(out.importance, mask).numpy())
-                onsets = [onsets_s(p) for p in batch]
+                onsets = [onset_times_s(p) for p in batch]
                 gaps = analysis.onsets_separated(out.bin_edges, onsets, hop_s, min_gap_s=GAP_S)
                 kept.append(np.array([np.mean(g) if g else np.nan for g in gaps]))
                 importance = out.importance.numpy()

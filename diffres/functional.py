@@ -358,7 +358,6 @@ class _PieceSum(torch.autograd.Function):
         need_v, need_w0, need_w1 = ctx.needs_input_grad[:3]
         grad_v = grad_w0 = grad_w1 = None
         n_frames, channels = v.shape
-        g = g.to(v.dtype)
         g0 = g.index_select(0, k0)
         gc = g.index_select(0, k1.index_select(0, cross))
         cross_rows = cross % n_frames if ctx.shared else cross

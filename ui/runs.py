@@ -59,8 +59,8 @@ CHUNK_SECONDS = 0.3
 #: Seconds the run's thread rests between chunks, so a click's script run gets the run's lock.
 WORKER_REST_SECONDS = 0.05
 #: Scheduling niceness of training processes once their first training call is answered: the
-#: lowest, for all their threads (diffres.training.remote), so training takes only the processor
-#: time no page wants (at niceness 10, two runs' four threads still took about a fifth of a busy
+#: lowest, for all their threads (diffres.training.remote), so the pages come first when they
+#: want the processor (at niceness 10, two runs' four threads still took about a fifth of a busy
 #: 2-core machine from the pages).
 WORKER_NICENESS = 19
 

@@ -132,6 +132,17 @@ def pattern_onsets(label: str, rng: np.random.Generator) -> tuple[list[float], l
     return onsets, [_r(rng, *_LEVELS_DB[kind], 2) for kind in kinds]
 
 
+def onset_times_s(params: dict[str, Any]) -> list[float]:
+    """Every hit onset of a clip in seconds, from its manifest ``params``: each pattern copy's
+    start plus the pattern's onsets, copy by copy.
+
+    Example:
+        >>> onset_times_s({"copies": [{"start_s": 1.0}, {"start_s": 2.0}], "onsets_ms": [0.0, 25.0]})
+        [1.0, 1.025, 2.0, 2.025]
+    """
+    return [c["start_s"] + t / 1000.0 for c in params["copies"] for t in params["onsets_ms"]]
+
+
 def _timbre_params(timbre: str, rng: np.random.Generator) -> dict[str, Any]:
     if timbre == "click":
         return {"freq_hz": _r(rng, 1500, 6000, 1), "decay_ms": _r(rng, 0.8, 4.0, 2)}
