@@ -155,6 +155,17 @@ def test_warp_keeps_constants_and_rate_zero_is_identity(rng):
     torch.testing.assert_close(Fn.warp_max(values, ones, 40), values)
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.1, 0.5, 0.75])
+def test_warp_with_a_fractional_first_frame_blends_each_frame_with_its_neighbour(rng, offset):
+    # benchmarks/fractional_shift.py relies on this: importance 1 everywhere but a fractional
+    # first frame shifts every output bin off the frame grid, so each mixes two input frames.
+    values = torch.randn(2, 12, 3, generator=rng, dtype=torch.float64)
+    importance = torch.ones(2, 12, dtype=torch.float64)
+    importance[:, 0], importance[:, -1] = offset, 1.0 - offset
+    expected = offset * values[:, :-1] + (1.0 - offset) * values[:, 1:]
+    torch.testing.assert_close(Fn.warp(values, importance, 11), expected)
+
+
 def test_warp_gradcheck(rng):
     raw = (torch.rand(2, 10, generator=rng, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
     values = torch.randn(2, 10, 3, generator=rng, dtype=torch.float64, requires_grad=True)
