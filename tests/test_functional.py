@@ -298,3 +298,62 @@ def test_warp_max_gradient_on_tied_maxima_matches_finite_differences(importance,
     # one winner per output cell, the earliest piece in time (as the fused kernel picks it)
     assert int((values.grad != 0).sum()) == out_len * 2
     assert (values.grad[0, 0] != 0).all()
+
+
+def _loop_aligned(values, importance, out_len):
+    """The aligned merge one frame at a time: each frame whole in the bin of its centre."""
+    batch, n_frames, channels = values.shape
+    avg = torch.zeros(batch, out_len, channels, dtype=torch.float64)
+    mx = torch.full((batch, out_len, channels), -math.inf, dtype=torch.float64)
+    for b in range(batch):
+        s = importance[b].double() * (out_len / importance[b].double().sum())
+        start, mass = 0.0, torch.zeros(out_len, dtype=torch.float64)
+        for i in range(n_frames):
+            j = min(int(math.floor(start + s[i] / 2)), out_len - 1)
+            avg[b, j] += s[i] * values[b, i]
+            mass[j] += s[i]
+            mx[b, j] = torch.maximum(mx[b, j], values[b, i].double())
+            start += float(s[i])
+        avg[b] /= mass.unsqueeze(1)
+    return avg, mx
+
+
+@pytest.mark.parametrize("n_frames, out_len", [(50, 12), (37, 36), (20, 1), (64, 64), (301, 75)])
+def test_warp_aligned_matches_a_loop_and_fills_every_bin(rng, n_frames, out_len):
+    s = random_importance(3, n_frames, out_len, rng, spiky=True)
+    values = torch.rand(3, n_frames, 4, generator=rng, dtype=torch.float64) + 0.1
+    bins = Fn.aligned_bins(s, out_len)
+    assert bins.min() == 0 and bins.max() == out_len - 1
+    assert bool((bins.diff(dim=1) >= 0).all()) and bool((bins.diff(dim=1) <= 1).all())  # no bin skipped
+    avg, mx = _loop_aligned(values, s, out_len)
+    torch.testing.assert_close(Fn.warp_aligned(values, s, out_len), avg)
+    torch.testing.assert_close(Fn.warp_aligned_max(values, s, out_len), mx)
+
+
+def test_warp_aligned_keeps_a_run_of_whole_frames_that_warp_blends(rng):
+    # The run of importance-1 frames starts at warped position 0.3: warp mixes each frame with
+    # its neighbour (the cost measured by benchmarks/fractional_shift.py), the aligned merge
+    # passes them through one to one.
+    importance = torch.tensor([[0.1, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0, 0.35, 0.35]], dtype=torch.float64)
+    values = torch.arange(1.0, 10.0, dtype=torch.float64).view(1, 9, 1)
+    aligned = Fn.warp_aligned(values, importance, 5)[0, :, 0]
+    torch.testing.assert_close(aligned[1:4], values[0, 4:7, 0])  # frames 4-6 each own a bin
+    assert float(aligned[0]) == pytest.approx((0.1 * (1 + 2 + 3) + 4.0) / 1.3)
+    blended = Fn.warp(values, importance, 5)[0, :, 0]
+    assert not torch.allclose(blended[1:4], values[0, 4:7, 0])
+    ones = torch.ones(2, 9, dtype=torch.float64)
+    v = torch.randn(2, 9, 3, generator=rng, dtype=torch.float64)
+    torch.testing.assert_close(Fn.warp_aligned(v, ones, 9), v)  # rate 0: identity
+    torch.testing.assert_close(Fn.warp_aligned_max(v, ones, 9), v)
+
+
+def test_warp_aligned_gradient_reaches_values_and_the_weights_inside_a_bin(rng):
+    raw = (torch.rand(2, 12, generator=rng, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
+    values = (torch.rand(2, 12, 3, generator=rng, dtype=torch.float64) + 0.5).requires_grad_()
+    bins = Fn.aligned_bins(Fn.normalize_importance(raw, 4), 4)  # held fixed: piecewise constant
+    torch.autograd.gradcheck(lambda r, v: Fn.warp_aligned(v, Fn.normalize_importance(r, 4), 4, bins=bins), (raw, values))
+
+
+def test_warp_aligned_rejects_bins_of_another_shape():
+    with pytest.raises(diffres.ParameterError, match="bins"):
+        Fn.warp_aligned(torch.ones(1, 4, 2), torch.ones(1, 4), 4, bins=torch.zeros(1, 3, dtype=torch.long))
