@@ -128,7 +128,7 @@ def onsets_sharing_a_bin(seed: int, stage1_epochs: int) -> float:
     """Share of validation onsets whose frame lies in the same aligned bin as the frame before."""
     from diffres import functional as Fn
     from diffres.datasets import load_dataset
-    from diffres.datasets.cache import read_manifest
+    from diffres.datasets.cache import split_params
     from diffres.datasets.rhythms import onset_times_s
     from diffres.training import Trainer
 
@@ -137,9 +137,7 @@ def onsets_sharing_a_bin(seed: int, stage1_epochs: int) -> float:
     tr.model.load_state_dict(stage_one(seed, stage1_epochs))
     model = tr.model.eval()
     x, _ = tr.features("val")
-    ds = load_dataset("rhythms")
-    by_path = {str(Path(ds.root) / c["path"]): c["params"] for c in read_manifest(Path(ds.root))["clips"]}
-    params = [by_path[p] for p in ds.splits["val"].paths]
+    params = split_params(load_dataset("rhythms"), "val")
     with torch.no_grad():
         importance = model.frontend(x).importance
     bins = Fn.aligned_bins(importance, Fn.output_length(x.shape[1], model.config.reduction_rate)).numpy()

@@ -54,14 +54,12 @@ GAP_S = 0.02  # onsets at least two 10 ms frames apart
 def rhythms_test(n_clips: int | None = None):
     """(name, samples [N, n], spans per clip, onsets per clip) of the rhythms test split."""
     from diffres.datasets import load_dataset
-    from diffres.datasets.cache import read_manifest
+    from diffres.datasets.cache import split_params
     from diffres.datasets.rhythms import onset_times_s
 
     ds = load_dataset("rhythms")
-    manifest = read_manifest(Path(ds.root))
-    by_path = {str(Path(ds.root) / c["path"]): c["params"] for c in manifest["clips"]}
     split = ds.splits["test"]
-    params = [by_path[p] for p in split.paths][:n_clips]
+    params = split_params(ds, "test")[:n_clips]
     onsets = [onset_times_s(p) for p in params]
     return "rhythms test", list(split.waveforms[: len(params)]), [p["events_s"] for p in params], onsets
 

@@ -41,12 +41,11 @@ GAP_S = 0.015  # the coarse gaps (20-50 ms); grace notes (3-8 ms) lie within one
 def split_with_conditions(split_name: str):
     """(waveforms [N, n], labels [N], manifest params per clip) of one `rhythms` split."""
     from diffres.datasets import load_dataset
-    from diffres.datasets.cache import read_manifest
+    from diffres.datasets.cache import split_params
 
     ds = load_dataset("rhythms")
-    by_path = {str(Path(ds.root) / c["path"]): c["params"] for c in read_manifest(Path(ds.root))["clips"]}
     split = ds.splits[split_name]
-    return np.asarray(split.waveforms, np.float32), np.asarray(split.labels), [by_path[p] for p in split.paths]
+    return np.asarray(split.waveforms, np.float32), np.asarray(split.labels), split_params(ds, split_name)
 
 
 def conditions(params: dict) -> list[str]:

@@ -185,6 +185,26 @@ def test_drums_test_split_holds_out_kits(built):
     assert {c["params"]["soundfont"] for c in clips} <= set(soundfonts.DRUM_SOUNDFONTS)
 
 
+def test_split_params_maps_each_clip_of_a_split_to_its_manifest_entry(built, tmp_path):
+    from diffres.datasets.cache import split_params
+
+    ds = D.load_dataset(built["events"])
+    by_path = {str(Path(ds.root) / c["path"]): c["params"] for c in manifest_clips(Path(ds.root))}
+    for split in ("train", "val", "test"):
+        params = split_params(ds, split)
+        assert len(params) == len(ds.splits[split]) > 0
+        assert params == [by_path[str(p)] for p in ds.splits[split].paths]
+    import shutil
+
+    root = Path(shutil.copytree(built["events"], tmp_path / "copy"))
+    ds = D.load_dataset(root)
+    manifest = json.loads((root / D.MANIFEST).read_text())
+    manifest["clips"] = manifest["clips"][1:]  # rewritten since: a loaded clip it no longer lists
+    (root / D.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match="not listed in the manifest"):
+        [split_params(ds, s) for s in ("train", "val", "test")]
+
+
 @pytest.mark.parametrize("name", ["drums", "digits", "events"])
 def test_restart_after_deleting_files_gives_same_result(built, name, tmp_path):
     import shutil

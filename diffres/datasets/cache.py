@@ -74,6 +74,30 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+def split_params(dataset: Any, split: str) -> list[dict[str, Any]]:
+    """The manifest ``params`` of every clip of one split of a built dataset, in split order.
+
+    A generator records each clip's parameters (for ``rhythms``: where each pattern copy
+    sits, its timbre, background and SNR); this maps a loaded split back to them.
+
+    Args:
+        dataset: an :class:`~diffres.datasets.base.AudioDataset` loaded from a built folder.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+
+    Returns:
+        One ``params`` dict per clip, aligned with ``dataset.splits[split]``.
+
+    Raises:
+        DatasetError: no manifest in ``dataset.root``, or a clip the manifest does not list.
+    """
+    root = Path(dataset.root)
+    by_path = {str(root / c["path"]): c.get("params", {}) for c in read_manifest(root)["clips"]}
+    try:
+        return [by_path[str(p)] for p in dataset.splits[split].paths]
+    except KeyError as exc:
+        raise DatasetError(f"{exc.args[0]} is not listed in the manifest of {root}; rebuild the dataset") from None
+
+
 def _check_n_per_class(n_per_class: int | None, default: int) -> int:
     if n_per_class is None:
         return default
