@@ -43,7 +43,6 @@ CHECKPOINTS = ROOT / "checkpoints"
 def stage_two_frontend(base, aligned: bool):
     """A DiffRes front-end that shares ``base``'s score network, frozen, and merges with the
     aligned merge (``aligned``) or the paper's."""
-    from diffres import functional as Fn
     from diffres.core import DiffRes
 
     class StageTwo(DiffRes):
@@ -52,24 +51,9 @@ def stage_two_frontend(base, aligned: bool):
             self.score_network.eval()  # frozen: BatchNorm keeps stage 1's statistics
             return self
 
-        def merge_scores(self, log_mel, raw_scores, *, reduction_rate=None):
-            out = super().merge_scores(log_mel, raw_scores, reduction_rate=reduction_rate)
-            if not aligned:
-                return out
-            importance = out.importance
-            batch, n_frames, n_mels = log_mel.shape
-            out_len = out.features.shape[2]
-            bins = Fn.aligned_bins(importance, out_len)
-            power = torch.exp(log_mel)
-            avg = torch.log(Fn.warp_aligned(power, importance, out_len, bins=bins) + 1e-12)
-            mx = torch.log(Fn.warp_aligned_max(power, importance, out_len, bins=bins) + 1e-12)
-            code = Fn.position_encoding(n_frames, n_mels, device=log_mel.device, dtype=log_mel.dtype)
-            enc = Fn.warp_aligned(code.expand(batch, -1, -1), importance, out_len, bins=bins)
-            features = torch.stack([avg, mx, enc], dim=1)[:, self._channel_index]
-            return replace(out, features=features, avg=avg, max=mx, resolution_encoding=enc)
-
     frontend = StageTwo(base.n_mels, base.reduction_rate, channels=base.channels, importance=base.importance)
     frontend.score_network = base.score_network
+    frontend.aligned_merge = aligned
     for p in frontend.score_network.parameters():
         p.requires_grad_(False)
     return frontend

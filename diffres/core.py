@@ -177,6 +177,10 @@ class DiffRes(FrontendModule):
 
     name = "diffres"
     learnable = True
+    #: Merge with the aligned merge (:func:`merge` ``aligned=True``) instead of the paper's.
+    #: An experiment's switch (``benchmarks/aligned_merge.py``): model cards do not record it
+    #: yet, so a checkpoint always loads with the paper's merge.
+    aligned_merge: bool = False
 
     def __init__(
         self,
@@ -247,24 +251,39 @@ class DiffRes(FrontendModule):
                 f"raw_scores {tuple(raw_scores.shape)} must match log_mel's [batch, time] {tuple(log_mel.shape[:2])}."
             )
         importance = Fn.normalize_importance(raw_scores, Fn.output_length(log_mel.shape[1], rate))
-        out = merge(log_mel, importance, rate)
+        out = merge(log_mel, importance, rate, aligned=self.aligned_merge)
         if len(self._channel_index) < len(DIFFRES_CHANNELS):
             out = replace(out, features=out.features[:, self._channel_index])
         return out
 
 
-def merge(log_mel: Tensor, importance: Tensor, reduction_rate: float) -> FrontendOutput:
+def merge(log_mel: Tensor, importance: Tensor, reduction_rate: float, *, aligned: bool = False) -> FrontendOutput:
     """DiffRes aggregation of ``log_mel`` ``[B, T, F]`` given normalised ``importance`` ``[B, T]``.
 
     Average and max merge in the power domain then take ``ln(. + 1e-12)``; the max is scaled
     by ``T / T'``; the resolution encoding is the overlap-weighted mean of the sinusoidal
     code of the input frame index.  On CPU the fused kernel (:mod:`diffres.fused`) computes
     all three in one pass when it is built; otherwise the :mod:`diffres.functional` merges.
+
+    ``aligned=True`` uses the aligned merge instead (not the paper's; RESULTS 8.3): each frame
+    whole in the bin holding its centre (:func:`~diffres.functional.warp_aligned`), the max a
+    plain max, and ``bin_edges`` at the frame boundaries where the bins change.
     """
     batch, n_frames, n_mels = log_mel.shape
     out_len = Fn.output_length(n_frames, reduction_rate)
-    pieces = Fn.warp_pieces(importance, out_len)
     code = Fn.position_encoding(n_frames, n_mels, device=log_mel.device, dtype=log_mel.dtype)
+    if aligned:
+        bins = Fn.aligned_bins(importance, out_len)
+        power = torch.exp(log_mel)
+        avg = torch.log(Fn.warp_aligned(power, importance, out_len, bins=bins) + 1e-12)
+        mx = torch.log(Fn.warp_aligned_max(power, importance, out_len, bins=bins) + 1e-12)
+        encoding = Fn.warp_aligned(code.expand(batch, -1, -1), importance, out_len, bins=bins)
+        targets = torch.arange(out_len + 1, device=bins.device).expand(batch, -1).contiguous()
+        edges = torch.searchsorted(bins, targets).to(importance.dtype)  # first frame of each bin; T at the end
+        return _output(
+            torch.stack([avg, mx, encoding], dim=1), power.mean(dim=-1).detach(), importance, edges, reduction_rate
+        )
+    pieces = Fn.warp_pieces(importance, out_len)
     if fused.usable_for(log_mel):
         features, energy = fused.merge(log_mel, pieces, code, out_len)
     else:
@@ -275,6 +294,14 @@ def merge(log_mel: Tensor, importance: Tensor, reduction_rate: float) -> Fronten
         mx = torch.log(peak * (n_frames / out_len) + 1e-12)
         features = torch.stack([avg, mx, encoding], dim=1)
         energy = power.mean(dim=-1).detach()
+    return _output(features, energy, importance, Fn.bin_edges(importance.detach(), out_len), reduction_rate)
+
+
+def _output(
+    features: Tensor, energy: Tensor, importance: Tensor, edges: Tensor, reduction_rate: float
+) -> FrontendOutput:
+    """The :class:`FrontendOutput` of a merge: ``features`` ``[B, 3, T', F]`` (average, max,
+    encoding), frame ``energy`` ``[B, T]``, ``importance`` and bin ``edges`` ``[B, T' + 1]``."""
     avg, mx, encoding = features.unbind(1)
     empty = Fn.empty_frames(energy)
     return FrontendOutput(
@@ -283,7 +310,7 @@ def merge(log_mel: Tensor, importance: Tensor, reduction_rate: float) -> Fronten
         max=mx,
         resolution_encoding=encoding,
         importance=importance,
-        bin_edges=Fn.bin_edges(importance.detach(), out_len),
+        bin_edges=edges,
         guide_loss=Fn.guide_loss(importance, empty, reduction_rate),
         activeness=Fn.activeness(importance.detach(), empty),
         empty=empty,

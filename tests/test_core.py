@@ -256,3 +256,27 @@ def test_spec_augment_reproducible_and_bounded(rng):
     masked_frames = (a == math.log(LOG_FLOOR)).all(dim=2).sum(dim=1)
     assert (masked_frames >= 1).all() and (masked_frames < 10).all()
     assert torch.equal(spec_augment(x, max_time_mask=0, max_freq_mask=0), x)
+
+
+def test_aligned_merge_keeps_whole_frames_and_the_rest_of_the_output():
+    from diffres.core import merge
+
+    g = torch.Generator().manual_seed(3)
+    log_mel = torch.randn(2, 40, 8, generator=g, dtype=torch.float64)
+    importance = Fn.normalize_importance(torch.rand(2, 40, generator=g, dtype=torch.float64), 10)
+    paper, aligned = merge(log_mel, importance, 0.75), merge(log_mel, importance, 0.75, aligned=True)
+    bins = Fn.aligned_bins(importance, 10)
+    power = torch.exp(log_mel)
+    torch.testing.assert_close(aligned.avg, torch.log(Fn.warp_aligned(power, importance, 10) + 1e-12))
+    torch.testing.assert_close(aligned.max, torch.log(Fn.warp_aligned_max(power, importance, 10) + 1e-12))
+    # edges at frame boundaries: bin j starts at its first frame
+    for b in range(2):
+        starts = [int((bins[b] == j).nonzero()[0]) for j in range(10)]
+        assert aligned.bin_edges[b].tolist() == [*starts, 40]
+    torch.testing.assert_close(aligned.guide_loss, paper.guide_loss)
+    torch.testing.assert_close(aligned.activeness, paper.activeness)
+    module = diffres.DiffRes(n_mels=8, reduction_rate=0.75).eval()
+    module.aligned_merge = True
+    raw = module.scores(log_mel.float())
+    expected = merge(log_mel.float(), Fn.normalize_importance(raw, 10), 0.75, aligned=True).features
+    torch.testing.assert_close(module.merge_scores(log_mel.float(), raw).features, expected)
